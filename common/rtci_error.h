@@ -1,0 +1,49 @@
+/* Error codes shared by every module.
+ *
+ * Functions return 0 (or a non-negative count) on success and a negative code on failure:
+ * either a negated errno value (-EINVAL, -ENOMEM, ...) or a negated project code below.
+ * rtci_strerror() names both. Each module owns one range so codes never collide. */
+#ifndef RTCI_ERROR_H
+#define RTCI_ERROR_H
+
+enum rtci_error_code {
+	RTCI_ERR_FIRST = 1000,
+
+	/* common: 1000-1099 */
+	RTCI_ERR_INTERNAL = 1000,
+
+	/* codec (inference/codec): 1100-1199 */
+	RTCI_ERR_CODEC_FIRST = 1100,
+
+	/* wire protocol (dataplane/protocol, auth): 1200-1299 */
+	RTCI_ERR_PROTO_FIRST = 1200,
+
+	/* reassembly (dataplane/reassembly): 1300-1399 */
+	RTCI_ERR_REASM_FIRST = 1300,
+
+	/* model file (inference/model): 1400-1499 */
+	RTCI_ERR_MODEL_FIRST = 1400,
+
+	/* inference engine (inference/engine): 1500-1599 */
+	RTCI_ERR_ENGINE_FIRST = 1500,
+
+	/* control (control/): 1600-1699 */
+	RTCI_ERR_CONTROL_FIRST = 1600,
+
+	/* gateway (gateway/): 1700-1799 */
+	RTCI_ERR_GATEWAY_FIRST = 1700,
+
+	/* edge (edge/): 1800-1899 */
+	RTCI_ERR_EDGE_FIRST = 1800,
+
+	RTCI_ERR_LAST = 1999
+};
+
+/* Human-readable name of an error code; accepts the negative value a function returned.
+ * Never returns NULL. */
+const char *rtci_strerror(int err);
+
+/* True when a return value is an error. */
+static inline int rtci_is_error(long ret) { return ret < 0; }
+
+#endif
