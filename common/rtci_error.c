@@ -10,6 +10,7 @@ static const struct {
 } error_names[] = {
 	/* common */
 	{ RTCI_ERR_INTERNAL, "internal error" },
+	{ RTCI_ERR_IDX_FORMAT, "malformed IDX file" },
 
 	/* codec */
 

@@ -11,6 +11,7 @@ enum rtci_error_code {
 
 	/* common: 1000-1099 */
 	RTCI_ERR_INTERNAL = 1000,
+	RTCI_ERR_IDX_FORMAT = 1001,
 
 	/* codec (inference/codec): 1100-1199 */
 	RTCI_ERR_CODEC_FIRST = 1100,
