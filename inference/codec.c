@@ -1,0 +1,672 @@
+#include "inference/codec.h"
+#include "common/rtci_error.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+/* The quantizer must match PyTorch bit for bit: never fuse a*b+c into one rounding. GCC keeps
+ * products and sums separate in ISO C mode (-std=c17 implies -ffp-contract=off). */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define HOST_BIG_ENDIAN 1
+#else
+#define HOST_BIG_ENDIAN 0
+#endif
+
+/* Elements per quantize/pack step: a multiple of 8 so every step starts on a byte boundary of
+ * the bit stream, small enough that the code scratch stays in L1. */
+#define CHUNK 2048u
+/* Inner loops run over fixed-size blocks so compilers vectorize them at -O2 as well. */
+#define BLK 32u
+
+struct rtci_codec {
+	ZSTD_CCtx *cctx;
+	ZSTD_DCtx *dctx;
+	uint32_t max_elements;
+	uint8_t *packed; /* max_elements * 2 bytes: packed codes on the way to or from zstd */
+	float side[2 * RTCI_CODEC_MAX_CHANNELS];
+};
+
+/* ---- little-endian fields ---- */
+
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static void put16(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, v);
+	put16(p + 2, v >> 16);
+}
+static float getf(const uint8_t *p)
+{
+	uint32_t u = get32(p);
+	float f;
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+static void putf(uint8_t *p, float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof(u));
+	put32(p, u);
+}
+
+/* ---- sizes ---- */
+
+int rtci_codec_bits(uint32_t levels)
+{
+	switch (levels) {
+	case 65535: return 16;
+	case 255: return 8;
+	case 15: return 4;
+	case 3: return 2;
+	case 1: return 1;
+	default: return -RTCI_ERR_CODEC_LEVELS;
+	}
+}
+
+static int shape_check(uint32_t c, uint32_t height, uint32_t width)
+{
+	if (c == 0 || c > RTCI_CODEC_MAX_CHANNELS || height == 0 || height > RTCI_CODEC_MAX_DIM ||
+	    width == 0 || width > RTCI_CODEC_MAX_DIM)
+		return -RTCI_ERR_CODEC_SHAPE;
+	if ((uint64_t)c * height * width > RTCI_CODEC_MAX_ELEMENTS)
+		return -RTCI_ERR_CODEC_TOO_LARGE;
+	return 0;
+}
+
+ssize_t rtci_codec_packed_size(uint32_t c, uint32_t levels, uint32_t height, uint32_t width)
+{
+	int bits = rtci_codec_bits(levels);
+	if (bits < 0)
+		return bits;
+	int ret = shape_check(c, height, width);
+	if (ret < 0)
+		return ret;
+	return (ssize_t)(((uint64_t)c * height * width * (uint64_t)bits + 7) / 8);
+}
+
+ssize_t rtci_codec_raw_size(uint32_t c, uint32_t levels, uint32_t height, uint32_t width)
+{
+	ssize_t n = rtci_codec_packed_size(c, levels, height, width);
+	return n < 0 ? n : n + (ssize_t)c * RTCI_CODEC_SIDE_INFO_PER_CHANNEL;
+}
+
+ssize_t rtci_codec_max_encoded_size(uint32_t c, uint32_t levels, uint32_t height, uint32_t width)
+{
+	ssize_t n = rtci_codec_raw_size(c, levels, height, width);
+	return n < 0 ? n : n + RTCI_CODEC_HEADER_SIZE;
+}
+
+int rtci_codec_desc_check(const struct rtci_codec_desc *d)
+{
+	if (rtci_codec_bits(d->levels) < 0)
+		return -RTCI_ERR_CODEC_LEVELS;
+	if (d->channels < d->c || d->channels > RTCI_CODEC_MAX_CHANNELS)
+		return -RTCI_ERR_CODEC_SHAPE;
+	return shape_check(d->c, d->height, d->width);
+}
+
+/* ---- quantizer kernels ---- */
+
+/* Min and max of n finite floats; -RTCI_ERR_CODEC_NONFINITE when one is NaN or infinite. Eight
+ * independent lanes so the loop vectorizes; the exponent test catches what comparisons skip. */
+static int scan_channel(const float *restrict x, size_t n, float *mn_out, float *mx_out)
+{
+	float lo[8], hi[8];
+	uint32_t bad = 0;
+	size_t i = 0;
+
+	for (int k = 0; k < 8; k++)
+		lo[k] = hi[k] = x[0];
+	for (; i + 8 <= n; i += 8) {
+		for (int k = 0; k < 8; k++) {
+			float v = x[i + k];
+			uint32_t u;
+			memcpy(&u, &v, sizeof(u));
+			bad |= (u & 0x7f800000u) == 0x7f800000u;
+			lo[k] = v < lo[k] ? v : lo[k];
+			hi[k] = v > hi[k] ? v : hi[k];
+		}
+	}
+	for (; i < n; i++) {
+		float v = x[i];
+		bad |= !isfinite(v);
+		lo[0] = v < lo[0] ? v : lo[0];
+		hi[0] = v > hi[0] ? v : hi[0];
+	}
+	if (bad)
+		return -RTCI_ERR_CODEC_NONFINITE;
+	float mn = lo[0], mx = hi[0];
+	for (int k = 1; k < 8; k++) {
+		mn = lo[k] < mn ? lo[k] : mn;
+		mx = hi[k] > mx ? hi[k] : mx;
+	}
+	if (!isfinite(mx - mn))
+		return -RTCI_ERR_CODEC_RANGE;
+	*mn_out = mn;
+	*mx_out = mx;
+	return 0;
+}
+
+/* q = floorf((x - mn) / range * L + 0.5f) clamped to [0, L]. x lies in [mn, mn + range], so
+ * t + 0.5f >= 0.5 and truncation toward zero equals floorf; the clamp only guards rounding. */
+static inline uint32_t quant1(float x, float mn, float range, float lf, uint32_t L)
+{
+	float t = (x - mn) / range * lf;
+	uint32_t q = (uint32_t)(int32_t)(t + 0.5f);
+	return q > L ? L : q;
+}
+
+static void quant_u8(const float *restrict x, size_t n, float mn, float range, uint32_t L,
+		     uint8_t *restrict q)
+{
+	size_t i = 0;
+	if (range == 0.0f) {
+		memset(q, 0, n);
+		return;
+	}
+	float lf = (float)L;
+	for (; i + BLK <= n; i += BLK)
+		for (size_t k = 0; k < BLK; k++)
+			q[i + k] = (uint8_t)quant1(x[i + k], mn, range, lf, L);
+	for (; i < n; i++)
+		q[i] = (uint8_t)quant1(x[i], mn, range, lf, L);
+}
+
+/* 16-bit codes straight into the little-endian bit stream. */
+static void quant_u16(const float *restrict x, size_t n, float mn, float range, uint8_t *restrict out)
+{
+	uint16_t tmp[BLK];
+	size_t i = 0;
+	if (range == 0.0f) {
+		memset(out, 0, 2 * n);
+		return;
+	}
+	float lf = 65535.0f;
+	for (; i + BLK <= n; i += BLK) {
+		for (size_t k = 0; k < BLK; k++) {
+			uint16_t v = (uint16_t)quant1(x[i + k], mn, range, lf, 65535u);
+			tmp[k] = HOST_BIG_ENDIAN ? (uint16_t)(v << 8 | v >> 8) : v;
+		}
+		memcpy(out + 2 * i, tmp, sizeof(tmp));
+	}
+	for (; i < n; i++)
+		put16(out + 2 * i, quant1(x[i], mn, range, lf, 65535u));
+}
+
+static void dequant_u8(const uint8_t *restrict q, size_t n, float mn, float step, float *restrict y)
+{
+	size_t i = 0;
+	for (; i + BLK <= n; i += BLK)
+		for (size_t k = 0; k < BLK; k++)
+			y[i + k] = mn + (float)q[i + k] * step;
+	for (; i < n; i++)
+		y[i] = mn + (float)q[i] * step;
+}
+
+static void dequant_u16(const uint8_t *restrict in, size_t n, float mn, float step, float *restrict y)
+{
+	uint16_t tmp[BLK];
+	size_t i = 0;
+	for (; i + BLK <= n; i += BLK) {
+		memcpy(tmp, in + 2 * i, sizeof(tmp));
+		for (size_t k = 0; k < BLK; k++) {
+			uint16_t v = HOST_BIG_ENDIAN ? (uint16_t)(tmp[k] << 8 | tmp[k] >> 8) : tmp[k];
+			y[i + k] = mn + (float)v * step;
+		}
+	}
+	for (; i < n; i++)
+		y[i] = mn + (float)get16(in + 2 * i) * step;
+}
+
+/* ---- bit packing: codes of `bits` < 8 bits, LSB first ---- */
+
+static void pack_bits(const uint8_t *restrict q, size_t n, int bits, uint8_t *restrict out)
+{
+	size_t i = 0, o = 0;
+
+	switch (bits) {
+	case 4:
+		for (; i + 2 * BLK <= n; i += 2 * BLK, o += BLK)
+			for (size_t k = 0; k < BLK; k++)
+				out[o + k] = (uint8_t)(q[i + 2 * k] | q[i + 2 * k + 1] << 4);
+		break;
+	case 2:
+		for (; i + 4 * BLK <= n; i += 4 * BLK, o += BLK)
+			for (size_t k = 0; k < BLK; k++)
+				out[o + k] = (uint8_t)(q[i + 4 * k] | q[i + 4 * k + 1] << 2 |
+						       q[i + 4 * k + 2] << 4 | q[i + 4 * k + 3] << 6);
+		break;
+	case 1:
+		/* Eight 0/1 bytes gather into one byte with a multiply: byte k of v lands on bit
+		 * 56 + k of the product, and no two partial products overlap. */
+		for (; i + 8 <= n; i += 8, o++) {
+			uint64_t v;
+			memcpy(&v, q + i, 8);
+			if (HOST_BIG_ENDIAN)
+				v = __builtin_bswap64(v);
+			out[o] = (uint8_t)((v * 0x0102040810204080ull) >> 56);
+		}
+		break;
+	}
+	/* Tail: at most one partial block, bit by bit. */
+	if (i < n) {
+		size_t bitpos = 0;
+		memset(out + o, 0, ((n - i) * (size_t)bits + 7) / 8);
+		for (; i < n; i++, bitpos += (size_t)bits)
+			out[o + bitpos / 8] |= (uint8_t)(q[i] << (bitpos % 8));
+	}
+}
+
+static void unpack_bits(const uint8_t *restrict in, size_t n, int bits, uint8_t *restrict q)
+{
+	size_t i = 0, o = 0;
+
+	switch (bits) {
+	case 4:
+		for (; i + 2 * BLK <= n; i += 2 * BLK, o += BLK)
+			for (size_t k = 0; k < BLK; k++) {
+				q[i + 2 * k] = in[o + k] & 15;
+				q[i + 2 * k + 1] = in[o + k] >> 4;
+			}
+		break;
+	case 2:
+		for (; i + 4 * BLK <= n; i += 4 * BLK, o += BLK)
+			for (size_t k = 0; k < BLK; k++) {
+				q[i + 4 * k] = in[o + k] & 3;
+				q[i + 4 * k + 1] = (in[o + k] >> 2) & 3;
+				q[i + 4 * k + 2] = (in[o + k] >> 4) & 3;
+				q[i + 4 * k + 3] = in[o + k] >> 6;
+			}
+		break;
+	case 1:
+		/* Spread one byte over eight, keep bit k in byte k, then turn each nonzero byte
+		 * into 1 (adding 0x7f sets bit 7 exactly when the byte is nonzero, never carries). */
+		for (; i + 8 <= n; i += 8, o++) {
+			uint64_t v = (in[o] * 0x0101010101010101ull) & 0x8040201008040201ull;
+			v = ((v + 0x7f7f7f7f7f7f7f7full) >> 7) & 0x0101010101010101ull;
+			if (HOST_BIG_ENDIAN)
+				v = __builtin_bswap64(v);
+			memcpy(q + i, &v, 8);
+		}
+		break;
+	}
+	for (size_t bitpos = 0; i < n; i++, bitpos += (size_t)bits)
+		q[i] = (uint8_t)((in[o + bitpos / 8] >> (bitpos % 8)) & ((1u << bits) - 1));
+}
+
+/* ---- the codec's own work ---- */
+
+int rtci_codec_quantize_pack(const struct rtci_codec_desc *d, const float *x, float *side,
+			     uint8_t *packed)
+{
+	int ret = rtci_codec_desc_check(d);
+	if (ret < 0)
+		return ret;
+	int bits = rtci_codec_bits(d->levels);
+	size_t plane = (size_t)d->height * d->width;
+	size_t n = (size_t)d->c * plane;
+
+	for (uint32_t k = 0; k < d->c; k++) {
+		ret = scan_channel(x + k * plane, plane, &side[2 * k], &side[2 * k + 1]);
+		if (ret < 0)
+			return ret;
+	}
+
+	if (bits == 16 || bits == 8) {
+		/* Byte-aligned codes go straight to the stream, channel by channel. */
+		for (uint32_t k = 0; k < d->c; k++) {
+			float mn = side[2 * k], range = side[2 * k + 1] - side[2 * k];
+			if (bits == 16)
+				quant_u16(x + k * plane, plane, mn, range, packed + 2 * k * plane);
+			else
+				quant_u8(x + k * plane, plane, mn, range, d->levels, packed + k * plane);
+		}
+		return 0;
+	}
+
+	/* Narrow codes: quantize one chunk (it may span channels) into L1 scratch, then pack it. */
+	uint8_t codes[CHUNK];
+	for (size_t base = 0; base < n; base += CHUNK) {
+		size_t end = n - base < CHUNK ? n : base + CHUNK;
+		for (size_t e = base; e < end;) {
+			size_t k = e / plane;
+			size_t seg_end = (k + 1) * plane < end ? (k + 1) * plane : end;
+			float mn = side[2 * k], range = side[2 * k + 1] - side[2 * k];
+			quant_u8(x + e, seg_end - e, mn, range, d->levels, codes + (e - base));
+			e = seg_end;
+		}
+		pack_bits(codes, end - base, bits, packed + base * (size_t)bits / 8);
+	}
+	return 0;
+}
+
+static void zero_tail(const struct rtci_codec_desc *d, float *dst, uint32_t out_channels)
+{
+	size_t plane = (size_t)d->height * d->width;
+	if (out_channels > d->c)
+		memset(dst + (size_t)d->c * plane, 0, (size_t)(out_channels - d->c) * plane * sizeof(float));
+}
+
+int rtci_codec_unpack_dequantize(const struct rtci_codec_desc *d, const float *side,
+				 const uint8_t *packed, float *dst, uint32_t out_channels)
+{
+	int ret = rtci_codec_desc_check(d);
+	if (ret < 0)
+		return ret;
+	if (out_channels == 0)
+		out_channels = d->c;
+	if (out_channels < d->c)
+		return -EINVAL;
+	int bits = rtci_codec_bits(d->levels);
+	size_t plane = (size_t)d->height * d->width;
+	size_t n = (size_t)d->c * plane;
+	float lf = (float)d->levels;
+
+	/* Unused high bits of the last byte must be zero: one canonical encoding per tensor. */
+	size_t used = (n * (size_t)bits) % 8;
+	if (used && (packed[(n * (size_t)bits) / 8] >> used) != 0)
+		return -RTCI_ERR_CODEC_PADDING;
+
+	if (bits == 16 || bits == 8) {
+		for (uint32_t k = 0; k < d->c; k++) {
+			float mn = side[2 * k], step = (side[2 * k + 1] - side[2 * k]) / lf;
+			if (bits == 16)
+				dequant_u16(packed + 2 * k * plane, plane, mn, step, dst + k * plane);
+			else
+				dequant_u8(packed + k * plane, plane, mn, step, dst + k * plane);
+		}
+	} else {
+		uint8_t codes[CHUNK];
+		for (size_t base = 0; base < n; base += CHUNK) {
+			size_t end = n - base < CHUNK ? n : base + CHUNK;
+			unpack_bits(packed + base * (size_t)bits / 8, end - base, bits, codes);
+			for (size_t e = base; e < end;) {
+				size_t k = e / plane;
+				size_t seg_end = (k + 1) * plane < end ? (k + 1) * plane : end;
+				float mn = side[2 * k], step = (side[2 * k + 1] - side[2 * k]) / lf;
+				dequant_u8(codes + (e - base), seg_end - e, mn, step, dst + e);
+				e = seg_end;
+			}
+		}
+	}
+	zero_tail(d, dst, out_channels);
+	return 0;
+}
+
+int rtci_codec_quantize_ref(float *x, size_t channels, size_t plane, uint32_t levels)
+{
+	if (rtci_codec_bits(levels) < 0)
+		return -RTCI_ERR_CODEC_LEVELS;
+	if (!x || plane == 0)
+		return -EINVAL;
+	/* Check every channel first so x stays untouched on error. */
+	for (size_t k = 0; k < channels; k++) {
+		float mn, mx;
+		int ret = scan_channel(x + k * plane, plane, &mn, &mx);
+		if (ret < 0)
+			return ret;
+	}
+	float lf = (float)levels;
+	for (size_t k = 0; k < channels; k++) {
+		float *c = x + k * plane, mn, mx;
+		scan_channel(c, plane, &mn, &mx);
+		float range = mx - mn, step = range / lf;
+		for (size_t i = 0; i < plane; i++) {
+			uint32_t q = range == 0.0f ? 0 : quant1(c[i], mn, range, lf, levels);
+			c[i] = mn + (float)q * step;
+		}
+	}
+	return 0;
+}
+
+/* ---- context ---- */
+
+int rtci_codec_create(const struct rtci_codec_config *cfg, struct rtci_codec **out)
+{
+	struct rtci_codec_config def = { 0 };
+	if (!cfg)
+		cfg = &def;
+	*out = NULL;
+	int level = cfg->level ? cfg->level : RTCI_CODEC_DEFAULT_LEVEL;
+	uint32_t max_el = cfg->max_elements ? cfg->max_elements : RTCI_CODEC_DEFAULT_MAX_ELEMENTS;
+	if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel() || max_el > RTCI_CODEC_MAX_ELEMENTS)
+		return -EINVAL;
+
+	struct rtci_codec *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->max_elements = max_el;
+	size_t packed_cap = (size_t)max_el * 2;
+	c->packed = malloc(packed_cap);
+	c->cctx = ZSTD_createCCtx();
+	c->dctx = ZSTD_createDCtx();
+	if (!c->packed || !c->cctx || !c->dctx)
+		goto nomem;
+
+	/* Frames never need a window beyond the packed size; refuse any that claim more. */
+	int wlog = 10;
+	while (wlog < 31 && ((size_t)1 << wlog) < packed_cap)
+		wlog++;
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, level)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, cfg->checksum)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_contentSizeFlag, 1)) ||
+	    ZSTD_isError(ZSTD_DCtx_setParameter(c->dctx, ZSTD_d_windowLogMax, wlog))) {
+		rtci_codec_destroy(c);
+		return -EINVAL;
+	}
+
+	/* Run zstd once at full size so its workspaces are allocated now, not on the hot path. */
+	memset(c->packed, 0, packed_cap);
+	size_t bound = ZSTD_compressBound(packed_cap);
+	void *tmp = malloc(bound);
+	if (!tmp)
+		goto nomem;
+	size_t z = ZSTD_compress2(c->cctx, tmp, bound, c->packed, packed_cap);
+	if (!ZSTD_isError(z))
+		z = ZSTD_decompressDCtx(c->dctx, c->packed, packed_cap, tmp, z);
+	free(tmp);
+	if (ZSTD_isError(z)) {
+		rtci_codec_destroy(c);
+		return -RTCI_ERR_CODEC_COMPRESS;
+	}
+	*out = c;
+	return 0;
+nomem:
+	rtci_codec_destroy(c);
+	return -ENOMEM;
+}
+
+void rtci_codec_destroy(struct rtci_codec *c)
+{
+	if (!c)
+		return;
+	ZSTD_freeCCtx(c->cctx);
+	ZSTD_freeDCtx(c->dctx);
+	free(c->packed);
+	free(c);
+}
+
+/* ---- frames ---- */
+
+ssize_t rtci_codec_encode(struct rtci_codec *codec, const struct rtci_codec_desc *d, const float *x,
+			  void *dst, size_t cap)
+{
+	int ret = rtci_codec_desc_check(d);
+	if (ret < 0)
+		return ret;
+	if ((uint64_t)d->c * d->height * d->width > codec->max_elements)
+		return -RTCI_ERR_CODEC_TOO_LARGE;
+	size_t packed_len = (size_t)rtci_codec_packed_size(d->c, d->levels, d->height, d->width);
+	size_t head = RTCI_CODEC_HEADER_SIZE + (size_t)d->c * RTCI_CODEC_SIDE_INFO_PER_CHANNEL;
+	if (cap <= head)
+		return -RTCI_ERR_CODEC_NOSPACE;
+
+	ret = rtci_codec_quantize_pack(d, x, codec->side, codec->packed);
+	if (ret < 0)
+		return ret;
+
+	uint8_t *p = dst;
+	/* Compressed only when strictly smaller than the codes; otherwise store them. */
+	size_t room = cap - head < packed_len - 1 ? cap - head : packed_len - 1;
+	size_t z = 0;
+	if (room) {
+		z = ZSTD_compress2(codec->cctx, p + head, room, codec->packed, packed_len);
+		if (ZSTD_isError(z) && ZSTD_getErrorCode(z) != ZSTD_error_dstSize_tooSmall)
+			return -RTCI_ERR_CODEC_COMPRESS;
+	}
+	uint8_t flags = 0;
+	size_t payload;
+	if (!room || ZSTD_isError(z)) {
+		if (cap - head < packed_len)
+			return -RTCI_ERR_CODEC_NOSPACE;
+		memcpy(p + head, codec->packed, packed_len);
+		flags = RTCI_CODEC_F_STORED;
+		payload = packed_len;
+	} else {
+		payload = z;
+	}
+
+	memcpy(p, "RTCF", 4);
+	p[4] = RTCI_CODEC_VERSION;
+	p[5] = flags;
+	p[6] = (uint8_t)rtci_codec_bits(d->levels);
+	p[7] = 0;
+	put16(p + 8, d->levels);
+	put16(p + 10, d->c);
+	put16(p + 12, d->channels);
+	put16(p + 14, d->height);
+	put16(p + 16, d->width);
+	put16(p + 18, 0);
+	put32(p + 20, (uint32_t)packed_len);
+	put32(p + 24, (uint32_t)payload);
+	for (uint32_t k = 0; k < 2 * d->c; k++)
+		putf(p + RTCI_CODEC_HEADER_SIZE + 4 * k, codec->side[k]);
+	return (ssize_t)(head + payload);
+}
+
+/* Header and lengths; on success *flags and *payload_len describe the payload. */
+static int parse(const uint8_t *p, size_t len, struct rtci_codec_desc *d, uint8_t *flags,
+		 uint32_t *payload_len)
+{
+	if (len < RTCI_CODEC_HEADER_SIZE)
+		return -RTCI_ERR_CODEC_TRUNCATED;
+	if (memcmp(p, "RTCF", 4) != 0)
+		return -RTCI_ERR_CODEC_MAGIC;
+	if (p[4] != RTCI_CODEC_VERSION)
+		return -RTCI_ERR_CODEC_VERSION;
+	d->levels = get16(p + 8);
+	d->c = get16(p + 10);
+	d->channels = get16(p + 12);
+	d->height = get16(p + 14);
+	d->width = get16(p + 16);
+	*flags = p[5];
+	int bits = rtci_codec_bits(d->levels);
+	if ((*flags & ~RTCI_CODEC_F_STORED) || p[7] || get16(p + 18) || bits < 0 || p[6] != bits)
+		return -RTCI_ERR_CODEC_HEADER;
+	int ret = rtci_codec_desc_check(d);
+	if (ret == -RTCI_ERR_CODEC_TOO_LARGE)
+		return ret;
+	if (ret < 0)
+		return -RTCI_ERR_CODEC_HEADER;
+	uint32_t packed_len = get32(p + 20);
+	*payload_len = get32(p + 24);
+	if (packed_len != (uint64_t)rtci_codec_packed_size(d->c, d->levels, d->height, d->width))
+		return -RTCI_ERR_CODEC_HEADER;
+	if ((*flags & RTCI_CODEC_F_STORED) ? *payload_len != packed_len
+					   : (*payload_len == 0 || *payload_len >= packed_len))
+		return -RTCI_ERR_CODEC_HEADER;
+	uint64_t total = RTCI_CODEC_HEADER_SIZE + (uint64_t)d->c * RTCI_CODEC_SIDE_INFO_PER_CHANNEL +
+			 *payload_len;
+	if (len < total)
+		return -RTCI_ERR_CODEC_TRUNCATED;
+	if (len > total)
+		return -RTCI_ERR_CODEC_TRAILING;
+	return 0;
+}
+
+int rtci_codec_parse(const void *src, size_t len, struct rtci_codec_desc *d)
+{
+	uint8_t flags;
+	uint32_t payload_len;
+	if (!src)
+		return -EINVAL;
+	return parse(src, len, d, &flags, &payload_len);
+}
+
+int rtci_codec_decode(struct rtci_codec *codec, const void *src, size_t len, float *dst,
+		      size_t dst_floats, uint32_t out_channels, struct rtci_codec_desc *dout)
+{
+	const uint8_t *p = src;
+	struct rtci_codec_desc d;
+	uint8_t flags;
+	uint32_t payload_len;
+
+	if (!src || !dst)
+		return -EINVAL;
+	int ret = parse(p, len, &d, &flags, &payload_len);
+	if (ret < 0)
+		return ret;
+	size_t plane = (size_t)d.height * d.width;
+	size_t n = (size_t)d.c * plane;
+	if (n > codec->max_elements)
+		return -RTCI_ERR_CODEC_TOO_LARGE;
+	if (out_channels == 0)
+		out_channels = d.c;
+	if (out_channels < d.c)
+		return -EINVAL;
+	if ((uint64_t)out_channels * plane > dst_floats)
+		return -RTCI_ERR_CODEC_NOSPACE;
+
+	for (uint32_t k = 0; k < d.c; k++) {
+		float mn = getf(p + RTCI_CODEC_HEADER_SIZE + 8 * k);
+		float mx = getf(p + RTCI_CODEC_HEADER_SIZE + 8 * k + 4);
+		if (!isfinite(mn) || !isfinite(mx) || !(mn <= mx) || !isfinite(mx - mn))
+			return -RTCI_ERR_CODEC_SIDE_INFO;
+		codec->side[2 * k] = mn;
+		codec->side[2 * k + 1] = mx;
+	}
+
+	size_t packed_len = get32(p + 20);
+	const uint8_t *payload = p + RTCI_CODEC_HEADER_SIZE + (size_t)d.c * RTCI_CODEC_SIDE_INFO_PER_CHANNEL;
+	const uint8_t *codes = payload;
+	if (!(flags & RTCI_CODEC_F_STORED)) {
+		/* Bound the output before decompressing: exactly one frame that declares exactly the
+		 * header's size, decompressed into a buffer of that size. */
+		unsigned long long content = ZSTD_getFrameContentSize(payload, payload_len);
+		if (content == ZSTD_CONTENTSIZE_ERROR)
+			return -RTCI_ERR_CODEC_ZSTD;
+		if (content == ZSTD_CONTENTSIZE_UNKNOWN || content != packed_len)
+			return -RTCI_ERR_CODEC_CONTENT_SIZE;
+		size_t fsize = ZSTD_findFrameCompressedSize(payload, payload_len);
+		if (ZSTD_isError(fsize) || fsize != payload_len)
+			return -RTCI_ERR_CODEC_ZSTD;
+		size_t z = ZSTD_decompressDCtx(codec->dctx, codec->packed, packed_len, payload, payload_len);
+		if (ZSTD_isError(z))
+			return -RTCI_ERR_CODEC_ZSTD;
+		if (z != packed_len)
+			return -RTCI_ERR_CODEC_CONTENT_SIZE;
+		codes = codec->packed;
+	}
+	ret = rtci_codec_unpack_dequantize(&d, codec->side, codes, dst, out_channels);
+	if (ret < 0)
+		return ret;
+	if (dout)
+		*dout = d;
+	return 0;
+}
