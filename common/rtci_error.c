@@ -31,8 +31,42 @@ static const struct {
 	{ RTCI_ERR_CODEC_COMPRESS, "codec: zstd compression failed" },
 
 	/* wire protocol */
+	{ RTCI_ERR_PROTO_TRUNCATED, "datagram truncated" },
+	{ RTCI_ERR_PROTO_BAD_MAGIC, "bad magic" },
+	{ RTCI_ERR_PROTO_BAD_VERSION, "unsupported protocol version" },
+	{ RTCI_ERR_PROTO_BAD_TYPE, "unknown message type" },
+	{ RTCI_ERR_PROTO_BAD_HDR_LEN, "bad header length" },
+	{ RTCI_ERR_PROTO_TAG_FLAG, "tag flag inconsistent with message" },
+	{ RTCI_ERR_PROTO_FRAG_COUNT, "bad fragment count" },
+	{ RTCI_ERR_PROTO_FRAG_INDEX, "fragment index out of range" },
+	{ RTCI_ERR_PROTO_FRAG_SIZE, "bad fragment size" },
+	{ RTCI_ERR_PROTO_FRAME_LEN, "frame length inconsistent with fragments" },
+	{ RTCI_ERR_PROTO_PAYLOAD_LEN, "fragment payload length wrong" },
+	{ RTCI_ERR_PROTO_BODY_LEN, "message body length wrong" },
+	{ RTCI_ERR_PROTO_BAD_STATUS, "unknown status" },
+	{ RTCI_ERR_PROTO_BAD_TOPK, "too many top-k entries" },
+	{ RTCI_ERR_PROTO_BAD_COMMAND, "unknown command" },
+	{ RTCI_ERR_PROTO_BAD_SETUPS, "too many setups" },
+	{ RTCI_ERR_PROTO_RESERVED, "reserved field not zero" },
+	{ RTCI_ERR_AUTH_INIT, "libsodium initialisation failed" },
+	{ RTCI_ERR_AUTH_BAD_MAC, "authentication tag mismatch" },
+	{ RTCI_ERR_AUTH_NO_TAG, "message not authenticated" },
+	{ RTCI_ERR_AUTH_REPLAYED, "replayed sequence" },
+	{ RTCI_ERR_AUTH_STALE, "sequence older than replay window" },
 
 	/* reassembly */
+	{ RTCI_ERR_REASM_DUPLICATE, "duplicate fragment" },
+	{ RTCI_ERR_REASM_CONFLICT, "conflicting duplicate fragment" },
+	{ RTCI_ERR_REASM_MISMATCH, "fragment disagrees with its frame" },
+	{ RTCI_ERR_REASM_TOO_BIG, "frame too large" },
+	{ RTCI_ERR_REASM_TABLE_FULL, "reassembly table full" },
+	{ RTCI_ERR_REASM_ARENA_FULL, "reassembly buffer space exhausted" },
+	{ RTCI_ERR_REASM_TENANT_ENTRIES, "tenant frame quota reached" },
+	{ RTCI_ERR_REASM_TENANT_BYTES, "tenant byte quota reached" },
+	{ RTCI_ERR_REASM_UNKNOWN_TENANT, "tenant refused" },
+	{ RTCI_ERR_REASM_OLDER_THAN_INFLIGHT, "frame older than device's frames in flight" },
+	{ RTCI_ERR_REASM_NOT_FRAGMENT, "not a fragment" },
+	{ RTCI_ERR_REASM_TENANT_TABLE_FULL, "too many tenants in reassembly" },
 
 	/* model file */
 

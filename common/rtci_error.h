@@ -34,9 +34,45 @@ enum rtci_error_code {
 
 	/* wire protocol (dataplane/protocol, auth): 1200-1299 */
 	RTCI_ERR_PROTO_FIRST = 1200,
+	RTCI_ERR_PROTO_TRUNCATED = 1200,    /* shorter than the header it announces */
+	RTCI_ERR_PROTO_BAD_MAGIC = 1201,
+	RTCI_ERR_PROTO_BAD_VERSION = 1202,
+	RTCI_ERR_PROTO_BAD_TYPE = 1203,
+	RTCI_ERR_PROTO_BAD_HDR_LEN = 1204,  /* header length < 48, not a multiple of 4 */
+	RTCI_ERR_PROTO_TAG_FLAG = 1205,     /* tag flag set/clear where the rules say otherwise */
+	RTCI_ERR_PROTO_FRAG_COUNT = 1206,   /* fragment count 0 (or != 1 for non-fragments) */
+	RTCI_ERR_PROTO_FRAG_INDEX = 1207,   /* fragment index >= count (or != 0 for non-fragments) */
+	RTCI_ERR_PROTO_FRAG_SIZE = 1208,    /* fragment size 0 / nonzero for non-fragments */
+	RTCI_ERR_PROTO_FRAME_LEN = 1209,    /* frame length 0 or inconsistent with count x size */
+	RTCI_ERR_PROTO_PAYLOAD_LEN = 1210,  /* fragment payload length wrong for its index */
+	RTCI_ERR_PROTO_BODY_LEN = 1211,     /* message body length wrong for its type */
+	RTCI_ERR_PROTO_BAD_STATUS = 1212,   /* unknown result / hello-ack status */
+	RTCI_ERR_PROTO_BAD_TOPK = 1213,     /* top-k count above the maximum */
+	RTCI_ERR_PROTO_BAD_COMMAND = 1214,  /* unknown command kind */
+	RTCI_ERR_PROTO_BAD_SETUPS = 1215,   /* hello lists too many setups */
+	RTCI_ERR_PROTO_RESERVED = 1216,     /* reserved body field not zero */
+
+	/* frame authentication (dataplane/auth): 1250-1299 */
+	RTCI_ERR_AUTH_INIT = 1250,          /* libsodium failed to initialise */
+	RTCI_ERR_AUTH_BAD_MAC = 1251,       /* tag does not verify */
+	RTCI_ERR_AUTH_NO_TAG = 1252,        /* message carries no tag */
+	RTCI_ERR_AUTH_REPLAYED = 1253,      /* sequence already accepted */
+	RTCI_ERR_AUTH_STALE = 1254,         /* sequence older than the replay window */
 
 	/* reassembly (dataplane/reassembly): 1300-1399 */
 	RTCI_ERR_REASM_FIRST = 1300,
+	RTCI_ERR_REASM_DUPLICATE = 1300,    /* fragment already received (ignored) */
+	RTCI_ERR_REASM_CONFLICT = 1301,     /* duplicate fragment with different bytes */
+	RTCI_ERR_REASM_MISMATCH = 1302,     /* frame fields differ from earlier fragments */
+	RTCI_ERR_REASM_TOO_BIG = 1303,      /* frame larger than the configured maximum */
+	RTCI_ERR_REASM_TABLE_FULL = 1304,   /* no free frame entry */
+	RTCI_ERR_REASM_ARENA_FULL = 1305,   /* no buffer space */
+	RTCI_ERR_REASM_TENANT_ENTRIES = 1306, /* tenant's frame quota reached */
+	RTCI_ERR_REASM_TENANT_BYTES = 1307, /* tenant's byte quota reached */
+	RTCI_ERR_REASM_UNKNOWN_TENANT = 1308, /* quota callback refused the tenant */
+	RTCI_ERR_REASM_OLDER_THAN_INFLIGHT = 1309, /* device at its in-flight bound, frame older */
+	RTCI_ERR_REASM_NOT_FRAGMENT = 1310, /* message is not a fragment */
+	RTCI_ERR_REASM_TENANT_TABLE_FULL = 1311, /* too many tenants with frames in flight */
 
 	/* model file (inference/model): 1400-1499 */
 	RTCI_ERR_MODEL_FIRST = 1400,

@@ -1,0 +1,465 @@
+#include "dataplane/protocol.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "common/rtci_error.h"
+#include "dataplane/auth.h"
+#include "dataplane/wire.h"
+
+/* Header offsets (docs/protocol.md, "Common header"). */
+enum {
+	OFF_MAGIC = 0,
+	OFF_VERSION = 4,
+	OFF_TYPE = 5,
+	OFF_HDR_LEN = 6,
+	OFF_FLAGS = 7,
+	OFF_TENANT = 8,
+	OFF_DEVICE = 12,
+	OFF_SEQ = 16,
+	OFF_SETUP = 24,
+	OFF_FRAG_INDEX = 26,
+	OFF_FRAG_COUNT = 28,
+	OFF_FRAG_SIZE = 30,
+	OFF_FRAME_LEN = 32,
+	OFF_BACKLOG = 36,
+	OFF_CAPTURE = 40,
+};
+
+const char *rtci_proto_type_name(unsigned type)
+{
+	switch (type) {
+	case RTCI_PROTO_FRAGMENT: return "fragment";
+	case RTCI_PROTO_RESULT: return "result";
+	case RTCI_PROTO_COMMAND: return "command";
+	case RTCI_PROTO_HELLO: return "hello";
+	case RTCI_PROTO_HELLO_ACK: return "hello-ack";
+	case RTCI_PROTO_REPORT: return "report";
+	default: return "unknown";
+	}
+}
+
+static void write_hdr(uint8_t *p, const struct rtci_proto_hdr *h)
+{
+	rtci_st32(p + OFF_MAGIC, RTCI_PROTO_MAGIC);
+	p[OFF_VERSION] = h->version;
+	p[OFF_TYPE] = h->type;
+	p[OFF_HDR_LEN] = h->hdr_len;
+	p[OFF_FLAGS] = h->flags;
+	rtci_st32(p + OFF_TENANT, h->tenant_id);
+	rtci_st32(p + OFF_DEVICE, h->device_id);
+	rtci_st64(p + OFF_SEQ, h->seq);
+	rtci_st16(p + OFF_SETUP, h->setup_id);
+	rtci_st16(p + OFF_FRAG_INDEX, h->frag_index);
+	rtci_st16(p + OFF_FRAG_COUNT, h->frag_count);
+	rtci_st16(p + OFF_FRAG_SIZE, h->frag_size);
+	rtci_st32(p + OFF_FRAME_LEN, h->frame_len);
+	rtci_st32(p + OFF_BACKLOG, h->backlog_bytes);
+	rtci_st64(p + OFF_CAPTURE, h->capture_us);
+}
+
+void rtci_proto_mac_header(const struct rtci_proto_hdr *hdr, uint8_t out[RTCI_PROTO_HDR_LEN])
+{
+	struct rtci_proto_hdr h = *hdr;
+
+	/* Per-datagram fields are excluded so one tag covers every fragment of a frame. */
+	h.version = RTCI_PROTO_VERSION;
+	h.hdr_len = RTCI_PROTO_HDR_LEN;
+	h.flags = 0;
+	h.frag_index = 0;
+	h.backlog_bytes = 0;
+	write_hdr(out, &h);
+}
+
+static int decode_result(const uint8_t *b, size_t n, struct rtci_proto_result *r)
+{
+	if (n < RTCI_PROTO_RESULT_LEN)
+		return -RTCI_ERR_PROTO_BODY_LEN;
+	r->class_id = rtci_ld16(b);
+	r->status = b[2];
+	r->topk_count = b[3];
+	r->score = rtci_ldf32(b + 4);
+	r->queue_us = rtci_ld32(b + 8);
+	r->inference_us = rtci_ld32(b + 12);
+	r->total_us = rtci_ld32(b + 16);
+	if (r->status > RTCI_PROTO_RES_STATUS_MAX)
+		return -RTCI_ERR_PROTO_BAD_STATUS;
+	if (r->topk_count > RTCI_PROTO_MAX_TOPK)
+		return -RTCI_ERR_PROTO_BAD_TOPK;
+	if (n != RTCI_PROTO_RESULT_LEN + (size_t)r->topk_count * RTCI_PROTO_TOPK_ENTRY_LEN)
+		return -RTCI_ERR_PROTO_BODY_LEN;
+	for (unsigned i = 0; i < r->topk_count; i++) {
+		const uint8_t *e = b + RTCI_PROTO_RESULT_LEN + i * RTCI_PROTO_TOPK_ENTRY_LEN;
+
+		if (rtci_ld16(e + 2) != 0)
+			return -RTCI_ERR_PROTO_RESERVED;
+		r->topk[i].class_id = rtci_ld16(e);
+		r->topk[i].score = rtci_ldf32(e + 4);
+	}
+	return 0;
+}
+
+static int decode_command(const uint8_t *b, size_t n, struct rtci_proto_command *c)
+{
+	if (n != RTCI_PROTO_COMMAND_LEN)
+		return -RTCI_ERR_PROTO_BODY_LEN;
+	c->kind = b[0];
+	c->new_setup_id = rtci_ld16(b + 2);
+	c->apply_from_seq = rtci_ld64(b + 4);
+	if (c->kind != RTCI_PROTO_CMD_RATE_SWITCH)
+		return -RTCI_ERR_PROTO_BAD_COMMAND;
+	if (b[1] != 0)
+		return -RTCI_ERR_PROTO_RESERVED;
+	return 0;
+}
+
+static int decode_hello(const uint8_t *b, size_t n, struct rtci_proto_hello *h)
+{
+	if (n < RTCI_PROTO_HELLO_LEN)
+		return -RTCI_ERR_PROTO_BODY_LEN;
+	h->model_id = rtci_ld32(b);
+	h->fps_milli = rtci_ld32(b + 4);
+	h->deadline_us = rtci_ld32(b + 8);
+	h->max_frag_size = rtci_ld16(b + 12);
+	h->n_setups = rtci_ld16(b + 14);
+	if (h->n_setups > RTCI_PROTO_MAX_SETUPS)
+		return -RTCI_ERR_PROTO_BAD_SETUPS;
+	if (n != RTCI_PROTO_HELLO_LEN + 2u * h->n_setups)
+		return -RTCI_ERR_PROTO_BODY_LEN;
+	for (unsigned i = 0; i < h->n_setups; i++)
+		h->setups[i] = rtci_ld16(b + RTCI_PROTO_HELLO_LEN + 2 * i);
+	return 0;
+}
+
+static int decode_hello_ack(const uint8_t *b, size_t n, struct rtci_proto_hello_ack *a)
+{
+	if (n != RTCI_PROTO_HELLO_ACK_LEN)
+		return -RTCI_ERR_PROTO_BODY_LEN;
+	a->status = b[0];
+	a->initial_setup_id = rtci_ld16(b + 2);
+	a->max_frag_size = rtci_ld16(b + 4);
+	a->min_frame_seq = rtci_ld64(b + 8);
+	if (a->status > RTCI_PROTO_HELLO_STATUS_MAX)
+		return -RTCI_ERR_PROTO_BAD_STATUS;
+	if (b[1] != 0 || rtci_ld16(b + 6) != 0)
+		return -RTCI_ERR_PROTO_RESERVED;
+	return 0;
+}
+
+static int decode_report(const uint8_t *b, size_t n, struct rtci_proto_report *r)
+{
+	if (n != RTCI_PROTO_REPORT_LEN)
+		return -RTCI_ERR_PROTO_BODY_LEN;
+	r->bytes_sent = rtci_ld64(b);
+	r->frames_sent = rtci_ld32(b + 8);
+	r->frames_dropped = rtci_ld32(b + 12);
+	r->send_rate_bps = rtci_ld64(b + 16);
+	r->backlog_bytes = rtci_ld32(b + 24);
+	r->interval_us = rtci_ld32(b + 28);
+	return 0;
+}
+
+long rtci_proto_fragment_count(size_t frame_len, uint16_t frag_size)
+{
+	if (frag_size == 0)
+		return -RTCI_ERR_PROTO_FRAG_SIZE;
+	if (frame_len == 0 || frame_len > UINT32_MAX)
+		return -RTCI_ERR_PROTO_FRAME_LEN;
+	size_t n = (frame_len + frag_size - 1) / frag_size;
+	if (n > UINT16_MAX)
+		return -RTCI_ERR_PROTO_FRAME_LEN;
+	return (long)n;
+}
+
+/* Checks that frag_count fragments of frag_size bytes give exactly frame_len bytes. */
+static int frag_geometry_ok(uint32_t frame_len, uint16_t frag_count, uint16_t frag_size)
+{
+	long n = rtci_proto_fragment_count(frame_len, frag_size);
+
+	return n >= 0 && n == frag_count;
+}
+
+int rtci_proto_decode(const uint8_t *buf, size_t len, struct rtci_proto_msg *out)
+{
+	struct rtci_proto_hdr *h = &out->hdr;
+
+	if (!buf || len < OFF_TYPE)
+		return -RTCI_ERR_PROTO_TRUNCATED;
+	if (rtci_ld32(buf + OFF_MAGIC) != RTCI_PROTO_MAGIC)
+		return -RTCI_ERR_PROTO_BAD_MAGIC;
+	if (buf[OFF_VERSION] != RTCI_PROTO_VERSION)
+		return -RTCI_ERR_PROTO_BAD_VERSION;
+	if (len < RTCI_PROTO_HDR_LEN)
+		return -RTCI_ERR_PROTO_TRUNCATED;
+
+	h->version = buf[OFF_VERSION];
+	h->type = buf[OFF_TYPE];
+	h->hdr_len = buf[OFF_HDR_LEN];
+	h->flags = buf[OFF_FLAGS];
+	h->tenant_id = rtci_ld32(buf + OFF_TENANT);
+	h->device_id = rtci_ld32(buf + OFF_DEVICE);
+	h->seq = rtci_ld64(buf + OFF_SEQ);
+	h->setup_id = rtci_ld16(buf + OFF_SETUP);
+	h->frag_index = rtci_ld16(buf + OFF_FRAG_INDEX);
+	h->frag_count = rtci_ld16(buf + OFF_FRAG_COUNT);
+	h->frag_size = rtci_ld16(buf + OFF_FRAG_SIZE);
+	h->frame_len = rtci_ld32(buf + OFF_FRAME_LEN);
+	h->backlog_bytes = rtci_ld32(buf + OFF_BACKLOG);
+	h->capture_us = rtci_ld64(buf + OFF_CAPTURE);
+
+	if (h->type == 0 || h->type > RTCI_PROTO_TYPE_MAX)
+		return -RTCI_ERR_PROTO_BAD_TYPE;
+	if (h->hdr_len < RTCI_PROTO_HDR_LEN || (h->hdr_len & 3) != 0)
+		return -RTCI_ERR_PROTO_BAD_HDR_LEN;
+	if (h->hdr_len > len)
+		return -RTCI_ERR_PROTO_TRUNCATED;
+
+	int has_tag = (h->flags & RTCI_PROTO_F_TAG) != 0;
+	size_t rest = len - h->hdr_len;
+	if (has_tag && rest < RTCI_PROTO_TAG_LEN)
+		return -RTCI_ERR_PROTO_TRUNCATED;
+
+	out->datagram = buf;
+	out->datagram_len = len;
+	out->body = buf + h->hdr_len;
+	out->body_len = rest - (has_tag ? RTCI_PROTO_TAG_LEN : 0);
+	out->tag = has_tag ? buf + len - RTCI_PROTO_TAG_LEN : NULL;
+
+	if (h->type == RTCI_PROTO_FRAGMENT) {
+		if (h->frag_count == 0)
+			return -RTCI_ERR_PROTO_FRAG_COUNT;
+		if (h->frag_index >= h->frag_count)
+			return -RTCI_ERR_PROTO_FRAG_INDEX;
+		if (h->frag_size == 0)
+			return -RTCI_ERR_PROTO_FRAG_SIZE;
+		if (!frag_geometry_ok(h->frame_len, h->frag_count, h->frag_size))
+			return -RTCI_ERR_PROTO_FRAME_LEN;
+		int last = h->frag_index == h->frag_count - 1;
+		if (last != has_tag)
+			return -RTCI_ERR_PROTO_TAG_FLAG;
+		size_t want = last ? h->frame_len - (size_t)(h->frag_count - 1) * h->frag_size
+				   : h->frag_size;
+		if (out->body_len != want)
+			return -RTCI_ERR_PROTO_PAYLOAD_LEN;
+		return 0;
+	}
+
+	/* Single-datagram messages: always authenticated, never fragmented. */
+	if (!has_tag)
+		return -RTCI_ERR_PROTO_TAG_FLAG;
+	if (h->frag_count != 1)
+		return -RTCI_ERR_PROTO_FRAG_COUNT;
+	if (h->frag_index != 0)
+		return -RTCI_ERR_PROTO_FRAG_INDEX;
+	if (h->frag_size != 0)
+		return -RTCI_ERR_PROTO_FRAG_SIZE;
+	if (h->frame_len != out->body_len)
+		return -RTCI_ERR_PROTO_FRAME_LEN;
+
+	switch (h->type) {
+	case RTCI_PROTO_RESULT: return decode_result(out->body, out->body_len, &out->u.result);
+	case RTCI_PROTO_COMMAND: return decode_command(out->body, out->body_len, &out->u.command);
+	case RTCI_PROTO_HELLO: return decode_hello(out->body, out->body_len, &out->u.hello);
+	case RTCI_PROTO_HELLO_ACK:
+		return decode_hello_ack(out->body, out->body_len, &out->u.hello_ack);
+	case RTCI_PROTO_REPORT: return decode_report(out->body, out->body_len, &out->u.report);
+	default: return -RTCI_ERR_PROTO_BAD_TYPE;
+	}
+}
+
+static void hdr_from_info(struct rtci_proto_hdr *h, const struct rtci_proto_frame_info *info,
+			  uint8_t type)
+{
+	memset(h, 0, sizeof(*h));
+	h->version = RTCI_PROTO_VERSION;
+	h->type = type;
+	h->hdr_len = RTCI_PROTO_HDR_LEN;
+	h->tenant_id = info->tenant_id;
+	h->device_id = info->device_id;
+	h->seq = info->seq;
+	h->setup_id = info->setup_id;
+	h->backlog_bytes = info->backlog_bytes;
+	h->capture_us = info->capture_us;
+}
+
+/* Frames a single-datagram message whose body is already at buf + HDR_LEN. */
+static long finish_message(uint8_t *buf, size_t cap, const struct rtci_proto_frame_info *info,
+			   uint8_t type, size_t body_len, const uint8_t *key)
+{
+	struct rtci_proto_hdr h;
+	size_t total = RTCI_PROTO_HDR_LEN + body_len + RTCI_PROTO_TAG_LEN;
+
+	if (total > cap)
+		return -ENOSPC;
+	hdr_from_info(&h, info, type);
+	h.flags = RTCI_PROTO_F_TAG;
+	h.frag_count = 1;
+	h.frame_len = (uint32_t)body_len;
+	write_hdr(buf, &h);
+	rtci_auth_mac(key, &h, buf + RTCI_PROTO_HDR_LEN, body_len, buf + total - RTCI_PROTO_TAG_LEN);
+	return (long)total;
+}
+
+#define NEED(n)                                                                                \
+	do {                                                                                   \
+		if (!buf || !info || !key || (size_t)RTCI_PROTO_HDR_LEN + (n) + RTCI_PROTO_TAG_LEN > cap) \
+			return (!buf || !info || !key) ? -EINVAL : -ENOSPC;                    \
+	} while (0)
+
+long rtci_proto_encode_result(uint8_t *buf, size_t cap, const struct rtci_proto_frame_info *info,
+			      const struct rtci_proto_result *res, const uint8_t key[32])
+{
+	if (!res || res->topk_count > RTCI_PROTO_MAX_TOPK || res->status > RTCI_PROTO_RES_STATUS_MAX)
+		return -EINVAL;
+	size_t n = RTCI_PROTO_RESULT_LEN + (size_t)res->topk_count * RTCI_PROTO_TOPK_ENTRY_LEN;
+	NEED(n);
+	uint8_t *b = buf + RTCI_PROTO_HDR_LEN;
+	rtci_st16(b, res->class_id);
+	b[2] = res->status;
+	b[3] = res->topk_count;
+	rtci_stf32(b + 4, res->score);
+	rtci_st32(b + 8, res->queue_us);
+	rtci_st32(b + 12, res->inference_us);
+	rtci_st32(b + 16, res->total_us);
+	for (unsigned i = 0; i < res->topk_count; i++) {
+		uint8_t *e = b + RTCI_PROTO_RESULT_LEN + i * RTCI_PROTO_TOPK_ENTRY_LEN;
+
+		rtci_st16(e, res->topk[i].class_id);
+		rtci_st16(e + 2, 0);
+		rtci_stf32(e + 4, res->topk[i].score);
+	}
+	return finish_message(buf, cap, info, RTCI_PROTO_RESULT, n, key);
+}
+
+long rtci_proto_encode_command(uint8_t *buf, size_t cap, const struct rtci_proto_frame_info *info,
+			       const struct rtci_proto_command *cmd, const uint8_t key[32])
+{
+	if (!cmd || cmd->kind != RTCI_PROTO_CMD_RATE_SWITCH)
+		return -EINVAL;
+	NEED(RTCI_PROTO_COMMAND_LEN);
+	uint8_t *b = buf + RTCI_PROTO_HDR_LEN;
+	b[0] = cmd->kind;
+	b[1] = 0;
+	rtci_st16(b + 2, cmd->new_setup_id);
+	rtci_st64(b + 4, cmd->apply_from_seq);
+	return finish_message(buf, cap, info, RTCI_PROTO_COMMAND, RTCI_PROTO_COMMAND_LEN, key);
+}
+
+long rtci_proto_encode_hello(uint8_t *buf, size_t cap, const struct rtci_proto_frame_info *info,
+			     const struct rtci_proto_hello *hello, const uint8_t key[32])
+{
+	if (!hello || hello->n_setups > RTCI_PROTO_MAX_SETUPS)
+		return -EINVAL;
+	size_t n = RTCI_PROTO_HELLO_LEN + 2u * hello->n_setups;
+	NEED(n);
+	uint8_t *b = buf + RTCI_PROTO_HDR_LEN;
+	rtci_st32(b, hello->model_id);
+	rtci_st32(b + 4, hello->fps_milli);
+	rtci_st32(b + 8, hello->deadline_us);
+	rtci_st16(b + 12, hello->max_frag_size);
+	rtci_st16(b + 14, hello->n_setups);
+	for (unsigned i = 0; i < hello->n_setups; i++)
+		rtci_st16(b + RTCI_PROTO_HELLO_LEN + 2 * i, hello->setups[i]);
+	return finish_message(buf, cap, info, RTCI_PROTO_HELLO, n, key);
+}
+
+long rtci_proto_encode_hello_ack(uint8_t *buf, size_t cap, const struct rtci_proto_frame_info *info,
+				 const struct rtci_proto_hello_ack *ack, const uint8_t key[32])
+{
+	if (!ack || ack->status > RTCI_PROTO_HELLO_STATUS_MAX)
+		return -EINVAL;
+	NEED(RTCI_PROTO_HELLO_ACK_LEN);
+	uint8_t *b = buf + RTCI_PROTO_HDR_LEN;
+	b[0] = ack->status;
+	b[1] = 0;
+	rtci_st16(b + 2, ack->initial_setup_id);
+	rtci_st16(b + 4, ack->max_frag_size);
+	rtci_st16(b + 6, 0);
+	rtci_st64(b + 8, ack->min_frame_seq);
+	return finish_message(buf, cap, info, RTCI_PROTO_HELLO_ACK, RTCI_PROTO_HELLO_ACK_LEN, key);
+}
+
+long rtci_proto_encode_report(uint8_t *buf, size_t cap, const struct rtci_proto_frame_info *info,
+			      const struct rtci_proto_report *rep, const uint8_t key[32])
+{
+	if (!rep)
+		return -EINVAL;
+	NEED(RTCI_PROTO_REPORT_LEN);
+	uint8_t *b = buf + RTCI_PROTO_HDR_LEN;
+	rtci_st64(b, rep->bytes_sent);
+	rtci_st32(b + 8, rep->frames_sent);
+	rtci_st32(b + 12, rep->frames_dropped);
+	rtci_st64(b + 16, rep->send_rate_bps);
+	rtci_st32(b + 24, rep->backlog_bytes);
+	rtci_st32(b + 28, rep->interval_us);
+	return finish_message(buf, cap, info, RTCI_PROTO_REPORT, RTCI_PROTO_REPORT_LEN, key);
+}
+
+long rtci_proto_encode_fragment(uint8_t *buf, size_t cap, const struct rtci_proto_frame_info *info,
+				uint16_t frag_index, uint16_t frag_count, uint16_t frag_size,
+				uint32_t frame_len, const uint8_t *payload, size_t payload_len,
+				const uint8_t *tag)
+{
+	struct rtci_proto_hdr h;
+	int last = frag_count > 0 && frag_index == frag_count - 1;
+	size_t total = RTCI_PROTO_HDR_LEN + payload_len + (last ? RTCI_PROTO_TAG_LEN : 0);
+
+	if (!buf || !info || (payload_len && !payload) || (last && !tag))
+		return -EINVAL;
+	if (total > cap)
+		return -ENOSPC;
+	hdr_from_info(&h, info, RTCI_PROTO_FRAGMENT);
+	h.flags = last ? RTCI_PROTO_F_TAG : 0;
+	h.frag_index = frag_index;
+	h.frag_count = frag_count;
+	h.frag_size = frag_size;
+	h.frame_len = frame_len;
+	write_hdr(buf, &h);
+	if (payload_len)
+		memcpy(buf + RTCI_PROTO_HDR_LEN, payload, payload_len);
+	if (last)
+		memcpy(buf + RTCI_PROTO_HDR_LEN + payload_len, tag, RTCI_PROTO_TAG_LEN);
+	return (long)total;
+}
+
+long rtci_proto_fragment(const struct rtci_proto_frame_info *info, const uint8_t *frame,
+			 size_t frame_len, uint16_t frag_size, const uint8_t key[32],
+			 struct rtci_proto_datagram *out, size_t n_out)
+{
+	if (!info || !frame || !key || !out)
+		return -EINVAL;
+	long n = rtci_proto_fragment_count(frame_len, frag_size);
+	if (n < 0)
+		return n;
+	if ((size_t)n > n_out)
+		return -ENOSPC;
+
+	struct rtci_proto_hdr h;
+	uint8_t tag[RTCI_PROTO_TAG_LEN];
+
+	hdr_from_info(&h, info, RTCI_PROTO_FRAGMENT);
+	h.frag_count = (uint16_t)n;
+	h.frag_size = frag_size;
+	h.frame_len = (uint32_t)frame_len;
+	rtci_auth_mac(key, &h, frame, frame_len, tag);
+
+	for (long i = 0; i < n; i++) {
+		size_t off = (size_t)i * frag_size;
+		size_t plen = i == n - 1 ? frame_len - off : frag_size;
+		long r = rtci_proto_encode_fragment(out[i].buf, out[i].cap, info, (uint16_t)i,
+						    (uint16_t)n, frag_size, (uint32_t)frame_len,
+						    frame + off, plen, tag);
+		if (r < 0)
+			return r;
+		out[i].len = (size_t)r;
+	}
+	return n;
+}
+
+int rtci_proto_set_backlog(uint8_t *buf, size_t len, uint32_t backlog_bytes)
+{
+	if (!buf || len < RTCI_PROTO_HDR_LEN || rtci_ld32(buf) != RTCI_PROTO_MAGIC)
+		return -EINVAL;
+	rtci_st32(buf + OFF_BACKLOG, backlog_bytes);
+	return 0;
+}
