@@ -64,10 +64,12 @@ static int arena_init(struct arena *a, size_t bytes)
 	a->nblocks = (uint32_t)n;
 	/* 2 MiB aligned so transparent huge pages can back it; touched now so the hot path
 	 * never takes a page fault. */
-	size_t sz = ((n << MIN_SHIFT) + HUGE_2M - 1) & ~(HUGE_2M - 1);
-	a->base = aligned_alloc(HUGE_2M, sz);
+	size_t align = (n << MIN_SHIFT) >= 2 * HUGE_2M ? HUGE_2M : 64;
+	size_t sz = ((n << MIN_SHIFT) + align - 1) & ~(align - 1);
+	a->base = aligned_alloc(align, sz);
 	if (a->base) {
-		madvise(a->base, sz, MADV_HUGEPAGE);
+		if (align == HUGE_2M)
+			madvise(a->base, sz, MADV_HUGEPAGE);
 		memset(a->base, 0, n << MIN_SHIFT);
 	}
 	a->next = malloc(n * sizeof(uint32_t));
