@@ -46,21 +46,49 @@ static void one_time_key(const uint8_t key[RTCI_AUTH_KEY_LEN], const struct rtci
 	crypto_stream_chacha20_ietf(otk, crypto_onetimeauth_KEYBYTES, nonce, key);
 }
 
-void rtci_auth_mac(const uint8_t key[RTCI_AUTH_KEY_LEN], const struct rtci_proto_hdr *hdr,
-		   const uint8_t *data, size_t len, uint8_t tag[RTCI_PROTO_TAG_LEN])
+void rtci_auth_stream_init(struct rtci_auth_stream *s, const uint8_t key[RTCI_AUTH_KEY_LEN],
+			   const struct rtci_proto_hdr *hdr)
 {
 	uint8_t otk[crypto_onetimeauth_KEYBYTES];
 	uint8_t mh[RTCI_PROTO_HDR_LEN];
-	crypto_onetimeauth_state st;
 
 	one_time_key(key, hdr, otk);
 	rtci_proto_mac_header(hdr, mh);
-	crypto_onetimeauth_init(&st, otk);
-	crypto_onetimeauth_update(&st, mh, sizeof(mh));
-	if (len)
-		crypto_onetimeauth_update(&st, data, len);
-	crypto_onetimeauth_final(&st, tag);
+	crypto_onetimeauth_init(&s->st, otk);
+	crypto_onetimeauth_update(&s->st, mh, sizeof(mh));
 	sodium_memzero(otk, sizeof(otk));
+}
+
+void rtci_auth_stream_update(struct rtci_auth_stream *s, const uint8_t *data, size_t len)
+{
+	if (len)
+		crypto_onetimeauth_update(&s->st, data, len);
+}
+
+void rtci_auth_stream_final(struct rtci_auth_stream *s, uint8_t tag[RTCI_PROTO_TAG_LEN])
+{
+	crypto_onetimeauth_final(&s->st, tag);
+}
+
+int rtci_auth_stream_verify(struct rtci_auth_stream *s, const uint8_t tag[RTCI_PROTO_TAG_LEN])
+{
+	uint8_t want[RTCI_PROTO_TAG_LEN];
+
+	if (!tag)
+		return -RTCI_ERR_AUTH_NO_TAG;
+	crypto_onetimeauth_final(&s->st, want);
+	return crypto_verify_16(want, tag) == 0 ? 0 : -RTCI_ERR_AUTH_BAD_MAC;
+}
+
+void rtci_auth_mac(const uint8_t key[RTCI_AUTH_KEY_LEN], const struct rtci_proto_hdr *hdr,
+		   const uint8_t *data, size_t len, uint8_t tag[RTCI_PROTO_TAG_LEN])
+{
+	struct rtci_auth_stream s;
+
+	rtci_auth_stream_init(&s, key, hdr);
+	rtci_auth_stream_update(&s, data, len);
+	rtci_auth_stream_final(&s, tag);
+	sodium_memzero(&s, sizeof(s));
 }
 
 int rtci_auth_verify(const uint8_t key[RTCI_AUTH_KEY_LEN], const struct rtci_proto_hdr *hdr,

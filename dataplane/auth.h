@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sodium.h>
+
 #include "dataplane/protocol.h"
 
 #define RTCI_AUTH_KEY_LEN 32
@@ -34,6 +36,19 @@ void rtci_auth_mac(const uint8_t key[RTCI_AUTH_KEY_LEN], const struct rtci_proto
 /* Verifies a tag in constant time. Returns 0 or -RTCI_ERR_AUTH_BAD_MAC. */
 int rtci_auth_verify(const uint8_t key[RTCI_AUTH_KEY_LEN], const struct rtci_proto_hdr *hdr,
 		     const uint8_t *data, size_t len, const uint8_t tag[RTCI_PROTO_TAG_LEN]);
+
+/* Incremental form of the same MAC, for data that arrives in pieces (in order): init with
+ * the message's header fields, update with consecutive pieces of the frame or body, then
+ * verify (or final). */
+struct rtci_auth_stream {
+	crypto_onetimeauth_state st;
+};
+void rtci_auth_stream_init(struct rtci_auth_stream *s, const uint8_t key[RTCI_AUTH_KEY_LEN],
+			   const struct rtci_proto_hdr *hdr);
+void rtci_auth_stream_update(struct rtci_auth_stream *s, const uint8_t *data, size_t len);
+void rtci_auth_stream_final(struct rtci_auth_stream *s, uint8_t tag[RTCI_PROTO_TAG_LEN]);
+/* Returns 0 or -RTCI_ERR_AUTH_BAD_MAC (constant-time comparison). */
+int rtci_auth_stream_verify(struct rtci_auth_stream *s, const uint8_t tag[RTCI_PROTO_TAG_LEN]);
 
 /* Verifies a decoded single-datagram message (anything but a fragment).
  * Returns 0, -RTCI_ERR_AUTH_NO_TAG or -RTCI_ERR_AUTH_BAD_MAC. */

@@ -5,9 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+
 #include <sodium.h>
 
 #include "common/rtci_error.h"
+#include "dataplane/auth.h"
 
 #define NIL UINT32_MAX
 #define MIN_SHIFT 10 /* arena block granule: 1 KiB */
@@ -19,6 +22,7 @@
  * Contiguous buffers of any size up to the arena, O(log n) alloc/free, no fragmentation
  * growth (buddies merge back), metadata outside the region so it is never touched. */
 #define ST_FREE 0x80u
+#define HUGE_2M ((size_t)2 << 20)
 
 struct arena {
 	uint8_t *base;
@@ -58,7 +62,16 @@ static int arena_init(struct arena *a, size_t bytes)
 	if (n == 0 || n > UINT32_MAX / 2)
 		return -EINVAL;
 	a->nblocks = (uint32_t)n;
-	a->base = aligned_alloc(64, n << MIN_SHIFT);
+	/* 2 MiB aligned so transparent huge pages can back it; touched now so the hot path
+	 * never takes a page fault. */
+	size_t align = (n << MIN_SHIFT) >= 2 * HUGE_2M ? HUGE_2M : 64;
+	size_t sz = ((n << MIN_SHIFT) + align - 1) & ~(align - 1);
+	a->base = aligned_alloc(align, sz);
+	if (a->base) {
+		if (align == HUGE_2M)
+			madvise(a->base, sz, MADV_HUGEPAGE);
+		memset(a->base, 0, n << MIN_SHIFT);
+	}
 	a->next = malloc(n * sizeof(uint32_t));
 	a->prev = malloc(n * sizeof(uint32_t));
 	a->state = calloc(n, 1);
@@ -204,6 +217,9 @@ struct entry { /* a frame in flight */
 	struct rtci_reasm_frame *f;
 	uint8_t *bitmap;
 	uint32_t received;
+	uint32_t mac_next;           /* fragments before this one are absorbed into mac */
+	bool mac_on;
+	struct rtci_auth_stream mac;
 };
 
 struct device {
@@ -490,7 +506,7 @@ static bool same_frame(const struct rtci_reasm_frame *f, const struct rtci_proto
 
 /* Creates the entry for a new frame, or returns a negated error (already counted). */
 static int frame_start(struct rtci_reasm *t, const struct rtci_proto_hdr *h, uint32_t hash,
-		       uint64_t now, uint32_t *out)
+		       const uint8_t *key, uint64_t now, uint32_t *out)
 {
 	uint32_t th = hash_tenant(t, h->tenant_id);
 	uint32_t ti = find_tenant(t, th, h->tenant_id);
@@ -584,8 +600,11 @@ static int frame_start(struct rtci_reasm *t, const struct rtci_proto_hdr *h, uin
 	*e = (struct entry){ .seq = h->seq, .tenant_id = h->tenant_id, .device_id = h->device_id,
 			     .hash = hash, .dev = di, .ten = ti, .lru_prev = t->lru_tail,
 			     .lru_next = NIL, .dprev = t->d[di].last, .dnext = NIL, .created = now,
-			     .f = f, .bitmap = mem + DESC_BYTES, .received = 0 };
+			     .f = f, .bitmap = mem + DESC_BYTES, .received = 0, .mac_next = 0,
+			     .mac_on = key != NULL };
 	memset(e->bitmap, 0, bm);
+	if (key)
+		rtci_auth_stream_init(&e->mac, key, &f->hdr);
 	if (t->lru_tail != NIL)
 		t->e[t->lru_tail].lru_next = ei;
 	else
@@ -606,8 +625,8 @@ static int frame_start(struct rtci_reasm *t, const struct rtci_proto_hdr *h, uin
 	return 0;
 }
 
-int rtci_reasm_insert(struct rtci_reasm *t, const struct rtci_proto_msg *msg, uint64_t now,
-		      struct rtci_reasm_frame **out)
+int rtci_reasm_insert(struct rtci_reasm *t, const struct rtci_proto_msg *msg,
+		      const uint8_t *device_key, uint64_t now, struct rtci_reasm_frame **out)
 {
 	const struct rtci_proto_hdr *h = &msg->hdr;
 
@@ -621,7 +640,7 @@ int rtci_reasm_insert(struct rtci_reasm *t, const struct rtci_proto_msg *msg, ui
 	uint32_t hash = hash_frame(t, h->tenant_id, h->device_id, h->seq);
 	uint32_t ei = find_entry(t, hash, h->tenant_id, h->device_id, h->seq);
 	if (ei == NIL) {
-		int r = frame_start(t, h, hash, now, &ei);
+		int r = frame_start(t, h, hash, device_key, now, &ei);
 		if (r < 0)
 			return r;
 	}
@@ -647,10 +666,29 @@ int rtci_reasm_insert(struct rtci_reasm *t, const struct rtci_proto_msg *msg, ui
 	*byte |= bit;
 	f->hdr.backlog_bytes = h->backlog_bytes;
 	t->st.fragments_accepted++;
+	if (e->mac_on) {
+		/* Absorb the contiguous run of received fragments that follows the last absorbed
+		 * one: in-order arrival absorbs each fragment right after its copy. */
+		uint32_t fs = f->hdr.frag_size, cnt = f->hdr.frag_count;
+		while (e->mac_next < cnt && (e->bitmap[e->mac_next >> 3] >> (e->mac_next & 7) & 1)) {
+			size_t o = (size_t)e->mac_next * fs;
+			size_t l = e->mac_next == cnt - 1 ? f->len - o : fs;
+			rtci_auth_stream_update(&e->mac, f->data + o, l);
+			e->mac_next++;
+		}
+	}
 	if (++e->received < f->hdr.frag_count)
 		return 0;
 
 	f->complete_time = now;
+	if (e->mac_on) {
+		if (rtci_auth_stream_verify(&e->mac, f->tag) != 0) {
+			entry_drop(t, ei);
+			t->st.frames_bad_mac++;
+			return -RTCI_ERR_AUTH_BAD_MAC;
+		}
+		f->verified = 1;
+	}
 	entry_unlink(t, ei);
 	t->st.frames_completed++;
 	t->st.frames_held++;

@@ -3,7 +3,10 @@
  * Fragments are keyed by (tenant, device, frame seq) and may arrive in any order. Each
  * fragment's payload is copied once, to offset frag_index x frag_size of a contiguous frame
  * buffer taken from a preallocated arena; a completed frame is handed to the caller, who
- * verifies its tag (rtci_auth_verify on frame->hdr, data, len, tag) and releases it.
+ * releases it. Given the device key with the fragment, the table also verifies the frame's
+ * MAC as the fragments arrive (each in-order fragment is absorbed right after its copy,
+ * while it is still in cache), and hands out only frames that authenticated. Without a key,
+ * the caller verifies (rtci_auth_verify on frame->hdr, data, len, tag).
  *
  * Everything is bounded: frames in flight (total, per tenant, per device — newest wins),
  * buffer bytes (total, per tenant), tenants. Time is passed in by the caller in any unit
@@ -69,6 +72,7 @@ struct rtci_reasm_stats {
 	uint64_t frames_evicted;     /* replaced by a newer frame of the same device */
 	uint64_t fragments_discarded; /* accepted fragments of expired or evicted frames */
 	uint64_t frames_released;
+	uint64_t frames_bad_mac;     /* completed, failed verification, discarded */
 	/* gauges */
 	uint64_t frames_in_flight;
 	uint64_t frames_held;        /* completed, not yet released */
@@ -84,6 +88,7 @@ struct rtci_reasm_frame {
 	uint64_t complete_time;    /* arrival of the completing fragment */
 	uint8_t *data;             /* hdr.frame_len contiguous bytes */
 	uint32_t len;
+	uint8_t verified;          /* 1: the table verified the tag with the device key */
 	/* internal */
 	uint32_t priv_tenant;
 	uint32_t priv_block;
@@ -95,12 +100,14 @@ struct rtci_reasm *rtci_reasm_create(const struct rtci_reasm_config *cfg, int *e
 /* Frees the table and its arena; frames not yet released become invalid. */
 void rtci_reasm_destroy(struct rtci_reasm *t);
 
-/* Offers one decoded fragment (msg from rtci_proto_decode) at time now.
- * Returns 1 and sets *out when this fragment completed a frame, 0 when it was stored,
- * or a negated RTCI_ERR_REASM_* code when it was rejected (and counted). Expires frames older
- * than the TTL first. */
-int rtci_reasm_insert(struct rtci_reasm *t, const struct rtci_proto_msg *msg, uint64_t now,
-		      struct rtci_reasm_frame **out);
+/* Offers one decoded fragment (msg from rtci_proto_decode) at time now. device_key (32
+ * bytes, may be NULL) is the sender's key; the one given with a frame's first fragment
+ * authenticates the frame. Returns 1 and sets *out when this fragment completed a frame
+ * (authenticated if a key was given), 0 when it was stored, -RTCI_ERR_AUTH_BAD_MAC when it
+ * completed a frame whose MAC failed (frame discarded, counted), or a negated RTCI_ERR_REASM_*
+ * code when it was rejected (and counted). Expires frames older than the TTL first. */
+int rtci_reasm_insert(struct rtci_reasm *t, const struct rtci_proto_msg *msg,
+		      const uint8_t *device_key, uint64_t now, struct rtci_reasm_frame **out);
 
 /* Expires frames whose TTL ran out at time now; returns how many. */
 unsigned rtci_reasm_expire(struct rtci_reasm *t, uint64_t now);

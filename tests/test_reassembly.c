@@ -76,11 +76,12 @@ static struct rtci_reasm_frame *feed(struct rtci_reasm *t, struct frame *f, cons
 {
 	struct rtci_reasm_frame *out = NULL;
 	for (long i = 0; i < f->n; i++) {
-		int r = rtci_reasm_insert(t, &f->msg[order ? order[i] : i], now, &out);
+		int r = rtci_reasm_insert(t, &f->msg[order ? order[i] : i], key, now, &out);
 		cr_assert_eq(r, i == f->n - 1 ? 1 : 0, "fragment %ld: %d", i, r);
 	}
 	cr_assert_not_null(out);
 	check_frame(f, out);
+	cr_assert_eq(out->verified, 1);
 	return out;
 }
 
@@ -133,7 +134,7 @@ Test(reassembly, interleaved_frames_and_devices)
 	for (long i = 0; i < 21; i++)
 		for (int k = 0; k < 6; k++) {
 			struct rtci_reasm_frame *out = NULL;
-			int r = rtci_reasm_insert(t, &f[k]->msg[i], 5, &out);
+			int r = rtci_reasm_insert(t, &f[k]->msg[i], key, 5, &out);
 			cr_assert_eq(r, i == 20 ? 1 : 0);
 			if (r == 1) {
 				check_frame(f[k], out);
@@ -147,18 +148,62 @@ Test(reassembly, interleaved_frames_and_devices)
 	rtci_reasm_destroy(t);
 }
 
+Test(reassembly, streaming_mac_rejects_forgeries)
+{
+	struct rtci_reasm_config cfg = base_cfg();
+	struct rtci_reasm *t = table(&cfg);
+	struct frame *f = make(1, 1, 1, 6 * FS + 5);
+	struct rtci_reasm_frame *out = NULL;
+	uint8_t evil[RTCI_PROTO_MAX_DATAGRAM];
+	struct rtci_proto_msg m;
+
+	/* a forged fragment arrives before the genuine one: the frame fails its MAC */
+	memcpy(evil, f->dg[3].buf, f->dg[3].len);
+	evil[RTCI_PROTO_HDR_LEN] ^= 1;
+	cr_assert_eq(rtci_proto_decode(evil, f->dg[3].len, &m), 0);
+	cr_assert_eq(rtci_reasm_insert(t, &m, key, 0, &out), 0);
+	for (long i = 0; i < f->n; i++) {
+		int r = rtci_reasm_insert(t, &f->msg[i], key, 0, &out);
+		if (i == 3)
+			cr_assert_eq(r, -RTCI_ERR_REASM_CONFLICT);
+		else
+			cr_assert_eq(r, i == f->n - 1 ? -RTCI_ERR_AUTH_BAD_MAC : 0, "i %ld r %d", i, r);
+	}
+	/* wrong device key, fragments out of order */
+	uint8_t other[32] = { 9, 9, 8 };
+	const long ord[] = { 6, 0, 2, 1, 5, 3, 4 };
+	for (int i = 0; i < 7; i++)
+		cr_assert_eq(rtci_reasm_insert(t, &f->msg[ord[i]], other, 0, &out),
+			     i == 6 ? -RTCI_ERR_AUTH_BAD_MAC : 0);
+	/* the right key, same out-of-order arrival */
+	for (int i = 0; i < 7; i++)
+		cr_assert_eq(rtci_reasm_insert(t, &f->msg[ord[i]], key, 0, &out), i == 6 ? 1 : 0);
+	check_frame(f, out);
+	cr_assert_eq(out->verified, 1);
+	rtci_reasm_release(t, out);
+	struct rtci_reasm_stats st;
+	rtci_reasm_get_stats(t, &st);
+	cr_assert_eq(st.frames_bad_mac, 2);
+	cr_assert_eq(st.frames_completed, 1);
+	cr_assert_eq(st.fragments_discarded, 14);
+	cr_assert_eq(st.arena_bytes_used, 0);
+	cr_assert_eq(st.frames_in_flight, 0);
+	free(f);
+	rtci_reasm_destroy(t);
+}
+
 Test(reassembly, duplicates_ignored_and_counted)
 {
 	struct rtci_reasm_config cfg = base_cfg();
 	struct rtci_reasm *t = table(&cfg);
 	struct frame *f = make(1, 1, 1, 5 * FS);
 	struct rtci_reasm_frame *out = NULL;
-	cr_assert_eq(rtci_reasm_insert(t, &f->msg[0], 0, &out), 0);
-	cr_assert_eq(rtci_reasm_insert(t, &f->msg[0], 0, &out), -RTCI_ERR_REASM_DUPLICATE);
-	cr_assert_eq(rtci_reasm_insert(t, &f->msg[4], 0, &out), 0);
-	cr_assert_eq(rtci_reasm_insert(t, &f->msg[4], 0, &out), -RTCI_ERR_REASM_DUPLICATE);
+	cr_assert_eq(rtci_reasm_insert(t, &f->msg[0], NULL, 0, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(t, &f->msg[0], NULL, 0, &out), -RTCI_ERR_REASM_DUPLICATE);
+	cr_assert_eq(rtci_reasm_insert(t, &f->msg[4], NULL, 0, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(t, &f->msg[4], NULL, 0, &out), -RTCI_ERR_REASM_DUPLICATE);
 	for (int i = 1; i < 4; i++)
-		cr_assert_eq(rtci_reasm_insert(t, &f->msg[i], 0, &out), i == 3 ? 1 : 0);
+		cr_assert_eq(rtci_reasm_insert(t, &f->msg[i], NULL, 0, &out), i == 3 ? 1 : 0);
 	check_frame(f, out);
 	struct rtci_reasm_stats st;
 	rtci_reasm_get_stats(t, &st);
@@ -176,8 +221,8 @@ Test(reassembly, conflicting_duplicates_rejected)
 	struct rtci_reasm *t = table(&cfg);
 	struct frame *f = make(1, 1, 1, 3 * FS);
 	struct rtci_reasm_frame *out = NULL;
-	cr_assert_eq(rtci_reasm_insert(t, &f->msg[1], 0, &out), 0);
-	cr_assert_eq(rtci_reasm_insert(t, &f->msg[2], 0, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(t, &f->msg[1], NULL, 0, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(t, &f->msg[2], NULL, 0, &out), 0);
 
 	/* same index, different bytes */
 	uint8_t evil[RTCI_PROTO_MAX_DATAGRAM];
@@ -185,13 +230,13 @@ Test(reassembly, conflicting_duplicates_rejected)
 	evil[RTCI_PROTO_HDR_LEN + 10] ^= 0xff;
 	struct rtci_proto_msg m;
 	cr_assert_eq(rtci_proto_decode(evil, f->dg[1].len, &m), 0);
-	cr_assert_eq(rtci_reasm_insert(t, &m, 0, &out), -RTCI_ERR_REASM_CONFLICT);
+	cr_assert_eq(rtci_reasm_insert(t, &m, NULL, 0, &out), -RTCI_ERR_REASM_CONFLICT);
 
 	/* same last fragment, different tag */
 	memcpy(evil, f->dg[2].buf, f->dg[2].len);
 	evil[f->dg[2].len - 1] ^= 1;
 	cr_assert_eq(rtci_proto_decode(evil, f->dg[2].len, &m), 0);
-	cr_assert_eq(rtci_reasm_insert(t, &m, 0, &out), -RTCI_ERR_REASM_CONFLICT);
+	cr_assert_eq(rtci_reasm_insert(t, &m, NULL, 0, &out), -RTCI_ERR_REASM_CONFLICT);
 
 	/* same index, different length: only possible with different frame fields */
 	struct rtci_proto_frame_info info = { .tenant_id = 1, .device_id = 1, .seq = 1,
@@ -201,15 +246,15 @@ Test(reassembly, conflicting_duplicates_rejected)
 					    FS, tag);
 	cr_assert_gt(n, 0);
 	cr_assert_eq(rtci_proto_decode(evil, (size_t)n, &m), 0);
-	cr_assert_eq(rtci_reasm_insert(t, &m, 0, &out), -RTCI_ERR_REASM_MISMATCH);
+	cr_assert_eq(rtci_reasm_insert(t, &m, NULL, 0, &out), -RTCI_ERR_REASM_MISMATCH);
 	/* other setup id for the same frame */
 	info.setup_id = 5;
 	n = rtci_proto_encode_fragment(evil, sizeof(evil), &info, 0, 3, FS, 3 * FS, pay, FS, tag);
 	cr_assert_eq(rtci_proto_decode(evil, (size_t)n, &m), 0);
-	cr_assert_eq(rtci_reasm_insert(t, &m, 0, &out), -RTCI_ERR_REASM_MISMATCH);
+	cr_assert_eq(rtci_reasm_insert(t, &m, NULL, 0, &out), -RTCI_ERR_REASM_MISMATCH);
 
 	/* the genuine bytes still complete the frame */
-	cr_assert_eq(rtci_reasm_insert(t, &f->msg[0], 0, &out), 1);
+	cr_assert_eq(rtci_reasm_insert(t, &f->msg[0], NULL, 0, &out), 1);
 	check_frame(f, out);
 	struct rtci_reasm_stats st;
 	rtci_reasm_get_stats(t, &st);
@@ -226,9 +271,9 @@ Test(reassembly, ttl_expiry)
 	struct rtci_reasm *t = table(&cfg);
 	struct frame *a = make(1, 1, 1, 4 * FS), *b = make(1, 2, 1, 4 * FS);
 	struct rtci_reasm_frame *out = NULL;
-	cr_assert_eq(rtci_reasm_insert(t, &a->msg[0], 100, &out), 0);
-	cr_assert_eq(rtci_reasm_insert(t, &a->msg[1], 150, &out), 0);
-	cr_assert_eq(rtci_reasm_insert(t, &b->msg[0], 600, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(t, &a->msg[0], NULL, 100, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(t, &a->msg[1], NULL, 150, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(t, &b->msg[0], NULL, 600, &out), 0);
 	cr_assert_eq(rtci_reasm_expire(t, 1099), 0); /* a is 999 old */
 	cr_assert_eq(rtci_reasm_expire(t, 1100), 1); /* a reaches the TTL */
 	struct rtci_reasm_stats st;
@@ -237,15 +282,15 @@ Test(reassembly, ttl_expiry)
 	cr_assert_eq(st.fragments_discarded, 2);
 	cr_assert_eq(st.frames_in_flight, 1);
 	/* a's remaining fragments start a new frame that cannot complete alone */
-	cr_assert_eq(rtci_reasm_insert(t, &a->msg[2], 1100, &out), 0);
-	cr_assert_eq(rtci_reasm_insert(t, &a->msg[3], 1100, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(t, &a->msg[2], NULL, 1100, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(t, &a->msg[3], NULL, 1100, &out), 0);
 	/* b completes before its TTL (insert expires nothing of b at 1599) */
 	for (int i = 1; i < 4; i++)
-		cr_assert_eq(rtci_reasm_insert(t, &b->msg[i], 1599, &out), i == 3 ? 1 : 0);
+		cr_assert_eq(rtci_reasm_insert(t, &b->msg[i], NULL, 1599, &out), i == 3 ? 1 : 0);
 	check_frame(b, out);
 	rtci_reasm_release(t, out);
 	/* insert runs expiry itself */
-	cr_assert_eq(rtci_reasm_insert(t, &b->msg[0], 2100, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(t, &b->msg[0], NULL, 2100, &out), 0);
 	rtci_reasm_get_stats(t, &st);
 	cr_assert_eq(st.frames_expired, 2);
 	cr_assert_eq(st.frames_in_flight, 1);
@@ -263,13 +308,13 @@ Test(reassembly, inflight_bound_newest_wins)
 	for (int k = 0; k < 5; k++)
 		f[k] = make(1, 7, 10 + (uint64_t)k, 3 * FS);
 	struct rtci_reasm_frame *out = NULL;
-	cr_assert_eq(rtci_reasm_insert(t, &f[1]->msg[0], 0, &out), 0); /* seq 11 */
-	cr_assert_eq(rtci_reasm_insert(t, &f[2]->msg[0], 0, &out), 0); /* seq 12 */
+	cr_assert_eq(rtci_reasm_insert(t, &f[1]->msg[0], NULL, 0, &out), 0); /* seq 11 */
+	cr_assert_eq(rtci_reasm_insert(t, &f[2]->msg[0], NULL, 0, &out), 0); /* seq 12 */
 	/* seq 10 is older than both in flight: refused */
-	cr_assert_eq(rtci_reasm_insert(t, &f[0]->msg[0], 0, &out),
+	cr_assert_eq(rtci_reasm_insert(t, &f[0]->msg[0], NULL, 0, &out),
 		     -RTCI_ERR_REASM_OLDER_THAN_INFLIGHT);
 	/* seq 13 evicts seq 11 */
-	cr_assert_eq(rtci_reasm_insert(t, &f[3]->msg[0], 0, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(t, &f[3]->msg[0], NULL, 0, &out), 0);
 	struct rtci_reasm_stats st;
 	rtci_reasm_get_stats(t, &st);
 	cr_assert_eq(st.frames_evicted, 1);
@@ -277,11 +322,11 @@ Test(reassembly, inflight_bound_newest_wins)
 	cr_assert_eq(st.drops[RTCI_REASM_DROP_OLDER_THAN_INFLIGHT], 1);
 	/* seq 12 and 13 complete; 11's remaining fragments would start it again (evicting 12
 	 * is not allowed: 11 < 12) */
-	cr_assert_eq(rtci_reasm_insert(t, &f[1]->msg[1], 0, &out),
+	cr_assert_eq(rtci_reasm_insert(t, &f[1]->msg[1], NULL, 0, &out),
 		     -RTCI_ERR_REASM_OLDER_THAN_INFLIGHT);
 	for (int k = 2; k <= 3; k++) {
-		cr_assert_eq(rtci_reasm_insert(t, &f[k]->msg[1], 0, &out), 0);
-		cr_assert_eq(rtci_reasm_insert(t, &f[k]->msg[2], 0, &out), 1);
+		cr_assert_eq(rtci_reasm_insert(t, &f[k]->msg[1], NULL, 0, &out), 0);
+		cr_assert_eq(rtci_reasm_insert(t, &f[k]->msg[2], NULL, 0, &out), 1);
 		check_frame(f[k], out);
 		rtci_reasm_release(t, out);
 	}
@@ -291,14 +336,14 @@ Test(reassembly, inflight_bound_newest_wins)
 	/* bound of one: each newer frame replaces the previous */
 	cfg.max_inflight_per_device = 1;
 	struct rtci_reasm *u = table(&cfg);
-	cr_assert_eq(rtci_reasm_insert(u, &f[0]->msg[0], 0, &out), 0);
-	cr_assert_eq(rtci_reasm_insert(u, &f[1]->msg[0], 0, &out), 0);
-	cr_assert_eq(rtci_reasm_insert(u, &f[2]->msg[0], 0, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(u, &f[0]->msg[0], NULL, 0, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(u, &f[1]->msg[0], NULL, 0, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(u, &f[2]->msg[0], NULL, 0, &out), 0);
 	rtci_reasm_get_stats(u, &st);
 	cr_assert_eq(st.frames_evicted, 2);
 	cr_assert_eq(st.frames_in_flight, 1);
-	cr_assert_eq(rtci_reasm_insert(u, &f[2]->msg[1], 0, &out), 0);
-	cr_assert_eq(rtci_reasm_insert(u, &f[2]->msg[2], 0, &out), 1);
+	cr_assert_eq(rtci_reasm_insert(u, &f[2]->msg[1], NULL, 0, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(u, &f[2]->msg[2], NULL, 0, &out), 1);
 	check_frame(f[2], out);
 	rtci_reasm_release(u, out);
 	rtci_reasm_get_stats(u, &st);
@@ -340,13 +385,13 @@ Test(reassembly, tenant_quota_isolates_tenants)
 	struct frame *v[3];
 	for (int k = 0; k < 3; k++) {
 		v[k] = make(2, 1, (uint64_t)k, 10 * FS);
-		cr_assert_eq(rtci_reasm_insert(t, &v[k]->msg[0], 0, &out), 0);
+		cr_assert_eq(rtci_reasm_insert(t, &v[k]->msg[0], NULL, 0, &out), 0);
 	}
 	/* tenant 1 floods with first fragments from many devices */
 	int accepted = 0, refused = 0;
 	for (uint32_t d = 0; d < 40; d++) {
 		struct frame *x = make(1, 100 + d, 1, 10 * FS);
-		int r = rtci_reasm_insert(t, &x->msg[0], 0, &out);
+		int r = rtci_reasm_insert(t, &x->msg[0], NULL, 0, &out);
 		if (r == 0)
 			accepted++;
 		else {
@@ -365,7 +410,7 @@ Test(reassembly, tenant_quota_isolates_tenants)
 	/* tenant 2's frames are intact, and it can still start new ones within its quota */
 	for (int k = 0; k < 3; k++) {
 		for (long i = 1; i < v[k]->n; i++)
-			cr_assert_eq(rtci_reasm_insert(t, &v[k]->msg[i], 0, &out),
+			cr_assert_eq(rtci_reasm_insert(t, &v[k]->msg[i], NULL, 0, &out),
 				     i == v[k]->n - 1 ? 1 : 0);
 		check_frame(v[k], out);
 		rtci_reasm_release(t, out);
@@ -377,12 +422,12 @@ Test(reassembly, tenant_quota_isolates_tenants)
 	struct frame *z[3];
 	for (int k = 0; k < 3; k++) {
 		z[k] = make(3, (uint32_t)k, 1, 2 * FS);
-		cr_assert_eq(rtci_reasm_insert(t, &z[k]->msg[0], 0, &out),
+		cr_assert_eq(rtci_reasm_insert(t, &z[k]->msg[0], NULL, 0, &out),
 			     k < 2 ? 0 : -RTCI_ERR_REASM_TENANT_ENTRIES);
 	}
 	/* unknown tenant */
 	struct frame *u = make(9, 1, 1, 2 * FS);
-	cr_assert_eq(rtci_reasm_insert(t, &u->msg[0], 0, &out), -RTCI_ERR_REASM_UNKNOWN_TENANT);
+	cr_assert_eq(rtci_reasm_insert(t, &u->msg[0], NULL, 0, &out), -RTCI_ERR_REASM_UNKNOWN_TENANT);
 
 	struct rtci_reasm_stats st;
 	rtci_reasm_get_stats(t, &st);
@@ -409,7 +454,7 @@ Test(reassembly, held_frames_count_until_released)
 	struct frame *a = make(1, 1, 1, 10 * FS), *b = make(1, 1, 2, 10 * FS),
 		     *c = make(1, 1, 3, 10 * FS);
 	struct rtci_reasm_frame *fa = feed(t, a, NULL, 0), *fb = feed(t, b, NULL, 0), *out = NULL;
-	cr_assert_eq(rtci_reasm_insert(t, &c->msg[0], 0, &out), -RTCI_ERR_REASM_TENANT_BYTES);
+	cr_assert_eq(rtci_reasm_insert(t, &c->msg[0], NULL, 0, &out), -RTCI_ERR_REASM_TENANT_BYTES);
 	rtci_reasm_release(t, fa);
 	rtci_reasm_release(t, feed(t, c, NULL, 0));
 	rtci_reasm_release(t, fb);
@@ -434,23 +479,23 @@ Test(reassembly, global_bounds)
 	struct rtci_reasm *t = table(&cfg);
 	struct rtci_reasm_frame *out = NULL;
 	struct frame *big = make(1, 1, 1, 21 * FS);
-	cr_assert_eq(rtci_reasm_insert(t, &big->msg[0], 0, &out), -RTCI_ERR_REASM_TOO_BIG);
+	cr_assert_eq(rtci_reasm_insert(t, &big->msg[0], NULL, 0, &out), -RTCI_ERR_REASM_TOO_BIG);
 	struct frame *f[6];
 	for (int k = 0; k < 6; k++)
 		f[k] = make(1, (uint32_t)k, 1, k < 3 ? 10 * FS : 100);
 	for (int k = 0; k < 3; k++)
-		cr_assert_eq(rtci_reasm_insert(t, &f[k]->msg[0], 0, &out), 0);
+		cr_assert_eq(rtci_reasm_insert(t, &f[k]->msg[0], NULL, 0, &out), 0);
 	/* arena holds three 16 KiB frames: a fourth does not fit */
 	struct frame *g = make(1, 9, 1, 10 * FS);
-	cr_assert_eq(rtci_reasm_insert(t, &g->msg[0], 0, &out), -RTCI_ERR_REASM_ARENA_FULL);
+	cr_assert_eq(rtci_reasm_insert(t, &g->msg[0], NULL, 0, &out), -RTCI_ERR_REASM_ARENA_FULL);
 	/* small one-fragment frames still fit? no: arena is exactly full */
-	cr_assert_eq(rtci_reasm_insert(t, &f[3]->msg[0], 0, &out), -RTCI_ERR_REASM_ARENA_FULL);
+	cr_assert_eq(rtci_reasm_insert(t, &f[3]->msg[0], NULL, 0, &out), -RTCI_ERR_REASM_ARENA_FULL);
 	rtci_reasm_expire(t, cfg.ttl);
 	/* after expiry: 4 entries max */
 	struct frame *s[5];
 	for (int k = 0; k < 5; k++) {
 		s[k] = make(1, 20 + (uint32_t)k, 1, 2 * FS);
-		cr_assert_eq(rtci_reasm_insert(t, &s[k]->msg[0], cfg.ttl, &out),
+		cr_assert_eq(rtci_reasm_insert(t, &s[k]->msg[0], NULL, cfg.ttl, &out),
 			     k < 4 ? 0 : -RTCI_ERR_REASM_TABLE_FULL);
 	}
 	rtci_reasm_expire(t, 2 * cfg.ttl);
@@ -458,7 +503,7 @@ Test(reassembly, global_bounds)
 	struct frame *tt[3];
 	for (int k = 0; k < 3; k++) {
 		tt[k] = make(10 + (uint32_t)k, 1, 1, 2 * FS);
-		cr_assert_eq(rtci_reasm_insert(t, &tt[k]->msg[0], 2 * cfg.ttl, &out),
+		cr_assert_eq(rtci_reasm_insert(t, &tt[k]->msg[0], NULL, 2 * cfg.ttl, &out),
 			     k < 2 ? 0 : -RTCI_ERR_REASM_TENANT_TABLE_FULL);
 	}
 	/* a non-fragment message */
@@ -468,7 +513,7 @@ Test(reassembly, global_bounds)
 	long n = rtci_proto_encode_report(buf, sizeof(buf), &info, &rep, key);
 	struct rtci_proto_msg m;
 	cr_assert_eq(rtci_proto_decode(buf, (size_t)n, &m), 0);
-	cr_assert_eq(rtci_reasm_insert(t, &m, 0, &out), -RTCI_ERR_REASM_NOT_FRAGMENT);
+	cr_assert_eq(rtci_reasm_insert(t, &m, NULL, 0, &out), -RTCI_ERR_REASM_NOT_FRAGMENT);
 
 	struct rtci_reasm_stats st;
 	rtci_reasm_get_stats(t, &st);
