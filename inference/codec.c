@@ -26,6 +26,18 @@
 /* Inner loops run over fixed-size blocks so compilers vectorize them at -O2 as well. */
 #define BLK 32u
 
+/* The hot loops are compiled twice on x86-64, for AVX2 and for the baseline, and the loader picks
+ * one (ifunc). Both give the same bits: the same IEEE single-precision operations, no FMA. */
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(RTCI_CODEC_NO_CLONES)
+#if __has_attribute(target_clones)
+#define HOT_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef HOT_CLONES
+#define HOT_CLONES
+#endif
+#define KERNEL static inline __attribute__((always_inline))
+
 struct rtci_codec {
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
@@ -125,7 +137,7 @@ int rtci_codec_desc_check(const struct rtci_codec_desc *d)
 
 /* Min and max of n finite floats; -RTCI_ERR_CODEC_NONFINITE when one is NaN or infinite. Eight
  * independent lanes so the loop vectorizes; the exponent test catches what comparisons skip. */
-static int scan_channel(const float *restrict x, size_t n, float *mn_out, float *mx_out)
+KERNEL int scan_channel(const float *restrict x, size_t n, float *mn_out, float *mx_out)
 {
 	float lo[8], hi[8];
 	uint32_t bad = 0;
@@ -165,14 +177,14 @@ static int scan_channel(const float *restrict x, size_t n, float *mn_out, float 
 
 /* q = floorf((x - mn) / range * L + 0.5f) clamped to [0, L]. x lies in [mn, mn + range], so
  * t + 0.5f >= 0.5 and truncation toward zero equals floorf; the clamp only guards rounding. */
-static inline uint32_t quant1(float x, float mn, float range, float lf, uint32_t L)
+KERNEL uint32_t quant1(float x, float mn, float range, float lf, uint32_t L)
 {
 	float t = (x - mn) / range * lf;
 	uint32_t q = (uint32_t)(int32_t)(t + 0.5f);
 	return q > L ? L : q;
 }
 
-static void quant_u8(const float *restrict x, size_t n, float mn, float range, uint32_t L,
+KERNEL void quant_u8(const float *restrict x, size_t n, float mn, float range, uint32_t L,
 		     uint8_t *restrict q)
 {
 	size_t i = 0;
@@ -189,7 +201,7 @@ static void quant_u8(const float *restrict x, size_t n, float mn, float range, u
 }
 
 /* 16-bit codes straight into the little-endian bit stream. */
-static void quant_u16(const float *restrict x, size_t n, float mn, float range, uint8_t *restrict out)
+KERNEL void quant_u16(const float *restrict x, size_t n, float mn, float range, uint8_t *restrict out)
 {
 	uint16_t tmp[BLK];
 	size_t i = 0;
@@ -209,7 +221,7 @@ static void quant_u16(const float *restrict x, size_t n, float mn, float range, 
 		put16(out + 2 * i, quant1(x[i], mn, range, lf, 65535u));
 }
 
-static void dequant_u8(const uint8_t *restrict q, size_t n, float mn, float step, float *restrict y)
+KERNEL void dequant_u8(const uint8_t *restrict q, size_t n, float mn, float step, float *restrict y)
 {
 	size_t i = 0;
 	for (; i + BLK <= n; i += BLK)
@@ -219,17 +231,17 @@ static void dequant_u8(const uint8_t *restrict q, size_t n, float mn, float step
 		y[i] = mn + (float)q[i] * step;
 }
 
-static void dequant_u16(const uint8_t *restrict in, size_t n, float mn, float step, float *restrict y)
+KERNEL void dequant_u16(const uint8_t *restrict in, size_t n, float mn, float step, float *restrict y)
 {
-	uint16_t tmp[BLK];
 	size_t i = 0;
-	for (; i + BLK <= n; i += BLK) {
-		memcpy(tmp, in + 2 * i, sizeof(tmp));
+	for (; i + BLK <= n; i += BLK)
 		for (size_t k = 0; k < BLK; k++) {
-			uint16_t v = HOST_BIG_ENDIAN ? (uint16_t)(tmp[k] << 8 | tmp[k] >> 8) : tmp[k];
+			uint16_t v;
+			memcpy(&v, in + 2 * (i + k), 2);
+			if (HOST_BIG_ENDIAN)
+				v = (uint16_t)(v << 8 | v >> 8);
 			y[i + k] = mn + (float)v * step;
 		}
-	}
 	for (; i < n; i++)
 		y[i] = mn + (float)get16(in + 2 * i) * step;
 }
@@ -241,7 +253,7 @@ static void dequant_u16(const uint8_t *restrict in, size_t n, float mn, float st
 
 #define PBLK 16u /* words per block */
 
-static inline uint64_t load64(const uint8_t *p)
+KERNEL uint64_t load64(const uint8_t *p)
 {
 	uint64_t v;
 	memcpy(&v, p, 8);
@@ -250,14 +262,14 @@ static inline uint64_t load64(const uint8_t *p)
 
 /* Eight 2-bit codes (one per byte) into 16 bits: each shift-or-mask step halves the distance
  * between groups. */
-static inline uint64_t gather2(uint64_t x)
+KERNEL uint64_t gather2(uint64_t x)
 {
 	x = (x | x >> 6) & 0x000f000f000f000full;
 	x = (x | x >> 12) & 0x000000ff000000ffull;
 	return (x | x >> 24) & 0xffffull;
 }
 
-static inline void pack2(const uint8_t *restrict q, size_t words, uint8_t *restrict out)
+KERNEL void pack2(const uint8_t *restrict q, size_t words, uint8_t *restrict out)
 {
 	size_t w = 0;
 	for (; w + PBLK <= words; w += PBLK) {
@@ -279,7 +291,7 @@ static inline void pack2(const uint8_t *restrict q, size_t words, uint8_t *restr
 }
 
 /* 4 bits: two codes per byte, a strided loop compilers vectorize directly. */
-static inline void pack4(const uint8_t *restrict q, size_t words, uint8_t *restrict out)
+KERNEL void pack4(const uint8_t *restrict q, size_t words, uint8_t *restrict out)
 {
 	size_t w = 0;
 	for (; w + PBLK <= words; w += PBLK)
@@ -289,7 +301,7 @@ static inline void pack4(const uint8_t *restrict q, size_t words, uint8_t *restr
 		out[k] = (uint8_t)(q[2 * k] | q[2 * k + 1] << 4);
 }
 
-static inline void unpack4(const uint8_t *restrict in, size_t words, uint8_t *restrict q)
+KERNEL void unpack4(const uint8_t *restrict in, size_t words, uint8_t *restrict q)
 {
 	size_t w = 0;
 	for (; w + PBLK <= words; w += PBLK)
@@ -305,7 +317,7 @@ static inline void unpack4(const uint8_t *restrict in, size_t words, uint8_t *re
 
 /* 1 bit: eight 0/1 bytes gather into one with a multiply (byte k lands on bit 56 + k and no two
  * partial products overlap). */
-static inline void pack1(const uint8_t *restrict q, size_t words, uint8_t *restrict out)
+KERNEL void pack1(const uint8_t *restrict q, size_t words, uint8_t *restrict out)
 {
 	for (size_t w = 0; w < words; w++)
 		out[w] = (uint8_t)((load64(q + 8 * w) * 0x0102040810204080ull) >> 56);
@@ -322,19 +334,19 @@ static inline void pack1(const uint8_t *restrict q, size_t words, uint8_t *restr
 static const uint8_t spread2[256][4] = { R256(U2) };
 static const uint8_t spread1[256][8] = { R256(U1) };
 
-static inline void unpack1(const uint8_t *restrict in, size_t words, uint8_t *restrict q)
+KERNEL void unpack1(const uint8_t *restrict in, size_t words, uint8_t *restrict q)
 {
 	for (size_t w = 0; w < words; w++)
 		memcpy(q + 8 * w, spread1[in[w]], 8);
 }
 
-static inline void unpack2(const uint8_t *restrict in, size_t words, uint8_t *restrict q)
+KERNEL void unpack2(const uint8_t *restrict in, size_t words, uint8_t *restrict q)
 {
 	for (size_t b = 0; b < 2 * words; b++)
 		memcpy(q + 4 * b, spread2[in[b]], 4);
 }
 
-static inline void pack_bits(const uint8_t *restrict q, size_t n, int bits, uint8_t *restrict out)
+KERNEL void pack_bits(const uint8_t *restrict q, size_t n, int bits, uint8_t *restrict out)
 {
 	size_t words = n / 8, i = words * 8, o = words * (size_t)bits;
 
@@ -352,7 +364,7 @@ static inline void pack_bits(const uint8_t *restrict q, size_t n, int bits, uint
 	}
 }
 
-static inline void unpack_bits(const uint8_t *restrict in, size_t n, int bits, uint8_t *restrict q)
+KERNEL void unpack_bits(const uint8_t *restrict in, size_t n, int bits, uint8_t *restrict q)
 {
 	size_t words = n / 8, i = words * 8, o = words * (size_t)bits;
 
@@ -367,13 +379,10 @@ static inline void unpack_bits(const uint8_t *restrict in, size_t n, int bits, u
 
 /* ---- the codec's own work ---- */
 
-int rtci_codec_quantize_pack(const struct rtci_codec_desc *d, const float *x, float *side,
-			     uint8_t *packed)
+HOT_CLONES static int quantize_pack(const struct rtci_codec_desc *d, const float *x, float *side,
+				       uint8_t *packed)
 {
-	int ret = rtci_codec_desc_check(d);
-	if (ret < 0)
-		return ret;
-	int bits = rtci_codec_bits(d->levels);
+	int ret, bits = rtci_codec_bits(d->levels);
 	size_t plane = (size_t)d->height * d->width;
 	size_t n = (size_t)d->c * plane;
 
@@ -411,6 +420,13 @@ int rtci_codec_quantize_pack(const struct rtci_codec_desc *d, const float *x, fl
 	return 0;
 }
 
+int rtci_codec_quantize_pack(const struct rtci_codec_desc *d, const float *x, float *side,
+			     uint8_t *packed)
+{
+	int ret = rtci_codec_desc_check(d);
+	return ret < 0 ? ret : quantize_pack(d, x, side, packed);
+}
+
 static void zero_tail(const struct rtci_codec_desc *d, float *dst, uint32_t out_channels)
 {
 	size_t plane = (size_t)d->height * d->width;
@@ -418,16 +434,9 @@ static void zero_tail(const struct rtci_codec_desc *d, float *dst, uint32_t out_
 		memset(dst + (size_t)d->c * plane, 0, (size_t)(out_channels - d->c) * plane * sizeof(float));
 }
 
-int rtci_codec_unpack_dequantize(const struct rtci_codec_desc *d, const float *side,
-				 const uint8_t *packed, float *dst, uint32_t out_channels)
+HOT_CLONES static int unpack_dequantize(const struct rtci_codec_desc *d, const float *side,
+					   const uint8_t *packed, float *dst, uint32_t out_channels)
 {
-	int ret = rtci_codec_desc_check(d);
-	if (ret < 0)
-		return ret;
-	if (out_channels == 0)
-		out_channels = d->c;
-	if (out_channels < d->c)
-		return -EINVAL;
 	int bits = rtci_codec_bits(d->levels);
 	size_t plane = (size_t)d->height * d->width;
 	size_t n = (size_t)d->c * plane;
@@ -464,6 +473,19 @@ int rtci_codec_unpack_dequantize(const struct rtci_codec_desc *d, const float *s
 	return 0;
 }
 
+int rtci_codec_unpack_dequantize(const struct rtci_codec_desc *d, const float *side,
+				 const uint8_t *packed, float *dst, uint32_t out_channels)
+{
+	int ret = rtci_codec_desc_check(d);
+	if (ret < 0)
+		return ret;
+	if (out_channels == 0)
+		out_channels = d->c;
+	if (out_channels < d->c)
+		return -EINVAL;
+	return unpack_dequantize(d, side, packed, dst, out_channels);
+}
+
 int rtci_codec_quantize_ref(float *x, size_t channels, size_t plane, uint32_t levels)
 {
 	if (rtci_codec_bits(levels) < 0)
@@ -479,7 +501,7 @@ int rtci_codec_quantize_ref(float *x, size_t channels, size_t plane, uint32_t le
 	}
 	float lf = (float)levels;
 	for (size_t k = 0; k < channels; k++) {
-		float *c = x + k * plane, mn, mx;
+		float *c = x + k * plane, mn = 0.0f, mx = 0.0f;
 		scan_channel(c, plane, &mn, &mx);
 		float range = mx - mn, step = range / lf;
 		for (size_t i = 0; i < plane; i++) {
