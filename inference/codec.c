@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -136,38 +137,49 @@ int rtci_codec_desc_check(const struct rtci_codec_desc *d)
 /* ---- quantizer kernels ---- */
 
 /* Min and max of n finite floats; -RTCI_ERR_CODEC_NONFINITE when one is NaN or infinite. Eight
- * independent lanes so the loop vectorizes; the exponent test catches what comparisons skip. */
+ * independent lanes so the loop vectorizes (sixteen measured slower); the largest magnitude bit pattern catches what the
+ * comparisons skip (NaN, infinity). */
+#define SCAN_LANES 8
+
 KERNEL int scan_channel(const float *restrict x, size_t n, float *mn_out, float *mx_out)
 {
-	float lo[8], hi[8];
-	uint32_t bad = 0;
+	float lo[SCAN_LANES], hi[SCAN_LANES];
+	uint32_t mag[SCAN_LANES];
 	size_t i = 0;
 
-	for (int k = 0; k < 8; k++)
+	for (int k = 0; k < SCAN_LANES; k++) {
 		lo[k] = hi[k] = x[0];
-	for (; i + 8 <= n; i += 8) {
-		for (int k = 0; k < 8; k++) {
+		mag[k] = 0;
+	}
+	for (; i + SCAN_LANES <= n; i += SCAN_LANES) {
+		for (int k = 0; k < SCAN_LANES; k++) {
 			float v = x[i + k];
 			uint32_t u;
 			memcpy(&u, &v, sizeof(u));
-			bad |= (u & 0x7f800000u) == 0x7f800000u;
+			u &= 0x7fffffffu;
+			mag[k] = u > mag[k] ? u : mag[k];
 			lo[k] = v < lo[k] ? v : lo[k];
 			hi[k] = v > hi[k] ? v : hi[k];
 		}
 	}
 	for (; i < n; i++) {
 		float v = x[i];
-		bad |= !isfinite(v);
+		uint32_t u;
+		memcpy(&u, &v, sizeof(u));
+		u &= 0x7fffffffu;
+		mag[0] = u > mag[0] ? u : mag[0];
 		lo[0] = v < lo[0] ? v : lo[0];
 		hi[0] = v > hi[0] ? v : hi[0];
 	}
-	if (bad)
-		return -RTCI_ERR_CODEC_NONFINITE;
 	float mn = lo[0], mx = hi[0];
-	for (int k = 1; k < 8; k++) {
+	uint32_t m = mag[0];
+	for (int k = 1; k < SCAN_LANES; k++) {
 		mn = lo[k] < mn ? lo[k] : mn;
 		mx = hi[k] > mx ? hi[k] : mx;
+		m = mag[k] > m ? mag[k] : m;
 	}
+	if (m >= 0x7f800000u)
+		return -RTCI_ERR_CODEC_NONFINITE;
 	if (!isfinite(mx - mn))
 		return -RTCI_ERR_CODEC_RANGE;
 	*mn_out = mn;
@@ -246,6 +258,74 @@ KERNEL void dequant_u16(const uint8_t *restrict in, size_t n, float mn, float st
 		y[i] = mn + (float)get16(in + 2 * i) * step;
 }
 
+/* Thresholds: q(x) is a composition of monotone float operations, so it is a non-decreasing
+ * step function of x, and q(x) = #{ j in 1..L : x >= X_j } where X_j is the smallest float with
+ * q(X_j) >= j. Bisection over the ordered float bit patterns in [min, max] evaluates the exact
+ * formula to find each X_j; the codes are then bit-identical to the formula's for every x in the
+ * channel, at the price of a few dozen divisions per channel instead of one per element. Used
+ * for L = 1 (one comparison per element); for L = 3 three comparisons measured slower than the
+ * division. */
+#define THR_MIN_PLANE 2048u /* below this the bisection costs more than it saves */
+
+static int64_t float_key(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof(u));
+	return (u & 0x80000000u) ? -(int64_t)(u & 0x7fffffffu) : (int64_t)u;
+}
+
+static float key_float(int64_t k)
+{
+	uint32_t u = k < 0 ? 0x80000000u | (uint32_t)(-k) : (uint32_t)k;
+	float f;
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+static void thresholds(float mn, float mx, uint32_t L, float *thr)
+{
+	float range = mx - mn, lf = (float)L, step = range / lf;
+	int64_t kmn = float_key(mn), kmx = float_key(mx);
+	for (uint32_t j = 1; j <= L; j++) {
+		/* Bracket [lo, hi] with q(lo) < j <= q(hi) around the real-number threshold, widening
+		 * by doubling steps (q(mn) = 0 < j and q(mx) = L >= j bound the search), then bisect. */
+		int64_t guess = float_key(mn + ((float)j - 0.5f) * step), lo, hi = guess, w = 1;
+		if (hi < kmn)
+			hi = kmn;
+		if (hi > kmx)
+			hi = kmx;
+		while (quant1(key_float(hi), mn, range, lf, L) < j) {
+			hi = hi + w < kmx ? hi + w : kmx;
+			w *= 2;
+		}
+		lo = hi;
+		w = 1;
+		while (lo > kmn && quant1(key_float(lo), mn, range, lf, L) >= j) {
+			lo = lo - w > kmn ? lo - w : kmn;
+			w *= 2;
+		}
+		/* Now q(lo) < j <= q(hi) (q(mn) = 0 < j; q(mx) = L >= j ends the first loop). */
+		while (hi - lo > 1) {
+			int64_t mid = lo + (hi - lo) / 2;
+			if (quant1(key_float(mid), mn, range, lf, L) >= j)
+				hi = mid;
+			else
+				lo = mid;
+		}
+		thr[j - 1] = key_float(hi);
+	}
+}
+
+KERNEL void quant_thr1(const float *restrict x, size_t n, float t, uint8_t *restrict q)
+{
+	size_t i = 0;
+	for (; i + BLK <= n; i += BLK)
+		for (size_t k = 0; k < BLK; k++)
+			q[i + k] = x[i + k] >= t;
+	for (; i < n; i++)
+		q[i] = x[i] >= t;
+}
+
 /* ---- bit packing: codes of `bits` < 8 bits, LSB first ----
  *
  * One loop per width, working on "words" of eight codes. Each form was picked by measurement
@@ -315,12 +395,25 @@ KERNEL void unpack4(const uint8_t *restrict in, size_t words, uint8_t *restrict 
 	}
 }
 
-/* 1 bit: eight 0/1 bytes gather into one with a multiply (byte k lands on bit 56 + k and no two
- * partial products overlap). */
+/* 1 bit: eight 0/1 bytes into one byte by shift-or-mask steps, over fixed-size blocks. */
+KERNEL uint64_t gather1(uint64_t x)
+{
+	x = (x | x >> 7) & 0x0003000300030003ull;
+	x = (x | x >> 14) & 0x0000000f0000000full;
+	return (x | x >> 28) & 0xffull;
+}
+
 KERNEL void pack1(const uint8_t *restrict q, size_t words, uint8_t *restrict out)
 {
-	for (size_t w = 0; w < words; w++)
-		out[w] = (uint8_t)((load64(q + 8 * w) * 0x0102040810204080ull) >> 56);
+	size_t w = 0;
+	for (; w + PBLK <= words; w += PBLK) {
+		uint64_t v[PBLK];
+		memcpy(v, q + 8 * w, sizeof(v));
+		for (size_t k = 0; k < PBLK; k++)
+			out[w + k] = (uint8_t)gather1(HOST_BIG_ENDIAN ? __builtin_bswap64(v[k]) : v[k]);
+	}
+	for (; w < words; w++)
+		out[w] = (uint8_t)gather1(load64(q + 8 * w));
 }
 
 /* Unpacking 2- and 1-bit codes: one table row per byte value (1 KiB and 2 KiB, in L1), one load
@@ -404,15 +497,27 @@ HOT_CLONES static int quantize_pack(const struct rtci_codec_desc *d, const float
 		return 0;
 	}
 
-	/* Narrow codes: quantize one chunk (it may span channels) into L1 scratch, then pack it. */
+	/* Narrow codes: quantize one chunk (it may span channels) into L1 scratch, then pack it.
+	 * For L = 1 on large planes, a comparison against the exact threshold replaces the division
+	 * (see thresholds()). */
 	uint8_t codes[CHUNK];
+	float thr = 0.0f;
+	size_t thr_k = SIZE_MAX;
+	bool use_thr = d->levels == 1 && plane >= THR_MIN_PLANE;
 	for (size_t base = 0; base < n; base += CHUNK) {
 		size_t end = n - base < CHUNK ? n : base + CHUNK;
 		for (size_t e = base; e < end;) {
 			size_t k = e / plane;
 			size_t seg_end = (k + 1) * plane < end ? (k + 1) * plane : end;
 			float mn = side[2 * k], range = side[2 * k + 1] - side[2 * k];
-			quant_u8(x + e, seg_end - e, mn, range, d->levels, codes + (e - base));
+			if (use_thr && k != thr_k && range != 0.0f) {
+				thresholds(mn, side[2 * k + 1], 1, &thr);
+				thr_k = k;
+			}
+			if (use_thr && range != 0.0f)
+				quant_thr1(x + e, seg_end - e, thr, codes + (e - base));
+			else
+				quant_u8(x + e, seg_end - e, mn, range, d->levels, codes + (e - base));
 			e = seg_end;
 		}
 		pack_bits(codes, end - base, bits, packed + base * (size_t)bits / 8);

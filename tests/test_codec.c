@@ -109,15 +109,17 @@ Test(codec, sizes)
  * exactly min + q * (range / L), and the reference quantizer produces the same floats. */
 Test(codec, round_trip_all_setups)
 {
-	static const uint32_t geo[][2] = { { 14, 14 }, { 7, 9 } };
+	/* 14x14 and 7x9 (codes cross byte boundaries between channels); 48x64 is large enough for
+	 * the 1-bit threshold path. */
+	static const uint32_t geo[][2] = { { 14, 14 }, { 7, 9 }, { 48, 64 } };
 	const uint32_t C = 32;
-	size_t maxn = C * 14 * 14;
+	size_t maxn = C * 48 * 64;
 	float *x = malloc(maxn * sizeof(float)), *y = malloc(maxn * sizeof(float));
 	float *ref = malloc(maxn * sizeof(float)), side[64];
 	uint8_t *frame = malloc(maxn * 2 + 1024), *packed = malloc(maxn * 2), *want = malloc(maxn * 2);
 	rng_state = 1;
 
-	for (size_t g = 0; g < 2; g++)
+	for (size_t g = 0; g < 3; g++)
 		for (size_t ci = 0; ci < NCH; ci++)
 			for (size_t li = 0; li < NLV; li++) {
 				struct rtci_codec_desc d = { channel_set[ci], level_set[li], C, geo[g][0], geo[g][1] };
@@ -172,6 +174,50 @@ Test(codec, round_trip_all_setups)
 				cr_assert_eq(memcmp(ref, y, n * sizeof(float)), 0);
 			}
 	free(x); free(y); free(ref); free(frame); free(packed); free(want);
+}
+
+/* Values right at the rounding boundary, where a threshold comparison and the formula could
+ * disagree by one float: every code must equal the formula's. */
+Test(codec, rounding_boundaries)
+{
+	static const float ranges[][2] = { { 0, 6 }, { -1.3f, 2.7f }, { 1000, 1000.001f },
+					   { -5e-3f, -1e-3f }, { 0, 1e-30f }, { -3e37f, 3e37f },
+					   { 0.1f, 0.1000001f } };
+	const size_t plane = 4096;
+	float x[4096], side[2];
+	uint8_t packed[4096 * 2];
+	rng_state = 99;
+	for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++)
+		for (size_t li = 0; li < NLV; li++) {
+			uint32_t L = level_set[li];
+			float mn = ranges[r][0], mx = ranges[r][1], range = mx - mn;
+			x[0] = mn;
+			x[1] = mx;
+			/* Walk float by float across the first step boundary and across the middle one. */
+			float a = mn + 0.5f * (range / (float)L), b = mn + 0.5f * range;
+			for (int k = 0; k < 1200; k++) {
+				a = nextafterf(a, -INFINITY);
+				b = nextafterf(b, -INFINITY);
+			}
+			for (size_t i = 2; i < plane; i++) {
+				float *w = (i % 3 == 0) ? &a : (i % 3 == 1) ? &b : NULL;
+				float v = w ? (*w = nextafterf(*w, INFINITY)) : mn + unif() * range;
+				x[i] = fminf(fmaxf(v, mn), mx);
+			}
+			struct rtci_codec_desc d = { 1, L, 1, 64, 64 };
+			cr_assert_eq(rtci_codec_quantize_pack(&d, x, side, packed), 0);
+			int bits = bits_of(L);
+			for (size_t i = 0; i < plane; i++) {
+				uint32_t got = 0;
+				for (int bb = 0; bb < bits; bb++) {
+					size_t bit = i * (size_t)bits + (size_t)bb;
+					got |= (uint32_t)(packed[bit / 8] >> (bit % 8) & 1) << bb;
+				}
+				uint32_t want = ref_code(x[i], mn, mx, L);
+				cr_assert_eq(got, want, "range [%a, %a] L=%u x=%a: code %u, formula %u",
+					     (double)mn, (double)mx, L, (double)x[i], got, want);
+			}
+		}
 }
 
 /* |x - x^| <= range / (2L) plus float32 rounding, over many random tensors. */
