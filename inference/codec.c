@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
-#include <zstd_errors.h>
 
 /* The quantizer must match PyTorch bit for bit: never fuse a*b+c into one rounding. GCC keeps
  * products and sums separate in ISO C mode (-std=c17 implies -ffp-contract=off). */
@@ -44,6 +43,7 @@ struct rtci_codec {
 	ZSTD_DCtx *dctx;
 	uint32_t max_elements;
 	uint8_t *packed; /* max_elements * 2 bytes: packed codes on the way to or from zstd */
+	uint8_t *zbuf;   /* ZSTD_compressBound(max_elements * 2): zstd output when dst is tighter */
 	float side[2 * RTCI_CODEC_MAX_CHANNELS];
 };
 
@@ -636,9 +636,10 @@ int rtci_codec_create(const struct rtci_codec_config *cfg, struct rtci_codec **o
 	c->max_elements = max_el;
 	size_t packed_cap = (size_t)max_el * 2;
 	c->packed = malloc(packed_cap);
+	c->zbuf = malloc(ZSTD_compressBound(packed_cap));
 	c->cctx = ZSTD_createCCtx();
 	c->dctx = ZSTD_createDCtx();
-	if (!c->packed || !c->cctx || !c->dctx)
+	if (!c->packed || !c->zbuf || !c->cctx || !c->dctx)
 		goto nomem;
 
 	/* Frames never need a window beyond the packed size; refuse any that claim more. */
@@ -655,14 +656,9 @@ int rtci_codec_create(const struct rtci_codec_config *cfg, struct rtci_codec **o
 
 	/* Run zstd once at full size so its workspaces are allocated now, not on the hot path. */
 	memset(c->packed, 0, packed_cap);
-	size_t bound = ZSTD_compressBound(packed_cap);
-	void *tmp = malloc(bound);
-	if (!tmp)
-		goto nomem;
-	size_t z = ZSTD_compress2(c->cctx, tmp, bound, c->packed, packed_cap);
+	size_t z = ZSTD_compress2(c->cctx, c->zbuf, ZSTD_compressBound(packed_cap), c->packed, packed_cap);
 	if (!ZSTD_isError(z))
-		z = ZSTD_decompressDCtx(c->dctx, c->packed, packed_cap, tmp, z);
-	free(tmp);
+		z = ZSTD_decompressDCtx(c->dctx, c->packed, packed_cap, c->zbuf, z);
 	if (ZSTD_isError(z)) {
 		rtci_codec_destroy(c);
 		return -RTCI_ERR_CODEC_COMPRESS;
@@ -681,6 +677,7 @@ void rtci_codec_destroy(struct rtci_codec *c)
 	ZSTD_freeCCtx(c->cctx);
 	ZSTD_freeDCtx(c->dctx);
 	free(c->packed);
+	free(c->zbuf);
 	free(c);
 }
 
@@ -704,23 +701,28 @@ ssize_t rtci_codec_encode(struct rtci_codec *codec, const struct rtci_codec_desc
 		return ret;
 
 	uint8_t *p = dst;
-	/* Compressed only when strictly smaller than the codes; otherwise store them. */
-	size_t room = cap - head < packed_len - 1 ? cap - head : packed_len - 1;
-	size_t z = 0;
-	if (room) {
-		z = ZSTD_compress2(codec->cctx, p + head, room, codec->packed, packed_len);
-		if (ZSTD_isError(z) && ZSTD_getErrorCode(z) != ZSTD_error_dstSize_tooSmall)
-			return -RTCI_ERR_CODEC_COMPRESS;
-	}
+	/* Compressed only when strictly smaller than the codes; otherwise store them. zstd gets a
+	 * full compressBound of room (in dst when it has it, else in the context's buffer): with
+	 * less it can fail on inputs whose final output would have fit. */
+	size_t bound = ZSTD_compressBound(packed_len);
+	bool direct = cap - head >= bound;
+	uint8_t *zdst = direct ? p + head : codec->zbuf;
+	size_t z = ZSTD_compress2(codec->cctx, zdst, bound, codec->packed, packed_len);
+	if (ZSTD_isError(z))
+		return -RTCI_ERR_CODEC_COMPRESS;
 	uint8_t flags = 0;
 	size_t payload;
-	if (!room || ZSTD_isError(z)) {
+	if (z >= packed_len) {
 		if (cap - head < packed_len)
 			return -RTCI_ERR_CODEC_NOSPACE;
 		memcpy(p + head, codec->packed, packed_len);
 		flags = RTCI_CODEC_F_STORED;
 		payload = packed_len;
 	} else {
+		if (cap - head < z)
+			return -RTCI_ERR_CODEC_NOSPACE;
+		if (!direct)
+			memcpy(p + head, zdst, z);
 		payload = z;
 	}
 
