@@ -327,7 +327,7 @@ int main(int argc, char **argv)
 	int runs = 5;
 	uint32_t n224 = 8, nfm = 256;
 
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v) {
 			usage(argv[0]);
@@ -343,7 +343,6 @@ int main(int argc, char **argv)
 			usage(argv[0]);
 			return 2;
 		}
-		i++;
 	}
 	if (runs < 1 || runs > MAX_RUNS || n224 < 1 || nfm < 1) {
 		usage(argv[0]);
