@@ -3,10 +3,10 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
-#include <zstd_errors.h>
 
 /* The quantizer must match PyTorch bit for bit: never fuse a*b+c into one rounding. GCC keeps
  * products and sums separate in ISO C mode (-std=c17 implies -ffp-contract=off). */
@@ -26,11 +26,27 @@
 /* Inner loops run over fixed-size blocks so compilers vectorize them at -O2 as well. */
 #define BLK 32u
 
+/* The hot loops are compiled twice on x86-64, for AVX2 and for the baseline, and the loader picks
+ * one (ifunc). Both give the same bits: the same IEEE single-precision operations, no FMA. */
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(RTCI_CODEC_NO_CLONES)
+#if __has_attribute(target_clones)
+#define HOT_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef HOT_CLONES
+#define HOT_CLONES
+#endif
+#define KERNEL static inline __attribute__((always_inline))
+
 struct rtci_codec {
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
 	uint32_t max_elements;
 	uint8_t *packed; /* max_elements * 2 bytes: packed codes on the way to or from zstd */
+	uint8_t *zbuf;   /* ZSTD_compressBound(max_elements * 2): zstd output when dst is tighter */
+	bool packed_only;
+	uint8_t codes8[RTCI_CODEC_BYTES_MAX_CODES];                      /* one code per byte */
+	uint8_t alt[ZSTD_COMPRESSBOUND(RTCI_CODEC_BYTES_MAX_CODES)];     /* their zstd frame */
 	float side[2 * RTCI_CODEC_MAX_CHANNELS];
 };
 
@@ -124,38 +140,49 @@ int rtci_codec_desc_check(const struct rtci_codec_desc *d)
 /* ---- quantizer kernels ---- */
 
 /* Min and max of n finite floats; -RTCI_ERR_CODEC_NONFINITE when one is NaN or infinite. Eight
- * independent lanes so the loop vectorizes; the exponent test catches what comparisons skip. */
-static int scan_channel(const float *restrict x, size_t n, float *mn_out, float *mx_out)
+ * independent lanes so the loop vectorizes (sixteen measured slower); the largest magnitude bit pattern catches what the
+ * comparisons skip (NaN, infinity). */
+#define SCAN_LANES 8
+
+KERNEL int scan_channel(const float *restrict x, size_t n, float *mn_out, float *mx_out)
 {
-	float lo[8], hi[8];
-	uint32_t bad = 0;
+	float lo[SCAN_LANES], hi[SCAN_LANES];
+	uint32_t mag[SCAN_LANES];
 	size_t i = 0;
 
-	for (int k = 0; k < 8; k++)
+	for (int k = 0; k < SCAN_LANES; k++) {
 		lo[k] = hi[k] = x[0];
-	for (; i + 8 <= n; i += 8) {
-		for (int k = 0; k < 8; k++) {
+		mag[k] = 0;
+	}
+	for (; i + SCAN_LANES <= n; i += SCAN_LANES) {
+		for (int k = 0; k < SCAN_LANES; k++) {
 			float v = x[i + k];
 			uint32_t u;
 			memcpy(&u, &v, sizeof(u));
-			bad |= (u & 0x7f800000u) == 0x7f800000u;
+			u &= 0x7fffffffu;
+			mag[k] = u > mag[k] ? u : mag[k];
 			lo[k] = v < lo[k] ? v : lo[k];
 			hi[k] = v > hi[k] ? v : hi[k];
 		}
 	}
 	for (; i < n; i++) {
 		float v = x[i];
-		bad |= !isfinite(v);
+		uint32_t u;
+		memcpy(&u, &v, sizeof(u));
+		u &= 0x7fffffffu;
+		mag[0] = u > mag[0] ? u : mag[0];
 		lo[0] = v < lo[0] ? v : lo[0];
 		hi[0] = v > hi[0] ? v : hi[0];
 	}
-	if (bad)
-		return -RTCI_ERR_CODEC_NONFINITE;
 	float mn = lo[0], mx = hi[0];
-	for (int k = 1; k < 8; k++) {
+	uint32_t m = mag[0];
+	for (int k = 1; k < SCAN_LANES; k++) {
 		mn = lo[k] < mn ? lo[k] : mn;
 		mx = hi[k] > mx ? hi[k] : mx;
+		m = mag[k] > m ? mag[k] : m;
 	}
+	if (m >= 0x7f800000u)
+		return -RTCI_ERR_CODEC_NONFINITE;
 	if (!isfinite(mx - mn))
 		return -RTCI_ERR_CODEC_RANGE;
 	*mn_out = mn;
@@ -165,14 +192,14 @@ static int scan_channel(const float *restrict x, size_t n, float *mn_out, float 
 
 /* q = floorf((x - mn) / range * L + 0.5f) clamped to [0, L]. x lies in [mn, mn + range], so
  * t + 0.5f >= 0.5 and truncation toward zero equals floorf; the clamp only guards rounding. */
-static inline uint32_t quant1(float x, float mn, float range, float lf, uint32_t L)
+KERNEL uint32_t quant1(float x, float mn, float range, float lf, uint32_t L)
 {
 	float t = (x - mn) / range * lf;
 	uint32_t q = (uint32_t)(int32_t)(t + 0.5f);
 	return q > L ? L : q;
 }
 
-static void quant_u8(const float *restrict x, size_t n, float mn, float range, uint32_t L,
+KERNEL void quant_u8(const float *restrict x, size_t n, float mn, float range, uint32_t L,
 		     uint8_t *restrict q)
 {
 	size_t i = 0;
@@ -189,7 +216,7 @@ static void quant_u8(const float *restrict x, size_t n, float mn, float range, u
 }
 
 /* 16-bit codes straight into the little-endian bit stream. */
-static void quant_u16(const float *restrict x, size_t n, float mn, float range, uint8_t *restrict out)
+KERNEL void quant_u16(const float *restrict x, size_t n, float mn, float range, uint8_t *restrict out)
 {
 	uint16_t tmp[BLK];
 	size_t i = 0;
@@ -209,7 +236,7 @@ static void quant_u16(const float *restrict x, size_t n, float mn, float range, 
 		put16(out + 2 * i, quant1(x[i], mn, range, lf, 65535u));
 }
 
-static void dequant_u8(const uint8_t *restrict q, size_t n, float mn, float step, float *restrict y)
+KERNEL void dequant_u8(const uint8_t *restrict q, size_t n, float mn, float step, float *restrict y)
 {
 	size_t i = 0;
 	for (; i + BLK <= n; i += BLK)
@@ -219,19 +246,87 @@ static void dequant_u8(const uint8_t *restrict q, size_t n, float mn, float step
 		y[i] = mn + (float)q[i] * step;
 }
 
-static void dequant_u16(const uint8_t *restrict in, size_t n, float mn, float step, float *restrict y)
+KERNEL void dequant_u16(const uint8_t *restrict in, size_t n, float mn, float step, float *restrict y)
 {
-	uint16_t tmp[BLK];
 	size_t i = 0;
-	for (; i + BLK <= n; i += BLK) {
-		memcpy(tmp, in + 2 * i, sizeof(tmp));
+	for (; i + BLK <= n; i += BLK)
 		for (size_t k = 0; k < BLK; k++) {
-			uint16_t v = HOST_BIG_ENDIAN ? (uint16_t)(tmp[k] << 8 | tmp[k] >> 8) : tmp[k];
+			uint16_t v;
+			memcpy(&v, in + 2 * (i + k), 2);
+			if (HOST_BIG_ENDIAN)
+				v = (uint16_t)(v << 8 | v >> 8);
 			y[i + k] = mn + (float)v * step;
 		}
-	}
 	for (; i < n; i++)
 		y[i] = mn + (float)get16(in + 2 * i) * step;
+}
+
+/* Thresholds: q(x) is a composition of monotone float operations, so it is a non-decreasing
+ * step function of x, and q(x) = #{ j in 1..L : x >= X_j } where X_j is the smallest float with
+ * q(X_j) >= j. Bisection over the ordered float bit patterns in [min, max] evaluates the exact
+ * formula to find each X_j; the codes are then bit-identical to the formula's for every x in the
+ * channel, at the price of a few dozen divisions per channel instead of one per element. Used
+ * for L = 1 (one comparison per element); for L = 3 three comparisons measured slower than the
+ * division. */
+#define THR_MIN_PLANE 2048u /* below this the bisection costs more than it saves */
+
+static int64_t float_key(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof(u));
+	return (u & 0x80000000u) ? -(int64_t)(u & 0x7fffffffu) : (int64_t)u;
+}
+
+static float key_float(int64_t k)
+{
+	uint32_t u = k < 0 ? 0x80000000u | (uint32_t)(-k) : (uint32_t)k;
+	float f;
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+static void thresholds(float mn, float mx, uint32_t L, float *thr)
+{
+	float range = mx - mn, lf = (float)L, step = range / lf;
+	int64_t kmn = float_key(mn), kmx = float_key(mx);
+	for (uint32_t j = 1; j <= L; j++) {
+		/* Bracket [lo, hi] with q(lo) < j <= q(hi) around the real-number threshold, widening
+		 * by doubling steps (q(mn) = 0 < j and q(mx) = L >= j bound the search), then bisect. */
+		int64_t guess = float_key(mn + ((float)j - 0.5f) * step), lo, hi = guess, w = 1;
+		if (hi < kmn)
+			hi = kmn;
+		if (hi > kmx)
+			hi = kmx;
+		while (quant1(key_float(hi), mn, range, lf, L) < j) {
+			hi = hi + w < kmx ? hi + w : kmx;
+			w *= 2;
+		}
+		lo = hi;
+		w = 1;
+		while (lo > kmn && quant1(key_float(lo), mn, range, lf, L) >= j) {
+			lo = lo - w > kmn ? lo - w : kmn;
+			w *= 2;
+		}
+		/* Now q(lo) < j <= q(hi) (q(mn) = 0 < j; q(mx) = L >= j ends the first loop). */
+		while (hi - lo > 1) {
+			int64_t mid = lo + (hi - lo) / 2;
+			if (quant1(key_float(mid), mn, range, lf, L) >= j)
+				hi = mid;
+			else
+				lo = mid;
+		}
+		thr[j - 1] = key_float(hi);
+	}
+}
+
+KERNEL void quant_thr1(const float *restrict x, size_t n, float t, uint8_t *restrict q)
+{
+	size_t i = 0;
+	for (; i + BLK <= n; i += BLK)
+		for (size_t k = 0; k < BLK; k++)
+			q[i + k] = x[i + k] >= t;
+	for (; i < n; i++)
+		q[i] = x[i] >= t;
 }
 
 /* ---- bit packing: codes of `bits` < 8 bits, LSB first ----
@@ -241,7 +336,7 @@ static void dequant_u16(const uint8_t *restrict in, size_t n, float mn, float st
 
 #define PBLK 16u /* words per block */
 
-static inline uint64_t load64(const uint8_t *p)
+KERNEL uint64_t load64(const uint8_t *p)
 {
 	uint64_t v;
 	memcpy(&v, p, 8);
@@ -250,14 +345,14 @@ static inline uint64_t load64(const uint8_t *p)
 
 /* Eight 2-bit codes (one per byte) into 16 bits: each shift-or-mask step halves the distance
  * between groups. */
-static inline uint64_t gather2(uint64_t x)
+KERNEL uint64_t gather2(uint64_t x)
 {
 	x = (x | x >> 6) & 0x000f000f000f000full;
 	x = (x | x >> 12) & 0x000000ff000000ffull;
 	return (x | x >> 24) & 0xffffull;
 }
 
-static inline void pack2(const uint8_t *restrict q, size_t words, uint8_t *restrict out)
+KERNEL void pack2(const uint8_t *restrict q, size_t words, uint8_t *restrict out)
 {
 	size_t w = 0;
 	for (; w + PBLK <= words; w += PBLK) {
@@ -279,7 +374,7 @@ static inline void pack2(const uint8_t *restrict q, size_t words, uint8_t *restr
 }
 
 /* 4 bits: two codes per byte, a strided loop compilers vectorize directly. */
-static inline void pack4(const uint8_t *restrict q, size_t words, uint8_t *restrict out)
+KERNEL void pack4(const uint8_t *restrict q, size_t words, uint8_t *restrict out)
 {
 	size_t w = 0;
 	for (; w + PBLK <= words; w += PBLK)
@@ -289,7 +384,7 @@ static inline void pack4(const uint8_t *restrict q, size_t words, uint8_t *restr
 		out[k] = (uint8_t)(q[2 * k] | q[2 * k + 1] << 4);
 }
 
-static inline void unpack4(const uint8_t *restrict in, size_t words, uint8_t *restrict q)
+KERNEL void unpack4(const uint8_t *restrict in, size_t words, uint8_t *restrict q)
 {
 	size_t w = 0;
 	for (; w + PBLK <= words; w += PBLK)
@@ -303,12 +398,25 @@ static inline void unpack4(const uint8_t *restrict in, size_t words, uint8_t *re
 	}
 }
 
-/* 1 bit: eight 0/1 bytes gather into one with a multiply (byte k lands on bit 56 + k and no two
- * partial products overlap). */
-static inline void pack1(const uint8_t *restrict q, size_t words, uint8_t *restrict out)
+/* 1 bit: eight 0/1 bytes into one byte by shift-or-mask steps, over fixed-size blocks. */
+KERNEL uint64_t gather1(uint64_t x)
 {
-	for (size_t w = 0; w < words; w++)
-		out[w] = (uint8_t)((load64(q + 8 * w) * 0x0102040810204080ull) >> 56);
+	x = (x | x >> 7) & 0x0003000300030003ull;
+	x = (x | x >> 14) & 0x0000000f0000000full;
+	return (x | x >> 28) & 0xffull;
+}
+
+KERNEL void pack1(const uint8_t *restrict q, size_t words, uint8_t *restrict out)
+{
+	size_t w = 0;
+	for (; w + PBLK <= words; w += PBLK) {
+		uint64_t v[PBLK];
+		memcpy(v, q + 8 * w, sizeof(v));
+		for (size_t k = 0; k < PBLK; k++)
+			out[w + k] = (uint8_t)gather1(HOST_BIG_ENDIAN ? __builtin_bswap64(v[k]) : v[k]);
+	}
+	for (; w < words; w++)
+		out[w] = (uint8_t)gather1(load64(q + 8 * w));
 }
 
 /* Unpacking 2- and 1-bit codes: one table row per byte value (1 KiB and 2 KiB, in L1), one load
@@ -322,19 +430,19 @@ static inline void pack1(const uint8_t *restrict q, size_t words, uint8_t *restr
 static const uint8_t spread2[256][4] = { R256(U2) };
 static const uint8_t spread1[256][8] = { R256(U1) };
 
-static inline void unpack1(const uint8_t *restrict in, size_t words, uint8_t *restrict q)
+KERNEL void unpack1(const uint8_t *restrict in, size_t words, uint8_t *restrict q)
 {
 	for (size_t w = 0; w < words; w++)
 		memcpy(q + 8 * w, spread1[in[w]], 8);
 }
 
-static inline void unpack2(const uint8_t *restrict in, size_t words, uint8_t *restrict q)
+KERNEL void unpack2(const uint8_t *restrict in, size_t words, uint8_t *restrict q)
 {
 	for (size_t b = 0; b < 2 * words; b++)
 		memcpy(q + 4 * b, spread2[in[b]], 4);
 }
 
-static inline void pack_bits(const uint8_t *restrict q, size_t n, int bits, uint8_t *restrict out)
+KERNEL void pack_bits(const uint8_t *restrict q, size_t n, int bits, uint8_t *restrict out)
 {
 	size_t words = n / 8, i = words * 8, o = words * (size_t)bits;
 
@@ -352,7 +460,7 @@ static inline void pack_bits(const uint8_t *restrict q, size_t n, int bits, uint
 	}
 }
 
-static inline void unpack_bits(const uint8_t *restrict in, size_t n, int bits, uint8_t *restrict q)
+KERNEL void unpack_bits(const uint8_t *restrict in, size_t n, int bits, uint8_t *restrict q)
 {
 	size_t words = n / 8, i = words * 8, o = words * (size_t)bits;
 
@@ -367,13 +475,10 @@ static inline void unpack_bits(const uint8_t *restrict in, size_t n, int bits, u
 
 /* ---- the codec's own work ---- */
 
-int rtci_codec_quantize_pack(const struct rtci_codec_desc *d, const float *x, float *side,
-			     uint8_t *packed)
+HOT_CLONES static int quantize_pack(const struct rtci_codec_desc *d, const float *x, float *side,
+				       uint8_t *packed)
 {
-	int ret = rtci_codec_desc_check(d);
-	if (ret < 0)
-		return ret;
-	int bits = rtci_codec_bits(d->levels);
+	int ret, bits = rtci_codec_bits(d->levels);
 	size_t plane = (size_t)d->height * d->width;
 	size_t n = (size_t)d->c * plane;
 
@@ -395,20 +500,39 @@ int rtci_codec_quantize_pack(const struct rtci_codec_desc *d, const float *x, fl
 		return 0;
 	}
 
-	/* Narrow codes: quantize one chunk (it may span channels) into L1 scratch, then pack it. */
+	/* Narrow codes: quantize one chunk (it may span channels) into L1 scratch, then pack it.
+	 * For L = 1 on large planes, a comparison against the exact threshold replaces the division
+	 * (see thresholds()). */
 	uint8_t codes[CHUNK];
+	float thr = 0.0f;
+	size_t thr_k = SIZE_MAX;
+	bool use_thr = d->levels == 1 && plane >= THR_MIN_PLANE;
 	for (size_t base = 0; base < n; base += CHUNK) {
 		size_t end = n - base < CHUNK ? n : base + CHUNK;
 		for (size_t e = base; e < end;) {
 			size_t k = e / plane;
 			size_t seg_end = (k + 1) * plane < end ? (k + 1) * plane : end;
 			float mn = side[2 * k], range = side[2 * k + 1] - side[2 * k];
-			quant_u8(x + e, seg_end - e, mn, range, d->levels, codes + (e - base));
+			if (use_thr && k != thr_k && range != 0.0f) {
+				thresholds(mn, side[2 * k + 1], 1, &thr);
+				thr_k = k;
+			}
+			if (use_thr && range != 0.0f)
+				quant_thr1(x + e, seg_end - e, thr, codes + (e - base));
+			else
+				quant_u8(x + e, seg_end - e, mn, range, d->levels, codes + (e - base));
 			e = seg_end;
 		}
 		pack_bits(codes, end - base, bits, packed + base * (size_t)bits / 8);
 	}
 	return 0;
+}
+
+int rtci_codec_quantize_pack(const struct rtci_codec_desc *d, const float *x, float *side,
+			     uint8_t *packed)
+{
+	int ret = rtci_codec_desc_check(d);
+	return ret < 0 ? ret : quantize_pack(d, x, side, packed);
 }
 
 static void zero_tail(const struct rtci_codec_desc *d, float *dst, uint32_t out_channels)
@@ -418,16 +542,9 @@ static void zero_tail(const struct rtci_codec_desc *d, float *dst, uint32_t out_
 		memset(dst + (size_t)d->c * plane, 0, (size_t)(out_channels - d->c) * plane * sizeof(float));
 }
 
-int rtci_codec_unpack_dequantize(const struct rtci_codec_desc *d, const float *side,
-				 const uint8_t *packed, float *dst, uint32_t out_channels)
+HOT_CLONES static int unpack_dequantize(const struct rtci_codec_desc *d, const float *side,
+					   const uint8_t *packed, float *dst, uint32_t out_channels)
 {
-	int ret = rtci_codec_desc_check(d);
-	if (ret < 0)
-		return ret;
-	if (out_channels == 0)
-		out_channels = d->c;
-	if (out_channels < d->c)
-		return -EINVAL;
 	int bits = rtci_codec_bits(d->levels);
 	size_t plane = (size_t)d->height * d->width;
 	size_t n = (size_t)d->c * plane;
@@ -464,6 +581,38 @@ int rtci_codec_unpack_dequantize(const struct rtci_codec_desc *d, const float *s
 	return 0;
 }
 
+/* Codes one per byte (RTCI_CODEC_F_BYTES payloads): each must be <= L. */
+static int bytes_dequantize(const struct rtci_codec_desc *d, const float *side, const uint8_t *codes,
+			    float *dst, uint32_t out_channels)
+{
+	size_t plane = (size_t)d->height * d->width, n = (size_t)d->c * plane;
+	uint8_t top = 0;
+	for (size_t i = 0; i < n; i++)
+		top = codes[i] > top ? codes[i] : top;
+	if (top > d->levels)
+		return -RTCI_ERR_CODEC_CODE_RANGE;
+	float lf = (float)d->levels;
+	for (uint32_t k = 0; k < d->c; k++) {
+		float mn = side[2 * k], step = (side[2 * k + 1] - side[2 * k]) / lf;
+		dequant_u8(codes + k * plane, plane, mn, step, dst + k * plane);
+	}
+	zero_tail(d, dst, out_channels);
+	return 0;
+}
+
+int rtci_codec_unpack_dequantize(const struct rtci_codec_desc *d, const float *side,
+				 const uint8_t *packed, float *dst, uint32_t out_channels)
+{
+	int ret = rtci_codec_desc_check(d);
+	if (ret < 0)
+		return ret;
+	if (out_channels == 0)
+		out_channels = d->c;
+	if (out_channels < d->c)
+		return -EINVAL;
+	return unpack_dequantize(d, side, packed, dst, out_channels);
+}
+
 int rtci_codec_quantize_ref(float *x, size_t channels, size_t plane, uint32_t levels)
 {
 	if (rtci_codec_bits(levels) < 0)
@@ -479,7 +628,7 @@ int rtci_codec_quantize_ref(float *x, size_t channels, size_t plane, uint32_t le
 	}
 	float lf = (float)levels;
 	for (size_t k = 0; k < channels; k++) {
-		float *c = x + k * plane, mn, mx;
+		float *c = x + k * plane, mn = 0.0f, mx = 0.0f;
 		scan_channel(c, plane, &mn, &mx);
 		float range = mx - mn, step = range / lf;
 		for (size_t i = 0; i < plane; i++) {
@@ -507,11 +656,13 @@ int rtci_codec_create(const struct rtci_codec_config *cfg, struct rtci_codec **o
 	if (!c)
 		return -ENOMEM;
 	c->max_elements = max_el;
+	c->packed_only = cfg->packed_only;
 	size_t packed_cap = (size_t)max_el * 2;
 	c->packed = malloc(packed_cap);
+	c->zbuf = malloc(ZSTD_compressBound(packed_cap));
 	c->cctx = ZSTD_createCCtx();
 	c->dctx = ZSTD_createDCtx();
-	if (!c->packed || !c->cctx || !c->dctx)
+	if (!c->packed || !c->zbuf || !c->cctx || !c->dctx)
 		goto nomem;
 
 	/* Frames never need a window beyond the packed size; refuse any that claim more. */
@@ -528,14 +679,9 @@ int rtci_codec_create(const struct rtci_codec_config *cfg, struct rtci_codec **o
 
 	/* Run zstd once at full size so its workspaces are allocated now, not on the hot path. */
 	memset(c->packed, 0, packed_cap);
-	size_t bound = ZSTD_compressBound(packed_cap);
-	void *tmp = malloc(bound);
-	if (!tmp)
-		goto nomem;
-	size_t z = ZSTD_compress2(c->cctx, tmp, bound, c->packed, packed_cap);
+	size_t z = ZSTD_compress2(c->cctx, c->zbuf, ZSTD_compressBound(packed_cap), c->packed, packed_cap);
 	if (!ZSTD_isError(z))
-		z = ZSTD_decompressDCtx(c->dctx, c->packed, packed_cap, tmp, z);
-	free(tmp);
+		z = ZSTD_decompressDCtx(c->dctx, c->packed, packed_cap, c->zbuf, z);
 	if (ZSTD_isError(z)) {
 		rtci_codec_destroy(c);
 		return -RTCI_ERR_CODEC_COMPRESS;
@@ -554,6 +700,7 @@ void rtci_codec_destroy(struct rtci_codec *c)
 	ZSTD_freeCCtx(c->cctx);
 	ZSTD_freeDCtx(c->dctx);
 	free(c->packed);
+	free(c->zbuf);
 	free(c);
 }
 
@@ -577,30 +724,51 @@ ssize_t rtci_codec_encode(struct rtci_codec *codec, const struct rtci_codec_desc
 		return ret;
 
 	uint8_t *p = dst;
-	/* Compressed only when strictly smaller than the codes; otherwise store them. */
-	size_t room = cap - head < packed_len - 1 ? cap - head : packed_len - 1;
-	size_t z = 0;
-	if (room) {
-		z = ZSTD_compress2(codec->cctx, p + head, room, codec->packed, packed_len);
-		if (ZSTD_isError(z) && ZSTD_getErrorCode(z) != ZSTD_error_dstSize_tooSmall)
-			return -RTCI_ERR_CODEC_COMPRESS;
-	}
+	/* Compressed only when strictly smaller than the codes; otherwise store them. zstd gets a
+	 * full compressBound of room (in dst when it has it, else in the context's buffer): with
+	 * less it can fail on inputs whose final output would have fit. */
+	size_t bound = ZSTD_compressBound(packed_len);
+	bool direct = cap - head >= bound;
+	uint8_t *zdst = direct ? p + head : codec->zbuf;
+	size_t z = ZSTD_compress2(codec->cctx, zdst, bound, codec->packed, packed_len);
+	if (ZSTD_isError(z))
+		return -RTCI_ERR_CODEC_COMPRESS;
 	uint8_t flags = 0;
 	size_t payload;
-	if (!room || ZSTD_isError(z)) {
+	int bits = rtci_codec_bits(d->levels);
+	size_t n = (size_t)d->c * d->height * d->width;
+	size_t zb = SIZE_MAX;
+	if (bits < 8 && n <= RTCI_CODEC_BYTES_MAX_CODES && !codec->packed_only) {
+		/* Small frame of narrow codes: also try one code per byte, keep the smaller. */
+		unpack_bits(codec->packed, n, bits, codec->codes8);
+		zb = ZSTD_compress2(codec->cctx, codec->alt, sizeof(codec->alt), codec->codes8, n);
+		if (ZSTD_isError(zb))
+			return -RTCI_ERR_CODEC_COMPRESS;
+	}
+	if (zb < z && zb < packed_len) {
+		if (cap - head < zb)
+			return -RTCI_ERR_CODEC_NOSPACE;
+		memcpy(p + head, codec->alt, zb);
+		flags = RTCI_CODEC_F_BYTES;
+		payload = zb;
+	} else if (z >= packed_len) {
 		if (cap - head < packed_len)
 			return -RTCI_ERR_CODEC_NOSPACE;
 		memcpy(p + head, codec->packed, packed_len);
 		flags = RTCI_CODEC_F_STORED;
 		payload = packed_len;
 	} else {
+		if (cap - head < z)
+			return -RTCI_ERR_CODEC_NOSPACE;
+		if (!direct)
+			memcpy(p + head, zdst, z);
 		payload = z;
 	}
 
 	memcpy(p, "RTCF", 4);
 	p[4] = RTCI_CODEC_VERSION;
 	p[5] = flags;
-	p[6] = (uint8_t)rtci_codec_bits(d->levels);
+	p[6] = (uint8_t)bits;
 	p[7] = 0;
 	put16(p + 8, d->levels);
 	put16(p + 10, d->c);
@@ -632,7 +800,10 @@ static int parse(const uint8_t *p, size_t len, struct rtci_codec_desc *d, uint8_
 	d->width = get16(p + 16);
 	*flags = p[5];
 	int bits = rtci_codec_bits(d->levels);
-	if ((*flags & ~RTCI_CODEC_F_STORED) || p[7] || get16(p + 18) || bits < 0 || p[6] != bits)
+	if ((*flags & ~(RTCI_CODEC_F_STORED | RTCI_CODEC_F_BYTES)) || p[7] || get16(p + 18) || bits < 0 ||
+	    p[6] != bits)
+		return -RTCI_ERR_CODEC_HEADER;
+	if ((*flags & RTCI_CODEC_F_BYTES) && ((*flags & RTCI_CODEC_F_STORED) || bits >= 8))
 		return -RTCI_ERR_CODEC_HEADER;
 	int ret = rtci_codec_desc_check(d);
 	if (ret == -RTCI_ERR_CODEC_TOO_LARGE)
@@ -698,27 +869,31 @@ int rtci_codec_decode(struct rtci_codec *codec, const void *src, size_t len, flo
 	}
 
 	size_t packed_len = get32(p + 20);
+	size_t content_len = (flags & RTCI_CODEC_F_BYTES) ? n : packed_len;
 	const uint8_t *payload = p + RTCI_CODEC_HEADER_SIZE + (size_t)d.c * RTCI_CODEC_SIDE_INFO_PER_CHANNEL;
 	const uint8_t *codes = payload;
 	if (!(flags & RTCI_CODEC_F_STORED)) {
 		/* Bound the output before decompressing: exactly one frame that declares exactly the
-		 * header's size, decompressed into a buffer of that size. */
+		 * size the header implies, decompressed into a buffer of that size. */
 		unsigned long long content = ZSTD_getFrameContentSize(payload, payload_len);
 		if (content == ZSTD_CONTENTSIZE_ERROR)
 			return -RTCI_ERR_CODEC_ZSTD;
-		if (content == ZSTD_CONTENTSIZE_UNKNOWN || content != packed_len)
+		if (content == ZSTD_CONTENTSIZE_UNKNOWN || content != content_len)
 			return -RTCI_ERR_CODEC_CONTENT_SIZE;
 		size_t fsize = ZSTD_findFrameCompressedSize(payload, payload_len);
 		if (ZSTD_isError(fsize) || fsize != payload_len)
 			return -RTCI_ERR_CODEC_ZSTD;
-		size_t z = ZSTD_decompressDCtx(codec->dctx, codec->packed, packed_len, payload, payload_len);
+		size_t z = ZSTD_decompressDCtx(codec->dctx, codec->packed, content_len, payload, payload_len);
 		if (ZSTD_isError(z))
 			return -RTCI_ERR_CODEC_ZSTD;
-		if (z != packed_len)
+		if (z != content_len)
 			return -RTCI_ERR_CODEC_CONTENT_SIZE;
 		codes = codec->packed;
 	}
-	ret = rtci_codec_unpack_dequantize(&d, codec->side, codes, dst, out_channels);
+	if (flags & RTCI_CODEC_F_BYTES)
+		ret = bytes_dequantize(&d, codec->side, codes, dst, out_channels);
+	else
+		ret = rtci_codec_unpack_dequantize(&d, codec->side, codes, dst, out_channels);
 	if (ret < 0)
 		return ret;
 	if (dout)
