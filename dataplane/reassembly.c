@@ -365,7 +365,7 @@ struct rtci_reasm *rtci_reasm_create(const struct rtci_reasm_config *cfg, int *e
 
 	if (!cfg || cfg->max_frames == 0 || cfg->max_frames > (1u << 28) ||
 	    cfg->max_inflight_per_device == 0 || cfg->max_tenants == 0 ||
-	    cfg->max_tenants > (1u << 28) || cfg->max_frame_len == 0)
+	    cfg->max_tenants > (1u << 28) || cfg->max_frame_len == 0 || cfg->ttl == 0)
 		goto fail;
 	r = -ENOMEM;
 	t = calloc(1, sizeof(*t));

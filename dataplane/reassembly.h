@@ -40,7 +40,7 @@ struct rtci_reasm_config {
 	uint32_t max_frame_len;       /* largest frame accepted, bytes */
 	uint16_t max_inflight_per_device; /* >= 1; the oldest frame is evicted for a newer one */
 	uint32_t max_tenants;         /* tenants with frames in flight or held (>= 1) */
-	uint64_t ttl;                 /* a frame expires ttl after its first fragment arrived */
+	uint64_t ttl;                 /* > 0: a frame expires ttl after its first fragment arrived */
 	rtci_reasm_quota_fn quota;    /* NULL: no per-tenant limits */
 	void *quota_ctx;
 };

@@ -572,5 +572,12 @@ Test(reassembly, create_rejects_bad_config)
 	cfg.arena_bytes = 100;
 	cr_assert_null(rtci_reasm_create(&cfg, &err));
 	cr_assert_eq(err, -EINVAL);
+	cfg = base_cfg();
+	cfg.ttl = 0;
+	cr_assert_null(rtci_reasm_create(&cfg, &err));
+	cr_assert_eq(err, -EINVAL);
+	cfg = base_cfg();
+	cfg.max_inflight_per_device = 0;
+	cr_assert_null(rtci_reasm_create(&cfg, &err));
 	cr_assert_str_eq(rtci_reasm_drop_name(RTCI_REASM_DROP_CONFLICT), "conflict");
 }
