@@ -1,10 +1,9 @@
 /* rtci-bench-reasm: gateway ingest cost per fragment on one core.
  *
  * Per datagram: rtci_proto_decode -> per-device state lookup -> replay pre-check ->
- * rtci_reasm_insert (which, with the device key, absorbs each fragment into the frame's
- * Poly1305 state right after copying it); per completed frame: replay accept -> release.
- * Three MAC modes per configuration: none (baseline), stream (the table verifies as
- * fragments arrive), after (rtci_auth_verify over the completed frame). Traffic: frames of 10-60 KB (uniform) from D devices, fragmented into
+ * rtci_reasm_insert (with the device key: the table verifies the completed frame's MAC);
+ * per completed frame: replay accept -> release. Three MAC modes per configuration: none
+ * (baseline), table (key passed to the table), caller (rtci_auth_verify after completion). Traffic: frames of 10-60 KB (uniform) from D devices, fragmented into
  * 1,400-byte fragments by rtci_proto_fragment; K frames at a time are interleaved fragment by
  * fragment (K = min(D, --concurrent), default 512); devices take turns in a fixed random
  * order, so per-device state (key, replay window) is spread over all D devices.
@@ -40,10 +39,10 @@
 static uint32_t concurrent = 512;
 #define TENANTS 16
 
-/* MAC modes: none (baseline), streamed by the table as fragments arrive, or over the whole
- * frame after completion. */
-enum { MAC_NONE, MAC_STREAM, MAC_AFTER, MAC_MODES };
-static const char *const mac_names[MAC_MODES] = { "none", "stream", "after" };
+/* MAC modes: none (baseline), verified by the table (key passed to rtci_reasm_insert), or by
+ * the caller with rtci_auth_verify on the completed frame. */
+enum { MAC_NONE, MAC_TABLE, MAC_CALLER, MAC_MODES };
+static const char *const mac_names[MAC_MODES] = { "none", "table", "caller" };
 
 struct device {
 	uint8_t key[32];
@@ -204,13 +203,13 @@ static int run_once(struct device *devs, uint32_t ndev, uint64_t frames, int mac
 				res->drops++;
 				continue;
 			}
-			int r = rtci_reasm_insert(t, &m, mac == MAC_STREAM ? dv->key : NULL, now, &f);
+			int r = rtci_reasm_insert(t, &m, mac == MAC_TABLE ? dv->key : NULL, now, &f);
 			if (r < 0) {
 				res->drops++;
 				continue;
 			}
 			if (r == 1) {
-				if (mac != MAC_AFTER ||
+				if (mac != MAC_CALLER ||
 				    rtci_auth_verify(dv->key, &f->hdr, f->data, f->len, f->tag) == 0) {
 					rtci_auth_replay_accept(&dv->win, f->hdr.seq);
 					res->frames_ok++;

@@ -312,3 +312,22 @@ Test(auth, worked_example_from_docs)
 	cr_assert_eq(memcmp(b[2], want_hdr2, 48), 0);
 	cr_assert_eq(memcmp(b[2] + 56, want_tag, 16), 0);
 }
+
+Test(auth, stream_equals_one_shot)
+{
+	uint8_t re[10000], tag[16];
+	roundtrip(re);
+	struct rtci_auth_stream s;
+	rtci_auth_stream_init(&s, dkey, &msgs[0].hdr);
+	for (size_t off = 0; off < sizeof(re); off += 999)
+		rtci_auth_stream_update(&s, re + off, sizeof(re) - off < 999 ? sizeof(re) - off : 999);
+	rtci_auth_stream_final(&s, tag);
+	cr_assert_eq(memcmp(tag, msgs[7].tag, 16), 0);
+	rtci_auth_stream_init(&s, dkey, &msgs[0].hdr);
+	rtci_auth_stream_update(&s, re, 5000);
+	rtci_auth_stream_update(&s, re + 5000, 5000);
+	cr_assert_eq(rtci_auth_stream_verify(&s, msgs[7].tag), 0);
+	rtci_auth_stream_init(&s, dkey, &msgs[0].hdr);
+	rtci_auth_stream_update(&s, re, 9999);
+	cr_assert_eq(rtci_auth_stream_verify(&s, msgs[7].tag), -RTCI_ERR_AUTH_BAD_MAC);
+}
