@@ -1,12 +1,12 @@
 /* rtci-bench-reasm: gateway ingest cost per fragment on one core.
  *
  * Per datagram: rtci_proto_decode -> per-device state lookup -> replay pre-check ->
- * rtci_reasm_insert (which, with the device key, absorbs each fragment into the frame's
- * Poly1305 state right after copying it); per completed frame: replay accept -> release.
- * Three MAC modes per configuration: none (baseline), stream (the table verifies as
- * fragments arrive), after (rtci_auth_verify over the completed frame). Traffic: frames of 10-60 KB (uniform) from D devices, fragmented into
+ * rtci_reasm_insert (with the device key: the table verifies the completed frame's MAC);
+ * per completed frame: replay accept -> release. Three MAC modes per configuration: none
+ * (baseline), table (key passed to the table), caller (rtci_auth_verify after completion). Traffic: frames of 10-60 KB (uniform) from D devices, fragmented into
  * 1,400-byte fragments by rtci_proto_fragment; K frames at a time are interleaved fragment by
- * fragment (K = min(D, 512)); devices take turns so every device's state is touched.
+ * fragment (K = min(D, --concurrent), default 512); devices take turns in a fixed random
+ * order, so per-device state (key, replay window) is spread over all D devices.
  * Only the receive side is timed (the generator runs between timed batches, like a NIC
  * filling an RX ring), in thread CPU time (CLOCK_THREAD_CPUTIME_ID) so that time spent
  * descheduled on a shared machine does not count; cycles = CPU seconds x the TSC rate
@@ -39,10 +39,10 @@
 static uint32_t concurrent = 512;
 #define TENANTS 16
 
-/* MAC modes: none (baseline), streamed by the table as fragments arrive, or over the whole
- * frame after completion. */
-enum { MAC_NONE, MAC_STREAM, MAC_AFTER, MAC_MODES };
-static const char *const mac_names[MAC_MODES] = { "none", "stream", "after" };
+/* MAC modes: none (baseline), verified by the table (key passed to rtci_reasm_insert), or by
+ * the caller with rtci_auth_verify on the completed frame. */
+enum { MAC_NONE, MAC_TABLE, MAC_CALLER, MAC_MODES };
+static const char *const mac_names[MAC_MODES] = { "none", "table", "caller" };
 
 struct device {
 	uint8_t key[32];
@@ -123,6 +123,10 @@ static uint8_t *content;       /* frame bytes are taken from here */
 #define CONTENT_LEN (4u << 20)
 
 static double hz; /* TSC rate: converts CPU seconds to reference cycles */
+/* Devices take turns in a random order (a fixed permutation, continued across runs), so
+ * per-device state is touched all over the device table and no device has two frames in
+ * one batch when K <= D. */
+static uint32_t *perm, next_dev;
 
 static int run_once(struct device *devs, uint32_t ndev, uint64_t frames, int mac,
 		    struct run_result *res)
@@ -145,7 +149,6 @@ static int run_once(struct device *devs, uint32_t ndev, uint64_t frames, int mac
 
 	static struct rtci_proto_datagram dg[MAX_FRAGS];
 	uint64_t done = 0, now = 0;
-	uint32_t next_dev = 0;
 	long nfr[MAX_K];
 
 	while (done < frames) {
@@ -154,7 +157,7 @@ static int run_once(struct device *devs, uint32_t ndev, uint64_t frames, int mac
 		size_t n = 0;
 		long maxn = 0;
 		for (uint32_t i = 0; i < kk; i++) {
-			uint32_t d = next_dev;
+			uint32_t d = perm[next_dev];
 			next_dev = (next_dev + 1) % ndev;
 			size_t len = MIN_FRAME + rng() % (MAX_FRAME - MIN_FRAME + 1);
 			size_t off = rng() % (CONTENT_LEN - len);
@@ -200,13 +203,13 @@ static int run_once(struct device *devs, uint32_t ndev, uint64_t frames, int mac
 				res->drops++;
 				continue;
 			}
-			int r = rtci_reasm_insert(t, &m, mac == MAC_STREAM ? dv->key : NULL, now, &f);
+			int r = rtci_reasm_insert(t, &m, mac == MAC_TABLE ? dv->key : NULL, now, &f);
 			if (r < 0) {
 				res->drops++;
 				continue;
 			}
 			if (r == 1) {
-				if (mac != MAC_AFTER ||
+				if (mac != MAC_CALLER ||
 				    rtci_auth_verify(dv->key, &f->hdr, f->data, f->len, f->tag) == 0) {
 					rtci_auth_replay_accept(&dv->win, f->hdr.seq);
 					res->frames_ok++;
@@ -317,6 +320,7 @@ int main(int argc, char **argv)
 	}
 	if (rtci_auth_init() < 0)
 		return 1;
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	FILE *csv = NULL;
 	if (csv_path) {
 		csv = fopen(csv_path, "w");
@@ -351,6 +355,18 @@ int main(int argc, char **argv)
 		struct device *devs = calloc(ndev, sizeof(*devs));
 		if (!devs)
 			return 1;
+		free(perm);
+		perm = malloc(ndev * sizeof(*perm));
+		if (!perm)
+			return 1;
+		next_dev = 0;
+		for (uint32_t d = 0; d < ndev; d++)
+			perm[d] = d;
+		for (uint32_t d = ndev - 1; d > 0; d--) {
+			uint32_t j = (uint32_t)(rng() % (d + 1)), x = perm[d];
+			perm[d] = perm[j];
+			perm[j] = x;
+		}
 		for (uint32_t d = 0; d < ndev; d++) {
 			rtci_auth_derive_device_key(tenant_keys[d % TENANTS], d % TENANTS, d,
 						    devs[d].key);

@@ -217,9 +217,6 @@ struct entry { /* a frame in flight */
 	struct rtci_reasm_frame *f;
 	uint8_t *bitmap;
 	uint32_t received;
-	uint32_t mac_next;           /* fragments before this one are absorbed into mac */
-	bool mac_on;
-	struct rtci_auth_stream mac;
 };
 
 struct device {
@@ -365,7 +362,7 @@ struct rtci_reasm *rtci_reasm_create(const struct rtci_reasm_config *cfg, int *e
 
 	if (!cfg || cfg->max_frames == 0 || cfg->max_frames > (1u << 28) ||
 	    cfg->max_inflight_per_device == 0 || cfg->max_tenants == 0 ||
-	    cfg->max_tenants > (1u << 28) || cfg->max_frame_len == 0)
+	    cfg->max_tenants > (1u << 28) || cfg->max_frame_len == 0 || cfg->ttl == 0)
 		goto fail;
 	r = -ENOMEM;
 	t = calloc(1, sizeof(*t));
@@ -506,7 +503,7 @@ static bool same_frame(const struct rtci_reasm_frame *f, const struct rtci_proto
 
 /* Creates the entry for a new frame, or returns a negated error (already counted). */
 static int frame_start(struct rtci_reasm *t, const struct rtci_proto_hdr *h, uint32_t hash,
-		       const uint8_t *key, uint64_t now, uint32_t *out)
+		       uint64_t now, uint32_t *out)
 {
 	uint32_t th = hash_tenant(t, h->tenant_id);
 	uint32_t ti = find_tenant(t, th, h->tenant_id);
@@ -600,11 +597,8 @@ static int frame_start(struct rtci_reasm *t, const struct rtci_proto_hdr *h, uin
 	*e = (struct entry){ .seq = h->seq, .tenant_id = h->tenant_id, .device_id = h->device_id,
 			     .hash = hash, .dev = di, .ten = ti, .lru_prev = t->lru_tail,
 			     .lru_next = NIL, .dprev = t->d[di].last, .dnext = NIL, .created = now,
-			     .f = f, .bitmap = mem + DESC_BYTES, .received = 0, .mac_next = 0,
-			     .mac_on = key != NULL };
+			     .f = f, .bitmap = mem + DESC_BYTES, .received = 0 };
 	memset(e->bitmap, 0, bm);
-	if (key)
-		rtci_auth_stream_init(&e->mac, key, &f->hdr);
 	if (t->lru_tail != NIL)
 		t->e[t->lru_tail].lru_next = ei;
 	else
@@ -640,7 +634,7 @@ int rtci_reasm_insert(struct rtci_reasm *t, const struct rtci_proto_msg *msg,
 	uint32_t hash = hash_frame(t, h->tenant_id, h->device_id, h->seq);
 	uint32_t ei = find_entry(t, hash, h->tenant_id, h->device_id, h->seq);
 	if (ei == NIL) {
-		int r = frame_start(t, h, hash, device_key, now, &ei);
+		int r = frame_start(t, h, hash, now, &ei);
 		if (r < 0)
 			return r;
 	}
@@ -650,8 +644,12 @@ int rtci_reasm_insert(struct rtci_reasm *t, const struct rtci_proto_msg *msg,
 		return drop(t, RTCI_REASM_DROP_MISMATCH, RTCI_ERR_REASM_MISMATCH);
 
 	/* decode() guaranteed: index < count, payload length right for the index, and the tag
-	 * exactly on the last fragment. */
+	 * exactly on the last fragment. The bounds are checked again (cheaply) so that a view
+	 * built by hand cannot write outside the frame. */
 	size_t off = (size_t)h->frag_index * h->frag_size;
+	if (h->frag_index >= h->frag_count || off >= f->len || msg->body_len > f->len - off ||
+	    msg->body_len != (h->frag_index == h->frag_count - 1 ? f->len - off : h->frag_size))
+		return drop(t, RTCI_REASM_DROP_MISMATCH, RTCI_ERR_REASM_MISMATCH);
 	uint8_t bit = (uint8_t)(1u << (h->frag_index & 7));
 	uint8_t *byte = &e->bitmap[h->frag_index >> 3];
 	if (*byte & bit) {
@@ -666,23 +664,14 @@ int rtci_reasm_insert(struct rtci_reasm *t, const struct rtci_proto_msg *msg,
 	*byte |= bit;
 	f->hdr.backlog_bytes = h->backlog_bytes;
 	t->st.fragments_accepted++;
-	if (e->mac_on) {
-		/* Absorb the contiguous run of received fragments that follows the last absorbed
-		 * one: in-order arrival absorbs each fragment right after its copy. */
-		uint32_t fs = f->hdr.frag_size, cnt = f->hdr.frag_count;
-		while (e->mac_next < cnt && (e->bitmap[e->mac_next >> 3] >> (e->mac_next & 7) & 1)) {
-			size_t o = (size_t)e->mac_next * fs;
-			size_t l = e->mac_next == cnt - 1 ? f->len - o : fs;
-			rtci_auth_stream_update(&e->mac, f->data + o, l);
-			e->mac_next++;
-		}
-	}
 	if (++e->received < f->hdr.frag_count)
 		return 0;
 
 	f->complete_time = now;
-	if (e->mac_on) {
-		if (rtci_auth_stream_verify(&e->mac, f->tag) != 0) {
+	/* One Poly1305 pass over the contiguous frame: measured faster than absorbing each
+	 * fragment as it arrives (docs/protocol.md, "Why Poly1305"). */
+	if (device_key) {
+		if (rtci_auth_verify(device_key, &f->hdr, f->data, f->len, f->tag) != 0) {
 			entry_drop(t, ei);
 			t->st.frames_bad_mac++;
 			return -RTCI_ERR_AUTH_BAD_MAC;

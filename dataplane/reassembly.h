@@ -3,10 +3,9 @@
  * Fragments are keyed by (tenant, device, frame seq) and may arrive in any order. Each
  * fragment's payload is copied once, to offset frag_index x frag_size of a contiguous frame
  * buffer taken from a preallocated arena; a completed frame is handed to the caller, who
- * releases it. Given the device key with the fragment, the table also verifies the frame's
- * MAC as the fragments arrive (each in-order fragment is absorbed right after its copy,
- * while it is still in cache), and hands out only frames that authenticated. Without a key,
- * the caller verifies (rtci_auth_verify on frame->hdr, data, len, tag).
+ * releases it. Given the device key, the table verifies the frame's MAC when the frame
+ * completes and hands out only frames that authenticated. Without a key, the caller
+ * verifies (rtci_auth_verify on frame->hdr, data, len, tag).
  *
  * Everything is bounded: frames in flight (total, per tenant, per device — newest wins),
  * buffer bytes (total, per tenant), tenants. Time is passed in by the caller in any unit
@@ -40,7 +39,7 @@ struct rtci_reasm_config {
 	uint32_t max_frame_len;       /* largest frame accepted, bytes */
 	uint16_t max_inflight_per_device; /* >= 1; the oldest frame is evicted for a newer one */
 	uint32_t max_tenants;         /* tenants with frames in flight or held (>= 1) */
-	uint64_t ttl;                 /* a frame expires ttl after its first fragment arrived */
+	uint64_t ttl;                 /* > 0: a frame expires ttl after its first fragment arrived */
 	rtci_reasm_quota_fn quota;    /* NULL: no per-tenant limits */
 	void *quota_ctx;
 };
@@ -101,8 +100,8 @@ struct rtci_reasm *rtci_reasm_create(const struct rtci_reasm_config *cfg, int *e
 void rtci_reasm_destroy(struct rtci_reasm *t);
 
 /* Offers one decoded fragment (msg from rtci_proto_decode) at time now. device_key (32
- * bytes, may be NULL) is the sender's key; the one given with a frame's first fragment
- * authenticates the frame. Returns 1 and sets *out when this fragment completed a frame
+ * bytes, may be NULL) is the sending device's key; the one given with the fragment that
+ * completes a frame authenticates the frame (NULL: frame->verified = 0). Returns 1 and sets *out when this fragment completed a frame
  * (authenticated if a key was given), 0 when it was stored, -RTCI_ERR_AUTH_BAD_MAC when it
  * completed a frame whose MAC failed (frame discarded, counted), or a negated RTCI_ERR_REASM_*
  * code when it was rejected (and counted). Expires frames older than the TTL first. */

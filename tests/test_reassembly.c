@@ -148,7 +148,7 @@ Test(reassembly, interleaved_frames_and_devices)
 	rtci_reasm_destroy(t);
 }
 
-Test(reassembly, streaming_mac_rejects_forgeries)
+Test(reassembly, table_mac_rejects_forgeries)
 {
 	struct rtci_reasm_config cfg = base_cfg();
 	struct rtci_reasm *t = table(&cfg);
@@ -572,5 +572,33 @@ Test(reassembly, create_rejects_bad_config)
 	cfg.arena_bytes = 100;
 	cr_assert_null(rtci_reasm_create(&cfg, &err));
 	cr_assert_eq(err, -EINVAL);
+	cfg = base_cfg();
+	cfg.ttl = 0;
+	cr_assert_null(rtci_reasm_create(&cfg, &err));
+	cr_assert_eq(err, -EINVAL);
+	cfg = base_cfg();
+	cfg.max_inflight_per_device = 0;
+	cr_assert_null(rtci_reasm_create(&cfg, &err));
 	cr_assert_str_eq(rtci_reasm_drop_name(RTCI_REASM_DROP_CONFLICT), "conflict");
+}
+
+Test(reassembly, hand_built_views_cannot_overflow)
+{
+	struct rtci_reasm_config cfg = base_cfg();
+	struct rtci_reasm *t = table(&cfg);
+	struct frame *f = make(1, 1, 1, 3 * FS + 10);
+	struct rtci_reasm_frame *out = NULL;
+	struct rtci_proto_msg m = f->msg[3];
+	m.body_len = FS; /* last fragment claiming a full-size payload */
+	cr_assert_eq(rtci_reasm_insert(t, &m, NULL, 0, &out), -RTCI_ERR_REASM_MISMATCH);
+	m = f->msg[1];
+	m.hdr.frag_index = 7; /* index beyond the count */
+	cr_assert_eq(rtci_reasm_insert(t, &m, NULL, 0, &out), -RTCI_ERR_REASM_MISMATCH);
+	m = f->msg[1];
+	m.body_len = FS - 1;
+	cr_assert_eq(rtci_reasm_insert(t, &m, NULL, 0, &out), -RTCI_ERR_REASM_MISMATCH);
+	/* the genuine fragments still complete it */
+	rtci_reasm_release(t, feed(t, f, NULL, 0));
+	free(f);
+	rtci_reasm_destroy(t);
 }
