@@ -33,6 +33,8 @@ cleanup() {
 	ip netns del "$GW_NS" 2>/dev/null   # deleting a namespace removes its veth end
 	ip netns del "$DEV_NS" 2>/dev/null
 	rm -rf "$work"
+	# EAL keeps a runtime folder per file prefix even after rte_eal_cleanup()
+	rm -rf "/var/run/dpdk/rtci-test-$id"
 	exit $rc
 }
 trap cleanup EXIT
