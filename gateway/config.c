@@ -559,8 +559,13 @@ static int load_yaml(struct loader *l, const cyaml_schema_value_t *schema, void 
 	cyaml_config_t cc;
 	cyaml_err_t ce = cyaml_load_file(l->file, cyaml_cfg(&cap, &cc), schema, (cyaml_data_t **)data,
 					 NULL);
-	if (ce == CYAML_OK)
+	if (ce == CYAML_OK && *data)
 		return 0;
+	if (ce == CYAML_OK) { /* an empty document loads as nothing */
+		if (l->err)
+			snprintf(l->err, l->err_len, "%s:1: (document): empty file", l->file);
+		return -RTCI_ERR_CONFIG_SYNTAX;
+	}
 	if (ce == CYAML_ERR_OOM)
 		return -ENOMEM;
 	cyaml_describe(&cap, &l->ix, path, &line);

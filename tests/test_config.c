@@ -209,6 +209,12 @@ Test(config, duplicates)
 			"two roles");
 }
 
+Test(config, empty_files)
+{
+	expect_rejected(1, "empty.yaml", RTCI_ERR_CONFIG_SYNTAX, 1, "(document)", "empty");
+	expect_rejected(0, "comment-only.yaml", RTCI_ERR_CONFIG_SYNTAX, 1, "(document)", "empty");
+}
+
 Test(config, missing_file)
 {
 	char err[RTCI_CONFIG_ERR_MAX];
