@@ -17,6 +17,7 @@
 #include <rte_ether.h>
 #include <rte_ip.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -334,7 +335,7 @@ int rtci_port_create(const struct rtci_port_config *cfg, struct rtci_port **out)
 	if (rte_eth_dev_info_get(pid, &info) != 0)
 		return -RTCI_ERR_PORT_SETUP;
 	if (cfg->rx_queues > info.max_rx_queues || cfg->tx_queues > info.max_tx_queues) {
-		fprintf(stderr, "port %u (%s): %u/%u queues asked, %u/%u available\n", pid,
+		RTE_LOG(ERR, USER1, "port %u (%s): %u/%u queues asked, %u/%u available\n", pid,
 			info.driver_name, cfg->rx_queues, cfg->tx_queues, info.max_rx_queues,
 			info.max_tx_queues);
 		return -EINVAL;
@@ -389,7 +390,7 @@ int rtci_port_create(const struct rtci_port_config *cfg, struct rtci_port **out)
 	p->pool = rte_pktmbuf_pool_create(name, cfg->mbufs, cfg->mbuf_cache, 0,
 					  RTE_MBUF_DEFAULT_BUF_SIZE, socket);
 	if (!p->pool) {
-		fprintf(stderr, "port %u: mbuf pool of %u: %s\n", pid, cfg->mbufs,
+		RTE_LOG(ERR, USER1, "port %u: mbuf pool of %u: %s\n", pid, cfg->mbufs,
 			rte_strerror(rte_errno));
 		rtci_port_destroy(p);
 		return -ENOMEM;
@@ -415,7 +416,8 @@ int rtci_port_create(const struct rtci_port_config *cfg, struct rtci_port **out)
 	*out = p;
 	return 0;
 setup:
-	fprintf(stderr, "port %u (%s): setup failed: %s\n", pid, info.driver_name, rte_strerror(-rc));
+	RTE_LOG(ERR, USER1, "port %u (%s): setup failed: %s\n", pid, info.driver_name,
+		rte_strerror(-rc));
 	rtci_port_destroy(p);
 	return -RTCI_ERR_PORT_SETUP;
 nomem:

@@ -269,6 +269,13 @@ void rtci_metrics_add(struct rtci_metrics *m, uint32_t slot, int series, uint64_
 			      memory_order_relaxed);
 }
 
+void rtci_metrics_set_total(struct rtci_metrics *m, uint32_t slot, int series, uint64_t total)
+{
+	if (!ok(m, slot, series) || m->fam[m->ser[series].family].type != RTCI_METRIC_COUNTER)
+		return;
+	atomic_store_explicit(cell(m, slot, series, 0), total, memory_order_relaxed);
+}
+
 void rtci_metrics_gauge_set(struct rtci_metrics *m, uint32_t slot, int series, double value)
 {
 	if (!ok(m, slot, series))

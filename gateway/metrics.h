@@ -53,6 +53,9 @@ int rtci_metrics_series(struct rtci_metrics *m, int family, uint32_t nlabels,
 
 /* Updates from slot `slot` (the caller's lcore/thread index). Out-of-range ids are ignored. */
 void rtci_metrics_add(struct rtci_metrics *m, uint32_t slot, int series, uint64_t delta);
+/* Sets a counter's cell in this slot to a running total the slot's owner keeps elsewhere (e.g.
+ * rtci_port_stats of the queue the lcore owns); the total must never decrease. */
+void rtci_metrics_set_total(struct rtci_metrics *m, uint32_t slot, int series, uint64_t total);
 void rtci_metrics_gauge_set(struct rtci_metrics *m, uint32_t slot, int series, double value);
 void rtci_metrics_gauge_add(struct rtci_metrics *m, uint32_t slot, int series, double delta);
 void rtci_metrics_observe(struct rtci_metrics *m, uint32_t slot, int series, double value);
