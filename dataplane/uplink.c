@@ -460,7 +460,12 @@ int rtci_uplink_recv(struct rtci_uplink *u, rtci_uplink_recv_fn fn, void *user, 
 			io_uring_buf_ring_advance(u->br, 1);
 			delivered++;
 		} else {
+			int res = cqe->res;
 			io_uring_cqe_seen(&u->rx, cqe);
+			/* a socket error (e.g. -ECONNREFUSED after an ICMP port unreachable) goes to
+			 * the caller rather than spinning; -ENOBUFS only means the ring ran dry */
+			if (res < 0 && res != -ENOBUFS)
+				return delivered ? delivered : res;
 			if (delivered == 0 && now_s() >= deadline)
 				return 0;
 		}

@@ -1,9 +1,11 @@
 /* UDP uplink of an edge device on io_uring (no DPDK).
  *
  * Send: datagrams go out from registered buffers ("slots", io_uring_register_buffers). Below
- * zc_threshold bytes a slot is sent with IORING_OP_SEND; from zc_threshold up with
- * IORING_OP_SEND_ZC on the fixed buffer, and the slot is reused only after the kernel's
- * notification completion. bench/uplink measures where zero-copy starts to pay.
+ * zc_threshold bytes a slot is sent with IORING_OP_SEND (the kernels tested, up to 6.18, reject
+ * IORING_RECVSEND_FIXED_BUF on plain SEND with EINVAL, so that path reads the slot's memory as a
+ * plain buffer); from zc_threshold up with IORING_OP_SEND_ZC on the fixed buffer index, and the
+ * slot is reused only after the kernel's notification completion. bench/uplink measures where
+ * zero-copy starts to pay.
  * Receive: multishot recv into a provided buffer ring; each datagram goes to a callback and its
  * buffer straight back to the ring.
  * Pacing: an optional token bucket (bytes/s + burst) that the caller retunes at any time, e.g.
@@ -76,7 +78,9 @@ int rtci_uplink_send(struct rtci_uplink *u, const struct iovec *dgrams, uint32_t
 		     int timeout_ms);
 
 /* Delivers received datagrams to fn until at least one arrived and no more are ready, or the
- * timeout passed. Returns the number delivered (0 on timeout) or a negative code. */
+ * timeout passed. Returns the number delivered (0 on timeout) or a negative code, e.g.
+ * -ECONNREFUSED when the peer's host answered with ICMP port unreachable (the next call listens
+ * again). */
 int rtci_uplink_recv(struct rtci_uplink *u, rtci_uplink_recv_fn fn, void *user, int timeout_ms);
 
 /* Token bucket: at most bytes_per_s on average with bursts up to burst_bytes (0 rate: no

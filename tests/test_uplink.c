@@ -211,3 +211,27 @@ Test(uplink, token_bucket_paces_and_times_out)
 	rtci_uplink_destroy(u);
 	echo_stop(&e);
 }
+
+/* Nobody listens on the peer port: the ICMP error reaches the caller instead of a silent spin. */
+Test(uplink, refused_peer_reported)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	socklen_t l = sizeof(a);
+	getsockname(fd, (struct sockaddr *)&a, &l);
+	close(fd); /* the port is now closed */
+	struct rtci_uplink *u = connect_to(ntohs(a.sin_port), 0, 2048);
+	struct got g = { .content_ok = 1 };
+	cr_expect_eq(rtci_uplink_recv(u, on_dgram, &g, 10), 0, "armed, nothing yet");
+	uint8_t b[16] = { 0 };
+	struct iovec iov = { b, sizeof(b) };
+	cr_expect_eq(rtci_uplink_send(u, &iov, 1, 1000), 1);
+	int rc = 0;
+	for (int i = 0; i < 20 && rc == 0; i++)
+		rc = rtci_uplink_recv(u, on_dgram, &g, 100);
+	cr_expect_eq(rc, -ECONNREFUSED, "got %d (%s)", rc, rtci_strerror(rc));
+	cr_expect_eq(g.n, 0);
+	rtci_uplink_destroy(u);
+}
