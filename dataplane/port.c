@@ -549,10 +549,21 @@ uint16_t rtci_port_rx(struct rtci_port *p, uint16_t queue, struct rtci_port_dgra
 
 void rtci_port_release(struct rtci_port_dgram *d, uint16_t n)
 {
+	struct rte_mbuf *m[RX_BURST];
+	uint16_t k = 0;
+
 	for (uint16_t i = 0; d && i < n; i++) {
-		rte_pktmbuf_free(d[i].mbuf);
+		if (!d[i].mbuf)
+			continue;
+		m[k++] = d[i].mbuf;
 		d[i].mbuf = NULL;
+		if (k == RX_BURST) {
+			rte_pktmbuf_free_bulk(m, k);
+			k = 0;
+		}
 	}
+	if (k)
+		rte_pktmbuf_free_bulk(m, k);
 }
 
 int rtci_port_send_peer(struct rtci_port *p, uint16_t queue, const struct rtci_port_peer *to,
