@@ -72,7 +72,7 @@ static int run_gateway(char **argv)
 			cpu++;
 	char lcore[16], vdev[128];
 	snprintf(lcore, sizeof(lcore), "%d", cpu);
-	snprintf(vdev, sizeof(vdev), "net_af_packet0,iface=%s", iface);
+	snprintf(vdev, sizeof(vdev), "net_af_packet0,iface=%s,qpairs=2", iface);
 	char *eal[] = { "port_uplink", "-l", lcore, "--no-huge", "-m", "256", "--no-pci",
 			"--no-shconf", "--file-prefix", (char *)prefix, "--vdev", vdev,
 			"--log-level", "lib.eal:warning", NULL };
@@ -82,7 +82,7 @@ static int run_gateway(char **argv)
 		return 1;
 	}
 	struct rtci_port_config cfg = {
-		.port_id = RTCI_PORT_ANY, .rx_queues = 1, .tx_queues = 1, .rx_descriptors = 512,
+		.port_id = RTCI_PORT_ANY, .rx_queues = 2, .tx_queues = 2, .rx_descriptors = 512,
 		.tx_descriptors = 512, .mbufs = 4095, .mbuf_cache = 64, .ipv4 = ip, .udp_port = port,
 		.neighbors = 64,
 	};
@@ -101,25 +101,33 @@ static int run_gateway(char **argv)
 	struct rtci_port_dgram d[32];
 	uint64_t echoed = 0;
 	int stop = 0;
+	/* two queue pairs: the kernel spreads flows over them (af_packet fanout by hash) */
+	uint64_t per_queue[2] = { 0, 0 };
 	while (!stop && now_s() < deadline) {
-		uint16_t n = rtci_port_rx(p, 0, d, 32);
-		if (n == 0) {
+		uint16_t got = 0;
+		for (uint16_t q = 0; q < 2; q++) {
+			uint16_t n = rtci_port_rx(p, q, d, 32);
+			got += n;
+			for (uint16_t i = 0; i < n; i++) {
+				if (d[i].len == 4 && memcmp(d[i].payload, "STOP", 4) == 0)
+					stop = 1;
+				/* on the same queue, through the neighbor table this datagram taught */
+				rc = rtci_port_send(p, q, d[i].from.ip, d[i].from.port, d[i].payload,
+						    d[i].len);
+				if (rc < 0)
+					FAIL("echo to %08x: %s", d[i].from.ip, rtci_strerror(rc));
+				else
+					echoed++;
+			}
+			per_queue[q] += n;
+			rtci_port_release(d, n);
+			rtci_port_flush(p, q);
+		}
+		if (got == 0)
 			usleep(100);
-			continue;
-		}
-		for (uint16_t i = 0; i < n; i++) {
-			if (d[i].len == 4 && memcmp(d[i].payload, "STOP", 4) == 0)
-				stop = 1;
-			/* through the neighbor table learned from this very datagram */
-			rc = rtci_port_send(p, 0, d[i].from.ip, d[i].from.port, d[i].payload, d[i].len);
-			if (rc < 0)
-				FAIL("echo to %08x: %s", d[i].from.ip, rtci_strerror(rc));
-			else
-				echoed++;
-		}
-		rtci_port_release(d, n);
-		rtci_port_flush(p, 0);
 	}
+	printf("gateway: datagrams per RX queue %lu, %lu\n", (unsigned long)per_queue[0],
+	       (unsigned long)per_queue[1]);
 	if (!stop)
 		FAIL("no STOP datagram before the timeout");
 

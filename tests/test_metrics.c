@@ -7,6 +7,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,5 +197,63 @@ Test(metrics, rejects_bad_registrations)
 	rtci_metrics_add(m, 5, 0, 1);
 	rtci_metrics_add(m, 0, 99, 1);
 	cr_expect_eq(rtci_metrics_value(m, 0), 0);
+	rtci_metrics_destroy(m);
+}
+
+struct churn {
+	struct rtci_metrics *m;
+	uint32_t slot;
+	int series, hist;
+	atomic_int *stop;
+};
+
+static void *churn_main(void *p)
+{
+	struct churn *c = p;
+	while (!atomic_load(c->stop)) {
+		rtci_metrics_add(c->m, c->slot, c->series, 1);
+		rtci_metrics_observe(c->m, c->slot, c->hist, 3.0);
+	}
+	return NULL;
+}
+
+/* Scrapes while two slots update: every scrape parses, counters never go backwards and each
+ * histogram's +Inf bucket never falls below its finite buckets. */
+Test(metrics, scrape_during_updates)
+{
+	struct rtci_metrics *m = make(2);
+	int f = rtci_metrics_family(m, "rtci_live_total", "", RTCI_METRIC_COUNTER, NULL, 0, 0);
+	double b[] = { 1, 10 };
+	int h = rtci_metrics_family(m, "rtci_live_hist", "", RTCI_METRIC_HISTOGRAM, b, 2, 0);
+	int s = rtci_metrics_series(m, f, 0, NULL, NULL);
+	int hs = rtci_metrics_series(m, h, 0, NULL, NULL);
+	cr_assert(s >= 0 && hs >= 0);
+	cr_assert_eq(rtci_metrics_serve(m, "127.0.0.1", 0), 0);
+	atomic_int stop = 0;
+	pthread_t th[2];
+	struct churn c[2];
+	for (uint32_t i = 0; i < 2; i++) {
+		c[i] = (struct churn){ m, i, s, hs, &stop };
+		pthread_create(&th[i], NULL, churn_main, &c[i]);
+	}
+	double last = 0;
+	for (int i = 0; i < 20; i++) {
+		char *resp = http_get(rtci_metrics_port(m), "GET /metrics HTTP/1.0\r\n\r\n");
+		char *body = strstr(resp, "\r\n\r\n");
+		cr_assert_not_null(body);
+		double v = find_value(body, "rtci_live_total");
+		double inf = find_value(body, "rtci_live_hist_bucket{le=\"+Inf\"}");
+		double le10 = find_value(body, "rtci_live_hist_bucket{le=\"10\"}");
+		cr_assert(!isnan(v) && !isnan(inf) && !isnan(le10));
+		cr_expect_geq(v, last);
+		cr_expect_geq(inf, le10);
+		last = v;
+		free(resp);
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	cr_expect_gt(rtci_metrics_value(m, s), 0);
+	cr_expect_eq(rtci_metrics_value(m, s), rtci_metrics_value(m, hs));
 	rtci_metrics_destroy(m);
 }
