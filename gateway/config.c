@@ -891,8 +891,8 @@ static int convert_tenant(struct loader *l, unsigned ti, const struct y_tenant *
 	int rc;
 
 #define TP(field) (snprintf(path, sizeof(path), "tenants[%u].%s", ti, field), path)
-	if (y->id == 0 || y->id > 0xffff)
-		return fail(l, TP("id"), "%u out of range [1, 65535]", y->id);
+	if (y->id == 0) /* 0 is no tenant on the wire */
+		return fail(l, TP("id"), "0 out of range [1, 4294967295]");
 	t->id = y->id;
 	if (!name_ok(y->name))
 		return fail(l, TP("name"), "'%s': 1-%d characters of [A-Za-z0-9._-]", y->name,

@@ -186,6 +186,8 @@ Test(config, out_of_range)
 	expect_rejected(0, "tn-range.yaml", RTCI_ERR_CONFIG_INVALID, 5, "tenants[0].deadline_ms",
 			"out of range");
 	expect_rejected(1, "gw-notuint.yaml", RTCI_ERR_CONFIG_SYNTAX, 3, "port.udp_port", "-5");
+	expect_rejected(0, "tn-zeroid.yaml", RTCI_ERR_CONFIG_INVALID, 2, "tenants[0].id",
+			"out of range");
 }
 
 Test(config, bad_formats)
