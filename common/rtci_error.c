@@ -76,8 +76,19 @@ static const struct {
 	/* control */
 
 	/* gateway */
+	{ RTCI_ERR_CONFIG_SYNTAX, "config file: syntax or schema error" },
+	{ RTCI_ERR_CONFIG_INVALID, "config file: invalid value" },
+	{ RTCI_ERR_BATCH_QUEUE_FULL, "batcher: queue full" },
+	{ RTCI_ERR_BATCH_TENANT_BOUND, "batcher: tenant at its queue bound" },
+	{ RTCI_ERR_BATCH_DEADLINE, "batcher: deadline cannot be met" },
+	{ RTCI_ERR_METRICS_FULL, "metrics: registry full" },
+	{ RTCI_ERR_PORT_EAL, "port: DPDK EAL initialisation failed" },
+	{ RTCI_ERR_PORT_SETUP, "port: DPDK port setup failed" },
+	{ RTCI_ERR_PORT_NO_NEIGHBOR, "port: destination MAC unknown" },
 
 	/* edge */
+	{ RTCI_ERR_UPLINK_TIMEOUT, "uplink: timed out" },
+	{ RTCI_ERR_UPLINK_TOO_BIG, "uplink: datagram larger than buffer" },
 };
 
 const char *rtci_strerror(int err)

@@ -86,9 +86,20 @@ enum rtci_error_code {
 
 	/* gateway (gateway/): 1700-1799 */
 	RTCI_ERR_GATEWAY_FIRST = 1700,
+	RTCI_ERR_CONFIG_SYNTAX = 1700,      /* YAML syntax or schema error in a config file */
+	RTCI_ERR_CONFIG_INVALID = 1701,     /* value out of range, duplicate, bad format */
+	RTCI_ERR_BATCH_QUEUE_FULL = 1702,   /* batcher queue at capacity, frame not accepted */
+	RTCI_ERR_BATCH_TENANT_BOUND = 1703, /* tenant at its bound in a batcher queue */
+	RTCI_ERR_BATCH_DEADLINE = 1704,     /* frame cannot meet its deadline */
+	RTCI_ERR_METRICS_FULL = 1705,       /* metrics registry at capacity */
+	RTCI_ERR_PORT_EAL = 1706,           /* DPDK EAL initialisation failed */
+	RTCI_ERR_PORT_SETUP = 1707,         /* DPDK port configuration failed */
+	RTCI_ERR_PORT_NO_NEIGHBOR = 1708,   /* no MAC known for a reply's destination */
 
 	/* edge (edge/): 1800-1899 */
 	RTCI_ERR_EDGE_FIRST = 1800,
+	RTCI_ERR_UPLINK_TIMEOUT = 1800,     /* uplink operation did not complete in time */
+	RTCI_ERR_UPLINK_TOO_BIG = 1801,     /* datagram larger than an uplink buffer */
 
 	RTCI_ERR_LAST = 1999
 };

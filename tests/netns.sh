@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Runs a two-sided network test: a gateway namespace and a device namespace joined by a veth,
+# with names unique to this run and addresses (10.77.<n>.0/24) that exist only inside them.
+#
+#   tests/netns.sh port-uplink <port_uplink program>
+#       DPDK net_af_packet gateway on one end, io_uring uplink device on the other.
+#   tests/netns.sh shell
+#       Sets up the pair and starts a shell in the device namespace (manual experiments).
+#
+# Exits 77 (meson: skipped) without root or `ip netns`. Always removes what it created.
+set -u
+
+skip() { echo "netns: skipped: $*"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip "needs root"
+command -v ip >/dev/null 2>&1 || skip "no ip command (iproute2)"
+command -v ethtool >/dev/null 2>&1 || skip "no ethtool"
+
+mode=${1:-}
+id=$(printf '%04x%02x' $(( $$ & 0xffff )) $(( RANDOM & 0xff )))
+GW_NS="rtci-gw-$id"
+DEV_NS="rtci-dev-$id"
+GW_IF="rg$id"        # interface names: at most 15 characters
+DEV_IF="rd$id"
+NET="10.77.$(( ($$ % 250) + 1 ))"
+GW_IP="$NET.1"       # owned by DPDK, not by the kernel of the gateway namespace
+DEV_IP="$NET.2"
+PORT=47000
+work=$(mktemp -d)
+
+cleanup() {
+	local rc=$?
+	[ -n "${gw_pid:-}" ] && kill "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
+	ip netns del "$GW_NS" 2>/dev/null   # deleting a namespace removes its veth end
+	ip netns del "$DEV_NS" 2>/dev/null
+	rm -rf "$work"
+	# EAL keeps a runtime folder per file prefix even after rte_eal_cleanup()
+	rm -rf "/var/run/dpdk/rtci-test-$id"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ip netns add "$GW_NS" 2>/dev/null || skip "cannot create network namespaces"
+ip netns add "$DEV_NS" || exit 1
+ip link add "$GW_IF" type veth peer name "$DEV_IF" || exit 1
+ip link set "$GW_IF" netns "$GW_NS" && ip link set "$DEV_IF" netns "$DEV_NS" || exit 1
+for ns in "$GW_NS" "$DEV_NS"; do
+	# IPv6 would add router solicitations and DAD traffic the test does not expect
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+	ip -n "$ns" link set lo up
+done
+# The gateway end has no kernel address: only DPDK answers for $GW_IP there.
+ip -n "$GW_NS" link set "$GW_IF" up
+ip -n "$DEV_NS" addr add "$DEV_IP/24" dev "$DEV_IF"
+ip -n "$DEV_NS" link set "$DEV_IF" up
+# Checksums computed by the kernel, not left to an offload that a veth never performs.
+ip netns exec "$DEV_NS" ethtool -K "$DEV_IF" tx off >/dev/null 2>&1
+ip netns exec "$GW_NS" ethtool -K "$GW_IF" tx off >/dev/null 2>&1
+
+case "$mode" in
+port-uplink)
+	prog=${2:?program path}
+	ip netns exec "$GW_NS" "$prog" gateway "$GW_IF" "$GW_IP" "$PORT" "rtci-test-$id" \
+		"$work/ready" 60 &
+	gw_pid=$!
+	for _ in $(seq 300); do
+		[ -e "$work/ready" ] && break
+		kill -0 "$gw_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ ! -e "$work/ready" ]; then
+		echo "netns: gateway did not start"
+		exit 1
+	fi
+	ip netns exec "$DEV_NS" "$prog" device "$DEV_IF" "$GW_IP" "$PORT"
+	dev_rc=$?
+	wait "$gw_pid"
+	gw_rc=$?
+	gw_pid=
+	echo "netns: device exit $dev_rc, gateway exit $gw_rc"
+	[ "$dev_rc" -eq 0 ] && [ "$gw_rc" -eq 0 ]
+	;;
+shell)
+	echo "gateway namespace $GW_NS ($GW_IF, DPDK address $GW_IP), device namespace $DEV_NS ($DEV_IF $DEV_IP)"
+	ip netns exec "$DEV_NS" "${SHELL:-bash}"
+	;;
+*)
+	echo "usage: $0 port-uplink <program> | shell"
+	exit 2
+	;;
+esac
