@@ -74,6 +74,10 @@ static const struct {
 	/* inference engine */
 
 	/* control */
+	{ RTCI_ERR_CTL_TRACE_SYNTAX, "malformed bandwidth trace" },
+	{ RTCI_ERR_CTL_TRACE_EMPTY, "bandwidth trace carries no data" },
+	{ RTCI_ERR_CTL_TABLE, "invalid setup table" },
+	{ RTCI_ERR_CTL_TOO_LARGE, "input larger than the allowed limit" },
 
 	/* gateway */
 	{ RTCI_ERR_CONFIG_SYNTAX, "config file: syntax or schema error" },

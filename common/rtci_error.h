@@ -83,6 +83,10 @@ enum rtci_error_code {
 
 	/* control (control/): 1600-1699 */
 	RTCI_ERR_CONTROL_FIRST = 1600,
+	RTCI_ERR_CTL_TRACE_SYNTAX = 1600, /* malformed trace line */
+	RTCI_ERR_CTL_TRACE_EMPTY = 1601,  /* trace with no capacity */
+	RTCI_ERR_CTL_TABLE = 1602,        /* invalid setup table or model metadata */
+	RTCI_ERR_CTL_TOO_LARGE = 1603,    /* input above the configured limit */
 
 	/* gateway (gateway/): 1700-1799 */
 	RTCI_ERR_GATEWAY_FIRST = 1700,

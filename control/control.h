@@ -1,0 +1,278 @@
+/* Rate control: bandwidth traces, bandwidth estimators, the uplink latency model, the per-device
+ * MPC (exact solver + table-driven fast path), baseline policies, the offline oracle and the
+ * trace-driven stream simulator. Pure C: the core does no I/O; the *_load_file wrappers are the
+ * only functions that touch the file system. docs/control.md defines the problem and the model.
+ *
+ * Units: time in nanoseconds (int64_t), sizes in bytes, bandwidth in bytes per second (double). */
+#ifndef RTCI_CONTROL_H
+#define RTCI_CONTROL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/rtci_error.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Traces: capacity of a link over time, looping at the end. */
+
+struct rtci_ctl_trace; /* opaque */
+
+enum rtci_ctl_trace_format {
+	RTCI_CTL_TRACE_AUTO = 0,   /* by content: one column = mahimahi, two = norway */
+	RTCI_CTL_TRACE_MAHIMAHI,   /* one ms timestamp per 1500-byte delivery opportunity */
+	RTCI_CTL_TRACE_NORWAY,     /* "time_s Mbit/s" per line, rate over the interval ending there */
+};
+
+/* Parses a trace held in memory. `name` is used in messages. On failure returns a negative code
+ * and, when err/err_len are given, writes "name:line: reason" there. */
+int rtci_ctl_trace_parse(const char *buf, size_t len, const char *name,
+			 enum rtci_ctl_trace_format fmt, struct rtci_ctl_trace **out,
+			 char *err, size_t err_len);
+/* Reads a file (at most 64 MiB) and parses it; the format comes from the content. */
+int rtci_ctl_trace_load_file(const char *path, enum rtci_ctl_trace_format fmt,
+			     struct rtci_ctl_trace **out, char *err, size_t err_len);
+/* A link of constant rate (tests, synthetic runs). period_ns > 0, bytes_per_s > 0. */
+int rtci_ctl_trace_constant(double bytes_per_s, int64_t period_ns, struct rtci_ctl_trace **out);
+/* Piecewise-constant rates: segment i lasts dur_ns[i] at bps[i] bytes/s (n >= 1). */
+int rtci_ctl_trace_steps(const int64_t *dur_ns, const double *bps, size_t n,
+			 struct rtci_ctl_trace **out);
+void rtci_ctl_trace_destroy(struct rtci_ctl_trace *t);
+
+const char *rtci_ctl_trace_name(const struct rtci_ctl_trace *t);
+int64_t rtci_ctl_trace_period_ns(const struct rtci_ctl_trace *t);
+/* Bytes the link carries per period; mean rate = bytes / period. */
+double rtci_ctl_trace_period_bytes(const struct rtci_ctl_trace *t);
+/* Cumulative capacity from time 0 to t (t >= 0), looping. */
+double rtci_ctl_trace_cum(const struct rtci_ctl_trace *t, int64_t t_ns);
+/* Bytes the link can carry in [t0, t1]. */
+double rtci_ctl_trace_bytes(const struct rtci_ctl_trace *t, int64_t t0_ns, int64_t t1_ns);
+/* Earliest time at which `bytes` finish when sending starts at t_ns. O(log n). */
+int64_t rtci_ctl_trace_finish(const struct rtci_ctl_trace *t, int64_t t_ns, double bytes);
+
+/* ---------------------------------------------------------------------------------------------
+ * Setup tables: each compression setup's payload size and accuracy. */
+
+#define RTCI_CTL_MAX_SETUPS 64
+#define RTCI_CTL_SKIP 255 /* decision: skip the frame at the device */
+
+struct rtci_ctl_setup {
+	uint16_t c;      /* kept channels */
+	uint16_t bits;   /* 16/8/4/2/1 */
+	uint32_t L;      /* quantization levels - 1 */
+	double accuracy; /* 0..1 */
+	double bytes;    /* payload per frame */
+};
+
+/* Parameters of the SPINN-like and CLIO-like baselines (docs/control.md, "Baselines"). */
+struct rtci_ctl_spinn {
+	double coverage;       /* share of frames the device exit answers (confidence >= threshold) */
+	double exit_accuracy;  /* accuracy on the frames it answers */
+	double rest_factor;    /* accuracy of an uploaded frame = setup accuracy x rest_factor */
+	double exit_ms;        /* exit branch time on the device, added to head time */
+};
+struct rtci_ctl_clio {
+	uint32_t L; /* quantization of the progressive slices */
+};
+
+struct rtci_ctl_table {
+	char name[64];
+	unsigned n;
+	struct rtci_ctl_setup s[RTCI_CTL_MAX_SETUPS];
+	struct rtci_ctl_spinn spinn;
+	struct rtci_ctl_clio clio;
+};
+
+/* Parses either a setup table (JSON, docs/control.md) or a safetensors model file (reads
+ * __metadata__.rtci.setups, docs/model-format.md). Setups with unknown accuracy or payload are
+ * rejected. */
+int rtci_ctl_table_parse(const void *buf, size_t len, const char *name,
+			 struct rtci_ctl_table *out, char *err, size_t err_len);
+int rtci_ctl_table_load_file(const char *path, struct rtci_ctl_table *out, char *err,
+			     size_t err_len);
+/* Setup id of (c, L) or a negative code. */
+int rtci_ctl_table_find(const struct rtci_ctl_table *t, unsigned c, uint32_t L);
+
+/* ---------------------------------------------------------------------------------------------
+ * Bandwidth estimators, fed with per-frame throughput samples (bytes/s). */
+
+#define RTCI_CTL_EST_WINDOW 8
+
+enum rtci_ctl_est_kind {
+	RTCI_CTL_EST_HARMONIC = 0, /* harmonic mean of the last K samples */
+	RTCI_CTL_EST_ROBUST,       /* harmonic mean / (1 + max recent relative prediction error) */
+	RTCI_CTL_EST_EWMA,         /* exponentially weighted moving average */
+};
+
+struct rtci_ctl_est {
+	float sample[RTCI_CTL_EST_WINDOW];
+	float error[RTCI_CTL_EST_WINDOW];
+	float ewma;
+	uint8_t n, head, k;
+	uint8_t pad_;
+};
+
+void rtci_ctl_est_init(struct rtci_ctl_est *e, unsigned k);
+void rtci_ctl_est_add(struct rtci_ctl_est *e, double bytes_per_s);
+/* Prediction in bytes/s; 0 when there is no sample yet. */
+double rtci_ctl_est_harmonic(const struct rtci_ctl_est *e);
+double rtci_ctl_est_robust(const struct rtci_ctl_est *e);
+double rtci_ctl_est_ewma(const struct rtci_ctl_est *e);
+double rtci_ctl_est_get(const struct rtci_ctl_est *e, enum rtci_ctl_est_kind kind);
+#define RTCI_CTL_EWMA_ALPHA 0.3
+
+/* ---------------------------------------------------------------------------------------------
+ * The model and the policies. */
+
+struct rtci_ctl_model {
+	double fps;
+	int64_t deadline_ns;   /* D: capture -> result back at the device */
+	int64_t head_ns;       /* head + encode time on the device */
+	int64_t prop_ns;       /* propagation, uplink + result downlink */
+	int64_t gw_queue_ns;   /* gateway queueing (batcher wait) */
+	int64_t tail_ns;       /* tail inference time */
+	double switch_penalty; /* objective cost of one setup change, in accuracy units */
+	unsigned horizon;      /* H, 1..8 */
+	uint32_t frag_bytes;   /* payload bytes per UDP fragment */
+	double bw_floor;       /* prediction used before any sample, bytes/s */
+};
+/* Defaults: 10 fps, D 200 ms, head 5 ms, prop 20 ms, gateway 2 ms, tail 8 ms, penalty 0.002,
+ * H 5, fragments of 1400 bytes, 125 kB/s before the first sample. */
+void rtci_ctl_model_default(struct rtci_ctl_model *m);
+
+enum rtci_ctl_kind {
+	RTCI_CTL_MPC = 0,  /* exact MPC solve per decision */
+	RTCI_CTL_FASTMPC,  /* table lookup over binned state */
+	RTCI_CTL_RATE,     /* best setup fitting predicted bandwidth x frame period */
+	RTCI_CTL_BBA,      /* buffer-based on the uplink backlog */
+	RTCI_CTL_FIXED,    /* one setup always */
+	RTCI_CTL_SPINN,    /* device early exit; uploads choose like RATE */
+	RTCI_CTL_CLIO,     /* progressive slices; the device sends what fits */
+};
+
+struct rtci_ctl_policy_cfg {
+	enum rtci_ctl_kind kind;
+	enum rtci_ctl_est_kind estimator;
+	unsigned est_window; /* K, 1..RTCI_CTL_EST_WINDOW */
+	unsigned fixed_setup;
+};
+
+/* Shared, read-only after creation: one per (table, model, policy). Creating a FASTMPC policy
+ * precomputes its decision table with the exact solver. */
+struct rtci_ctl_policy;
+int rtci_ctl_policy_create(const struct rtci_ctl_table *table, const struct rtci_ctl_model *m,
+			   const struct rtci_ctl_policy_cfg *cfg, struct rtci_ctl_policy **out);
+void rtci_ctl_policy_destroy(struct rtci_ctl_policy *p);
+const struct rtci_ctl_table *rtci_ctl_policy_table(const struct rtci_ctl_policy *p);
+const struct rtci_ctl_model *rtci_ctl_policy_model(const struct rtci_ctl_policy *p);
+enum rtci_ctl_kind rtci_ctl_policy_kind(const struct rtci_ctl_policy *p);
+/* Setups not dominated by another (smaller and at least as accurate), ascending size. */
+unsigned rtci_ctl_policy_frontier(const struct rtci_ctl_policy *p, uint8_t *ids, unsigned cap);
+size_t rtci_ctl_policy_table_bytes(const struct rtci_ctl_policy *p);
+
+/* Per-device controller state: a plain struct so a gateway can keep it in its device table
+ * without allocating. Fields are private to control/. */
+#define RTCI_CTL_PENDING 16
+struct rtci_ctl_device {
+	struct rtci_ctl_est est;
+	int64_t anchor_ns;        /* device time of the last backlog report */
+	uint32_t anchor_backlog;  /* bytes queued at the device then */
+	uint32_t last_seq;        /* newest observed frame */
+	uint32_t switch_seq;      /* frame of the last setup change */
+	int64_t last_done_ns;     /* device time the last observed frame's last byte left */
+	uint16_t prev_setup;      /* last setup sent (RTCI_CTL_SKIP: none yet) */
+	uint8_t npend, pend_head;
+	uint8_t observed_any, pad_[3];
+	struct {
+		int64_t ready_ns; /* when the frame joins the device queue */
+		uint32_t seq;
+		uint32_t bytes;
+	} pend[RTCI_CTL_PENDING];  /* decided, not yet observed */
+};
+
+/* What the gateway sees of one completed frame. Times are on the gateway's clock. */
+struct rtci_ctl_obs {
+	uint32_t seq;                  /* device frame sequence */
+	uint32_t bytes;                /* payload bytes of the frame */
+	int64_t first_arrival_ns;      /* first fragment fully received */
+	int64_t last_arrival_ns;       /* last fragment received */
+	uint32_t device_backlog_bytes; /* device send queue when the frame's last byte left */
+	uint32_t frag_bytes;           /* bytes carried by the first fragment (0: model's default) */
+	int64_t capture_ns;            /* device capture time on the gateway's clock (0: unknown) */
+};
+
+void rtci_ctl_device_init(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p);
+/* Feeds one frame: a throughput sample and the device's backlog report. */
+void rtci_ctl_observe_frame(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p,
+			    const struct rtci_ctl_obs *obs);
+/* Setup id for the frame `seq` captured at capture_ns (or RTCI_CTL_SKIP), and records it as
+ * pending so later backlog estimates include it. Allocation-free. */
+int rtci_ctl_decide(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, uint32_t seq,
+		    int64_t capture_ns);
+/* Current predicted bandwidth and estimated device backlog at now_ns (what decide uses). */
+double rtci_ctl_predicted_bw(const struct rtci_ctl_device *d, const struct rtci_ctl_policy *p);
+double rtci_ctl_backlog_estimate(const struct rtci_ctl_device *d, const struct rtci_ctl_policy *p,
+				 int64_t now_ns, double bw);
+
+/* Pure decision functions (the gateway uses decide; tests and benchmarks use these). */
+/* Exact MPC: best plan over H frames; returns the first action, plan/value optional. */
+int rtci_ctl_solve_exact(const struct rtci_ctl_policy *p, double bw, double backlog_bytes,
+			 unsigned prev, uint8_t *plan, double *value);
+/* Table lookup; same inputs. */
+int rtci_ctl_solve_fast(const struct rtci_ctl_policy *p, double bw, double backlog_bytes,
+			unsigned prev);
+/* Objective of a given plan under the model (frames that miss are still sent and count 0;
+ * a frame that cannot start before its send deadline is dropped by the device). */
+double rtci_ctl_plan_value(const struct rtci_ctl_policy *p, double bw, double backlog_bytes,
+			   unsigned prev, const uint8_t *plan, unsigned h);
+/* Latency of one frame (capture -> result) given backlog and constant bandwidth. */
+int64_t rtci_ctl_frame_latency(const struct rtci_ctl_model *m, double backlog_bytes,
+			       double bytes, double bw);
+
+/* ---------------------------------------------------------------------------------------------
+ * Simulator core: one device on one trace under one policy. */
+
+struct rtci_ctl_frame_out {
+	int64_t capture_ns;
+	double link_bps;   /* trace capacity over the frame period starting at capture */
+	uint8_t setup;     /* RTCI_CTL_SKIP when skipped (or answered by the SPINN exit) */
+	uint8_t exited;    /* SPINN: answered on the device */
+	uint8_t sent;      /* bytes went on the uplink */
+	uint8_t hit;       /* result within the deadline */
+	double bytes;      /* bytes put on the uplink */
+	double latency_ms; /* -1 when nothing came back */
+	double credit;     /* accuracy credited (0 on a miss) */
+};
+
+struct rtci_ctl_sim_result {
+	unsigned frames;
+	double rt_accuracy;       /* mean credit over captured frames */
+	double hit_rate;
+	double delivered_accuracy;/* mean accuracy over frames delivered in time */
+	double switches_per_min;
+	double bytes_sent;
+	double bound;             /* oracle only: DP upper bound on rt_accuracy */
+};
+
+struct rtci_ctl_sim_cfg {
+	const struct rtci_ctl_trace *trace;
+	const struct rtci_ctl_policy *policy; /* NULL: run the oracle */
+	const struct rtci_ctl_table *table;   /* setups (oracle) */
+	const struct rtci_ctl_model *model;
+	int64_t offset_ns;  /* start position in the trace */
+	unsigned frames;
+	uint64_t seed;      /* SPINN exit draws */
+};
+
+/* frames_out may be NULL or hold cfg->frames entries. Allocates scratch internally. */
+int rtci_ctl_sim_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_out *frames_out,
+		     struct rtci_ctl_sim_result *res);
+/* Oracle: offline DP over frames with the uplink excess (binned at 1 ms, rounded down, so the
+ * value is an upper bound) as state; the chosen plan is replayed through the simulator. */
+int rtci_ctl_oracle_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_out *frames_out,
+			struct rtci_ctl_sim_result *res);
+
+/* Deterministic 64-bit mixer for seeds and offsets. */
+uint64_t rtci_ctl_mix64(uint64_t x);
+
+#endif

@@ -1,0 +1,565 @@
+/* Policies: the MPC (exact branch-and-bound solver and table-driven fast path), rate-based,
+ * buffer-based, fixed, and the setup choices of the SPINN-like and CLIO-like baselines, plus the
+ * per-device controller state the gateway keeps. */
+#include "control/control.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(sizeof(struct rtci_ctl_device) <= 512, "controller state must fit 512 bytes");
+
+#define MAX_H 8
+/* Fast-path bins: bandwidth log-spaced over [FAST_BW_LO, FAST_BW_HI] bytes/s, uplink excess
+ * (queue drain time beyond the head time) linear over [0, W]. */
+#define FAST_NBW 160
+#define FAST_NE 64
+#define FAST_BW_LO 1.0e3
+#define FAST_BW_HI 2.5e8
+
+struct rtci_ctl_policy {
+	struct rtci_ctl_table table;
+	struct rtci_ctl_model m;
+	struct rtci_ctl_policy_cfg cfg;
+	double T, head, post, W; /* seconds */
+	unsigned nf;            /* frontier, ascending bytes, strictly ascending accuracy */
+	uint8_t fid[RTCI_CTL_MAX_SETUPS];
+	int8_t fidx[RTCI_CTL_MAX_SETUPS]; /* setup id -> frontier index or -1 */
+	unsigned nh;            /* concave hull of (0,0) and the frontier */
+	double hx[RTCI_CTL_MAX_SETUPS + 1], hy[RTCI_CTL_MAX_SETUPS + 1];
+	uint8_t clio_setup;
+	uint8_t *fast;          /* [FAST_NBW][FAST_NE][nf + 1] */
+	double fast_lbw_lo, fast_lbw_scale;
+};
+
+void rtci_ctl_model_default(struct rtci_ctl_model *m)
+{
+	*m = (struct rtci_ctl_model){
+		.fps = 10,
+		.deadline_ns = 200000000,
+		.head_ns = 5000000,
+		.prop_ns = 20000000,
+		.gw_queue_ns = 2000000,
+		.tail_ns = 8000000,
+		.switch_penalty = 0.02,
+		.horizon = 5,
+		.frag_bytes = 1400,
+		.bw_floor = 125000,
+	};
+}
+
+static int cmp_by_bytes(const void *a, const void *b, void *ctx)
+{
+	const struct rtci_ctl_table *t = ctx;
+	const struct rtci_ctl_setup *x = &t->s[*(const uint8_t *)a], *y = &t->s[*(const uint8_t *)b];
+	if (x->bytes != y->bytes)
+		return x->bytes < y->bytes ? -1 : 1;
+	if (x->accuracy != y->accuracy)
+		return x->accuracy > y->accuracy ? -1 : 1;
+	return *(const uint8_t *)a - *(const uint8_t *)b;
+}
+
+/* Insertion sort with a context (n <= 64). */
+static void sort_ids(uint8_t *ids, unsigned n, const struct rtci_ctl_table *t)
+{
+	for (unsigned i = 1; i < n; i++) {
+		uint8_t v = ids[i];
+		unsigned j = i;
+		while (j > 0 && cmp_by_bytes(&ids[j - 1], &v, (void *)t) > 0) {
+			ids[j] = ids[j - 1];
+			j--;
+		}
+		ids[j] = v;
+	}
+}
+
+static void build_frontier(struct rtci_ctl_policy *p)
+{
+	const struct rtci_ctl_table *t = &p->table;
+	uint8_t ids[RTCI_CTL_MAX_SETUPS];
+	for (unsigned i = 0; i < t->n; i++)
+		ids[i] = (uint8_t)i;
+	sort_ids(ids, t->n, t);
+	double best = -1;
+	p->nf = 0;
+	memset(p->fidx, -1, sizeof(p->fidx));
+	for (unsigned i = 0; i < t->n; i++) {
+		const struct rtci_ctl_setup *s = &t->s[ids[i]];
+		if (s->accuracy > best) { /* not dominated by a smaller, at least as accurate one */
+			p->fidx[ids[i]] = (int8_t)p->nf;
+			p->fid[p->nf++] = ids[i];
+			best = s->accuracy;
+		}
+	}
+	/* Upper concave hull through (0, 0): bounds accuracy per byte for the solver. */
+	p->nh = 0;
+	p->hx[p->nh] = 0;
+	p->hy[p->nh++] = 0;
+	for (unsigned i = 0; i < p->nf; i++) {
+		double x = t->s[p->fid[i]].bytes, y = t->s[p->fid[i]].accuracy;
+		while (p->nh >= 2) {
+			double x1 = p->hx[p->nh - 2], y1 = p->hy[p->nh - 2];
+			double x2 = p->hx[p->nh - 1], y2 = p->hy[p->nh - 1];
+			/* drop the middle point when it lies on or under the chord */
+			if ((y2 - y1) * (x - x1) <= (y - y1) * (x2 - x1))
+				p->nh--;
+			else
+				break;
+		}
+		p->hx[p->nh] = x;
+		p->hy[p->nh++] = y;
+	}
+}
+
+static double hull_at(const struct rtci_ctl_policy *p, double x)
+{
+	if (x <= 0)
+		return 0;
+	for (unsigned i = 1; i < p->nh; i++)
+		if (x <= p->hx[i])
+			return p->hy[i - 1] +
+			       (p->hy[i] - p->hy[i - 1]) * (x - p->hx[i - 1]) / (p->hx[i] - p->hx[i - 1]);
+	return p->hy[p->nh - 1];
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Exact solver: depth-first branch and bound over frontier setups (plus the previous setup,
+ * which may be kept without a switch) and skip. Sending a frame that misses is never better
+ * than skipping it (same credit, more backlog, no fewer switches), so only on-time sends are
+ * branched on. */
+
+struct solve_ctx {
+	const struct rtci_ctl_policy *p;
+	unsigned H, nc;
+	double tx[RTCI_CTL_MAX_SETUPS + 1];
+	double acc[RTCI_CTL_MAX_SETUPS + 1];
+	uint8_t id[RTCI_CTL_MAX_SETUPS + 1];
+	double bw, lambda;
+	double best;
+	uint8_t plan[MAX_H], best_plan[MAX_H];
+};
+
+static double bound_rest(const struct solve_ctx *c, unsigned j, double e)
+{
+	const struct rtci_ctl_policy *p = c->p;
+	unsigned m = c->H - j;
+	double budget = ((double)(m - 1) * p->T + p->W - e) * c->bw; /* bytes until the last deadline */
+	if (budget <= 0)
+		return 0;
+	double one = p->W * c->bw;
+	double per = budget / m;
+	return (double)m * hull_at(p, per < one ? per : one);
+}
+
+static void dfs(struct solve_ctx *c, unsigned j, double e, unsigned prev, double val)
+{
+	const struct rtci_ctl_policy *p = c->p;
+	if (j == c->H) {
+		if (val > c->best + 1e-12) {
+			c->best = val;
+			memcpy(c->best_plan, c->plan, c->H);
+		}
+		return;
+	}
+	if (val + bound_rest(c, j, e) <= c->best + 1e-12)
+		return;
+	double room = p->W - e;
+	/* largest feasible first: good incumbents early */
+	for (int i = (int)c->nc - 1; i >= 0; i--) {
+		if (c->tx[i] > room)
+			continue;
+		double v = val + c->acc[i];
+		if (prev != RTCI_CTL_SKIP && c->id[i] != prev)
+			v -= c->lambda;
+		double e2 = e + c->tx[i] - p->T;
+		c->plan[j] = c->id[i];
+		dfs(c, j + 1, e2 > 0 ? e2 : 0, c->id[i], v);
+	}
+	double e2 = e - p->T;
+	c->plan[j] = RTCI_CTL_SKIP;
+	dfs(c, j + 1, e2 > 0 ? e2 : 0, prev, val);
+}
+
+static double excess0(const struct rtci_ctl_policy *p, double bw, double backlog)
+{
+	double e = backlog / bw - p->head;
+	return e > 0 ? e : 0;
+}
+
+static int solve_e(const struct rtci_ctl_policy *p, double bw, double e0, unsigned prev,
+		   uint8_t *plan, double *value)
+{
+	struct solve_ctx c;
+	c.p = p;
+	c.H = p->m.horizon;
+	c.bw = bw;
+	c.lambda = p->m.switch_penalty;
+	c.nc = 0;
+	int prev_in = prev != RTCI_CTL_SKIP && prev < p->table.n && p->fidx[prev] < 0;
+	for (unsigned i = 0; i < p->nf; i++) {
+		const struct rtci_ctl_setup *s = &p->table.s[p->fid[i]];
+		if (prev_in && p->table.s[prev].bytes < s->bytes) {
+			c.id[c.nc] = (uint8_t)prev;
+			c.tx[c.nc] = p->table.s[prev].bytes / bw;
+			c.acc[c.nc++] = p->table.s[prev].accuracy;
+			prev_in = 0;
+		}
+		c.id[c.nc] = p->fid[i];
+		c.tx[c.nc] = s->bytes / bw;
+		c.acc[c.nc++] = s->accuracy;
+	}
+	if (prev_in) {
+		c.id[c.nc] = (uint8_t)prev;
+		c.tx[c.nc] = p->table.s[prev].bytes / bw;
+		c.acc[c.nc++] = p->table.s[prev].accuracy;
+	}
+	/* incumbent: skip everything */
+	c.best = 0;
+	memset(c.best_plan, RTCI_CTL_SKIP, sizeof(c.best_plan));
+	c.best -= 1e-9; /* so that a plan of value 0 is recorded too */
+	dfs(&c, 0, e0, prev, 0);
+	if (plan)
+		memcpy(plan, c.best_plan, c.H);
+	if (value)
+		*value = c.best < 0 ? 0 : c.best;
+	return c.best_plan[0];
+}
+
+static double clamp_bw(const struct rtci_ctl_policy *p, double bw)
+{
+	return bw > 0 && isfinite(bw) ? bw : p->m.bw_floor;
+}
+
+int rtci_ctl_solve_exact(const struct rtci_ctl_policy *p, double bw, double backlog, unsigned prev,
+			 uint8_t *plan, double *value)
+{
+	bw = clamp_bw(p, bw);
+	return solve_e(p, bw, excess0(p, bw, backlog > 0 ? backlog : 0), prev, plan, value);
+}
+
+static unsigned prev_slot(const struct rtci_ctl_policy *p, unsigned prev)
+{
+	if (prev == RTCI_CTL_SKIP || prev >= p->table.n || p->fidx[prev] < 0)
+		return p->nf;
+	return (unsigned)p->fidx[prev];
+}
+
+int rtci_ctl_solve_fast(const struct rtci_ctl_policy *p, double bw, double backlog, unsigned prev)
+{
+	bw = clamp_bw(p, bw);
+	double e = excess0(p, bw, backlog > 0 ? backlog : 0);
+	double lb = (log(bw) - p->fast_lbw_lo) * p->fast_lbw_scale;
+	int ib = lb <= 0 ? 0 : lb >= FAST_NBW - 1 ? FAST_NBW - 1 : (int)lb;
+	double le = e / p->W * FAST_NE;
+	int ie = le >= FAST_NE - 1 ? FAST_NE - 1 : (int)le;
+	return p->fast[((size_t)ib * FAST_NE + (size_t)ie) * (p->nf + 1) + prev_slot(p, prev)];
+}
+
+double rtci_ctl_plan_value(const struct rtci_ctl_policy *p, double bw, double backlog,
+			   unsigned prev, const uint8_t *plan, unsigned h)
+{
+	bw = clamp_bw(p, bw);
+	double e = excess0(p, bw, backlog > 0 ? backlog : 0);
+	double val = 0;
+	for (unsigned j = 0; j < h; j++) {
+		unsigned s = plan[j];
+		double end = e; /* queue excess after this frame, relative to its ready time */
+		if (s != RTCI_CTL_SKIP && s < p->table.n) {
+			if (prev != RTCI_CTL_SKIP && s != prev)
+				val -= p->m.switch_penalty;
+			prev = s;
+			if (e < p->W) { /* otherwise the device drops it before sending */
+				double tx = p->table.s[s].bytes / bw;
+				end = e + tx;
+				if (end <= p->W)
+					val += p->table.s[s].accuracy;
+			}
+		}
+		e = end - p->T > 0 ? end - p->T : 0;
+	}
+	return val;
+}
+
+int64_t rtci_ctl_frame_latency(const struct rtci_ctl_model *m, double backlog, double bytes,
+			       double bw)
+{
+	double head = (double)m->head_ns * 1e-9;
+	double wait = backlog / bw - head;
+	if (wait < 0)
+		wait = 0;
+	double s = head + wait + bytes / bw;
+	return llround(s * 1e9) + m->prop_ns + m->gw_queue_ns + m->tail_ns;
+}
+
+static int build_fast(struct rtci_ctl_policy *p)
+{
+	size_t slots = p->nf + 1;
+	p->fast = malloc((size_t)FAST_NBW * FAST_NE * slots);
+	if (!p->fast)
+		return -ENOMEM;
+	p->fast_lbw_lo = log(FAST_BW_LO);
+	p->fast_lbw_scale = FAST_NBW / (log(FAST_BW_HI) - log(FAST_BW_LO));
+	for (int ib = 0; ib < FAST_NBW; ib++) {
+		double bw = exp(p->fast_lbw_lo + (ib + 0.5) / p->fast_lbw_scale);
+		for (int ie = 0; ie < FAST_NE; ie++) {
+			double e = (ie + 0.5) * p->W / FAST_NE;
+			for (size_t ps = 0; ps < slots; ps++) {
+				unsigned prev = ps < p->nf ? p->fid[ps] : RTCI_CTL_SKIP;
+				p->fast[((size_t)ib * FAST_NE + (size_t)ie) * slots + ps] =
+					(uint8_t)solve_e(p, bw, e, prev, NULL, NULL);
+			}
+		}
+	}
+	return 0;
+}
+
+int rtci_ctl_policy_create(const struct rtci_ctl_table *table, const struct rtci_ctl_model *m,
+			   const struct rtci_ctl_policy_cfg *cfg, struct rtci_ctl_policy **out)
+{
+	if (!table || !m || !cfg || !out || table->n == 0 || table->n > RTCI_CTL_MAX_SETUPS)
+		return -EINVAL;
+	if (!(m->fps > 0) || m->fps > 1000 || m->deadline_ns <= 0 || m->head_ns < 0 ||
+	    m->prop_ns < 0 || m->gw_queue_ns < 0 || m->tail_ns < 0 || m->horizon < 1 ||
+	    m->horizon > MAX_H || !(m->switch_penalty >= 0) || !(m->bw_floor > 0))
+		return -EINVAL;
+	if (cfg->kind == RTCI_CTL_FIXED && cfg->fixed_setup >= table->n)
+		return -EINVAL;
+	struct rtci_ctl_policy *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->table = *table;
+	p->m = *m;
+	p->cfg = *cfg;
+	if (!p->cfg.est_window)
+		p->cfg.est_window = 8;
+	p->T = 1.0 / m->fps;
+	p->head = (double)m->head_ns * 1e-9;
+	p->post = (double)(m->prop_ns + m->gw_queue_ns + m->tail_ns) * 1e-9;
+	p->W = (double)m->deadline_ns * 1e-9 - p->head - p->post;
+	if (p->W <= 0) {
+		free(p);
+		return -EINVAL;
+	}
+	build_frontier(p);
+	unsigned cmax = 0;
+	for (unsigned i = 0; i < table->n; i++)
+		if (table->s[i].L == table->clio.L && table->s[i].c > cmax) {
+			cmax = table->s[i].c;
+			p->clio_setup = (uint8_t)i;
+		}
+	if (cfg->kind == RTCI_CTL_CLIO && !cmax) {
+		free(p);
+		return -EINVAL;
+	}
+	if (cfg->kind == RTCI_CTL_FASTMPC) {
+		int rc = build_fast(p);
+		if (rc) {
+			free(p);
+			return rc;
+		}
+	}
+	*out = p;
+	return 0;
+}
+
+void rtci_ctl_policy_destroy(struct rtci_ctl_policy *p)
+{
+	if (!p)
+		return;
+	free(p->fast);
+	free(p);
+}
+
+const struct rtci_ctl_table *rtci_ctl_policy_table(const struct rtci_ctl_policy *p)
+{
+	return &p->table;
+}
+const struct rtci_ctl_model *rtci_ctl_policy_model(const struct rtci_ctl_policy *p) { return &p->m; }
+enum rtci_ctl_kind rtci_ctl_policy_kind(const struct rtci_ctl_policy *p) { return p->cfg.kind; }
+
+unsigned rtci_ctl_policy_frontier(const struct rtci_ctl_policy *p, uint8_t *ids, unsigned cap)
+{
+	for (unsigned i = 0; i < p->nf && i < cap; i++)
+		ids[i] = p->fid[i];
+	return p->nf;
+}
+
+size_t rtci_ctl_policy_table_bytes(const struct rtci_ctl_policy *p)
+{
+	return p->fast ? (size_t)FAST_NBW * FAST_NE * (p->nf + 1) : 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Per-device state */
+
+void rtci_ctl_device_init(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p)
+{
+	memset(d, 0, sizeof(*d));
+	rtci_ctl_est_init(&d->est, p->cfg.est_window);
+	d->prev_setup = RTCI_CTL_SKIP;
+}
+
+void rtci_ctl_observe_frame(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p,
+			    const struct rtci_ctl_obs *o)
+{
+	/* Throughput while the frame was on the link. A frame of several fragments: the bytes
+	 * after the first fragment over the first-to-last fragment span (the link's rate while it
+	 * was busy with this frame). A frame of one or two fragments has no usable span; with its
+	 * capture time known it was on the link from the later of its ready time and the previous
+	 * frame's departure until its last byte left: the whole frame over that time. */
+	int64_t done = o->last_arrival_ns - p->m.prop_ns / 2;
+	double frag = o->frag_bytes ? o->frag_bytes : p->m.frag_bytes;
+	int64_t span = o->last_arrival_ns - o->first_arrival_ns;
+	if ((double)o->bytes >= 3 * frag && span > 0) {
+		rtci_ctl_est_add(&d->est, ((double)o->bytes - frag) / ((double)span * 1e-9));
+	} else if (o->capture_ns) {
+		int64_t start = o->capture_ns + p->m.head_ns;
+		if (d->observed_any && d->last_done_ns > start)
+			start = d->last_done_ns;
+		if (done > start)
+			rtci_ctl_est_add(&d->est, (double)o->bytes / ((double)(done - start) * 1e-9));
+	} else if ((double)o->bytes > frag && span > 0) {
+		rtci_ctl_est_add(&d->est, ((double)o->bytes - frag) / ((double)span * 1e-9));
+	}
+	d->last_done_ns = done;
+	/* The report describes the device queue when the last byte left, one way earlier. */
+	d->anchor_ns = o->last_arrival_ns - p->m.prop_ns / 2;
+	d->anchor_backlog = o->device_backlog_bytes;
+	d->last_seq = o->seq;
+	d->observed_any = 1;
+	while (d->npend && (int32_t)(o->seq - d->pend[d->pend_head].seq) >= 0) {
+		d->pend_head = (uint8_t)((d->pend_head + 1) % RTCI_CTL_PENDING);
+		d->npend--;
+	}
+}
+
+double rtci_ctl_predicted_bw(const struct rtci_ctl_device *d, const struct rtci_ctl_policy *p)
+{
+	double bw = rtci_ctl_est_get(&d->est, p->cfg.estimator);
+	return bw > 0 ? bw : p->m.bw_floor;
+}
+
+double rtci_ctl_backlog_estimate(const struct rtci_ctl_device *d, const struct rtci_ctl_policy *p,
+				 int64_t now, double bw)
+{
+	(void)p;
+	double q = 0;
+	int64_t t = 0;
+	int have_t = 0;
+	if (d->observed_any) {
+		q = d->anchor_backlog;
+		t = d->anchor_ns;
+		have_t = 1;
+	}
+	for (unsigned i = 0; i < d->npend; i++) {
+		unsigned k = (d->pend_head + i) % RTCI_CTL_PENDING;
+		int64_t r = d->pend[k].ready_ns;
+		if (have_t && r <= t)
+			continue; /* already counted in the device's report */
+		if (have_t) {
+			q -= bw * (double)(r - t) * 1e-9;
+			if (q < 0)
+				q = 0;
+		}
+		t = r;
+		have_t = 1;
+		q += d->pend[k].bytes;
+	}
+	if (have_t && now > t) {
+		q -= bw * (double)(now - t) * 1e-9;
+		if (q < 0)
+			q = 0;
+	}
+	return q;
+}
+
+static int rate_choice(const struct rtci_ctl_policy *p, double bw)
+{
+	double budget = bw * p->T;
+	int best = p->fid[0];
+	for (unsigned i = 0; i < p->nf; i++)
+		if (p->table.s[p->fid[i]].bytes <= budget)
+			best = p->fid[i];
+	return best;
+}
+
+/* BBA-like: no bandwidth estimate, only the device's latest backlog report, in frames of the
+ * current setup. Reservoir (under half a frame queued): step up one frontier setup, but only once
+ * a frame sent after the last change has been observed; cushion exceeded (over 1.5 frames): step
+ * down by log2 of the occupancy at once; otherwise hold. */
+static int bba_choice(const struct rtci_ctl_device *d, const struct rtci_ctl_policy *p,
+		      uint32_t seq)
+{
+	(void)seq;
+	int cur = d->prev_setup == RTCI_CTL_SKIP ? 0 : p->fidx[d->prev_setup];
+	if (cur < 0)
+		cur = 0;
+	if (!d->observed_any)
+		return p->fid[cur];
+	double x = d->anchor_backlog / p->table.s[p->fid[cur]].bytes;
+	if (x > 1.5) {
+		int down = (int)ceil(log2(x));
+		cur = cur - down < 0 ? 0 : cur - down;
+	} else if (x < 0.5 && (int32_t)(d->last_seq - d->switch_seq) >= 0 && cur + 1 < (int)p->nf) {
+		cur++;
+	}
+	return p->fid[cur];
+}
+
+int rtci_ctl_decide(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, uint32_t seq,
+		    int64_t capture_ns)
+{
+	/* A decided frame not heard of two deadlines after it was ready was dropped by the device
+	 * or is hopelessly late: stop counting it as in flight. */
+	while (d->npend && d->pend[d->pend_head].ready_ns < capture_ns - 2 * p->m.deadline_ns) {
+		d->pend_head = (uint8_t)((d->pend_head + 1) % RTCI_CTL_PENDING);
+		d->npend--;
+	}
+	double bw = rtci_ctl_predicted_bw(d, p);
+	int s;
+	switch (p->cfg.kind) {
+	case RTCI_CTL_MPC:
+		s = rtci_ctl_solve_exact(p, bw, rtci_ctl_backlog_estimate(d, p, capture_ns, bw),
+					 d->prev_setup, NULL, NULL);
+		break;
+	case RTCI_CTL_FASTMPC:
+		s = rtci_ctl_solve_fast(p, bw, rtci_ctl_backlog_estimate(d, p, capture_ns, bw),
+					d->prev_setup);
+		break;
+	case RTCI_CTL_RATE:
+	case RTCI_CTL_SPINN:
+		s = rate_choice(p, bw);
+		break;
+	case RTCI_CTL_BBA:
+		s = bba_choice(d, p, seq);
+		break;
+	case RTCI_CTL_FIXED:
+		s = (int)p->cfg.fixed_setup;
+		break;
+	case RTCI_CTL_CLIO:
+		s = p->clio_setup;
+		break;
+	default:
+		return -EINVAL;
+	}
+	/* Probe: skipping while nothing is in flight would leave the estimate stuck where it is
+	 * (no frame, no sample), so send the smallest setup instead. */
+	if (s == RTCI_CTL_SKIP && d->npend == 0)
+		s = p->fid[0];
+	if (s != RTCI_CTL_SKIP) {
+		if (d->npend == RTCI_CTL_PENDING) { /* oldest is long sent; forget it */
+			d->pend_head = (uint8_t)((d->pend_head + 1) % RTCI_CTL_PENDING);
+			d->npend--;
+		}
+		unsigned k = (d->pend_head + d->npend) % RTCI_CTL_PENDING;
+		d->pend[k].ready_ns = capture_ns + p->m.head_ns;
+		d->pend[k].seq = seq;
+		d->pend[k].bytes = (uint32_t)p->table.s[s].bytes;
+		d->npend++;
+		if (d->prev_setup != s)
+			d->switch_seq = seq;
+		d->prev_setup = (uint16_t)s;
+	}
+	return s;
+}

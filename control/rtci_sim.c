@@ -1,0 +1,482 @@
+/* rtci-sim: trace-driven simulation of policies x traces x deadlines x frame rates x setup tables.
+ * Each device runs on its own trace from a seeded random offset. Writes per-run and summary CSV
+ * (and per-frame CSV on request) and prints a summary table per configuration. */
+#include "control/control.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_LIST 256
+#define MAX_TRACES 4096
+#define MAX_POL 80
+
+struct polspec {
+	char name[32];
+	int oracle;
+	struct rtci_ctl_policy_cfg cfg;
+};
+
+struct acc {
+	unsigned runs;
+	double rt, hit, deliv, sw, bytes, bound;
+};
+
+static struct {
+	char *traces[MAX_LIST], *setups[MAX_LIST], *policies, *frames_traces;
+	unsigned ntraces_arg, nsetups;
+	double fps[MAX_LIST], deadline_ms[MAX_LIST];
+	unsigned nfps, ndl;
+	double duration_s;
+	unsigned runs;
+	uint64_t seed;
+	const char *summary_csv, *runs_csv, *frames_csv;
+	struct rtci_ctl_model model;
+	enum rtci_ctl_est_kind est;
+	unsigned window;
+	int quiet;
+} opt;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: rtci-sim --traces PATH[,PATH..] --setups FILE[,FILE..] [options]\n"
+		"  --traces LIST        trace files or folders (mahimahi .up or norway cooked)\n"
+		"  --setups LIST        setup tables (JSON) or model files (.rtcm)\n"
+		"  --fps LIST           frame rates (default 10)\n"
+		"  --deadline-ms LIST   deadlines (default 200)\n"
+		"  --policies LIST      mpc,fastmpc,rate,bba,spinn,clio,fixed,fixed:ID,oracle\n"
+		"                       (default: all; 'fixed' = every setup)\n"
+		"  --duration-s S       simulated seconds per device (default 300)\n"
+		"  --runs N             devices per trace, each at its own offset (default 1)\n"
+		"  --seed N             seed for offsets and SPINN exits (default 1)\n"
+		"  --summary-csv F      per configuration and policy\n"
+		"  --runs-csv F         per device run and policy\n"
+		"  --frames-csv F       per frame (with --frames-traces NAMES to restrict)\n"
+		"  --head-ms --prop-ms --gw-queue-ms --tail-ms --horizon --switch-penalty\n"
+		"  --estimator robust|harmonic|ewma  --window K   (MPC: robust, K = 8)\n"
+		"  --quiet\n");
+}
+
+static unsigned split(char *s, char **out, unsigned cap)
+{
+	unsigned n = 0;
+	for (char *tok = strtok(s, ","); tok && n < cap; tok = strtok(NULL, ","))
+		out[n++] = tok;
+	return n;
+}
+
+static int parse_doubles(const char *arg, double *out, unsigned *n)
+{
+	char *copy = strdup(arg), *items[MAX_LIST];
+	if (!copy)
+		return -1;
+	unsigned k = split(copy, items, MAX_LIST);
+	for (unsigned i = 0; i < k; i++) {
+		char *e;
+		out[i] = strtod(items[i], &e);
+		if (*e || !(out[i] > 0)) {
+			free(copy);
+			return -1;
+		}
+	}
+	*n = k;
+	free(copy);
+	return k ? 0 : -1;
+}
+
+static int cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Expands folders into their regular files (sorted), skipping README files. */
+static int collect_traces(char **paths, unsigned n, char **out, unsigned *nout)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct stat st;
+		if (stat(paths[i], &st)) {
+			fprintf(stderr, "rtci-sim: %s: %s\n", paths[i], strerror(errno));
+			return -1;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			if (k < MAX_TRACES)
+				out[k++] = strdup(paths[i]);
+			continue;
+		}
+		DIR *d = opendir(paths[i]);
+		if (!d) {
+			fprintf(stderr, "rtci-sim: %s: %s\n", paths[i], strerror(errno));
+			return -1;
+		}
+		unsigned first = k;
+		struct dirent *de;
+		while ((de = readdir(d)) && k < MAX_TRACES) {
+			if (de->d_name[0] == '.' || !strncmp(de->d_name, "README", 6))
+				continue;
+			char buf[4096];
+			snprintf(buf, sizeof(buf), "%s/%s", paths[i], de->d_name);
+			if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode)) {
+				/* one level of sub-folders (the shared layout) */
+				char *sub = buf;
+				unsigned got = 0;
+				if (collect_traces(&sub, 1, out + k, &got))
+					return -1;
+				k += got;
+				continue;
+			}
+			if (S_ISREG(st.st_mode))
+				out[k++] = strdup(buf);
+		}
+		closedir(d);
+		qsort(out + first, k - first, sizeof(char *), cmpstr);
+	}
+	*nout = k;
+	return 0;
+}
+
+static int parse_policies(const char *arg, const struct rtci_ctl_table *tab, struct polspec *ps,
+			  unsigned *n)
+{
+	char *copy = strdup(arg), *items[MAX_LIST];
+	if (!copy)
+		return -1;
+	unsigned k = split(copy, items, MAX_LIST), m = 0;
+	struct rtci_ctl_policy_cfg base = { .estimator = opt.est, .est_window = opt.window };
+	for (unsigned i = 0; i < k && m < MAX_POL; i++) {
+		struct polspec p = { .cfg = base };
+		snprintf(p.name, sizeof(p.name), "%s", items[i]);
+		if (!strcmp(items[i], "mpc"))
+			p.cfg.kind = RTCI_CTL_MPC;
+		else if (!strcmp(items[i], "fastmpc"))
+			p.cfg.kind = RTCI_CTL_FASTMPC;
+		else if (!strcmp(items[i], "rate")) {
+			p.cfg.kind = RTCI_CTL_RATE;
+			p.cfg.estimator = RTCI_CTL_EST_HARMONIC;
+		} else if (!strcmp(items[i], "bba"))
+			p.cfg.kind = RTCI_CTL_BBA;
+		else if (!strcmp(items[i], "spinn")) {
+			p.cfg.kind = RTCI_CTL_SPINN;
+			p.cfg.estimator = RTCI_CTL_EST_HARMONIC;
+		} else if (!strcmp(items[i], "clio"))
+			p.cfg.kind = RTCI_CTL_CLIO;
+		else if (!strcmp(items[i], "oracle"))
+			p.oracle = 1;
+		else if (!strcmp(items[i], "fixed")) {
+			for (unsigned s = 0; s < tab->n && m < MAX_POL; s++) {
+				struct polspec q = { .cfg = base };
+				q.cfg.kind = RTCI_CTL_FIXED;
+				q.cfg.fixed_setup = s;
+				snprintf(q.name, sizeof(q.name), "fixed:%u", s);
+				ps[m++] = q;
+			}
+			continue;
+		} else if (!strncmp(items[i], "fixed:", 6)) {
+			char *e;
+			unsigned long s = strtoul(items[i] + 6, &e, 10);
+			if (*e || s >= tab->n) {
+				fprintf(stderr, "rtci-sim: %s: no such setup\n", items[i]);
+				free(copy);
+				return -1;
+			}
+			p.cfg.kind = RTCI_CTL_FIXED;
+			p.cfg.fixed_setup = (unsigned)s;
+		} else {
+			fprintf(stderr, "rtci-sim: unknown policy %s\n", items[i]);
+			free(copy);
+			return -1;
+		}
+		ps[m++] = p;
+	}
+	free(copy);
+	*n = m;
+	return 0;
+}
+
+static uint64_t fnv(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static int name_listed(const char *name, const char *list)
+{
+	if (!list)
+		return 1;
+	size_t n = strlen(name);
+	for (const char *p = list; (p = strstr(p, name)); p++)
+		if ((p == list || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+			return 1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	rtci_ctl_model_default(&opt.model);
+	opt.duration_s = 300;
+	opt.runs = 1;
+	opt.seed = 1;
+	opt.est = RTCI_CTL_EST_ROBUST;
+	opt.window = 8;
+	opt.policies = "mpc,fastmpc,rate,bba,spinn,clio,fixed,oracle";
+	opt.fps[0] = 10;
+	opt.nfps = 1;
+	opt.deadline_ms[0] = 200;
+	opt.ndl = 1;
+	static struct option lo[] = {
+		{ "traces", 1, 0, 't' },    { "setups", 1, 0, 's' },     { "fps", 1, 0, 'f' },
+		{ "deadline-ms", 1, 0, 'd' }, { "policies", 1, 0, 'p' }, { "duration-s", 1, 0, 'D' },
+		{ "runs", 1, 0, 'r' },      { "seed", 1, 0, 'S' },       { "summary-csv", 1, 0, 1 },
+		{ "runs-csv", 1, 0, 2 },    { "frames-csv", 1, 0, 3 },   { "frames-traces", 1, 0, 4 },
+		{ "head-ms", 1, 0, 5 },     { "prop-ms", 1, 0, 6 },      { "gw-queue-ms", 1, 0, 7 },
+		{ "tail-ms", 1, 0, 8 },     { "horizon", 1, 0, 9 },      { "switch-penalty", 1, 0, 10 },
+		{ "estimator", 1, 0, 11 },  { "window", 1, 0, 12 },      { "quiet", 0, 0, 'q' },
+		{ "help", 0, 0, 'h' },      { 0, 0, 0, 0 },
+	};
+	char *trace_arg = NULL, *setup_arg = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
+		switch (c) {
+		case 't': trace_arg = optarg; break;
+		case 's': setup_arg = optarg; break;
+		case 'f':
+			if (parse_doubles(optarg, opt.fps, &opt.nfps))
+				goto bad;
+			break;
+		case 'd':
+			if (parse_doubles(optarg, opt.deadline_ms, &opt.ndl))
+				goto bad;
+			break;
+		case 'p': opt.policies = optarg; break;
+		case 'D': opt.duration_s = atof(optarg); break;
+		case 'r': opt.runs = (unsigned)atoi(optarg); break;
+		case 'S': opt.seed = strtoull(optarg, NULL, 0); break;
+		case 1: opt.summary_csv = optarg; break;
+		case 2: opt.runs_csv = optarg; break;
+		case 3: opt.frames_csv = optarg; break;
+		case 4: opt.frames_traces = optarg; break;
+		case 5: opt.model.head_ns = llround(atof(optarg) * 1e6); break;
+		case 6: opt.model.prop_ns = llround(atof(optarg) * 1e6); break;
+		case 7: opt.model.gw_queue_ns = llround(atof(optarg) * 1e6); break;
+		case 8: opt.model.tail_ns = llround(atof(optarg) * 1e6); break;
+		case 9: opt.model.horizon = (unsigned)atoi(optarg); break;
+		case 10: opt.model.switch_penalty = atof(optarg); break;
+		case 11:
+			if (!strcmp(optarg, "robust"))
+				opt.est = RTCI_CTL_EST_ROBUST;
+			else if (!strcmp(optarg, "harmonic"))
+				opt.est = RTCI_CTL_EST_HARMONIC;
+			else if (!strcmp(optarg, "ewma"))
+				opt.est = RTCI_CTL_EST_EWMA;
+			else
+				goto bad;
+			break;
+		case 12: opt.window = (unsigned)atoi(optarg); break;
+		case 'q': opt.quiet = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: goto bad;
+		}
+	}
+	if (!trace_arg || !setup_arg || opt.duration_s <= 0 || opt.runs < 1 || opt.window < 1 ||
+	    opt.window > RTCI_CTL_EST_WINDOW)
+		goto bad;
+
+	char err[512];
+	char *targs[MAX_LIST], *sargs[MAX_LIST];
+	unsigned nt = split(trace_arg, targs, MAX_LIST), ns = split(setup_arg, sargs, MAX_LIST);
+	static char *tpaths[MAX_TRACES];
+	unsigned ntr = 0;
+	if (collect_traces(targs, nt, tpaths, &ntr))
+		return 1;
+	if (!ntr) {
+		fprintf(stderr, "rtci-sim: no trace files\n");
+		return 1;
+	}
+	struct rtci_ctl_trace **traces = calloc(ntr, sizeof(*traces));
+	for (unsigned i = 0; i < ntr; i++) {
+		int rc = rtci_ctl_trace_load_file(tpaths[i], RTCI_CTL_TRACE_AUTO, &traces[i], err,
+						  sizeof(err));
+		if (rc) {
+			fprintf(stderr, "rtci-sim: %s (%s)\n", err, rtci_strerror(rc));
+			return 1;
+		}
+	}
+	FILE *fs = opt.summary_csv ? fopen(opt.summary_csv, "w") : NULL;
+	FILE *fr = opt.runs_csv ? fopen(opt.runs_csv, "w") : NULL;
+	FILE *ff = opt.frames_csv ? fopen(opt.frames_csv, "w") : NULL;
+	if ((opt.summary_csv && !fs) || (opt.runs_csv && !fr) || (opt.frames_csv && !ff)) {
+		fprintf(stderr, "rtci-sim: cannot write output: %s\n", strerror(errno));
+		return 1;
+	}
+	if (fs)
+		fprintf(fs, "table,fps,deadline_ms,policy,runs,rt_accuracy,hit_rate,delivered_accuracy,"
+			    "switches_per_min,mbytes_sent,share_of_oracle\n");
+	if (fr)
+		fprintf(fr, "table,fps,deadline_ms,trace,run,offset_s,policy,frames,rt_accuracy,hit_rate,"
+			    "delivered_accuracy,switches_per_min,bytes_sent,oracle_bound\n");
+	if (ff)
+		fprintf(ff, "table,fps,deadline_ms,trace,run,policy,frame,t_s,link_mbps,setup,c,bits,"
+			    "bytes,latency_ms,hit,exited,credit\n");
+
+	int status = 0;
+	for (unsigned si = 0; si < ns; si++) {
+		struct rtci_ctl_table tab;
+		int rc = rtci_ctl_table_load_file(sargs[si], &tab, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "rtci-sim: %s\n", err);
+			return 1;
+		}
+		struct polspec ps[MAX_POL];
+		unsigned np = 0;
+		if (parse_policies(opt.policies, &tab, ps, &np))
+			return 2;
+		for (unsigned fi = 0; fi < opt.nfps; fi++)
+			for (unsigned di = 0; di < opt.ndl; di++) {
+				struct rtci_ctl_model m = opt.model;
+				m.fps = opt.fps[fi];
+				m.deadline_ns = llround(opt.deadline_ms[di] * 1e6);
+				struct rtci_ctl_policy *pol[MAX_POL] = { 0 };
+				struct acc ac[MAX_POL];
+				memset(ac, 0, sizeof(ac));
+				int oracle_i = -1;
+				for (unsigned p = 0; p < np; p++) {
+					if (ps[p].oracle) {
+						oracle_i = (int)p;
+						continue;
+					}
+					rc = rtci_ctl_policy_create(&tab, &m, &ps[p].cfg, &pol[p]);
+					if (rc) {
+						fprintf(stderr, "rtci-sim: policy %s: %s\n", ps[p].name,
+							rtci_strerror(rc));
+						return 1;
+					}
+				}
+				unsigned frames = (unsigned)llround(opt.duration_s * m.fps);
+				struct rtci_ctl_frame_out *fo = malloc(frames * sizeof(*fo));
+				double obound_sum = 0;
+				unsigned obound_n = 0;
+				for (unsigned ti = 0; ti < ntr; ti++)
+					for (unsigned run = 0; run < opt.runs; run++) {
+						const char *tn = rtci_ctl_trace_name(traces[ti]);
+						uint64_t h = rtci_ctl_mix64(opt.seed ^ fnv(tn) ^
+									    rtci_ctl_mix64(run + 1));
+						int64_t off = (int64_t)(h % (uint64_t)rtci_ctl_trace_period_ns(
+									      traces[ti]));
+						struct rtci_ctl_sim_cfg sc = {
+							.trace = traces[ti], .table = &tab, .model = &m,
+							.offset_ns = off, .frames = frames,
+							.seed = rtci_ctl_mix64(h),
+						};
+						double bound = -1;
+						int want_frames = ff && name_listed(tn, opt.frames_traces);
+						for (unsigned pi = 0; pi < np; pi++) {
+							/* the oracle first, so every row carries its bound */
+							unsigned p = oracle_i < 0 ? pi
+								     : pi == 0 ? (unsigned)oracle_i
+								     : pi <= (unsigned)oracle_i ? pi - 1 : pi;
+							struct rtci_ctl_sim_result r;
+							sc.policy = pol[p];
+							rc = ps[p].oracle ? rtci_ctl_oracle_run(&sc, fo, &r)
+									  : rtci_ctl_sim_run(&sc, fo, &r);
+							if (rc) {
+								fprintf(stderr, "rtci-sim: %s on %s: %s\n",
+									ps[p].name, tn, rtci_strerror(rc));
+								return 1;
+							}
+							if (ps[p].oracle) {
+								bound = r.bound;
+								obound_sum += r.bound;
+								obound_n++;
+							}
+							ac[p].runs++;
+							ac[p].rt += r.rt_accuracy;
+							ac[p].hit += r.hit_rate;
+							ac[p].deliv += r.delivered_accuracy;
+							ac[p].sw += r.switches_per_min;
+							ac[p].bytes += r.bytes_sent;
+							if (fr)
+								fprintf(fr,
+									"%s,%g,%g,%s,%u,%.3f,%s,%u,%.6f,%.6f,%.6f,%.3f,%.0f,%.6f\n",
+									tab.name, m.fps, opt.deadline_ms[di], tn, run,
+									(double)off * 1e-9, ps[p].name, r.frames,
+									r.rt_accuracy, r.hit_rate, r.delivered_accuracy,
+									r.switches_per_min, r.bytes_sent,
+									ps[p].oracle ? r.bound : bound);
+							if (want_frames && strncmp(ps[p].name, "fixed", 5))
+								for (unsigned k = 0; k < frames; k++) {
+									const struct rtci_ctl_frame_out *o = &fo[k];
+									int s = o->setup == RTCI_CTL_SKIP ? -1 : o->setup;
+									fprintf(ff,
+										"%s,%g,%g,%s,%u,%s,%u,%.4f,%.4f,%d,%u,%u,%.0f,%.3f,%u,%u,%.4f\n",
+										tab.name, m.fps, opt.deadline_ms[di], tn,
+										run, ps[p].name, k,
+										(double)(o->capture_ns - off) * 1e-9,
+										o->link_bps * 8e-6, s,
+										s >= 0 ? tab.s[s].c : 0,
+										s >= 0 ? tab.s[s].bits : 0, o->bytes,
+										o->latency_ms, o->hit, o->exited, o->credit);
+								}
+						}
+					}
+				free(fo);
+				double ob = obound_n ? obound_sum / obound_n : 0;
+				/* best fixed setup in hindsight, for the printed table */
+				int best_fixed = -1;
+				for (unsigned p = 0; p < np; p++)
+					if (ps[p].cfg.kind == RTCI_CTL_FIXED && !ps[p].oracle &&
+					    (best_fixed < 0 || ac[p].rt > ac[best_fixed].rt))
+						best_fixed = (int)p;
+				if (!opt.quiet) {
+					printf("\n== table %s, %g fps, deadline %g ms: %u traces x %u runs, %u "
+					       "frames each ==\n",
+					       tab.name, m.fps, opt.deadline_ms[di], ntr, opt.runs, frames);
+					printf("%-14s %9s %8s %9s %8s %10s %9s\n", "policy", "rt-acc", "hit",
+					       "deliv-acc", "sw/min", "MB/run", "of-oracle");
+				}
+				for (unsigned p = 0; p < np; p++) {
+					double n = ac[p].runs ? ac[p].runs : 1;
+					double share = ob > 0 ? ac[p].rt / n / ob : 0;
+					if (fs)
+						fprintf(fs, "%s,%g,%g,%s,%u,%.6f,%.6f,%.6f,%.3f,%.3f,%.6f\n",
+							tab.name, m.fps, opt.deadline_ms[di], ps[p].name,
+							ac[p].runs, ac[p].rt / n, ac[p].hit / n, ac[p].deliv / n,
+							ac[p].sw / n, ac[p].bytes / n * 1e-6, share);
+					int show = ps[p].cfg.kind != RTCI_CTL_FIXED || ps[p].oracle ||
+						   (int)p == best_fixed;
+					if (!opt.quiet && show)
+						printf("%-14s %9.4f %8.4f %9.4f %8.2f %10.2f %9.4f%s\n",
+						       ps[p].name, ac[p].rt / n, ac[p].hit / n, ac[p].deliv / n,
+						       ac[p].sw / n, ac[p].bytes / n * 1e-6, share,
+						       (int)p == best_fixed ? "  (best fixed)" : "");
+				}
+				if (!opt.quiet && oracle_i >= 0)
+					printf("%-14s %9.4f  (DP upper bound; oracle row = its plan replayed)\n",
+					       "oracle-bound", ob);
+				for (unsigned p = 0; p < np; p++)
+					rtci_ctl_policy_destroy(pol[p]);
+			}
+	}
+	if (fs)
+		fclose(fs);
+	if (fr)
+		fclose(fr);
+	if (ff)
+		fclose(ff);
+	for (unsigned i = 0; i < ntr; i++) {
+		rtci_ctl_trace_destroy(traces[i]);
+		free(tpaths[i]);
+	}
+	free(traces);
+	return status;
+bad:
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,351 @@
+/* Trace-driven simulation of one device's frame stream under one policy, and the offline oracle.
+ * The model is docs/control.md's: frames are captured every 1/fps, ready after the head time,
+ * sent FIFO on an uplink whose capacity follows the trace; the gateway learns about a frame when
+ * its last byte arrives (half the propagation later) and its decision reaches the device half the
+ * propagation after that. */
+#include "control/control.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t rtci_ctl_mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+struct sent {
+	int64_t ready, finish, first;
+	double bytes;
+	uint32_t seq;
+	uint8_t setup; /* RTCI_CTL_SKIP: not queued */
+	uint8_t queued, transmitted;
+};
+
+static int64_t capture_time(const struct rtci_ctl_sim_cfg *cfg, unsigned k)
+{
+	return cfg->offset_ns + llround((double)k * 1e9 / cfg->model->fps);
+}
+
+static void finish_result(struct rtci_ctl_sim_result *res, unsigned frames, double credit,
+			  unsigned hits, unsigned switches, double bytes, double fps)
+{
+	res->frames = frames;
+	res->rt_accuracy = frames ? credit / frames : 0;
+	res->hit_rate = frames ? (double)hits / frames : 0;
+	res->delivered_accuracy = hits ? credit / hits : 0;
+	double minutes = frames / fps / 60.0;
+	res->switches_per_min = minutes > 0 ? switches / minutes : 0;
+	res->bytes_sent = bytes;
+	res->bound = 0;
+}
+
+/* plan != NULL: replay those decisions (the oracle) instead of asking a policy. */
+static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
+		    struct rtci_ctl_frame_out *out, struct rtci_ctl_sim_result *res)
+{
+	const struct rtci_ctl_model *m = cfg->model;
+	const struct rtci_ctl_table *tab = cfg->policy ? rtci_ctl_policy_table(cfg->policy) : cfg->table;
+	const struct rtci_ctl_policy *pol = cfg->policy;
+	if (!tab || !cfg->trace || !m || !cfg->frames)
+		return -EINVAL;
+	enum rtci_ctl_kind kind = RTCI_CTL_MPC;
+	struct rtci_ctl_device dev = { 0 };
+	if (pol) {
+		rtci_ctl_device_init(&dev, pol);
+		/* the kind decides how the device transmits (SPINN exit, CLIO slices) */
+		kind = rtci_ctl_policy_kind(pol);
+	}
+	struct sent *fr = calloc(cfg->frames, sizeof(*fr));
+	if (!fr)
+		return -ENOMEM;
+	const int64_t head = m->head_ns, post = m->prop_ns + m->gw_queue_ns + m->tail_ns;
+	const int64_t W = m->deadline_ns - head - post;
+	const int64_t half = m->prop_ns / 2;
+	const int64_t T = llround(1e9 / m->fps);
+	const double frag = m->frag_bytes;
+	int64_t link_free = INT64_MIN;
+	unsigned next_obs = 0; /* first frame not yet delivered to the controller */
+	double credit = 0, bytes_total = 0;
+	unsigned hits = 0, switches = 0;
+	int last_setup = -1;
+
+	for (unsigned k = 0; k < cfg->frames; k++) {
+		int64_t cap = capture_time(cfg, k);
+		/* SPINN runs its exit branch before it can decide to upload */
+		int64_t ready = cap + head +
+				(kind == RTCI_CTL_SPINN && !plan ? llround(tab->spinn.exit_ms * 1e6) : 0);
+		struct sent *f = &fr[k];
+		f->seq = k;
+		f->ready = ready;
+		f->setup = RTCI_CTL_SKIP;
+		struct rtci_ctl_frame_out o = { .capture_ns = cap, .setup = RTCI_CTL_SKIP,
+						.latency_ms = -1 };
+		o.link_bps = rtci_ctl_trace_bytes(cfg->trace, cap, cap + T) * 1e9 / (double)T;
+
+		/* What the gateway has seen by the time its decision must leave for the device. */
+		if (pol) {
+			while (next_obs < k) {
+				struct sent *s = &fr[next_obs];
+				if (s->transmitted) {
+					if (s->finish + half > cap - half)
+						break;
+					double behind = 0;
+					for (unsigned j = next_obs + 1; j < k && fr[j].ready <= s->finish; j++)
+						if (fr[j].queued)
+							behind += fr[j].bytes;
+					struct rtci_ctl_obs ob = {
+						.seq = s->seq,
+						.bytes = (uint32_t)s->bytes,
+						.first_arrival_ns = s->first + half,
+						.last_arrival_ns = s->finish + half,
+						.device_backlog_bytes = (uint32_t)behind,
+						.frag_bytes = m->frag_bytes,
+						.capture_ns = capture_time(cfg, s->seq),
+					};
+					rtci_ctl_observe_frame(&dev, pol, &ob);
+				} else if (s->queued && !s->transmitted) {
+					/* dropped by the device: the gateway never hears of it */
+				}
+				next_obs++;
+			}
+		}
+
+		int exited = 0;
+		if (kind == RTCI_CTL_SPINN && !plan) {
+			uint64_t u = rtci_ctl_mix64(cfg->seed ^ rtci_ctl_mix64(k + 1));
+			exited = (double)(u >> 11) * 0x1.0p-53 < tab->spinn.coverage;
+		}
+		if (exited) {
+			int64_t lat = head + llround(tab->spinn.exit_ms * 1e6);
+			o.exited = 1;
+			o.latency_ms = (double)lat * 1e-6;
+			if (lat <= m->deadline_ns) {
+				o.hit = 1;
+				o.credit = tab->spinn.exit_accuracy;
+			}
+		} else {
+			int s = plan ? plan[k] : rtci_ctl_decide(&dev, pol, k, cap);
+			if (s < 0) {
+				free(fr);
+				return s;
+			}
+			o.setup = (uint8_t)s;
+			if (s != RTCI_CTL_SKIP) {
+				if (last_setup >= 0 && last_setup != s)
+					switches++;
+				last_setup = s;
+				const struct rtci_ctl_setup *st = &tab->s[s];
+				f->setup = (uint8_t)s;
+				f->queued = 1;
+				f->bytes = st->bytes;
+				int64_t start = ready > link_free ? ready : link_free;
+				if (kind == RTCI_CTL_CLIO && !plan) {
+					/* progressive slices until the send deadline or the next frame */
+					int64_t stop = ready + (W < T ? W : T);
+					double can = start < stop
+							     ? rtci_ctl_trace_bytes(cfg->trace, start, stop)
+							     : 0;
+					double b = can < st->bytes ? can : st->bytes;
+					if (b > 0) {
+						f->bytes = b;
+						f->transmitted = 1;
+						f->first = rtci_ctl_trace_finish(cfg->trace, start,
+										 b < frag ? b : frag);
+						f->finish = rtci_ctl_trace_finish(cfg->trace, start, b);
+						if (f->finish > stop)
+							f->finish = stop;
+						link_free = f->finish;
+						o.sent = 1;
+						o.bytes = b;
+						double acc = -1;
+						for (unsigned i = 0; i < tab->n; i++)
+							if (tab->s[i].L == tab->clio.L &&
+							    tab->s[i].bytes <= b + 1e-6 &&
+							    tab->s[i].accuracy > acc)
+								acc = tab->s[i].accuracy;
+						if (acc >= 0) {
+							o.hit = 1;
+							o.credit = acc;
+							o.latency_ms =
+								(double)(f->finish + post - cap) * 1e-6;
+						}
+					} else {
+						f->queued = 0;
+					}
+				} else if (start - ready >= W) {
+					f->queued = 1; /* queued, then dropped as stale: never sent */
+				} else {
+					f->transmitted = 1;
+					f->first = rtci_ctl_trace_finish(cfg->trace, start,
+									 st->bytes < frag ? st->bytes : frag);
+					f->finish = rtci_ctl_trace_finish(cfg->trace, start, st->bytes);
+					link_free = f->finish;
+					int64_t lat = f->finish + post - cap;
+					o.sent = 1;
+					o.bytes = st->bytes;
+					o.latency_ms = (double)lat * 1e-6;
+					if (lat <= m->deadline_ns) {
+						o.hit = 1;
+						o.credit = st->accuracy *
+							   (kind == RTCI_CTL_SPINN && !plan ? tab->spinn.rest_factor
+										       : 1.0);
+						if (o.credit > 1)
+							o.credit = 1;
+					}
+				}
+			}
+		}
+		credit += o.credit;
+		hits += o.hit;
+		bytes_total += o.bytes;
+		if (out)
+			out[k] = o;
+	}
+	finish_result(res, cfg->frames, credit, hits, switches, bytes_total, m->fps);
+	free(fr);
+	return 0;
+}
+
+int rtci_ctl_sim_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_out *out,
+		     struct rtci_ctl_sim_result *res)
+{
+	if (!cfg || !res || !cfg->policy)
+		return -EINVAL;
+	return sim_core(cfg, NULL, out, res);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Oracle: DP over frames; state = uplink excess (queue end minus the frame's ready time) in
+ * 1 ms bins, rounded down. Rounding down only makes starts earlier, so every plan any policy can
+ * realise is matched or beaten: the value is an upper bound. Only on-time sends of frontier
+ * setups and skips are considered (a late send is never better than a skip). */
+
+#define ORACLE_BIN_NS 1000000
+
+/* One DP pass. round_up = 0: excess rounded down, value is an upper bound on every policy.
+ * round_up = 1: rounded up, so the plan is feasible as computed (real starts are no later). */
+static int oracle_dp(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *fid, unsigned nf,
+		     int round_up, uint8_t *plan, double *value)
+{
+	const struct rtci_ctl_model *m = cfg->model;
+	const struct rtci_ctl_table *tab = cfg->table;
+	const int64_t head = m->head_ns, post = m->prop_ns + m->gw_queue_ns + m->tail_ns;
+	const int64_t W = m->deadline_ns - head - post;
+	const int64_t Tmin = llround(1e9 / m->fps) - 1;
+	const int64_t up = round_up ? ORACLE_BIN_NS - 1 : 0;
+	int64_t emax = W - Tmin > 0 ? W - Tmin : 0;
+	size_t NB = (size_t)(emax / ORACLE_BIN_NS) + 2;
+	size_t N = cfg->frames;
+	if (NB > 65535)
+		return -EINVAL;
+	int rc = 0;
+	double *val = malloc(NB * sizeof(double)), *nval = malloc(NB * sizeof(double));
+	uint16_t *pbin = malloc(N * NB * sizeof(uint16_t));
+	uint8_t *pset = malloc(N * NB);
+	if (!val || !nval || !pbin || !pset) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t b = 0; b < NB; b++)
+		val[b] = -INFINITY;
+	val[0] = 0;
+	for (size_t k = 0; k < N; k++) {
+		int64_t r = capture_time(cfg, (unsigned)k) + head;
+		int64_t rn = capture_time(cfg, (unsigned)k + 1) + head;
+		int64_t dl = r + W;
+		double cdl = rtci_ctl_trace_cum(cfg->trace, dl);
+		for (size_t b = 0; b < NB; b++)
+			nval[b] = -INFINITY;
+		uint16_t *pb = pbin + k * NB;
+		uint8_t *ps = pset + k * NB;
+		for (size_t b = 0; b < NB; b++) {
+			if (val[b] == -INFINITY)
+				continue;
+			int64_t start = r + (int64_t)b * ORACLE_BIN_NS;
+			/* skip */
+			int64_t e2 = start - rn;
+			size_t nb = e2 > 0 ? (size_t)((e2 + up) / ORACLE_BIN_NS) : 0;
+			if (nb >= NB)
+				nb = NB - 1;
+			if (val[b] > nval[nb]) {
+				nval[nb] = val[b];
+				pb[nb] = (uint16_t)b;
+				ps[nb] = RTCI_CTL_SKIP;
+			}
+			if (start >= dl)
+				continue;
+			double room = cdl - rtci_ctl_trace_cum(cfg->trace, start);
+			for (unsigned i = 0; i < nf; i++) {
+				const struct rtci_ctl_setup *s = &tab->s[fid[i]];
+				if (s->bytes > room)
+					break;
+				int64_t fin = rtci_ctl_trace_finish(cfg->trace, start, s->bytes);
+				if (fin > dl)
+					break;
+				e2 = fin - rn;
+				nb = e2 > 0 ? (size_t)((e2 + up) / ORACLE_BIN_NS) : 0;
+				if (nb >= NB)
+					nb = NB - 1;
+				double v = val[b] + s->accuracy;
+				if (v > nval[nb]) {
+					nval[nb] = v;
+					pb[nb] = (uint16_t)b;
+					ps[nb] = fid[i];
+				}
+			}
+		}
+		double *tmp = val;
+		val = nval;
+		nval = tmp;
+	}
+	size_t bb = 0;
+	for (size_t b = 1; b < NB; b++)
+		if (val[b] > val[bb])
+			bb = b;
+	*value = val[bb];
+	if (plan)
+		for (size_t k = N; k-- > 0;) {
+			plan[k] = pset[k * NB + bb];
+			bb = pbin[k * NB + bb];
+		}
+out:
+	free(val);
+	free(nval);
+	free(pbin);
+	free(pset);
+	return rc;
+}
+
+int rtci_ctl_oracle_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_out *out,
+			struct rtci_ctl_sim_result *res)
+{
+	if (!cfg || !res || !cfg->table || !cfg->trace || !cfg->model || !cfg->frames)
+		return -EINVAL;
+	/* frontier, ascending bytes */
+	struct rtci_ctl_policy_cfg pc = { .kind = RTCI_CTL_RATE };
+	struct rtci_ctl_policy *pol;
+	int rc = rtci_ctl_policy_create(cfg->table, cfg->model, &pc, &pol);
+	if (rc)
+		return rc;
+	uint8_t fid[RTCI_CTL_MAX_SETUPS];
+	unsigned nf = rtci_ctl_policy_frontier(pol, fid, RTCI_CTL_MAX_SETUPS);
+	rtci_ctl_policy_destroy(pol);
+	uint8_t *plan = malloc(cfg->frames);
+	if (!plan)
+		return -ENOMEM;
+	double bound, feasible;
+	rc = oracle_dp(cfg, fid, nf, 0, NULL, &bound);
+	if (!rc)
+		rc = oracle_dp(cfg, fid, nf, 1, plan, &feasible);
+	if (!rc)
+		rc = sim_core(cfg, plan, out, res);
+	if (!rc)
+		res->bound = bound / (double)cfg->frames;
+	free(plan);
+	return rc;
+}

@@ -1,0 +1,289 @@
+/* Setup tables: a small JSON file (docs/control.md) or the setups of a model file's metadata
+ * (docs/model-format.md). */
+#include "control/control.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TABLE_MAX_FILE (1u << 20)
+#define MODEL_MAX_HEADER (16u << 20)
+
+static void set_err(char *err, size_t len, const char *fmt, ...)
+{
+	if (!err || !len)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+static unsigned bits_of(uint32_t L)
+{
+	unsigned b = 0;
+	while (b < 32 && ((uint64_t)1 << b) < (uint64_t)L + 1)
+		b++;
+	return b;
+}
+
+static int get_number(json_t *o, const char *key, double *v)
+{
+	json_t *x = json_object_get(o, key);
+	if (!x || !json_is_number(x))
+		return -1;
+	*v = json_number_value(x);
+	return isfinite(*v) ? 0 : -1;
+}
+
+static int parse_setups(json_t *arr, const char *name, struct rtci_ctl_table *t, char *err,
+			size_t err_len)
+{
+	if (!json_is_array(arr) || json_array_size(arr) == 0) {
+		set_err(err, err_len, "%s: \"setups\" must be a non-empty array", name);
+		return -RTCI_ERR_CTL_TABLE;
+	}
+	size_t n = json_array_size(arr);
+	if (n > RTCI_CTL_MAX_SETUPS) {
+		set_err(err, err_len, "%s: %zu setups, at most %d", name, n, RTCI_CTL_MAX_SETUPS);
+		return -RTCI_ERR_CTL_TABLE;
+	}
+	uint64_t seen = 0;
+	t->n = (unsigned)n;
+	for (size_t i = 0; i < n; i++) {
+		json_t *s = json_array_get(arr, i);
+		double id = (double)i, c, L, acc, bytes;
+		if (!json_is_object(s)) {
+			set_err(err, err_len, "%s: setups[%zu] is not an object", name, i);
+			return -RTCI_ERR_CTL_TABLE;
+		}
+		if (json_object_get(s, "id") && get_number(s, "id", &id)) {
+			set_err(err, err_len, "%s: setups[%zu].id is not a number", name, i);
+			return -RTCI_ERR_CTL_TABLE;
+		}
+		if (id < 0 || id >= (double)n || id != floor(id) || (seen >> (unsigned)id & 1)) {
+			set_err(err, err_len, "%s: setups[%zu].id %.0f out of range or repeated", name, i,
+				id);
+			return -RTCI_ERR_CTL_TABLE;
+		}
+		seen |= (uint64_t)1 << (unsigned)id;
+		if (get_number(s, "c", &c) || c < 1 || c > 4096 || c != floor(c)) {
+			set_err(err, err_len, "%s: setups[%zu].c must be an integer 1..4096", name, i);
+			return -RTCI_ERR_CTL_TABLE;
+		}
+		if (get_number(s, "L", &L) || L < 1 || L > 4294967295.0 || L != floor(L)) {
+			set_err(err, err_len, "%s: setups[%zu].L must be an integer >= 1", name, i);
+			return -RTCI_ERR_CTL_TABLE;
+		}
+		if (get_number(s, "accuracy", &acc) || acc < 0 || acc > 1) {
+			set_err(err, err_len, "%s: setups[%zu].accuracy missing or not in [0, 1]", name,
+				i);
+			return -RTCI_ERR_CTL_TABLE;
+		}
+		if (get_number(s, "payload_bytes", &bytes) || !(bytes > 0) || bytes > 1e9) {
+			set_err(err, err_len, "%s: setups[%zu].payload_bytes missing or not in (0, 1e9]",
+				name, i);
+			return -RTCI_ERR_CTL_TABLE;
+		}
+		struct rtci_ctl_setup *d = &t->s[(unsigned)id];
+		d->c = (uint16_t)c;
+		d->L = (uint32_t)L;
+		d->bits = (uint16_t)bits_of(d->L);
+		d->accuracy = acc;
+		d->bytes = bytes;
+	}
+	return 0;
+}
+
+/* A model file starts with a u64 LE length below 16 MiB (so bytes 3..7 are zero, which JSON
+ * text never contains) followed by '{'. */
+static int looks_like_model(const unsigned char *b, size_t len)
+{
+	return len >= 9 && b[3] == 0 && b[4] == 0 && b[5] == 0 && b[6] == 0 && b[7] == 0 &&
+	       b[8] == '{';
+}
+
+static void defaults(struct rtci_ctl_table *t)
+{
+	double best = 0;
+	for (unsigned i = 0; i < t->n; i++)
+		if (t->s[i].accuracy > best)
+			best = t->s[i].accuracy;
+	t->spinn.coverage = 0.35;
+	t->spinn.exit_accuracy = best;
+	t->spinn.rest_factor = 0.95;
+	t->spinn.exit_ms = 3;
+	t->clio.L = 255;
+	if (rtci_ctl_table_find(t, 1, 255) < 0 && t->n)
+		t->clio.L = t->s[0].L;
+}
+
+static int parse_extras(json_t *root, const char *name, struct rtci_ctl_table *t, char *err,
+			size_t err_len)
+{
+	json_t *sp = json_object_get(root, "spinn");
+	if (sp) {
+		struct rtci_ctl_spinn v = t->spinn;
+		if (!json_is_object(sp) || get_number(sp, "coverage", &v.coverage) ||
+		    get_number(sp, "exit_accuracy", &v.exit_accuracy) ||
+		    get_number(sp, "rest_factor", &v.rest_factor) ||
+		    get_number(sp, "exit_ms", &v.exit_ms) || v.coverage < 0 || v.coverage > 1 ||
+		    v.exit_accuracy < 0 || v.exit_accuracy > 1 || v.rest_factor < 0 ||
+		    v.rest_factor > 1.5 || v.exit_ms < 0 || v.exit_ms > 1e4) {
+			set_err(err, err_len,
+				"%s: \"spinn\" needs coverage, exit_accuracy in [0,1], rest_factor in "
+				"[0,1.5], exit_ms >= 0",
+				name);
+			return -RTCI_ERR_CTL_TABLE;
+		}
+		t->spinn = v;
+	}
+	json_t *cl = json_object_get(root, "clio");
+	if (cl) {
+		double L;
+		if (!json_is_object(cl) || get_number(cl, "L", &L) || L < 1 || L != floor(L) ||
+		    L > 4294967295.0) {
+			set_err(err, err_len, "%s: \"clio\" needs an integer L", name);
+			return -RTCI_ERR_CTL_TABLE;
+		}
+		t->clio.L = (uint32_t)L;
+	}
+	/* CLIO needs its level at every channel count it may stop at. */
+	for (unsigned i = 0; i < t->n; i++)
+		if (rtci_ctl_table_find(t, t->s[i].c, t->clio.L) < 0) {
+			set_err(err, err_len, "%s: clio.L %u is missing for c = %u", name, t->clio.L,
+				t->s[i].c);
+			return -RTCI_ERR_CTL_TABLE;
+		}
+	return 0;
+}
+
+static int from_root(json_t *root, const char *name, struct rtci_ctl_table *t, char *err,
+		     size_t err_len)
+{
+	if (!json_is_object(root)) {
+		set_err(err, err_len, "%s: top level is not an object", name);
+		return -RTCI_ERR_CTL_TABLE;
+	}
+	int rc = parse_setups(json_object_get(root, "setups"), name, t, err, err_len);
+	if (rc)
+		return rc;
+	defaults(t);
+	return parse_extras(root, name, t, err, err_len);
+}
+
+int rtci_ctl_table_parse(const void *buf, size_t len, const char *name, struct rtci_ctl_table *out,
+			 char *err, size_t err_len)
+{
+	if (!buf || !out)
+		return -EINVAL;
+	if (!name)
+		name = "table";
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	const unsigned char *b = buf;
+	json_error_t je;
+	int rc;
+	if (!looks_like_model(b, len)) {
+		if (len > TABLE_MAX_FILE) {
+			set_err(err, err_len, "%s: larger than %u bytes", name, TABLE_MAX_FILE);
+			return -RTCI_ERR_CTL_TOO_LARGE;
+		}
+		json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+		if (!root) {
+			set_err(err, err_len, "%s:%d: %s", name, je.line, je.text);
+			return -RTCI_ERR_CTL_TABLE;
+		}
+		json_t *nm = json_object_get(root, "name");
+		if (json_is_string(nm))
+			snprintf(out->name, sizeof(out->name), "%s", json_string_value(nm));
+		rc = from_root(root, name, out, err, err_len);
+		json_decref(root);
+		return rc;
+	}
+	/* safetensors model file: u64 LE header length, JSON header, data */
+	uint64_t n = 0;
+	for (int k = 7; k >= 0; k--)
+		n = n << 8 | b[k];
+	if (n < 1 || n > MODEL_MAX_HEADER || n > len - 8) {
+		set_err(err, err_len, "%s: model header length %llu invalid", name,
+			(unsigned long long)n);
+		return -RTCI_ERR_CTL_TABLE;
+	}
+	json_t *hdr = json_loadb((const char *)b + 8, (size_t)n, JSON_REJECT_DUPLICATES, &je);
+	if (!hdr) {
+		set_err(err, err_len, "%s: model header: line %d: %s", name, je.line, je.text);
+		return -RTCI_ERR_CTL_TABLE;
+	}
+	json_t *meta = json_object_get(hdr, "__metadata__");
+	json_t *rt = meta ? json_object_get(meta, "rtci") : NULL;
+	if (!json_is_string(rt)) {
+		set_err(err, err_len, "%s: model header has no __metadata__.rtci string", name);
+		json_decref(hdr);
+		return -RTCI_ERR_CTL_TABLE;
+	}
+	json_t *doc = json_loads(json_string_value(rt), JSON_REJECT_DUPLICATES, &je);
+	json_decref(hdr);
+	if (!doc) {
+		set_err(err, err_len, "%s: __metadata__.rtci: line %d: %s", name, je.line, je.text);
+		return -RTCI_ERR_CTL_TABLE;
+	}
+	json_t *geo = json_object_get(doc, "geometry");
+	json_t *gname = geo ? json_object_get(geo, "name") : NULL;
+	if (json_is_string(gname))
+		snprintf(out->name, sizeof(out->name), "%s", json_string_value(gname));
+	rc = from_root(doc, name, out, err, err_len);
+	json_decref(doc);
+	return rc;
+}
+
+int rtci_ctl_table_load_file(const char *path, struct rtci_ctl_table *out, char *err,
+			     size_t err_len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		int e = errno;
+		set_err(err, err_len, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	/* A model file can be large; the table needs only its header. */
+	unsigned char lenb[9];
+	size_t got = fread(lenb, 1, 9, f);
+	size_t want = TABLE_MAX_FILE;
+	int model = looks_like_model(lenb, got);
+	if (model) {
+		uint64_t n = 0;
+		for (int k = 7; k >= 0; k--)
+			n = n << 8 | lenb[k];
+		want = n <= MODEL_MAX_HEADER ? (size_t)n + 8 : 8;
+	}
+	unsigned char *buf = malloc(want + 1);
+	if (!buf) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	memcpy(buf, lenb, got);
+	size_t len = got + (got == 9 && want >= 9 ? fread(buf + 9, 1, want + 1 - 9, f) : 0);
+	fclose(f);
+	if (len > want && !model) {
+		set_err(err, err_len, "%s: larger than %u bytes", path, TABLE_MAX_FILE);
+		free(buf);
+		return -RTCI_ERR_CTL_TOO_LARGE;
+	}
+	if (len > want)
+		len = want;
+	int rc = rtci_ctl_table_parse(buf, len, path, out, err, err_len);
+	free(buf);
+	return rc;
+}
+
+int rtci_ctl_table_find(const struct rtci_ctl_table *t, unsigned c, uint32_t L)
+{
+	for (unsigned i = 0; i < t->n; i++)
+		if (t->s[i].c == c && t->s[i].L == L)
+			return (int)i;
+	return -ENOENT;
+}

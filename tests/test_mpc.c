@@ -1,0 +1,304 @@
+/* Latency model, exact MPC solver against brute force, fast path, per-device API, setup tables. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/control.h"
+
+static uint64_t rng = 12345;
+static double urand(void)
+{
+	rng = rtci_ctl_mix64(rng);
+	return (double)(rng >> 11) * 0x1.0p-53;
+}
+
+static struct rtci_ctl_table small_table(unsigned n)
+{
+	struct rtci_ctl_table t;
+	memset(&t, 0, sizeof(t));
+	t.n = n;
+	for (unsigned i = 0; i < n; i++) {
+		t.s[i].c = (uint16_t)(i + 1);
+		t.s[i].L = 255;
+		t.s[i].bits = 8;
+		t.s[i].bytes = 1000 + 40000 * urand();
+		t.s[i].accuracy = 0.5 + 0.4 * urand();
+	}
+	t.clio.L = 255;
+	return t;
+}
+
+Test(mpc, latency_model_hand_cases)
+{
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m); /* head 5, prop 20, gw 2, tail 8 ms */
+	/* empty queue: 5 + 10000/1e6 s = 10 ms + 30 = 45 ms */
+	cr_assert_eq(rtci_ctl_frame_latency(&m, 0, 10000, 1e6), 45000000);
+	/* backlog drains 3 ms during the 5 ms head: no wait */
+	cr_assert_eq(rtci_ctl_frame_latency(&m, 3000, 10000, 1e6), 45000000);
+	/* backlog of 25 ms: waits 20 ms after the head */
+	cr_assert_eq(rtci_ctl_frame_latency(&m, 25000, 10000, 1e6), 65000000);
+}
+
+Test(mpc, plan_value_hand_case)
+{
+	struct rtci_ctl_table t;
+	memset(&t, 0, sizeof(t));
+	t.n = 2;
+	t.s[0] = (struct rtci_ctl_setup){ .c = 1, .L = 255, .bits = 8, .accuracy = 0.5, .bytes = 50000 };
+	t.s[1] = (struct rtci_ctl_setup){ .c = 2, .L = 255, .bits = 8, .accuracy = 0.8, .bytes = 150000 };
+	t.clio.L = 255;
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m); /* T = 100 ms, W = 200-5-30 = 165 ms */
+	m.switch_penalty = 0.01;
+	m.horizon = 3;
+	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_MPC };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	/* bw 1 MB/s: setup 1 takes 150 ms (on time, excess after = 50 ms); the next setup 1 starts
+	 * 50 ms late and needs 200 ms > 165: a miss; then setup 0 after the 100 ms excess... */
+	uint8_t plan[3] = { 1, 1, 0 };
+	/* frame0: e=0, end 150 -> hit 0.8; e1 = 50; frame1: end 200 > 165 miss (switch none);
+	 * e2 = 100; frame2: setup 0 (switch: -0.01) end 150 <= 165 hit 0.5 */
+	cr_assert_float_eq(rtci_ctl_plan_value(p, 1e6, 0, RTCI_CTL_SKIP, plan, 3), 0.8 + 0.5 - 0.01,
+			   1e-9);
+	/* best: 1, 0, 1 (0.8 + 0.5 + 0.8 - 2 switches) beats 1, skip, 1 (1.6) and 0, 0, 0 (1.5) */
+	uint8_t best[8];
+	double v;
+	rtci_ctl_solve_exact(p, 1e6, 0, RTCI_CTL_SKIP, best, &v);
+	cr_assert_float_eq(v, 2.08, 1e-9);
+	cr_assert_eq(best[0], 1);
+	cr_assert_eq(best[1], 0);
+	cr_assert_eq(best[2], 1);
+	rtci_ctl_policy_destroy(p);
+}
+
+static double brute(const struct rtci_ctl_policy *p, unsigned n, unsigned H, double bw,
+		    double backlog, unsigned prev)
+{
+	uint8_t plan[8];
+	unsigned total = 1;
+	for (unsigned j = 0; j < H; j++)
+		total *= n + 1;
+	double best = -1e9;
+	for (unsigned code = 0; code < total; code++) {
+		unsigned x = code;
+		for (unsigned j = 0; j < H; j++) {
+			unsigned a = x % (n + 1);
+			x /= n + 1;
+			plan[j] = a == n ? RTCI_CTL_SKIP : (uint8_t)a;
+		}
+		double v = rtci_ctl_plan_value(p, bw, backlog, prev, plan, H);
+		if (v > best)
+			best = v;
+	}
+	return best;
+}
+
+Test(mpc, exact_matches_brute_force)
+{
+	for (int inst = 0; inst < 150; inst++) {
+		unsigned n = 2 + (unsigned)(urand() * 5); /* 2..6 setups */
+		unsigned H = 1 + (unsigned)(urand() * 4); /* 1..4 */
+		struct rtci_ctl_table t = small_table(n);
+		struct rtci_ctl_model m;
+		rtci_ctl_model_default(&m);
+		m.horizon = H;
+		m.fps = 5 + 25 * urand();
+		m.switch_penalty = urand() < 0.3 ? 0 : 0.05 * urand();
+		struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_MPC };
+		struct rtci_ctl_policy *p;
+		cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+		double bw = 20000 + 500000 * urand();
+		double backlog = urand() < 0.3 ? 0 : 60000 * urand();
+		unsigned prev = urand() < 0.3 ? RTCI_CTL_SKIP : (unsigned)(urand() * n);
+		uint8_t plan[8];
+		double v;
+		int first = rtci_ctl_solve_exact(p, bw, backlog, prev, plan, &v);
+		double b = brute(p, n, H, bw, backlog, prev);
+		cr_assert_float_eq(v, b, 1e-9, "instance %d: solver %.9f brute %.9f", inst, v, b);
+		cr_assert_float_eq(rtci_ctl_plan_value(p, bw, backlog, prev, plan, H), v, 1e-9);
+		cr_assert_eq(first, plan[0]);
+		rtci_ctl_policy_destroy(p);
+	}
+}
+
+Test(mpc, frontier_drops_dominated_setups)
+{
+	struct rtci_ctl_table t;
+	memset(&t, 0, sizeof(t));
+	t.n = 4;
+	t.clio.L = 255;
+	double b[] = { 100, 200, 300, 150 }, a[] = { 0.5, 0.7, 0.6, 0.5 };
+	for (unsigned i = 0; i < 4; i++)
+		t.s[i] = (struct rtci_ctl_setup){ .c = (uint16_t)(i + 1), .L = 255, .bits = 8,
+						  .accuracy = a[i], .bytes = b[i] };
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_MPC };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	uint8_t ids[8];
+	cr_assert_eq(rtci_ctl_policy_frontier(p, ids, 8), 2);
+	cr_assert_eq(ids[0], 0);
+	cr_assert_eq(ids[1], 1);
+	rtci_ctl_policy_destroy(p);
+}
+
+Test(mpc, fast_path_agrees_where_the_choice_is_clear)
+{
+	struct rtci_ctl_table t = small_table(6);
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_FASTMPC };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	cr_assert_gt(rtci_ctl_policy_table_bytes(p), 0);
+	/* a 1 Gbit/s-class link: everything fits; a dead link: nothing does */
+	for (unsigned prev = 0; prev < 6; prev++) {
+		cr_assert_eq(rtci_ctl_solve_fast(p, 1e8, 0, prev),
+			     rtci_ctl_solve_exact(p, 1e8, 0, prev, NULL, NULL));
+		cr_assert_eq(rtci_ctl_solve_fast(p, 1500, 0, prev), RTCI_CTL_SKIP);
+		cr_assert_eq(rtci_ctl_solve_exact(p, 1500, 0, prev, NULL, NULL), RTCI_CTL_SKIP);
+	}
+	/* every answer is a setup or skip */
+	for (int i = 0; i < 2000; i++) {
+		int s = rtci_ctl_solve_fast(p, 1000 * pow(10, 5 * urand()), 100000 * urand(),
+					    (unsigned)(urand() * 6));
+		cr_assert(s == RTCI_CTL_SKIP || (s >= 0 && s < 6));
+	}
+	rtci_ctl_policy_destroy(p);
+}
+
+Test(mpc, device_state_fits_and_tracks_a_constant_link)
+{
+	cr_assert_leq(sizeof(struct rtci_ctl_device), 512);
+	struct rtci_ctl_table t = small_table(5);
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_MPC, .estimator = RTCI_CTL_EST_ROBUST };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	struct rtci_ctl_device d;
+	rtci_ctl_device_init(&d, p);
+	cr_assert_float_eq(rtci_ctl_predicted_bw(&d, p), m.bw_floor, 1e-9);
+	/* frames of 14000 bytes at 1 MB/s: fragments of 1400 bytes every 1.4 ms */
+	int64_t now = 1000000000;
+	for (uint32_t k = 0; k < 10; k++) {
+		int s = rtci_ctl_decide(&d, p, k, now);
+		cr_assert(s == RTCI_CTL_SKIP || s < 5);
+		struct rtci_ctl_obs o = {
+			.seq = k, .bytes = 14000, .first_arrival_ns = now + 20000000 + 1400000,
+			.last_arrival_ns = now + 20000000 + 14000000, .device_backlog_bytes = 0,
+			.capture_ns = now,
+		};
+		rtci_ctl_observe_frame(&d, p, &o);
+		now += 100000000;
+	}
+	cr_assert_float_eq(rtci_ctl_predicted_bw(&d, p), 1e6, 1e3);
+	/* backlog: the report said 3000 bytes queued at anchor; 1 MB/s drains them in 3 ms */
+	struct rtci_ctl_device d2;
+	rtci_ctl_device_init(&d2, p);
+	struct rtci_ctl_obs o = { .seq = 0, .bytes = 20000, .first_arrival_ns = 0,
+				  .last_arrival_ns = 10000000 + m.prop_ns / 2,
+				  .device_backlog_bytes = 3000 };
+	rtci_ctl_observe_frame(&d2, p, &o);
+	cr_assert_float_eq(rtci_ctl_backlog_estimate(&d2, p, 10000000, 1e6), 3000, 1e-6);
+	cr_assert_float_eq(rtci_ctl_backlog_estimate(&d2, p, 11000000, 1e6), 2000, 1e-6);
+	cr_assert_float_eq(rtci_ctl_backlog_estimate(&d2, p, 20000000, 1e6), 0, 1e-6);
+	rtci_ctl_policy_destroy(p);
+}
+
+Test(mpc, skip_is_a_valid_action_and_probes_when_idle)
+{
+	struct rtci_ctl_table t = small_table(3);
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_MPC };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	/* 100 B/s: no setup can make the deadline */
+	cr_assert_eq(rtci_ctl_solve_exact(p, 100, 0, RTCI_CTL_SKIP, NULL, NULL), RTCI_CTL_SKIP);
+	struct rtci_ctl_device d;
+	rtci_ctl_device_init(&d, p);
+	struct rtci_ctl_obs o = { .seq = 0, .bytes = 5000, .first_arrival_ns = 0,
+				  .last_arrival_ns = 50000000000LL, .capture_ns = 1 };
+	rtci_ctl_observe_frame(&d, p, &o);
+	/* nothing in flight: the first decision probes with the smallest setup, the next skips */
+	uint8_t ids[8];
+	rtci_ctl_policy_frontier(p, ids, 8);
+	cr_assert_eq(rtci_ctl_decide(&d, p, 1, 60000000000LL), ids[0]);
+	cr_assert_eq(rtci_ctl_decide(&d, p, 2, 60100000000LL), RTCI_CTL_SKIP);
+	rtci_ctl_policy_destroy(p);
+}
+
+static const char *json_table =
+	"{\"name\":\"x\",\"setups\":["
+	"{\"id\":0,\"c\":1,\"L\":255,\"accuracy\":0.5,\"payload_bytes\":100},"
+	"{\"id\":1,\"c\":1,\"L\":1,\"accuracy\":0.4,\"payload_bytes\":20}],"
+	"\"spinn\":{\"coverage\":0.2,\"exit_accuracy\":0.9,\"rest_factor\":0.9,\"exit_ms\":4},"
+	"\"clio\":{\"L\":255}}";
+
+Test(table, json_and_model_file)
+{
+	struct rtci_ctl_table t;
+	char err[256] = "";
+	cr_assert_eq(rtci_ctl_table_parse(json_table, strlen(json_table), "t.json", &t, err,
+					  sizeof(err)), 0, "%s", err);
+	cr_assert_eq(t.n, 2);
+	cr_assert_eq(t.s[1].bits, 1);
+	cr_assert_eq(t.s[0].bits, 8);
+	cr_assert_float_eq(t.s[1].bytes, 20, 1e-9);
+	cr_assert_float_eq(t.spinn.coverage, 0.2, 1e-9);
+	cr_assert_eq(rtci_ctl_table_find(&t, 1, 1), 1);
+
+	/* the same setups inside a safetensors header's __metadata__.rtci string */
+	const char *meta = "{\"__metadata__\":{\"format\":\"rtci-swcnn\",\"format_version\":\"1\","
+			   "\"rtci\":\"{\\\"geometry\\\":{\\\"name\\\":\\\"g\\\"},\\\"setups\\\":["
+			   "{\\\"id\\\":0,\\\"c\\\":1,\\\"L\\\":255,\\\"bn_slot\\\":0,\\\"accuracy\\\":0.5,"
+			   "\\\"payload_bytes\\\":100.5,\\\"raw_bytes\\\":120}]}\"}}";
+	size_t n = strlen(meta);
+	unsigned char *buf = malloc(8 + n + 4);
+	for (int i = 0; i < 8; i++)
+		buf[i] = (unsigned char)((uint64_t)n >> (8 * i));
+	memcpy(buf + 8, meta, n);
+	memset(buf + 8 + n, 0, 4); /* data section */
+	cr_assert_eq(rtci_ctl_table_parse(buf, 8 + n + 4, "m.rtcm", &t, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_assert_eq(t.n, 1);
+	cr_assert_str_eq(t.name, "g");
+	cr_assert_float_eq(t.s[0].bytes, 100.5, 1e-9);
+	/* a header length past the end is rejected */
+	buf[0] = 0xff;
+	buf[1] = 0xff;
+	cr_assert_eq(rtci_ctl_table_parse(buf, 8 + n + 4, "m.rtcm", &t, err, sizeof(err)),
+		     -RTCI_ERR_CTL_TABLE);
+	free(buf);
+}
+
+Test(table, invalid_tables_say_why)
+{
+	struct {
+		const char *text, *msg;
+	} cases[] = {
+		{ "{\"setups\":[]}", "non-empty" },
+		{ "{\"setups\":[{\"c\":1,\"L\":255,\"payload_bytes\":10}]}", "accuracy" },
+		{ "{\"setups\":[{\"c\":1,\"L\":255,\"accuracy\":null,\"payload_bytes\":10}]}", "accuracy" },
+		{ "{\"setups\":[{\"c\":1,\"L\":255,\"accuracy\":0.5,\"payload_bytes\":-1}]}", "payload" },
+		{ "{\"setups\":[{\"c\":0,\"L\":255,\"accuracy\":0.5,\"payload_bytes\":1}]}", ".c" },
+		{ "{\"setups\":[{\"id\":3,\"c\":1,\"L\":255,\"accuracy\":0.5,\"payload_bytes\":1}]}", "id" },
+		{ "{\"setups\": [", "t.json:" },
+		{ "{\"setups\":[{\"c\":1,\"L\":3,\"accuracy\":0.5,\"payload_bytes\":1}],\"clio\":{\"L\":255}}",
+		  "clio" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rtci_ctl_table t;
+		char err[256] = "";
+		int rc = rtci_ctl_table_parse(cases[i].text, strlen(cases[i].text), "t.json", &t, err,
+					      sizeof(err));
+		cr_assert_eq(rc, -RTCI_ERR_CTL_TABLE, "case %zu rc %d", i, rc);
+		cr_assert(strstr(err, cases[i].msg), "case %zu: \"%s\" lacks \"%s\"", i, err,
+			  cases[i].msg);
+	}
+}

@@ -1,0 +1,175 @@
+/* Simulator: hand-computed frames, the oracle bounds every policy, determinism for a seed. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/control.h"
+
+static uint64_t rng = 777;
+static double urand(void)
+{
+	rng = rtci_ctl_mix64(rng);
+	return (double)(rng >> 11) * 0x1.0p-53;
+}
+
+/* A table shaped like the real ones: sizes doubling, accuracy rising and saturating. */
+static struct rtci_ctl_table test_table(void)
+{
+	struct rtci_ctl_table t;
+	memset(&t, 0, sizeof(t));
+	snprintf(t.name, sizeof(t.name), "test");
+	unsigned cs[] = { 1, 2, 4, 8 };
+	uint32_t Ls[] = { 255, 1 };
+	for (unsigned ci = 0; ci < 4; ci++)
+		for (unsigned li = 0; li < 2; li++) {
+			struct rtci_ctl_setup *s = &t.s[t.n++];
+			s->c = (uint16_t)cs[ci];
+			s->L = Ls[li];
+			s->bits = li ? 1 : 8;
+			s->bytes = cs[ci] * (li ? 1500.0 : 12000.0);
+			s->accuracy = 0.9 - 0.1 / cs[ci] - (li ? 0.05 / cs[ci] : 0);
+		}
+	t.spinn = (struct rtci_ctl_spinn){ .coverage = 0.3, .exit_accuracy = 0.8, .rest_factor = 0.95,
+					   .exit_ms = 3 };
+	t.clio.L = 1;
+	return t;
+}
+
+static struct rtci_ctl_trace *random_trace(unsigned steps)
+{
+	int64_t *dur = malloc(steps * sizeof(*dur));
+	double *bps = malloc(steps * sizeof(*bps));
+	for (unsigned i = 0; i < steps; i++) {
+		dur[i] = (int64_t)(50e6 + 950e6 * urand());
+		/* 0 to 400 kB/s, with outages */
+		bps[i] = urand() < 0.1 ? 0 : 400000 * urand() * urand();
+	}
+	bps[0] = 100000;
+	struct rtci_ctl_trace *t;
+	cr_assert_eq(rtci_ctl_trace_steps(dur, bps, steps, &t), 0);
+	free(dur);
+	free(bps);
+	return t;
+}
+
+Test(sim, hand_computed_fixed_setup_on_constant_link)
+{
+	struct rtci_ctl_table tab = test_table();
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m); /* 10 fps, D 200, head 5, post 30 */
+	struct rtci_ctl_trace *tr;
+	cr_assert_eq(rtci_ctl_trace_constant(200000, 10000000000LL, &tr), 0); /* 200 kB/s */
+	/* setup 4 = (4 ch, 8 bit) = 48000 bytes: 240 ms per frame > 100 ms period: the queue
+	 * grows by 140 ms per frame. Frame 0: 5 + 240 + 30 = 275 ms: late. */
+	struct rtci_ctl_policy_cfg pc = { .kind = RTCI_CTL_FIXED, .fixed_setup = 4 };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+	struct rtci_ctl_frame_out out[4];
+	struct rtci_ctl_sim_result r;
+	struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m, .frames = 4 };
+	cr_assert_eq(rtci_ctl_sim_run(&sc, out, &r), 0);
+	cr_assert_float_eq(out[0].latency_ms, 275, 1e-3);
+	cr_assert_eq(out[0].hit, 0);
+	/* frame 1 is ready at 105 ms, starts at 245 (140 ms wait >= ... still < W = 165): sent,
+	 * finishes at 485: latency 485 + 30 - 100 = 415 ms */
+	cr_assert_eq(out[1].sent, 1);
+	cr_assert_float_eq(out[1].latency_ms, 415, 1e-3);
+	/* frame 2 is ready at 205 and could start at 485: waited 280 >= 165: dropped unsent */
+	cr_assert_eq(out[2].sent, 0);
+	cr_assert_eq(r.hit_rate, 0);
+	rtci_ctl_policy_destroy(p);
+
+	/* setup 2 = (2 ch, 8 bit) = 24000 bytes: 120 ms; frame 0: 5 + 120 + 30 = 155 ms, hit;
+	 * frame 1 ready at 105, starts at 125: 20 + 120 + 30 + 5 = 175 ms, hit; frame 2 waits 40:
+	 * 195 ms, hit; frame 3 waits 60: 215 ms, miss. */
+	pc.fixed_setup = 2;
+	cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+	sc.policy = p;
+	cr_assert_eq(rtci_ctl_sim_run(&sc, out, &r), 0);
+	double want[] = { 155, 175, 195, 215 };
+	for (int k = 0; k < 4; k++)
+		cr_assert_float_eq(out[k].latency_ms, want[k], 1e-3, "frame %d", k);
+	cr_assert_float_eq(r.hit_rate, 0.75, 1e-9);
+	cr_assert_float_eq(r.rt_accuracy, 0.75 * tab.s[2].accuracy, 1e-9);
+	cr_assert_float_eq(r.bytes_sent, 4 * 24000.0, 1e-6);
+	rtci_ctl_policy_destroy(p);
+	rtci_ctl_trace_destroy(tr);
+}
+
+Test(sim, oracle_bounds_every_policy_on_random_traces)
+{
+	struct rtci_ctl_table tab = test_table();
+	enum rtci_ctl_kind kinds[] = { RTCI_CTL_MPC, RTCI_CTL_FASTMPC, RTCI_CTL_RATE,
+				       RTCI_CTL_BBA, RTCI_CTL_CLIO, RTCI_CTL_FIXED };
+	for (int trial = 0; trial < 6; trial++) {
+		struct rtci_ctl_trace *tr = random_trace(40);
+		struct rtci_ctl_model m;
+		rtci_ctl_model_default(&m);
+		m.fps = trial % 2 ? 30 : 10;
+		m.deadline_ns = trial % 3 ? 200000000 : 120000000;
+		struct rtci_ctl_sim_cfg sc = { .trace = tr, .table = &tab, .model = &m,
+					       .offset_ns = (int64_t)(urand() * 1e10), .frames = 400,
+					       .seed = (uint64_t)trial };
+		struct rtci_ctl_sim_result orc;
+		cr_assert_eq(rtci_ctl_oracle_run(&sc, NULL, &orc), 0);
+		cr_assert_geq(orc.bound + 1e-12, orc.rt_accuracy, "replayed plan above its bound");
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			unsigned nfix = kinds[k] == RTCI_CTL_FIXED ? tab.n : 1;
+			for (unsigned f = 0; f < nfix; f++) {
+				struct rtci_ctl_policy_cfg pc = { .kind = kinds[k], .fixed_setup = f,
+								  .estimator = RTCI_CTL_EST_ROBUST };
+				struct rtci_ctl_policy *p;
+				cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+				sc.policy = p;
+				struct rtci_ctl_sim_result r;
+				cr_assert_eq(rtci_ctl_sim_run(&sc, NULL, &r), 0);
+				cr_assert_leq(r.rt_accuracy, orc.bound + 1e-12,
+					      "trial %d kind %d/%u: %.6f > oracle %.6f", trial,
+					      (int)kinds[k], f, r.rt_accuracy, orc.bound);
+				rtci_ctl_policy_destroy(p);
+			}
+		}
+		rtci_ctl_trace_destroy(tr);
+	}
+}
+
+Test(sim, deterministic_for_a_seed)
+{
+	struct rtci_ctl_table tab = test_table();
+	struct rtci_ctl_trace *tr = random_trace(30);
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	enum rtci_ctl_kind kinds[] = { RTCI_CTL_MPC, RTCI_CTL_SPINN, RTCI_CTL_BBA };
+	for (size_t k = 0; k < 3; k++) {
+		struct rtci_ctl_policy_cfg pc = { .kind = kinds[k], .estimator = RTCI_CTL_EST_ROBUST };
+		struct rtci_ctl_policy *p;
+		cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+		struct rtci_ctl_frame_out a[300], b[300];
+		memset(a, 0, sizeof(a));
+		memset(b, 0x55, sizeof(b));
+		struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m,
+					       .offset_ns = 1234567890, .frames = 300, .seed = 42 };
+		struct rtci_ctl_sim_result ra, rb;
+		cr_assert_eq(rtci_ctl_sim_run(&sc, a, &ra), 0);
+		cr_assert_eq(rtci_ctl_sim_run(&sc, b, &rb), 0);
+		for (int i = 0; i < 300; i++) {
+			cr_assert_eq(a[i].setup, b[i].setup);
+			cr_assert_eq(a[i].hit, b[i].hit);
+			cr_assert_eq(a[i].latency_ms, b[i].latency_ms);
+			cr_assert_eq(a[i].exited, b[i].exited);
+		}
+		cr_assert_eq(ra.rt_accuracy, rb.rt_accuracy);
+		if (kinds[k] == RTCI_CTL_SPINN) {
+			/* another seed draws other exits */
+			sc.seed = 43;
+			cr_assert_eq(rtci_ctl_sim_run(&sc, b, &rb), 0);
+			int differ = 0;
+			for (int i = 0; i < 300; i++)
+				differ |= a[i].exited != b[i].exited;
+			cr_assert(differ);
+		}
+		rtci_ctl_policy_destroy(p);
+	}
+	rtci_ctl_trace_destroy(tr);
+}
