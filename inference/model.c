@@ -879,15 +879,32 @@ static json_t *geometry_json(const struct rtci_geometry *g)
 int rtci_model_synth(const struct rtci_geometry *g, uint64_t seed, const char *path, char *err,
 		     size_t errlen)
 {
+	return rtci_model_synth_space(g, seed, default_channels,
+				      (int)(sizeof(default_channels) / sizeof(default_channels[0])),
+				      default_levels, (int)(sizeof(default_levels) / sizeof(default_levels[0])),
+				      path, err, errlen);
+}
+
+int rtci_model_synth_space(const struct rtci_geometry *g, uint64_t seed, const int *channels, int nc,
+			   const int *levels, int nl, const char *path, char *err, size_t errlen)
+{
 	int rc = rtci_geometry_validate(g, err, errlen);
 	if (rc)
 		return rc;
-	int nc = (int)(sizeof(default_channels) / sizeof(default_channels[0]));
-	int nl = (int)(sizeof(default_levels) / sizeof(default_levels[0]));
+	if (nc < 1 || nc > RTCI_MODEL_MAX_CHANNELS || nl < 1 || nl > RTCI_MODEL_MAX_LEVELS) {
+		seterr(err, errlen, "setup space: 1..%d channel counts and 1..%d levels",
+		       RTCI_MODEL_MAX_CHANNELS, RTCI_MODEL_MAX_LEVELS);
+		return -RTCI_ERR_MODEL_SETUPS;
+	}
 	for (int i = 0; i < nc; i++)
-		if (default_channels[i] > g->stem_out) {
-			seterr(err, errlen, "geometry.stem.out %d: the default setup space needs 32", g->stem_out);
-			return -RTCI_ERR_MODEL_GEOMETRY;
+		if (channels[i] < 1 || channels[i] > g->stem_out) {
+			seterr(err, errlen, "channels[%d] = %d outside 1..stem.out (%d)", i, channels[i], g->stem_out);
+			return -RTCI_ERR_MODEL_SETUPS;
+		}
+	for (int i = 0; i < nl; i++)
+		if (levels[i] < 1 || levels[i] > 65535) {
+			seterr(err, errlen, "levels[%d] = %d outside 1..65535", i, levels[i]);
+			return -RTCI_ERR_MODEL_SETUPS;
 		}
 	int slots = nc * nl;
 	int ns = rtci_geometry_tensors(g, slots, NULL, 0);
@@ -914,13 +931,13 @@ int rtci_model_synth(const struct rtci_geometry *g, uint64_t seed, const char *p
 	rtci_geometry_partition_size(g, &h, &w);
 	json_t *setups = json_array(), *groups = json_array(), *chj = json_array(), *lvj = json_array();
 	for (int i = 0; i < nc; i++)
-		json_array_append_new(chj, json_integer(default_channels[i]));
+		json_array_append_new(chj, json_integer(channels[i]));
 	for (int i = 0; i < nl; i++)
-		json_array_append_new(lvj, json_integer(default_levels[i]));
+		json_array_append_new(lvj, json_integer(levels[i]));
 	/* three groups by channel count: 1-4, 5-8, 16-32 */
 	json_t *ga[3] = { json_array(), json_array(), json_array() };
 	for (int id = 0; id < slots; id++) {
-		int c = default_channels[id / nl], L = default_levels[id % nl];
+		int c = channels[id / nl], L = levels[id % nl];
 		int bits = 0;
 		while ((1l << bits) < (long)L + 1)
 			bits++;

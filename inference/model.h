@@ -108,4 +108,8 @@ size_t rtci_model_file_size(const struct rtci_model *m);
 int rtci_model_synth(const struct rtci_geometry *g, uint64_t seed, const char *path,
 		     char *err, size_t errlen);
 
+/* Same with another setup space (channels x levels, one BN slot per setup). */
+int rtci_model_synth_space(const struct rtci_geometry *g, uint64_t seed, const int *channels, int nc,
+			   const int *levels, int nl, const char *path, char *err, size_t errlen);
+
 #endif
