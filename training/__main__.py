@@ -32,6 +32,8 @@ def main(argv=None):
     ap.add_argument("--runs-dir", default=None, help="override common.runs_dir")
     ap.add_argument("--threads", type=int, default=None, help="override common.threads")
     ap.add_argument("--doc", default=None, help="ablation: output markdown (docs/ablation.md)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="ablation: write the report from the runs that exist, train nothing")
     a = ap.parse_args(argv)
     cfg = C.load(a.config)
     if a.runs_dir:
@@ -62,7 +64,7 @@ def main(argv=None):
         elif a.command == "ablation":
             from . import ablation
             variants = a.variants.split(",") if a.variants else None
-            ablation.run(cfg, variants, a.doc)
+            ablation.run(cfg, variants, a.doc, a.report_only)
         elif a.command == "throughput":
             steps.throughput(cfg)
         return 0

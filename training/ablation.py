@@ -41,6 +41,19 @@ def collect(cfg, variants):
     return ind, rows
 
 
+def planned_budget(cfg, variant):
+    """Budget columns of a variant not trained yet, from the config (marked 'planned')."""
+    _, use_d, use_c = steps.parse_variant(variant)
+    sec = C.section(cfg, "swcnn")
+    sec.update((sec.get("variants") or {}).get(variant) or {})
+    groups = C.section(cfg, "cluster").get("groups", 3)
+    spb = 2 + int(groups) if use_c else len(setup_space())
+    n = int(sec.get("limit_train") or 60000)
+    passes = int(sec["epochs"]) * (n // int(sec["batch_size"])) * int(sec["batch_size"]) * \
+        (spb + (1.0 / 3 if use_d else 0.0))
+    return ["%s (planned)" % sec["epochs"], "%d" % spb, "%.2fM (planned)" % (passes / 1e6), "-"]
+
+
 def figure(rows, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -120,7 +133,8 @@ def write_doc(cfg, rows, ind, doc_path):
             L.append("| %s | %.4f | %.4f | %.4f | %.4f | %s |" % (
                 r["variant"], v.max(), v.min(), v.mean(), acc, " | ".join(budget)))
         else:
-            L.append("| %s | pending | | | | %s |" % (r["variant"], " | ".join(budget)))
+            L.append("| %s | pending | | | | %s |" % (r["variant"], " | ".join(
+                budget if st else planned_budget(cfg, r["variant"]))))
     L.append("")
     L.append("Image passes count one forward+backward of one image through one setup (the "
              "teacher's forward pass counts 1/3).")
@@ -143,10 +157,16 @@ def write_doc(cfg, rows, ind, doc_path):
     log("ablation: wrote %s" % doc_path)
 
 
-def run(cfg, variants=None, doc_path=None):
+def run(cfg, variants=None, doc_path=None, report_only=False):
+    """Trains what is missing (unless report_only), then writes the report from what exists."""
     variants = variants or list(steps.VARIANTS)
     for v in variants:
         steps.parse_variant(v)
+    doc_path = doc_path or os.path.join(REPO, "docs", "ablation.md")
+    if report_only:
+        ind, rows = collect(cfg, variants)
+        write_doc(cfg, rows, ind, doc_path)
+        return rows
     steps.train_init(cfg)
     if any(steps.parse_variant(v)[2] for v in variants):
         steps.cluster(cfg)
@@ -157,6 +177,5 @@ def run(cfg, variants=None, doc_path=None):
         if not os.path.exists(os.path.join(p["root"], "eval-%s.json" % v)):
             steps.evaluate(cfg, v)
     ind, rows = collect(cfg, variants)
-    doc_path = doc_path or os.path.join(REPO, "docs", "ablation.md")
     write_doc(cfg, rows, ind, doc_path)
     return rows
