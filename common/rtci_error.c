@@ -10,8 +10,25 @@ static const struct {
 } error_names[] = {
 	/* common */
 	{ RTCI_ERR_INTERNAL, "internal error" },
+	{ RTCI_ERR_IDX_FORMAT, "malformed IDX file" },
 
 	/* codec */
+	{ RTCI_ERR_CODEC_LEVELS, "codec: unsupported quantization level count L" },
+	{ RTCI_ERR_CODEC_SHAPE, "codec: channel count or tensor shape out of range" },
+	{ RTCI_ERR_CODEC_NONFINITE, "codec: NaN or infinity in the input tensor" },
+	{ RTCI_ERR_CODEC_RANGE, "codec: channel value range overflows float32" },
+	{ RTCI_ERR_CODEC_NOSPACE, "codec: output buffer too small" },
+	{ RTCI_ERR_CODEC_TRUNCATED, "codec: frame truncated" },
+	{ RTCI_ERR_CODEC_MAGIC, "codec: bad frame magic" },
+	{ RTCI_ERR_CODEC_VERSION, "codec: unsupported frame format version" },
+	{ RTCI_ERR_CODEC_HEADER, "codec: frame header field out of range" },
+	{ RTCI_ERR_CODEC_TOO_LARGE, "codec: frame larger than the decoder allows" },
+	{ RTCI_ERR_CODEC_TRAILING, "codec: bytes after the frame payload" },
+	{ RTCI_ERR_CODEC_SIDE_INFO, "codec: invalid per-channel min/max side info" },
+	{ RTCI_ERR_CODEC_ZSTD, "codec: malformed zstd frame" },
+	{ RTCI_ERR_CODEC_CONTENT_SIZE, "codec: zstd content size does not match the header" },
+	{ RTCI_ERR_CODEC_PADDING, "codec: nonzero padding bits after the last code" },
+	{ RTCI_ERR_CODEC_COMPRESS, "codec: zstd compression failed" },
 
 	/* wire protocol */
 
