@@ -1130,9 +1130,10 @@ int rtci_topk(const float *values, int n, int k, int *idx, float *val)
 struct head_plan {
 	int n, c;
 	uint64_t last_used;
-	dnnl_primitive_t norm, conv, wreorder;
+	dnnl_primitive_t norm, conv, wreorder, oreorder;
 	dnnl_memory_t img, norm_dst, mscale, mshift, conv_src, w_plain, w, b, dst, scratch_n, scratch_c;
-	void *wbuf;
+	dnnl_memory_t conv_dst;   /* the conv's own layout when it is not NCHW, else NULL */
+	void *wbuf, *conv_out;
 	int loaded_setup;
 	size_t scratch_bytes;
 };
@@ -1162,11 +1163,13 @@ static void head_plan_free(struct head_plan *p)
 	dnnl_primitive_destroy(p->norm);
 	dnnl_primitive_destroy(p->conv);
 	dnnl_primitive_destroy(p->wreorder);
+	dnnl_primitive_destroy(p->oreorder);
 	dnnl_memory_t ms[] = { p->img, p->norm_dst, p->mscale, p->mshift, p->conv_src, p->w_plain, p->w,
-			       p->b, p->dst, p->scratch_n, p->scratch_c };
+			       p->b, p->dst, p->scratch_n, p->scratch_c, p->conv_dst };
 	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
 		dnnl_memory_destroy(ms[i]);
 	free(p->wbuf);
+	free(p->conv_out);
 	free(p);
 }
 
@@ -1183,7 +1186,7 @@ static int head_plan_build(struct rtci_head *h, int N, int c, struct head_plan *
 	p->c = c;
 	p->loaded_setup = -1;
 	int K = g->stem_kernel;
-	dnnl_memory_desc_t img_md, ch_md, src_md, w_any, w_plain, b_md, dst_md;
+	dnnl_memory_desc_t img_md, ch_md, src_md, w_any, w_plain, b_md, dst_md, dst_any;
 	dnnl_dims_t id = { N, g->in_c, g->in_h, g->in_w }, cd = { 1, g->in_c, 1, 1 };
 	dnnl_dims_t wd = { c, g->in_c, K, K }, bd = { c }, dd = { N, c, h->oh, h->ow };
 	DN(dnnl_memory_desc_init_by_tag(&img_md, 4, id, dnnl_f32, dnnl_nchw));
@@ -1212,10 +1215,11 @@ static int head_plan_build(struct rtci_head *h, int N, int c, struct head_plan *
 	DN(dnnl_memory_desc_init_by_tag(&w_plain, 4, wd, dnnl_f32, dnnl_oihw));
 	DN(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a));
 	DN(dnnl_memory_desc_init_by_tag(&dst_md, 4, dd, dnnl_f32, dnnl_nchw));
+	DN(dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any));
 	dnnl_convolution_desc_t cdsc;
 	dnnl_dims_t st = { g->stem_stride, g->stem_stride }, pads = { g->stem_pad, g->stem_pad };
 	DN(dnnl_convolution_forward_desc_init(&cdsc, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
-					      &w_any, &b_md, &dst_md, st, pads, pads));
+					      &w_any, &b_md, &dst_any, st, pads, pads));
 	attr = make_attr(false, true, NULL, NULL);
 	DN(dnnl_primitive_desc_create(&pd, &cdsc, attr, h->eng, NULL));
 	dnnl_primitive_attr_destroy(attr);
@@ -1235,6 +1239,24 @@ static int head_plan_build(struct rtci_head *h, int N, int c, struct head_plan *
 	DN(dnnl_memory_create(&p->b, &b_md, h->eng, h->btmp));
 	DN(dnnl_memory_create(&p->conv_src, &src_md, h->eng, h->norm));
 	DN(dnnl_memory_create(&p->dst, &dst_md, h->eng, DNNL_MEMORY_NONE));
+	/* the convolution writes the layout it is fastest in; one reorder gives the codec NCHW */
+	const dnnl_memory_desc_t *qd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+	if (!dnnl_memory_desc_equal(qd, &dst_md)) {
+		p->conv_out = xalloc(dnnl_memory_desc_get_size(qd));
+		if (!p->conv_out) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		DN(dnnl_memory_create(&p->conv_dst, qd, h->eng, p->conv_out));
+		dnnl_primitive_desc_t opd;
+		DN(dnnl_reorder_primitive_desc_create(&opd, qd, h->eng, &dst_md, h->eng, NULL));
+		dnnl_status_t os = dnnl_primitive_create(&p->oreorder, opd);
+		dnnl_primitive_desc_destroy(opd);
+		if (os != dnnl_success) {
+			rc = -RTCI_ERR_ENGINE_DNNL;
+			goto fail;
+		}
+	}
 	DN(dnnl_reorder_primitive_desc_create(&rpd, &w_plain, h->eng, qw, h->eng, NULL));
 	DN(dnnl_primitive_create(&p->wreorder, rpd));
 	p->scratch_bytes = sn > sc ? sn : sc;
@@ -1392,10 +1414,12 @@ int rtci_head_run(struct rtci_head *h, int setup_id, int n, const float *images,
 				  { DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, p->mshift },
 				  { DNNL_ARG_SCRATCHPAD, p->scratch_n } };
 	dnnl_exec_arg_t ca[5] = { { DNNL_ARG_SRC, p->conv_src }, { DNNL_ARG_WEIGHTS, p->w },
-				  { DNNL_ARG_BIAS, p->b }, { DNNL_ARG_DST, p->dst },
+				  { DNNL_ARG_BIAS, p->b }, { DNNL_ARG_DST, p->conv_dst ? p->conv_dst : p->dst },
 				  { DNNL_ARG_SCRATCHPAD, p->scratch_c } };
+	dnnl_exec_arg_t oa[2] = { { DNNL_ARG_FROM, p->conv_dst }, { DNNL_ARG_TO, p->dst } };
 	if (dnnl_primitive_execute(p->norm, h->strm, 5, na) != dnnl_success ||
 	    dnnl_primitive_execute(p->conv, h->strm, 5, ca) != dnnl_success ||
+	    (p->oreorder && dnnl_primitive_execute(p->oreorder, h->strm, 2, oa) != dnnl_success) ||
 	    dnnl_stream_wait(h->strm) != dnnl_success)
 		rc = -RTCI_ERR_ENGINE_DNNL;
 out:
