@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "common/rtci_error.h"
+#include "inference/codec.h"
 #include "inference/engine.h"
 #include "inference/model.h"
 #include "tests/golden_util.h"
@@ -18,7 +19,8 @@
 
 struct golden_case {
 	int setup, c, batch;
-	char input[64], partition[64], dequant[64], tail_logits[64];
+	int L;
+	char input[64], partition[64], dequant[64], tail_logits[64], logits[64];
 };
 
 static const char *root(void)
@@ -56,6 +58,8 @@ static int load_index(const char *dir, struct golden_case *cases, int cap)
 		g->setup = (int)json_integer_value(json_object_get(c, "setup"));
 		g->c = (int)json_integer_value(json_object_get(c, "c"));
 		g->batch = (int)json_integer_value(json_object_get(c, "batch"));
+		g->L = (int)json_integer_value(json_object_get(c, "L"));
+		snprintf(g->logits, sizeof(g->logits), "%s", json_string_value(json_object_get(c, "logits")));
 		snprintf(g->input, sizeof(g->input), "%s", json_string_value(json_object_get(c, "input")));
 		snprintf(g->partition, sizeof(g->partition), "%s", json_string_value(json_object_get(c, "partition")));
 		snprintf(g->dequant, sizeof(g->dequant), "%s", json_string_value(json_object_get(c, "dequant")));
@@ -79,7 +83,9 @@ struct ctx {
 	struct rtci_tail *tail;
 	int P, ph, pw, classes;
 	size_t frame;
-	double worst_head, worst_tail, worst_mixbatch;
+	float *wide_tmp;
+	double worst_head, worst_tail, worst_mixbatch, worst_full;
+	long codes_differ;
 	int checked;
 };
 
@@ -133,6 +139,24 @@ static void check_chunk(struct ctx *x, const char *dir)
 				      mode == RTCI_TAIL_FOLDED ? "folded" : "mixed", g->setup, B, e);
 			if (e > x->worst_tail) x->worst_tail = e;
 		}
+		/* the whole pipeline: our head -> the codec's quantizer -> our tail, against the reference's
+		 * images -> stem -> quantize -> tail */
+		size_t nf = 0;
+		float *gf = read_f32(dir, g->logits, &nf);
+		cr_assert_not_null(gf);
+		size_t plane = (size_t)x->ph * x->pw;
+		for (int b = 0; b < B; b++)
+			cr_assert_eq(rtci_codec_quantize_ref(part + (size_t)b * g->c * plane, (size_t)g->c, plane,
+							     (uint32_t)g->L), 0);
+		/* values off by more than rounding: a code the two quantizers chose differently */
+		for (size_t k = 0; k < np; k++)
+			x->codes_differ += fabsf(part[k] - gd[k]) > 1e-4f * (1.0f + fabsf(gd[k]));
+		widen(x, part, B, g->c, x->wide_tmp);
+		cr_assert_eq(rtci_tail_run(x->tail, B, x->wide_tmp, ids, logits), 0);
+		e = rel_l2(logits, gf, nf);
+		cr_expect_leq(e, TOL, "pipeline: setup %d batch %d: rel L2 %.3g", g->setup, B, e);
+		if (e > x->worst_full) x->worst_full = e;
+		free(gf);
 		memcpy(ref_all + (size_t)i * B * x->classes, gl, nl * sizeof(float));
 		x->checked++;
 		free(gp);
@@ -191,6 +215,8 @@ static void golden_geometry(const char *geo, int chunk, const int *b32_setups, i
 	rtci_geometry_partition_size(&g, &x.ph, &x.pw);
 	x.classes = g.classes;
 	x.frame = (size_t)x.P * x.ph * x.pw;
+	x.wide_tmp = malloc(32 * x.frame * sizeof(float));
+	cr_assert_not_null(x.wide_tmp);
 	int ns = rtci_model_setup_count(x.m);
 	static const int batches[3] = { 1, 7, 32 };
 	for (int bi = 0; bi < 3; bi++) {
@@ -213,10 +239,10 @@ static void golden_geometry(const char *geo, int chunk, const int *b32_setups, i
 			rm_dir(gdir);
 		}
 	}
-	cr_log_info("golden %s: %d cases; worst rel L2: head %.2e, tail %.2e, mixed-setup batches %.2e", geo,
-		    x.checked, x.worst_head, x.worst_tail, x.worst_mixbatch);
-	fprintf(stderr, "golden %s: %d cases; worst rel L2: head %.2e, tail %.2e, mixed-setup batches %.2e\n",
-		geo, x.checked, x.worst_head, x.worst_tail, x.worst_mixbatch);
+	fprintf(stderr, "golden %s: %d cases; worst rel L2: head %.2e, tail %.2e, mixed-setup batches %.2e, "
+		"pipeline %.2e (%ld quantization codes differ from the reference's)\n", geo, x.checked,
+		x.worst_head, x.worst_tail, x.worst_mixbatch, x.worst_full, x.codes_differ);
+	free(x.wide_tmp);
 	rtci_tail_destroy(x.tail);
 	rtci_head_destroy(x.head);
 	rtci_model_destroy(x.m);
