@@ -70,8 +70,17 @@ static const struct {
 	{ RTCI_ERR_REASM_TENANT_TABLE_FULL, "too many tenants in reassembly" },
 
 	/* model file */
+	{ RTCI_ERR_MODEL_FORMAT, "model file: malformed" },
+	{ RTCI_ERR_MODEL_VERSION, "model file: unsupported format version" },
+	{ RTCI_ERR_MODEL_GEOMETRY, "model file: invalid geometry" },
+	{ RTCI_ERR_MODEL_TENSOR, "model file: invalid or missing tensor" },
+	{ RTCI_ERR_MODEL_SETUPS, "model file: invalid setups table" },
+	{ RTCI_ERR_MODEL_GROUPS, "model file: invalid groups table" },
 
 	/* inference engine */
+	{ RTCI_ERR_ENGINE_DNNL, "inference engine: oneDNN call failed" },
+	{ RTCI_ERR_ENGINE_SETUP, "inference engine: unknown setup" },
+	{ RTCI_ERR_ENGINE_BATCH, "inference engine: batch size out of range" },
 
 	/* control */
 	{ RTCI_ERR_CTL_TRACE_SYNTAX, "malformed bandwidth trace" },

@@ -77,9 +77,18 @@ enum rtci_error_code {
 
 	/* model file (inference/model): 1400-1499 */
 	RTCI_ERR_MODEL_FIRST = 1400,
+	RTCI_ERR_MODEL_FORMAT = 1400,    /* not a model file: length prefix, JSON header, metadata */
+	RTCI_ERR_MODEL_VERSION = 1401,   /* format_version this reader does not know */
+	RTCI_ERR_MODEL_GEOMETRY = 1402,  /* geometry out of bounds */
+	RTCI_ERR_MODEL_TENSOR = 1403,    /* tensor missing, wrong dtype/shape, out of range, overlapping */
+	RTCI_ERR_MODEL_SETUPS = 1404,    /* channels/levels/bn_slots/setups table inconsistent */
+	RTCI_ERR_MODEL_GROUPS = 1405,    /* groups table inconsistent with the setups */
 
 	/* inference engine (inference/engine): 1500-1599 */
 	RTCI_ERR_ENGINE_FIRST = 1500,
+	RTCI_ERR_ENGINE_DNNL = 1500,     /* a oneDNN call failed */
+	RTCI_ERR_ENGINE_SETUP = 1501,    /* setup id unknown to the model */
+	RTCI_ERR_ENGINE_BATCH = 1502,    /* batch size outside 1..max_batch */
 
 	/* control (control/): 1600-1699 */
 	RTCI_ERR_CONTROL_FIRST = 1600,

@@ -1,0 +1,239 @@
+/* Tail throughput of the SW-CNN on oneDNN: images/s per (threads, batch), the two ways of running
+ * BatchNorm over batches that mix setups, achieved GFLOP/s, this machine's sgemm peak from the
+ * same run, and the memory of a loaded model with every setup ready.
+ *   rtci-bench-tail --model FILE [--batches 1,8,32,64] [--threads 1,2] [--runs 5] [--csv FILE]
+ *                   [--mix-batch 32] [--no-mix]
+ * CSV rows: kind,threads,batch,mode,mix,median_img_s,gflops */
+#include <dnnl.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/rtci_error.h"
+#include "inference/engine.h"
+#include "inference/model.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(double), cmp_d);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int parse_list(const char *s, int *out, int cap)
+{
+	int n = 0;
+	while (*s && n < cap) {
+		out[n++] = atoi(s);
+		const char *c = strchr(s, ',');
+		if (!c)
+			break;
+		s = c + 1;
+	}
+	return n;
+}
+
+static long rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* Median images/s of `runs` timed repeats, each at least ~0.2 s of back-to-back batches. */
+static double measure(struct rtci_tail *t, enum rtci_tail_mode mode, int n, const float *x, const int *ids,
+		      float *lg, int runs)
+{
+	double v[32];
+	for (int w = 0; w < 2; w++)
+		if (rtci_tail_run_mode(t, mode, n, x, ids, lg) != 0)
+			return -1;
+	double t0 = now_s();
+	rtci_tail_run_mode(t, mode, n, x, ids, lg);
+	double one = now_s() - t0;
+	int iters = one > 0.2 ? 1 : (int)(0.2 / (one > 1e-6 ? one : 1e-6)) + 1;
+	for (int r = 0; r < runs && r < 32; r++) {
+		t0 = now_s();
+		for (int i = 0; i < iters; i++)
+			rtci_tail_run_mode(t, mode, n, x, ids, lg);
+		v[r] = (double)n * iters / (now_s() - t0);
+	}
+	return median(v, runs < 32 ? runs : 32);
+}
+
+static double sgemm_peak(int threads, int runs)
+{
+	const int M = 1024, N = 1024, K = 1024;
+	float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * K * N), *c = malloc(sizeof(float) * M * N);
+	for (int i = 0; i < M * K; i++)
+		a[i] = (float)(i % 7) * 0.1f;
+	for (int i = 0; i < K * N; i++)
+		b[i] = (float)(i % 5) * 0.1f;
+	int saved = omp_get_max_threads();
+	omp_set_num_threads(threads);
+	double v[32];
+	dnnl_sgemm('N', 'N', M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
+	for (int r = 0; r < runs && r < 32; r++) {
+		double t0 = now_s();
+		int it = 0;
+		do {
+			dnnl_sgemm('N', 'N', M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
+			it++;
+		} while (now_s() - t0 < 0.2);
+		v[r] = 2.0 * M * N * K * it / (now_s() - t0) / 1e9;
+	}
+	omp_set_num_threads(saved);
+	free(a); free(b); free(c);
+	return median(v, runs < 32 ? runs : 32);
+}
+
+int main(int argc, char **argv)
+{
+	const char *model = NULL, *csv = NULL;
+	int batches[8] = { 1, 8, 32, 64 }, nb = 4, threads[4] = { 1, 2 }, nt = 2, runs = 5, mix_batch = 32;
+	int do_mix = 1;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
+		else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv = argv[++i];
+		else if (!strcmp(argv[i], "--batches") && i + 1 < argc) nb = parse_list(argv[++i], batches, 8);
+		else if (!strcmp(argv[i], "--threads") && i + 1 < argc) nt = parse_list(argv[++i], threads, 4);
+		else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--mix-batch") && i + 1 < argc) mix_batch = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--no-mix")) do_mix = 0;
+		else {
+			fprintf(stderr, "usage: rtci-bench-tail --model FILE [--batches 1,8,32,64] [--threads 1,2] "
+				"[--runs 5] [--csv FILE] [--mix-batch 32] [--no-mix]\n");
+			return 2;
+		}
+	}
+	if (!model || runs < 1)
+		return 2;
+	char err[512];
+	struct rtci_model *m;
+	if (rtci_model_load(model, &m, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	const struct rtci_geometry *g = rtci_model_geometry(m);
+	int ph, pw, maxb = mix_batch > 32 ? mix_batch : 32;   /* the memory check runs batch 32 */
+	rtci_geometry_partition_size(g, &ph, &pw);
+	for (int i = 0; i < nb; i++)
+		if (batches[i] > maxb)
+			maxb = batches[i];
+	size_t frame = (size_t)g->stem_out * ph * pw;
+	double gflop_img = 2.0 * (double)rtci_geometry_tail_macs(g) / 1e9;
+	float *x = malloc((size_t)maxb * frame * sizeof(float)), *lg = malloc((size_t)maxb * g->classes * sizeof(float));
+	int *ids = malloc((size_t)maxb * sizeof(int));
+	srand(1);
+	for (size_t i = 0; i < (size_t)maxb * frame; i++)
+		x[i] = (float)(rand() % 600) / 100.0f;
+	FILE *out = csv ? fopen(csv, "w") : NULL;
+	if (out)
+		fprintf(out, "kind,threads,batch,mode,mix,median_img_s,gflops\n");
+	int big = rtci_model_find_setup(m, 32, 65535);
+	if (big < 0)
+		big = rtci_model_setup_count(m) - 1;
+	printf("model %s (%s), tail %.3f GFLOP per image, %d runs per point (medians)\n", model, g->name,
+	       gflop_img, runs);
+
+	/* memory with every setup ready */
+	{
+		long rss0 = rss_kb();
+		struct rtci_tail *t;
+		struct rtci_engine_config cfg = { .threads = 1, .max_batch = 32 };
+		if (rtci_tail_create(m, &cfg, &t)) {
+			fprintf(stderr, "tail create failed\n");
+			return 1;
+		}
+		for (int s = 0; s < rtci_model_setup_count(m); s++)
+			rtci_tail_prepare(t, s);
+		int all[64];
+		for (int i = 0; i < 32; i++)
+			all[i] = i % rtci_model_setup_count(m);
+		rtci_tail_run_mode(t, RTCI_TAIL_FOLDED, 32, x, all, lg);
+		rtci_tail_run_mode(t, RTCI_TAIL_MIXED, 32, x, all, lg);
+		struct rtci_tail_stats st;
+		rtci_tail_stats(t, &st);
+		printf("memory, %d setups ready, plans for batch 32 in both modes: model file %.1f MB (mmap), "
+		       "folded weights %.1f MB (%d setups x %.2f MB), shared weights %.1f MB, BN table %.2f MB, "
+		       "activations+scratch %.1f MB, plan buffers %.2f MB; process RSS grew %.1f MB\n",
+		       st.folded_setups, st.model_bytes / 1e6, st.folded_bytes / 1e6, st.folded_setups,
+		       st.folded_setups ? st.folded_bytes / 1e6 / st.folded_setups : 0.0, st.shared_bytes / 1e6,
+		       st.bn_table_bytes / 1e6, st.activation_bytes / 1e6, st.plan_bytes / 1e6,
+		       (rss_kb() - rss0) / 1e3);
+		if (out)
+			fprintf(out, "memory,1,32,all,%d,%.0f,%.0f\n", st.folded_setups,
+				(double)(st.folded_bytes + st.shared_bytes + st.bn_table_bytes + st.activation_bytes +
+					 st.plan_bytes), (double)st.model_bytes);
+		rtci_tail_destroy(t);
+	}
+
+	for (int ti = 0; ti < nt; ti++) {
+		double peak = sgemm_peak(threads[ti], runs);
+		printf("threads %d: sgemm 1024^3 peak %.1f GFLOP/s\n", threads[ti], peak);
+		if (out)
+			fprintf(out, "sgemm,%d,0,-,-,0,%.2f\n", threads[ti], peak);
+		struct rtci_tail *t;
+		struct rtci_engine_config cfg = { .threads = threads[ti], .max_batch = maxb };
+		if (rtci_tail_create(m, &cfg, &t)) {
+			fprintf(stderr, "tail create failed\n");
+			return 1;
+		}
+		for (int i = 0; i < maxb; i++)
+			ids[i] = big;
+		for (int bi = 0; bi < nb; bi++) {
+			double ips = measure(t, RTCI_TAIL_AUTO, batches[bi], x, ids, lg, runs);
+			printf("  batch %3d: %8.1f img/s  %6.1f GFLOP/s (%4.1f%% of sgemm)\n", batches[bi], ips,
+			       ips * gflop_img, 100.0 * ips * gflop_img / peak);
+			if (out)
+				fprintf(out, "tail,%d,%d,%s,1,%.2f,%.2f\n", threads[ti], batches[bi],
+					rtci_tail_mode(t) == RTCI_TAIL_MIXED ? "mixed" : "folded", ips, ips * gflop_img);
+		}
+		if (do_mix) {
+			static const int mixes[3] = { 1, 3, 10 };
+			for (int k = 0; k < 3; k++) {
+				int ns = rtci_model_setup_count(m);
+				for (int i = 0; i < mix_batch; i++)
+					ids[i] = mixes[k] == 1 ? big : (i % mixes[k]) * (ns / mixes[k]);
+				double f = measure(t, RTCI_TAIL_FOLDED, mix_batch, x, ids, lg, runs);
+				double q = measure(t, RTCI_TAIL_MIXED, mix_batch, x, ids, lg, runs);
+				printf("  batch %d, %2d setup%s: folded per setup %8.1f img/s, shared conv + per-sample BN "
+				       "%8.1f img/s (folded/mixed %.2fx)\n", mix_batch, mixes[k], mixes[k] > 1 ? "s" : " ",
+				       f, q, f / q);
+				if (out) {
+					fprintf(out, "mix,%d,%d,folded,%d,%.2f,%.2f\n", threads[ti], mix_batch, mixes[k], f,
+						f * gflop_img);
+					fprintf(out, "mix,%d,%d,mixed,%d,%.2f,%.2f\n", threads[ti], mix_batch, mixes[k], q,
+						q * gflop_img);
+				}
+			}
+		}
+		rtci_tail_destroy(t);
+	}
+	if (out)
+		fclose(out);
+	free(x); free(lg); free(ids);
+	rtci_model_destroy(m);
+	return 0;
+}

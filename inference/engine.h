@@ -1,0 +1,96 @@
+/* SW-CNN executors on oneDNN: the head (edge side: image -> partition tensor of a setup) and the
+ * tail (gateway side: a batch of decoded partition tensors, each with its own setup -> logits).
+ *
+ * All setups share convolution weights and differ only in BatchNorm statistics. The tail runs a
+ * batch in one of two ways:
+ *  - RTCI_TAIL_FOLDED: BN folded into the convolution weights and bias per setup (built lazily,
+ *    kept in a bounded cache); a batch holding several setups runs as one sub-batch per setup.
+ *  - RTCI_TAIL_MIXED: one convolution with the shared weights over the whole batch, then BN as a
+ *    per-sample scale and shift ([N, C, 1, 1] binary primitives), so any mix of setups shares
+ *    one pass.
+ * RTCI_TAIL_AUTO picks FOLDED (measured faster on this project's CPUs at every mix tried; see
+ * bench/tail and docs/model-format.md "Runtime").
+ *
+ * Primitives are created once per (mode, batch size) and kept in a bounded cache; activations
+ * stay in the blocked layouts oneDNN picks from layer to layer; ReLU6 is a clip post-op and
+ * residual adds are sum post-ops.
+ *
+ * Threading: oneDNN here runs on OpenMP. An executor runs its primitives on `threads` OpenMP
+ * threads of the calling thread (it sets omp_set_num_threads around create and run and restores
+ * the caller's value). Use one executor per worker thread with threads = 1 (one gateway worker
+ * lcore each), or one executor with threads = N. An executor is not thread-safe: one caller at a
+ * time. */
+#ifndef RTCI_ENGINE_H
+#define RTCI_ENGINE_H
+
+#include <stddef.h>
+
+#include "inference/model.h"
+
+enum rtci_tail_mode {
+	RTCI_TAIL_AUTO = 0,
+	RTCI_TAIL_FOLDED = 1,
+	RTCI_TAIL_MIXED = 2,
+};
+
+struct rtci_engine_config {
+	int threads;        /* OpenMP threads per run; 0 = the caller's current setting */
+	int max_batch;      /* largest batch a run accepts; 0 = 64 */
+	int plan_cache;     /* primitive plans kept, per (mode, batch size); 0 = 16 */
+	int folded_cache;   /* setups whose folded weights are kept; 0 = every setup */
+	enum rtci_tail_mode mode;
+};
+
+struct rtci_tail_stats {
+	size_t model_bytes;        /* the mapped model file */
+	size_t folded_bytes;       /* folded weights of the setups in the cache */
+	size_t shared_bytes;       /* shared (unfolded) weights for the mixed path and classifier */
+	size_t bn_table_bytes;     /* per-setup BN scale/shift table */
+	size_t activation_bytes;   /* activation buffers and scratchpad, sized for the largest plan */
+	size_t plan_bytes;         /* per-plan buffers (per-sample scale/shift) */
+	int plans;                 /* plans in the cache */
+	int folded_setups;         /* setups with folded weights ready */
+	long plan_builds, fold_builds;   /* cache misses so far */
+};
+
+struct rtci_head;
+struct rtci_tail;
+
+/* ---- head (edge side) ---- */
+
+int rtci_head_create(const struct rtci_model *m, const struct rtci_engine_config *cfg,
+		     struct rtci_head **out);
+void rtci_head_destroy(struct rtci_head *h);
+
+/* Runs the stem for setup `setup_id` on n images (float pixel/255, NCHW, in_c x in_h x in_w
+ * each) and writes the partition tensor: n x c x H' x W' floats (c of the setup), NCHW. */
+int rtci_head_run(struct rtci_head *h, int setup_id, int n, const float *images, float *out);
+
+/* ---- tail (gateway side) ---- */
+
+int rtci_tail_create(const struct rtci_model *m, const struct rtci_engine_config *cfg,
+		     struct rtci_tail **out);
+void rtci_tail_destroy(struct rtci_tail *t);
+
+/* Runs n frames: input is n x stem_out x H' x W' floats (NCHW; each frame's channels from its
+ * setup's c onwards zero-filled), setup_ids[i] the setup of frame i. Writes n x classes logits.
+ * Returns 0 or a negative code (-RTCI_ERR_ENGINE_BATCH, -RTCI_ERR_ENGINE_SETUP, ...). */
+int rtci_tail_run(struct rtci_tail *t, int n, const float *input, const int *setup_ids,
+		  float *logits);
+
+/* Same with an explicit mode for this call (FOLDED or MIXED), for measurement and tests. */
+int rtci_tail_run_mode(struct rtci_tail *t, enum rtci_tail_mode mode, int n, const float *input,
+		       const int *setup_ids, float *logits);
+
+/* Builds the folded weights of a setup now (otherwise built on first use). */
+int rtci_tail_prepare(struct rtci_tail *t, int setup_id);
+
+void rtci_tail_stats(const struct rtci_tail *t, struct rtci_tail_stats *st);
+
+/* The mode rtci_tail_run uses. */
+enum rtci_tail_mode rtci_tail_mode(const struct rtci_tail *t);
+
+/* Indices and values of the k largest of n values, largest first. Returns k' = min(k, n). */
+int rtci_topk(const float *values, int n, int k, int *idx, float *val);
+
+#endif

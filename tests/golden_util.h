@@ -1,0 +1,73 @@
+/* Helpers shared by the golden-data checks: run the PyTorch reference's golden script on a model
+ * and read its files (training/golden.py documents the format). */
+#ifndef RTCI_TESTS_GOLDEN_UTIL_H
+#define RTCI_TESTS_GOLDEN_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Relative L2 error ||a - b|| / ||b|| (absolute when b is zero). */
+static inline double rel_l2(const float *a, const float *b, size_t n)
+{
+	double num = 0, den = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = (double)a[i] - (double)b[i];
+		num += d * d;
+		den += (double)b[i] * (double)b[i];
+	}
+	return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* Reads a whole raw float32 file; *n gets the element count. NULL on failure. */
+static inline float *read_f32(const char *dir, const char *name, size_t *n)
+{
+	char path[8192];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long len = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	float *p = malloc(len > 0 ? (size_t)len : 1);
+	if (p && len > 0 && fread(p, 1, (size_t)len, f) != (size_t)len) {
+		free(p);
+		p = NULL;
+	}
+	fclose(f);
+	if (n)
+		*n = (size_t)len / 4;
+	return p;
+}
+
+/* Runs `python3 -m training.golden MODEL DIR --batches B --setups IDS` with the source root on
+ * PYTHONPATH. Returns the exit status, or -1 when it could not start. */
+static inline int run_golden(const char *python, const char *root, const char *model, const char *dir,
+			     const char *batches, const char *setups)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		setenv("PYTHONPATH", root, 1);
+		int fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0)
+			dup2(fd, 1);
+		execl(python, python, "-m", "training.golden", model, dir, "--batches", batches, "--setups",
+		      setups, "--threads", "2", (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#endif

@@ -1,0 +1,263 @@
+/* The C engine against the PyTorch reference (training/golden.py): for a synthesized model of
+ * each geometry, the head must reproduce the partition tensors and the tail the logits of every
+ * setup, at batch sizes 1, 7 and 32, in both tail modes and in batches that mix setups, within a
+ * relative L2 error of 1e-4.
+ *
+ * Needs /usr/bin/python3 with torch and the training/ package (found through RTCI_SOURCE_ROOT);
+ * skips when they are absent. mnv2-224 at batch 32 checks a spread of setups unless
+ * RTCI_GOLDEN_FULL=1 (the reference takes minutes for all 50 there). */
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include "common/rtci_error.h"
+#include "inference/codec.h"
+#include "inference/engine.h"
+#include "inference/model.h"
+#include "tests/golden_util.h"
+
+#define TOL 1e-4
+
+struct golden_case {
+	int setup, c, batch;
+	int L;
+	char input[64], partition[64], dequant[64], tail_logits[64], logits[64];
+};
+
+static const char *root(void)
+{
+	const char *r = getenv("RTCI_SOURCE_ROOT");
+	return r ? r : ".";
+}
+
+static const char *python(void)
+{
+	const char *p = getenv("RTCI_PYTHON");
+	return p ? p : "/usr/bin/python3";
+}
+
+static void skip_without_reference(void)
+{
+	char path[8192];
+	snprintf(path, sizeof(path), "%s/training/golden.py", root());
+	if (access(path, R_OK) != 0 || access(python(), X_OK) != 0)
+		cr_skip_test("no PyTorch reference (%s)", path);
+}
+
+static int load_index(const char *dir, struct golden_case *cases, int cap)
+{
+	char path[8192];
+	snprintf(path, sizeof(path), "%s/index.json", dir);
+	json_error_t je;
+	json_t *idx = json_load_file(path, 0, &je);
+	cr_assert_not_null(idx, "%s: %s", path, je.text);
+	json_t *arr = json_object_get(idx, "cases");
+	int n = 0;
+	for (size_t i = 0; i < json_array_size(arr) && n < cap; i++, n++) {
+		json_t *c = json_array_get(arr, i);
+		struct golden_case *g = &cases[n];
+		g->setup = (int)json_integer_value(json_object_get(c, "setup"));
+		g->c = (int)json_integer_value(json_object_get(c, "c"));
+		g->batch = (int)json_integer_value(json_object_get(c, "batch"));
+		g->L = (int)json_integer_value(json_object_get(c, "L"));
+		snprintf(g->logits, sizeof(g->logits), "%s", json_string_value(json_object_get(c, "logits")));
+		snprintf(g->input, sizeof(g->input), "%s", json_string_value(json_object_get(c, "input")));
+		snprintf(g->partition, sizeof(g->partition), "%s", json_string_value(json_object_get(c, "partition")));
+		snprintf(g->dequant, sizeof(g->dequant), "%s", json_string_value(json_object_get(c, "dequant")));
+		snprintf(g->tail_logits, sizeof(g->tail_logits), "%s",
+			 json_string_value(json_object_get(c, "tail_logits")));
+	}
+	json_decref(idx);
+	return n;
+}
+
+static void rm_dir(const char *dir)
+{
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+struct ctx {
+	struct rtci_model *m;
+	struct rtci_head *head;
+	struct rtci_tail *tail;
+	int P, ph, pw, classes;
+	size_t frame;
+	float *wide_tmp;
+	double worst_head, worst_tail, worst_mixbatch, worst_full;
+	long codes_differ;
+	int checked;
+};
+
+/* Zero-fills a [B, c, H, W] tensor into [B, P, H, W]. */
+static void widen(const struct ctx *x, const float *src, int B, int c, float *dst)
+{
+	size_t plane = (size_t)x->ph * x->pw;
+	memset(dst, 0, (size_t)B * x->frame * sizeof(float));
+	for (int b = 0; b < B; b++)
+		memcpy(dst + b * x->frame, src + (size_t)b * c * plane, (size_t)c * plane * sizeof(float));
+}
+
+/* Checks every case of one generated chunk (one batch size, some setups). */
+static void check_chunk(struct ctx *x, const char *dir)
+{
+	static struct golden_case cases[64];
+	int n = load_index(dir, cases, 64);
+	cr_assert_gt(n, 0);
+	int B = cases[0].batch;
+	size_t nin;
+	float *img = read_f32(dir, cases[0].input, &nin);
+	cr_assert_not_null(img);
+	float *wide_all = malloc((size_t)n * B * x->frame * sizeof(float));
+	float *ref_all = malloc((size_t)n * B * x->classes * sizeof(float));
+	float *part = malloc((size_t)B * x->frame * sizeof(float));
+	float *logits = malloc((size_t)B * x->classes * sizeof(float));
+	cr_assert(wide_all && ref_all && part && logits);
+	for (int i = 0; i < n; i++) {
+		const struct golden_case *g = &cases[i];
+		size_t np = 0, nd = 0, nl = 0;
+		float *gp = read_f32(dir, g->partition, &np), *gd = read_f32(dir, g->dequant, &nd);
+		float *gl = read_f32(dir, g->tail_logits, &nl);
+		cr_assert(gp && gd && gl, "%s: missing files of setup %d", dir, g->setup);
+		cr_assert_eq(nl, (size_t)B * x->classes);
+		/* head: images -> partition tensor of this setup */
+		cr_assert_eq(rtci_head_run(x->head, g->setup, B, img, part), 0);
+		double e = rel_l2(part, gp, np);
+		cr_expect_leq(e, TOL, "head: setup %d batch %d: rel L2 %.3g", g->setup, B, e);
+		if (e > x->worst_head) x->worst_head = e;
+		/* tail on the reference's dequantized tensor, both modes */
+		float *wide = wide_all + (size_t)i * B * x->frame;
+		widen(x, gd, B, g->c, wide);
+		int ids[64];
+		for (int b = 0; b < B; b++)
+			ids[b] = g->setup;
+		for (int mode = RTCI_TAIL_FOLDED; mode <= RTCI_TAIL_MIXED; mode++) {
+			int rc = rtci_tail_run_mode(x->tail, mode, B, wide, ids, logits);
+			cr_assert_eq(rc, 0, "tail: %s", rtci_strerror(rc));
+			e = rel_l2(logits, gl, nl);
+			cr_expect_leq(e, TOL, "tail (%s): setup %d batch %d: rel L2 %.3g",
+				      mode == RTCI_TAIL_FOLDED ? "folded" : "mixed", g->setup, B, e);
+			if (e > x->worst_tail) x->worst_tail = e;
+		}
+		/* the whole pipeline: our head -> the codec's quantizer -> our tail, against the reference's
+		 * images -> stem -> quantize -> tail */
+		size_t nf = 0;
+		float *gf = read_f32(dir, g->logits, &nf);
+		cr_assert_not_null(gf);
+		size_t plane = (size_t)x->ph * x->pw;
+		for (int b = 0; b < B; b++)
+			cr_assert_eq(rtci_codec_quantize_ref(part + (size_t)b * g->c * plane, (size_t)g->c, plane,
+							     (uint32_t)g->L), 0);
+		/* values off by more than rounding: a code the two quantizers chose differently */
+		for (size_t k = 0; k < np; k++)
+			x->codes_differ += fabsf(part[k] - gd[k]) > 1e-4f * (1.0f + fabsf(gd[k]));
+		widen(x, part, B, g->c, x->wide_tmp);
+		cr_assert_eq(rtci_tail_run(x->tail, B, x->wide_tmp, ids, logits), 0);
+		e = rel_l2(logits, gf, nf);
+		cr_expect_leq(e, TOL, "pipeline: setup %d batch %d: rel L2 %.3g", g->setup, B, e);
+		if (e > x->worst_full) x->worst_full = e;
+		free(gf);
+		memcpy(ref_all + (size_t)i * B * x->classes, gl, nl * sizeof(float));
+		x->checked++;
+		free(gp);
+		free(gd);
+		free(gl);
+	}
+	/* batches mixing setups: frame b comes from case (b mod n), row b */
+	if (n > 1 && B > 1) {
+		float *mix = malloc((size_t)B * x->frame * sizeof(float));
+		float *ref = malloc((size_t)B * x->classes * sizeof(float));
+		int ids[64];
+		for (int b = 0; b < B; b++) {
+			int k = b % n;
+			ids[b] = cases[k].setup;
+			memcpy(mix + b * x->frame, wide_all + ((size_t)k * B + b) * x->frame, x->frame * sizeof(float));
+			memcpy(ref + (size_t)b * x->classes, ref_all + ((size_t)k * B + b) * x->classes,
+			       (size_t)x->classes * sizeof(float));
+		}
+		for (int mode = RTCI_TAIL_FOLDED; mode <= RTCI_TAIL_MIXED; mode++) {
+			cr_assert_eq(rtci_tail_run_mode(x->tail, mode, B, mix, ids, logits), 0);
+			for (int b = 0; b < B; b++) {
+				double e = rel_l2(logits + (size_t)b * x->classes, ref + (size_t)b * x->classes,
+						  (size_t)x->classes);
+				cr_expect_leq(e, TOL, "mixed-setup batch (%s): frame %d setup %d: rel L2 %.3g",
+					      mode == RTCI_TAIL_FOLDED ? "folded" : "mixed", b, ids[b], e);
+				if (e > x->worst_mixbatch) x->worst_mixbatch = e;
+			}
+		}
+		free(mix);
+		free(ref);
+	}
+	free(img);
+	free(wide_all);
+	free(ref_all);
+	free(part);
+	free(logits);
+}
+
+static void golden_geometry(const char *geo, int chunk, const int *b32_setups, int nb32)
+{
+	skip_without_reference();
+	char dir[] = "/tmp/rtci-golden-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char model[4200], gdir[4200], err[512];
+	snprintf(model, sizeof(model), "%s/model.rtcm", dir);
+	snprintf(gdir, sizeof(gdir), "%s/g", dir);
+	struct rtci_geometry g;
+	cr_assert_eq(rtci_geometry_preset(geo, &g), 0);
+	cr_assert_eq(rtci_model_synth(&g, 7, model, err, sizeof(err)), 0, "%s", err);
+	struct ctx x = { 0 };
+	cr_assert_eq(rtci_model_load(model, &x.m, err, sizeof(err)), 0, "%s", err);
+	struct rtci_engine_config cfg = { .threads = 2, .max_batch = 32 };
+	cr_assert_eq(rtci_head_create(x.m, &cfg, &x.head), 0);
+	cr_assert_eq(rtci_tail_create(x.m, &cfg, &x.tail), 0);
+	x.P = g.stem_out;
+	rtci_geometry_partition_size(&g, &x.ph, &x.pw);
+	x.classes = g.classes;
+	x.frame = (size_t)x.P * x.ph * x.pw;
+	x.wide_tmp = malloc(32 * x.frame * sizeof(float));
+	cr_assert_not_null(x.wide_tmp);
+	int ns = rtci_model_setup_count(x.m);
+	static const int batches[3] = { 1, 7, 32 };
+	for (int bi = 0; bi < 3; bi++) {
+		int ids[64], nids = 0;
+		if (batches[bi] == 32 && b32_setups)
+			for (int i = 0; i < nb32; i++)
+				ids[nids++] = b32_setups[i];
+		else
+			for (int i = 0; i < ns; i++)
+				ids[nids++] = i;
+		for (int s0 = 0; s0 < nids; s0 += chunk) {
+			char list[512] = "", bs[8];
+			for (int s = s0; s < nids && s < s0 + chunk; s++)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d", s > s0 ? "," : "",
+					 ids[s]);
+			snprintf(bs, sizeof(bs), "%d", batches[bi]);
+			int st = run_golden(python(), root(), model, gdir, bs, list);
+			cr_assert_eq(st, 0, "training.golden failed (status %d) for batch %s setups %s", st, bs, list);
+			check_chunk(&x, gdir);
+			rm_dir(gdir);
+		}
+	}
+	fprintf(stderr, "golden %s: %d cases; worst rel L2: head %.2e, tail %.2e, mixed-setup batches %.2e, "
+		"pipeline %.2e (%ld quantization codes differ from the reference's)\n", geo, x.checked,
+		x.worst_head, x.worst_tail, x.worst_mixbatch, x.worst_full, x.codes_differ);
+	free(x.wide_tmp);
+	rtci_tail_destroy(x.tail);
+	rtci_head_destroy(x.head);
+	rtci_model_destroy(x.m);
+	rm_dir(dir);
+}
+
+Test(golden, fmnist, .timeout = 600)
+{
+	golden_geometry("fmnist", 50, NULL, 0);
+}
+
+Test(golden, mnv2_224, .timeout = 1800)
+{
+	static const int spread[] = { 0, 4, 22, 45, 49 };
+	const char *full = getenv("RTCI_GOLDEN_FULL");
+	bool all = full && strcmp(full, "1") == 0;
+	golden_geometry("mnv2-224", 5, all ? NULL : spread, all ? 0 : 5);
+}
