@@ -132,6 +132,7 @@ static double hull_at(const struct rtci_ctl_policy *p, double x)
 struct solve_ctx {
 	const struct rtci_ctl_policy *p;
 	unsigned H, nc;
+	double e_end; /* terminal constraint: excess after the horizon at most this */
 	double tx[RTCI_CTL_MAX_SETUPS + 1];
 	double acc[RTCI_CTL_MAX_SETUPS + 1];
 	uint8_t id[RTCI_CTL_MAX_SETUPS + 1];
@@ -156,7 +157,7 @@ static void dfs(struct solve_ctx *c, unsigned j, double e, unsigned prev, double
 {
 	const struct rtci_ctl_policy *p = c->p;
 	if (j == c->H) {
-		if (val > c->best + 1e-12) {
+		if (e <= c->e_end && val > c->best + 1e-12) {
 			c->best = val;
 			memcpy(c->best_plan, c->plan, c->H);
 		}
@@ -196,6 +197,7 @@ static int solve_e(const struct rtci_ctl_policy *p, double bw, double e0, unsign
 	c.bw = bw;
 	c.lambda = p->m.switch_penalty;
 	c.nc = 0;
+	c.e_end = e0 + 1e-12;
 	int prev_in = prev != RTCI_CTL_SKIP && prev < p->table.n && p->fidx[prev] < 0;
 	for (unsigned i = 0; i < p->nf; i++) {
 		const struct rtci_ctl_setup *s = &p->table.s[p->fid[i]];
@@ -278,6 +280,9 @@ double rtci_ctl_plan_value(const struct rtci_ctl_policy *p, double bw, double ba
 		}
 		e = end - p->T > 0 ? end - p->T : 0;
 	}
+	/* terminal constraint: a plan may not leave a longer queue than it found */
+	if (e > excess0(p, bw, backlog > 0 ? backlog : 0) + 1e-12)
+		return -INFINITY;
 	return val;
 }
 
