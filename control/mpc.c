@@ -145,7 +145,11 @@ static double bound_rest(const struct solve_ctx *c, unsigned j, double e)
 {
 	const struct rtci_ctl_policy *p = c->p;
 	unsigned m = c->H - j;
-	double budget = ((double)(m - 1) * p->T + p->W - e) * c->bw; /* bytes until the last deadline */
+	/* bytes until the last frame's send deadline, and until the queue must be back to e_end
+	 * at the end of the horizon (terminal constraint) */
+	double t_dl = (double)(m - 1) * p->T + p->W - e;
+	double t_end = (double)m * p->T + c->e_end - e;
+	double budget = (t_dl < t_end ? t_dl : t_end) * c->bw;
 	if (budget <= 0)
 		return 0;
 	double one = p->W * c->bw;
