@@ -222,7 +222,8 @@ int rtci_ctl_solve_exact(const struct rtci_ctl_policy *p, double bw, double back
 int rtci_ctl_solve_fast(const struct rtci_ctl_policy *p, double bw, double backlog_bytes,
 			unsigned prev);
 /* Objective of a given plan under the model (frames that miss are still sent and count 0;
- * a frame that cannot start before its send deadline is dropped by the device). */
+ * a frame that cannot start before its send deadline is dropped by the device); -INFINITY when
+ * the plan ends with a longer queue than it started with (terminal constraint). */
 double rtci_ctl_plan_value(const struct rtci_ctl_policy *p, double bw, double backlog_bytes,
 			   unsigned prev, const uint8_t *plan, unsigned h);
 /* Latency of one frame (capture -> result) given backlog and constant bandwidth. */

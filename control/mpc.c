@@ -132,6 +132,7 @@ static double hull_at(const struct rtci_ctl_policy *p, double x)
 struct solve_ctx {
 	const struct rtci_ctl_policy *p;
 	unsigned H, nc;
+	double e_end; /* terminal constraint: excess after the horizon at most this */
 	double tx[RTCI_CTL_MAX_SETUPS + 1];
 	double acc[RTCI_CTL_MAX_SETUPS + 1];
 	uint8_t id[RTCI_CTL_MAX_SETUPS + 1];
@@ -144,7 +145,11 @@ static double bound_rest(const struct solve_ctx *c, unsigned j, double e)
 {
 	const struct rtci_ctl_policy *p = c->p;
 	unsigned m = c->H - j;
-	double budget = ((double)(m - 1) * p->T + p->W - e) * c->bw; /* bytes until the last deadline */
+	/* bytes until the last frame's send deadline, and until the queue must be back to e_end
+	 * at the end of the horizon (terminal constraint) */
+	double t_dl = (double)(m - 1) * p->T + p->W - e;
+	double t_end = (double)m * p->T + c->e_end - e;
+	double budget = (t_dl < t_end ? t_dl : t_end) * c->bw;
 	if (budget <= 0)
 		return 0;
 	double one = p->W * c->bw;
@@ -156,7 +161,7 @@ static void dfs(struct solve_ctx *c, unsigned j, double e, unsigned prev, double
 {
 	const struct rtci_ctl_policy *p = c->p;
 	if (j == c->H) {
-		if (val > c->best + 1e-12) {
+		if (e <= c->e_end && val > c->best + 1e-12) {
 			c->best = val;
 			memcpy(c->best_plan, c->plan, c->H);
 		}
@@ -196,6 +201,7 @@ static int solve_e(const struct rtci_ctl_policy *p, double bw, double e0, unsign
 	c.bw = bw;
 	c.lambda = p->m.switch_penalty;
 	c.nc = 0;
+	c.e_end = e0 + 1e-12;
 	int prev_in = prev != RTCI_CTL_SKIP && prev < p->table.n && p->fidx[prev] < 0;
 	for (unsigned i = 0; i < p->nf; i++) {
 		const struct rtci_ctl_setup *s = &p->table.s[p->fid[i]];
@@ -278,6 +284,9 @@ double rtci_ctl_plan_value(const struct rtci_ctl_policy *p, double bw, double ba
 		}
 		e = end - p->T > 0 ? end - p->T : 0;
 	}
+	/* terminal constraint: a plan may not leave a longer queue than it found */
+	if (e > excess0(p, bw, backlog > 0 ? backlog : 0) + 1e-12)
+		return -INFINITY;
 	return val;
 }
 

@@ -300,21 +300,28 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rtci-sim: no trace files\n");
 		return 1;
 	}
-	struct rtci_ctl_trace **traces = calloc(ntr, sizeof(*traces));
+	static struct rtci_ctl_trace *traces[MAX_TRACES];
+	int status = 0;
+	FILE *fs = NULL, *fr = NULL, *ff = NULL;
+	struct rtci_ctl_frame_out *fo = NULL;
+	struct rtci_ctl_policy *pol[MAX_POL] = { 0 };
+	unsigned np = 0;
 	for (unsigned i = 0; i < ntr; i++) {
 		int rc = rtci_ctl_trace_load_file(tpaths[i], RTCI_CTL_TRACE_AUTO, &traces[i], err,
 						  sizeof(err));
 		if (rc) {
 			fprintf(stderr, "rtci-sim: %s (%s)\n", err, rtci_strerror(rc));
-			return 1;
+			status = 1;
+			goto done;
 		}
 	}
-	FILE *fs = opt.summary_csv ? fopen(opt.summary_csv, "w") : NULL;
-	FILE *fr = opt.runs_csv ? fopen(opt.runs_csv, "w") : NULL;
-	FILE *ff = opt.frames_csv ? fopen(opt.frames_csv, "w") : NULL;
+	fs = opt.summary_csv ? fopen(opt.summary_csv, "w") : NULL;
+	fr = opt.runs_csv ? fopen(opt.runs_csv, "w") : NULL;
+	ff = opt.frames_csv ? fopen(opt.frames_csv, "w") : NULL;
 	if ((opt.summary_csv && !fs) || (opt.runs_csv && !fr) || (opt.frames_csv && !ff)) {
 		fprintf(stderr, "rtci-sim: cannot write output: %s\n", strerror(errno));
-		return 1;
+		status = 1;
+		goto done;
 	}
 	if (fs)
 		fprintf(fs, "table,fps,deadline_ms,policy,runs,rt_accuracy,hit_rate,delivered_accuracy,"
@@ -326,24 +333,25 @@ int main(int argc, char **argv)
 		fprintf(ff, "table,fps,deadline_ms,trace,run,policy,frame,t_s,link_mbps,setup,c,bits,"
 			    "bytes,latency_ms,hit,exited,credit\n");
 
-	int status = 0;
 	for (unsigned si = 0; si < ns; si++) {
 		struct rtci_ctl_table tab;
 		int rc = rtci_ctl_table_load_file(sargs[si], &tab, err, sizeof(err));
 		if (rc) {
 			fprintf(stderr, "rtci-sim: %s\n", err);
-			return 1;
+			status = 1;
+			goto done;
 		}
 		struct polspec ps[MAX_POL];
-		unsigned np = 0;
-		if (parse_policies(opt.policies, &tab, ps, &np))
-			return 2;
+		np = 0;
+		if (parse_policies(opt.policies, &tab, ps, &np)) {
+			status = 2;
+			goto done;
+		}
 		for (unsigned fi = 0; fi < opt.nfps; fi++)
 			for (unsigned di = 0; di < opt.ndl; di++) {
 				struct rtci_ctl_model m = opt.model;
 				m.fps = opt.fps[fi];
 				m.deadline_ns = llround(opt.deadline_ms[di] * 1e6);
-				struct rtci_ctl_policy *pol[MAX_POL] = { 0 };
 				struct acc ac[MAX_POL];
 				memset(ac, 0, sizeof(ac));
 				int oracle_i = -1;
@@ -356,11 +364,16 @@ int main(int argc, char **argv)
 					if (rc) {
 						fprintf(stderr, "rtci-sim: policy %s: %s\n", ps[p].name,
 							rtci_strerror(rc));
-						return 1;
+						status = 1;
+						goto done;
 					}
 				}
 				unsigned frames = (unsigned)llround(opt.duration_s * m.fps);
-				struct rtci_ctl_frame_out *fo = malloc(frames * sizeof(*fo));
+				fo = malloc(frames * sizeof(*fo));
+				if (!fo) {
+					status = 1;
+					goto done;
+				}
 				double obound_sum = 0;
 				unsigned obound_n = 0;
 				for (unsigned ti = 0; ti < ntr; ti++)
@@ -389,7 +402,8 @@ int main(int argc, char **argv)
 							if (rc) {
 								fprintf(stderr, "rtci-sim: %s on %s: %s\n",
 									ps[p].name, tn, rtci_strerror(rc));
-								return 1;
+								status = 1;
+								goto done;
 							}
 							if (ps[p].oracle) {
 								bound = r.bound;
@@ -427,6 +441,7 @@ int main(int argc, char **argv)
 						}
 					}
 				free(fo);
+				fo = NULL;
 				double ob = obound_n ? obound_sum / obound_n : 0;
 				/* best fixed setup in hindsight, for the printed table */
 				int best_fixed = -1;
@@ -460,10 +475,16 @@ int main(int argc, char **argv)
 				if (!opt.quiet && oracle_i >= 0)
 					printf("%-14s %9.4f  (DP upper bound; oracle row = its plan replayed)\n",
 					       "oracle-bound", ob);
-				for (unsigned p = 0; p < np; p++)
+				for (unsigned p = 0; p < np; p++) {
 					rtci_ctl_policy_destroy(pol[p]);
+					pol[p] = NULL;
+				}
 			}
 	}
+done:
+	free(fo);
+	for (unsigned p = 0; p < MAX_POL; p++)
+		rtci_ctl_policy_destroy(pol[p]);
 	if (fs)
 		fclose(fs);
 	if (fr)
@@ -474,7 +495,6 @@ int main(int argc, char **argv)
 		rtci_ctl_trace_destroy(traces[i]);
 		free(tpaths[i]);
 	}
-	free(traces);
 	return status;
 bad:
 	usage(stderr);

@@ -116,8 +116,12 @@ static void defaults(struct rtci_ctl_table *t)
 	t->spinn.exit_accuracy = best;
 	t->spinn.rest_factor = 0.95;
 	t->spinn.exit_ms = 3;
+	/* CLIO's default level: 8 bit if the table has it, else the first setup's */
 	t->clio.L = 255;
-	if (rtci_ctl_table_find(t, 1, 255) < 0 && t->n)
+	int has = 0;
+	for (unsigned i = 0; i < t->n; i++)
+		has |= t->s[i].L == 255;
+	if (!has && t->n)
 		t->clio.L = t->s[0].L;
 }
 
@@ -151,13 +155,16 @@ static int parse_extras(json_t *root, const char *name, struct rtci_ctl_table *t
 		}
 		t->clio.L = (uint32_t)L;
 	}
-	/* CLIO needs its level at every channel count it may stop at. */
-	for (unsigned i = 0; i < t->n; i++)
-		if (rtci_ctl_table_find(t, t->s[i].c, t->clio.L) < 0) {
-			set_err(err, err_len, "%s: clio.L %u is missing for c = %u", name, t->clio.L,
-				t->s[i].c);
+	/* An explicit CLIO level must exist; the default is only used when it does. */
+	if (cl) {
+		int found = 0;
+		for (unsigned i = 0; i < t->n; i++)
+			found |= t->s[i].L == t->clio.L;
+		if (!found) {
+			set_err(err, err_len, "%s: clio.L %u matches no setup", name, t->clio.L);
 			return -RTCI_ERR_CTL_TABLE;
 		}
+	}
 	return 0;
 }
 

@@ -56,21 +56,25 @@ Test(mpc, plan_value_hand_case)
 	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_MPC };
 	struct rtci_ctl_policy *p;
 	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
-	/* bw 1 MB/s: setup 1 takes 150 ms (on time, excess after = 50 ms); the next setup 1 starts
-	 * 50 ms late and needs 200 ms > 165: a miss; then setup 0 after the 100 ms excess... */
-	uint8_t plan[3] = { 1, 1, 0 };
-	/* frame0: e=0, end 150 -> hit 0.8; e1 = 50; frame1: end 200 > 165 miss (switch none);
-	 * e2 = 100; frame2: setup 0 (switch: -0.01) end 150 <= 165 hit 0.5 */
-	cr_assert_float_eq(rtci_ctl_plan_value(p, 1e6, 0, RTCI_CTL_SKIP, plan, 3), 0.8 + 0.5 - 0.01,
-			   1e-9);
-	/* best: 1, 0, 1 (0.8 + 0.5 + 0.8 - 2 switches) beats 1, skip, 1 (1.6) and 0, 0, 0 (1.5) */
+	/* bw 1 MB/s: setup 0 takes 50 ms, setup 1 150 ms; e = queue excess at ready time.
+	 * {0, 1, skip}: 0.5 (e1 = 0); 0.8 - 0.01 switch (end 150, e2 = 50); skip (e3 = 0). */
+	uint8_t plan[3] = { 0, 1, RTCI_CTL_SKIP };
+	cr_assert_float_eq(rtci_ctl_plan_value(p, 1e6, 0, RTCI_CTL_SKIP, plan, 3), 1.29, 1e-9);
+	/* {1, 1, skip}: 0.8 (e1 = 50); the second needs 50 + 150 = 200 > 165 ms: sent late, 0
+	 * (e2 = 100); skip (e3 = 0). */
+	uint8_t late[3] = { 1, 1, RTCI_CTL_SKIP };
+	cr_assert_float_eq(rtci_ctl_plan_value(p, 1e6, 0, RTCI_CTL_SKIP, late, 3), 0.8, 1e-9);
+	/* {1, 0, 1} leaves 50 ms of queue behind (it started with none): infeasible */
+	uint8_t deep[3] = { 1, 0, 1 };
+	cr_assert(isinf(rtci_ctl_plan_value(p, 1e6, 0, RTCI_CTL_SKIP, deep, 3)));
+	/* best: {1, 0, 0} = 0.8 + 0.5 + 0.5 - 0.01, ahead of {0, 1, 0} (1.78) and {0, 0, 0} (1.5) */
 	uint8_t best[8];
 	double v;
 	rtci_ctl_solve_exact(p, 1e6, 0, RTCI_CTL_SKIP, best, &v);
-	cr_assert_float_eq(v, 2.08, 1e-9);
+	cr_assert_float_eq(v, 1.79, 1e-9);
 	cr_assert_eq(best[0], 1);
 	cr_assert_eq(best[1], 0);
-	cr_assert_eq(best[2], 1);
+	cr_assert_eq(best[2], 0);
 	rtci_ctl_policy_destroy(p);
 }
 
