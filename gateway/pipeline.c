@@ -759,6 +759,9 @@ int gw_worker_init(struct gw *gw, struct gw_worker *w, char *err, size_t errlen)
 		classes = (uint32_t)m->geo->classes > classes ? (uint32_t)m->geo->classes : classes;
 		struct rtci_engine_config ec = { .threads = 1, .max_batch = (int)mb };
 		int rc = rtci_tail_create(m->model, &ec, &w->tails[k]);
+		/* folded weights of every setup now, not on the first frames */
+		for (int s = 0; rc == 0 && s < m->setups; s++)
+			rc = rtci_tail_prepare(w->tails[k], s);
 		if (rc < 0) {
 			snprintf(err, errlen, "tail of model %s: %s", m->name, rtci_strerror(rc));
 			return rc;
