@@ -767,11 +767,21 @@ int gw_worker_init(struct gw *gw, struct gw_worker *w, char *err, size_t errlen)
 			return rc;
 		}
 	}
-	w->input = malloc((size_t)mb * floats * sizeof(float));
+	w->input = calloc((size_t)mb * floats, sizeof(float));
 	w->logits = malloc((size_t)mb * classes * sizeof(float));
-	w->setup_ids = malloc(mb * sizeof(int));
+	w->setup_ids = calloc(mb, sizeof(int));
 	if (!w->input || !w->logits || !w->setup_ids)
 		return -ENOMEM;
+	/* oneDNN plans are built per batch size on first use: build the common sizes now */
+	for (uint32_t k = 0; k < gw->nmodels; k++)
+		for (uint32_t n = 1; n <= mb && n <= 16; n++) {
+			int rc = rtci_tail_run(w->tails[k], (int)n, w->input, w->setup_ids, w->logits);
+			if (rc < 0) {
+				snprintf(err, errlen, "tail of model %s: %s", gw->models[k].name,
+					 rtci_strerror(rc));
+				return rc;
+			}
+		}
 	char lc[16];
 	snprintf(lc, sizeof(lc), "%u", w->lcore);
 	int f = rtci_metrics_family(gw->metrics, "rtci_lcore_busy_ratio",
