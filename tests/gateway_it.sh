@@ -75,7 +75,7 @@ cpus=$(awk '/^Cpus_allowed_list/ {print $2}' /proc/self/status)
 cat > "$work/gateway.yaml" <<EOF
 eal:
   args: [--no-huge, -m, "512", --no-pci, --no-shconf, --lcores, "(0-2)@($cpus)",
-         --log-level, "lib.eal:warning"]
+         --log-level, "lib.eal:warning", --no-telemetry]
   file_prefix: $PREFIX
 port:
   vdev: net_af_packet0,iface=$GW_IF,qpairs=1
