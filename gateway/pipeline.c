@@ -502,7 +502,7 @@ int gw_rx_main(void *arg)
 
 /* ---- worker ---- */
 
-static void run_batch(struct gw_worker *w, struct gw_batch *b)
+void gw_worker_run_batch(struct gw_worker *w, struct gw_batch *b)
 {
 	struct gw *gw = w->gw;
 	uint16_t mi = gw->queue_model[b->queue];
@@ -570,7 +570,7 @@ int gw_worker_main(void *arg)
 		void *p;
 		if (rte_ring_dequeue(gw->work, &p) == 0) {
 			struct gw_batch *b = p;
-			run_batch(w, b);
+			gw_worker_run_batch(w, b);
 			while (rte_ring_enqueue(gw->rx[b->rx].done, b) != 0)
 				rte_pause();
 			uint64_t t1 = gw_now_ns();
