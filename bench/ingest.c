@@ -219,6 +219,15 @@ static int setup_ingest(struct ingest *in, int devices)
 	return in->reasm ? 0 : -1;
 }
 
+static void teardown_ingest(struct ingest *in)
+{
+	rtci_reasm_destroy(in->reasm);
+	gw_table_free(in->gw, in->table); /* and the tenants config it owns */
+	for (uint32_t s = 0; s < in->gw->ntslots; s++)
+		free(in->gw->tseries[s].setup);
+	rtci_metrics_destroy(in->gw->metrics);
+}
+
 static void report(const char *mode, struct ingest *in, double secs, double cpu, double hz)
 {
 	printf("%s,%lu,%.3f,%.0f,%.3f,%.0f,%lu\n", mode, (unsigned long)in->fragments, secs,
@@ -290,7 +299,7 @@ static int run_dpdk(const char *pcap, int devices, double seconds)
 		fprintf(stderr, "dpdk: %lu packets dropped by the port\n", (unsigned long)drops);
 	rtci_port_destroy(p);
 	rtci_port_eal_cleanup();
-	rtci_reasm_destroy(in.reasm);
+	teardown_ingest(&in);
 	return 0;
 }
 
@@ -409,7 +418,7 @@ static int run_kernel(const char *pcap, int devices, double seconds)
 	s.stop = 1;
 	pthread_join(th, NULL);
 	close(fd);
-	rtci_reasm_destroy(in.reasm);
+	teardown_ingest(&in);
 	for (size_t i = 0; i < pl.n; i++)
 		free(pl.p[i]);
 	free(pl.p);
