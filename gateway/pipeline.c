@@ -129,8 +129,12 @@ static void handle_hello(struct gw_rx *rx, const struct rtci_port_dgram *dg,
 				dev->model = (uint16_t)model;
 				gw_ctl_device_init(dev, tn);
 			}
-			dev->peer = dg->from;
-			dev->peer_set = true;
+			/* hellos have no replay window: one replayed from elsewhere must not move an
+			 * active device's reply address (its authenticated frames do) */
+			if (!dev->peer_set) {
+				dev->peer = dg->from;
+				dev->peer_set = true;
+			}
 			/* clock offset: gateway arrival minus device send time; the smallest seen
 			 * (least network delay) wins, frames refine it */
 			int64_t off = (int64_t)now - (int64_t)msg->hdr.capture_us;
