@@ -8,7 +8,9 @@
  *     answered), and a slow device that must receive a rate-switch command;
  *   gateway_client phase2 <gw-ip> <port> <model> <tenant1-key> <tenant2-key> <device100-key>
  *     after the tenants file was reloaded: device 200 added, device 2 removed, device 1 kept
- *     its replay window.
+ *     its replay window;
+ *   gateway_client phase3 ...
+ *     frames at ~50/s for 3 s while the gateway is stopped (drain).
  *
  * Exit status 0 on success, 1 on failure. */
 #include "common/rtci_error.h"
@@ -451,6 +453,29 @@ static int phase2(void)
 	return failed;
 }
 
+/* Frames for 3 s at about 50 frames/s while the gateway is told to stop: whatever it had taken in
+ * must still be answered or counted (the script checks the final counters). */
+static int phase3(void)
+{
+	struct device d;
+	dev_open(&d, 1, 6, NULL);
+	if (!hello(&d, 5000)) {
+		FAIL("device 1/6: no hello-ack");
+		return failed;
+	}
+	uint64_t until = now_us() + 3000000;
+	int sent = 0;
+	while (now_us() < until) {
+		d.nex = 0; /* results are not checked here */
+		send_frame(&d, d.ack.initial_setup_id, (uint32_t)sent, 0);
+		sent++;
+		pump(&d, 20);
+	}
+	printf("client: phase3 sent %d frames\n", sent);
+	dev_close(&d);
+	return failed;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -482,6 +507,8 @@ int main(int argc, char **argv)
 		rc = phase1();
 	else if (strcmp(argv[1], "phase2") == 0)
 		rc = phase2();
+	else if (strcmp(argv[1], "phase3") == 0)
+		rc = phase3();
 	rtci_codec_destroy(codec);
 	rtci_tail_destroy(tail);
 	rtci_head_destroy(head);

@@ -164,10 +164,16 @@ done
 grep -q "reload ok" "$work/gateway.log" || fail "no reload"
 run_client phase2 || fail "client phase 2"
 
+# drain: stop the gateway while a device is sending
+run_client phase3 > "$work/phase3.log" 2>&1 &
+client_pid=$!
+sleep 1.5
 kill -TERM "$gw_pid"
 wait "$gw_pid"
 gw_rc=$?
 gw_pid=
+wait "$client_pid" || { cat "$work/phase3.log"; fail "client phase 3"; }
+cat "$work/phase3.log"
 cat "$work/gateway.log"
 [ "$gw_rc" -eq 0 ] || fail "gateway exit status $gw_rc"
 [ -s "$work/final.prom" ] || fail "no final metrics"
@@ -192,4 +198,11 @@ check_ge 'rtci_frames_inferred_total{tenant="1"}' 19
 check_ge 'rtci_frames_inferred_total{tenant="2"}' 6
 check_ge 'rtci_reloads_total{result="ok"}' 1
 grep -q "final " "$work/gateway.log" || fail "no final summary line"
+# every frame taken into the batcher was answered or counted as dropped, also during the drain
+submitted=$(metric 'rtci_frames_total{tenant="1"}')
+answered=$(metric 'rtci_frames_inferred_total{tenant="1"}')
+dropped=$(awk 'index($0, "rtci_frame_drops_total{tenant=\"1\"") == 1 { s += $2 } END { print s + 0 }' "$work/final.prom")
+echo "gateway_it: tenant 1: $submitted frames submitted, $answered answered, $dropped dropped"
+[ "$submitted" -ge 25 ] || fail "the drain phase sent too few frames"
+[ "$submitted" -eq $(( answered + dropped )) ] || fail "frames lost in the drain"
 echo "gateway_it: ok"
