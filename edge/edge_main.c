@@ -51,6 +51,7 @@ struct frame_rec {
 	int16_t label, setup;
 	uint16_t cls;
 	uint8_t status, skip, gw_status, hit;
+	float score;
 };
 
 struct edge {
@@ -177,6 +178,7 @@ static void on_datagram(void *user, const uint8_t *data, size_t len)
 		r->status = REC_RESULT;
 		r->gw_status = ev.result.status;
 		r->cls = ev.result.class_id;
+		r->score = ev.result.score;
 		r->latency_ns = ev.latency_ns;
 		r->hit = (uint8_t)ev.hit;
 		break;
@@ -318,7 +320,7 @@ static int write_csv(const struct edge *e)
 		fprintf(stderr, "rtci-edge: %s: %s\n", e->o.csv, strerror(errno));
 		return -errno;
 	}
-	fprintf(f, "frame,seq,image,label,setup,status,class,gw_status,latency_ms,hit,capture_ms\n");
+	fprintf(f, "frame,seq,image,label,setup,status,class,gw_status,latency_ms,hit,capture_ms,score\n");
 	static const char *const status[] = { "skipped", "sent", "result" };
 	for (uint32_t i = 0; i < e->nrec; i++) {
 		const struct frame_rec *r = &e->rec[i];
@@ -329,7 +331,11 @@ static int write_csv(const struct edge *e)
 			fprintf(f, "%u,%u,%.3f,%u,", r->cls, r->gw_status, (double)r->latency_ns / 1e6, r->hit);
 		else
 			fprintf(f, ",,,0,");
-		fprintf(f, "%.3f\n", (double)r->capture_ns / 1e6);
+		fprintf(f, "%.3f,", (double)r->capture_ns / 1e6);
+		if (r->status == REC_RESULT)
+			fprintf(f, "%.9g\n", (double)r->score);
+		else
+			fprintf(f, "\n");
 	}
 	return fclose(f) == 0 ? 0 : -EIO;
 }
