@@ -2,7 +2,8 @@
  * tools' integration tests. Plain UDP socket, one thread. It answers hellos, reassembles and
  * authenticates frames (dataplane/reassembly), decodes them (inference/codec), runs the tail
  * (inference/engine, batch 1) and sends results; told to, it sends each device one rate-switch
- * command after N frames. Every frame it answers is logged (device, seq, setup, class), so a
+ * command after N frames. Like a gateway that has just restarted, it drops the frames of a
+ * device until that device has said hello. Every frame it answers is logged (device, seq, setup, class), so a
  * test can check what the device sent against what it received.
  *
  *   edge-test-responder --tenant ID --key HEX --model FILE [--port P] [--port-file F]
@@ -34,7 +35,7 @@
 
 struct devstate {
 	uint32_t id;
-	uint8_t used, switched;
+	uint8_t used, switched, session;
 	uint64_t frames, cmd_seq, last_seq;
 	struct rtci_auth_replay win;
 };
@@ -185,9 +186,12 @@ int main(int argc, char **argv)
 			if (l > 0)
 				sendto(fd, out, (size_t)l, 0, (struct sockaddr *)&from, fl);
 			n_hello++;
+			d->session = 1;
 			continue;
 		}
-		if (msg.hdr.type != RTCI_PROTO_FRAGMENT || rtci_auth_replay_check(&d->win, msg.hdr.seq) < 0) {
+		/* like a restarted gateway: frames of devices that have not said hello are dropped */
+		if (msg.hdr.type != RTCI_PROTO_FRAGMENT || !d->session ||
+		    rtci_auth_replay_check(&d->win, msg.hdr.seq) < 0) {
 			n_bad++;
 			continue;
 		}
