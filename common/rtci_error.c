@@ -98,6 +98,8 @@ static const struct {
 	{ RTCI_ERR_PORT_EAL, "port: DPDK EAL initialisation failed" },
 	{ RTCI_ERR_PORT_SETUP, "port: DPDK port setup failed" },
 	{ RTCI_ERR_PORT_NO_NEIGHBOR, "port: destination MAC unknown" },
+	{ RTCI_ERR_GATEWAY_LCORES, "gateway: lcore layout unusable" },
+	{ RTCI_ERR_GATEWAY_MODEL, "gateway: model unusable" },
 
 	/* edge */
 	{ RTCI_ERR_UPLINK_TIMEOUT, "uplink: timed out" },

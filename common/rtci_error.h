@@ -108,6 +108,8 @@ enum rtci_error_code {
 	RTCI_ERR_PORT_EAL = 1706,           /* DPDK EAL initialisation failed */
 	RTCI_ERR_PORT_SETUP = 1707,         /* DPDK port configuration failed */
 	RTCI_ERR_PORT_NO_NEIGHBOR = 1708,   /* no MAC known for a reply's destination */
+	RTCI_ERR_GATEWAY_LCORES = 1709,     /* lcore layout unusable (role missing, lcore not enabled) */
+	RTCI_ERR_GATEWAY_MODEL = 1710,      /* model unusable by the gateway (geometry, setups) */
 
 	/* edge (edge/): 1800-1899 */
 	RTCI_ERR_EDGE_FIRST = 1800,

@@ -1,0 +1,191 @@
+/* Per-device rate control in the gateway: setup tables from the model files, one policy per
+ * (tenant, model), and the observe -> decide -> rate-switch command step run on every completed
+ * frame by the RX lcore that owns the device. */
+#include "gateway/gw.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inference/codec.h"
+
+int gw_ctl_table_from_model(const struct rtci_model *m, struct rtci_ctl_table *t, char *err,
+			    size_t errlen)
+{
+	memset(t, 0, sizeof(*t));
+	const struct rtci_geometry *g = rtci_model_geometry(m);
+	int n = rtci_model_setup_count(m), h, w;
+	rtci_geometry_partition_size(g, &h, &w);
+	if (n < 1 || n > RTCI_CTL_MAX_SETUPS) {
+		snprintf(err, errlen, "model has %d setups; the controller takes 1..%d", n,
+			 RTCI_CTL_MAX_SETUPS);
+		return -RTCI_ERR_GATEWAY_MODEL;
+	}
+	snprintf(t->name, sizeof(t->name), "%s", g->name);
+	t->n = (unsigned)n;
+	for (int i = 0; i < n; i++) {
+		const struct rtci_setup *s = rtci_model_setup(m, i);
+		int bits = rtci_codec_bits((uint32_t)s->L);
+		ssize_t raw = rtci_codec_raw_size((uint32_t)s->c, (uint32_t)s->L, (uint32_t)h,
+						  (uint32_t)w);
+		if (bits < 0 || raw < 0) {
+			snprintf(err, errlen, "setup %d (c %d, L %d) is not a codec setup", i, s->c,
+				 s->L);
+			return -RTCI_ERR_GATEWAY_MODEL;
+		}
+		t->s[i].c = (uint16_t)s->c;
+		t->s[i].bits = (uint16_t)bits;
+		t->s[i].L = (uint32_t)s->L;
+		/* Measured figures when the model file has them. A synthesized model has none: the
+		 * payload is bounded by the raw size plus the codec header, and the accuracy proxy
+		 * grows with the information kept (channels x bits), so the controller still trades
+		 * size for fidelity in the right direction. */
+		t->s[i].bytes = isfinite(s->payload_bytes) && s->payload_bytes > 0
+					? s->payload_bytes
+					: (double)raw + RTCI_CODEC_HEADER_SIZE;
+		t->s[i].accuracy = isfinite(s->accuracy)
+					   ? s->accuracy
+					   : 0.5 + 0.49 * sqrt((double)s->c * bits / (16.0 * g->stem_out));
+	}
+	t->clio.L = 255;
+	return 0;
+}
+
+static enum rtci_ctl_kind kind_of(enum rtci_config_policy p)
+{
+	switch (p) {
+	case RTCI_POLICY_FIXED: return RTCI_CTL_FIXED;
+	case RTCI_POLICY_RATE: return RTCI_CTL_RATE;
+	default: return RTCI_CTL_MPC;
+	}
+}
+
+int gw_ctl_policies_create(struct gw *gw, struct gw_tenant *tn, char *err, size_t errlen)
+{
+	tn->policy = calloc(gw->nmodels, sizeof(*tn->policy));
+	tn->smallest = calloc(gw->nmodels, sizeof(*tn->smallest));
+	if (!tn->policy || !tn->smallest)
+		return -ENOMEM;
+	enum rtci_config_policy pol =
+		tn->cfg->policy == RTCI_POLICY_DEFAULT ? gw->cfg->control.policy : tn->cfg->policy;
+	for (uint32_t k = 0; k < gw->nmodels; k++) {
+		struct rtci_ctl_model cm;
+		rtci_ctl_model_default(&cm);
+		cm.fps = tn->cfg->fps;
+		cm.deadline_ns = (int64_t)tn->cfg->deadline_ms * 1000000;
+		cm.horizon = gw->cfg->control.horizon > 8 ? 8 : gw->cfg->control.horizon;
+		cm.frag_bytes = RTCI_PROTO_DEFAULT_FRAG;
+		/* short deadlines: scale the fixed latency terms so a sending window remains */
+		int64_t fixed = cm.head_ns + cm.prop_ns + cm.gw_queue_ns + cm.tail_ns;
+		if (fixed >= cm.deadline_ns / 2) {
+			double f = (double)cm.deadline_ns / 2 / (double)fixed;
+			cm.head_ns = (int64_t)(cm.head_ns * f);
+			cm.prop_ns = (int64_t)(cm.prop_ns * f);
+			cm.gw_queue_ns = (int64_t)(cm.gw_queue_ns * f);
+			cm.tail_ns = (int64_t)(cm.tail_ns * f);
+		}
+		const struct rtci_ctl_table *tab = &gw->models[k].table;
+		struct rtci_ctl_policy_cfg pc = {
+			.kind = kind_of(pol), .estimator = RTCI_CTL_EST_ROBUST,
+			.est_window = RTCI_CTL_EST_WINDOW,
+			.fixed_setup = gw->cfg->control.fixed_setup < tab->n ? gw->cfg->control.fixed_setup
+									      : 0,
+		};
+		int rc = rtci_ctl_policy_create(tab, &cm, &pc, &tn->policy[k]);
+		if (rc < 0) {
+			snprintf(err, errlen, "tenant %u: controller for model %s: %s", tn->id,
+				 gw->models[k].name, rtci_strerror(rc));
+			return rc;
+		}
+		uint8_t ids[RTCI_CTL_MAX_SETUPS];
+		unsigned nf = rtci_ctl_policy_frontier(tn->policy[k], ids, RTCI_CTL_MAX_SETUPS);
+		tn->smallest[k] = nf ? ids[0] : 0;
+	}
+	return 0;
+}
+
+void gw_ctl_policies_destroy(struct gw *gw, struct gw_tenant *tn)
+{
+	if (tn->policy)
+		for (uint32_t k = 0; k < gw->nmodels; k++)
+			rtci_ctl_policy_destroy(tn->policy[k]);
+	free(tn->policy);
+	free(tn->smallest);
+	tn->policy = NULL;
+	tn->smallest = NULL;
+}
+
+void gw_ctl_device_init(struct gw_device *d, const struct gw_tenant *tn)
+{
+	rtci_ctl_device_init(&d->ctl, tn->policy[d->model]);
+}
+
+uint16_t gw_ctl_initial_setup(struct gw_device *d, const struct gw_tenant *tn)
+{
+	/* decided for the first frame with what the controller knows before any sample */
+	int s = rtci_ctl_decide(&d->ctl, tn->policy[d->model], 0, 0);
+	if (s < 0 || s == RTCI_CTL_SKIP)
+		s = tn->smallest[d->model];
+	d->target = (uint16_t)s;
+	return (uint16_t)s;
+}
+
+long gw_ctl_on_frame(struct gw_device *d, const struct gw_tenant *tn, const struct rtci_proto_hdr *h,
+		     uint32_t frame_len, uint64_t first_us, uint64_t complete_us, uint64_t now_us,
+		     uint8_t *buf, size_t cap)
+{
+	const struct rtci_ctl_policy *p = tn->policy[d->model];
+	if (!d->seq_base_set) {
+		d->seq_base = h->seq;
+		d->seq_base_set = true;
+		d->target = h->setup_id;
+	}
+	uint32_t rel = (uint32_t)(h->seq - d->seq_base);
+	int64_t capture_ns = d->offset_set ? ((int64_t)h->capture_us + d->clock_offset_us) * 1000 : 0;
+	struct rtci_ctl_obs o = {
+		.seq = rel, .bytes = frame_len,
+		.first_arrival_ns = (int64_t)first_us * 1000,
+		.last_arrival_ns = (int64_t)complete_us * 1000,
+		.device_backlog_bytes = h->backlog_bytes,
+		.frag_bytes = h->frag_count > 1 ? h->frag_size : frame_len,
+		.capture_ns = capture_ns,
+	};
+	rtci_ctl_observe_frame(&d->ctl, p, &o);
+	d->setup = h->setup_id;
+	if (d->cmd_pending && h->seq >= d->cmd_apply && h->setup_id == d->cmd_setup)
+		d->cmd_pending = false; /* applied */
+
+	int64_t period_ns = (int64_t)(1e9 / tn->cfg->fps);
+	int s = rtci_ctl_decide(&d->ctl, p, rel + GW_CMD_MARGIN,
+				capture_ns ? capture_ns + GW_CMD_MARGIN * period_ns : 0);
+	if (s < 0)
+		return 0;
+	if (s == RTCI_CTL_SKIP) /* the protocol has no "skip": ask for the smallest setup */
+		s = tn->smallest[d->model];
+	bool send = false;
+	if (now_us - d->cmd_last_us >= GW_CMD_INTERVAL_US || d->cmd_seq == 0) {
+		if ((uint16_t)s != d->target) {
+			d->cmd_seq++;
+			d->cmd_setup = (uint16_t)s;
+			d->cmd_apply = h->seq + GW_CMD_MARGIN;
+			d->cmd_pending = true;
+			d->target = (uint16_t)s;
+			send = true;
+		} else if (d->cmd_pending && h->seq >= d->cmd_apply && h->setup_id != d->cmd_setup) {
+			send = true; /* not applied yet: the same command again (idempotent) */
+		}
+	}
+	if (!send)
+		return 0;
+	d->cmd_last_us = now_us;
+	struct rtci_proto_frame_info info = {
+		.tenant_id = tn->id, .device_id = d->id, .seq = d->cmd_seq, .setup_id = d->cmd_setup,
+	};
+	struct rtci_proto_command cmd = {
+		.kind = RTCI_PROTO_CMD_RATE_SWITCH, .new_setup_id = d->cmd_setup,
+		.apply_from_seq = d->cmd_apply,
+	};
+	return rtci_proto_encode_command(buf, cap, &info, &cmd, d->key);
+}

@@ -1,0 +1,269 @@
+/* Internal header of the rtci-gateway daemon: the state shared by its parts.
+ *
+ *   main.c         command line, start-up, signals, summary, reload, drain, teardown
+ *   tenants.c      tenant/device tables built from the tenants file, device keys, reload hand-over
+ *   control_glue.c per-device rate control (estimator + MPC), setup tables, rate-switch commands
+ *   pipeline.c     RX lcore loop (ingest, reassembly, decode, batcher) and worker loop (tail)
+ *
+ * Lcore layout: each RX lcore owns one RX/TX queue pair, its reassembly table, codec, batcher,
+ * frame-slot pool and a "done" ring; workers take released batches from one shared work ring,
+ * run the tail and encode the results, and hand the batch back on the RX lcore's done ring; the
+ * RX lcore sends the results on its own TX queue. Device state is written only by the RX lcore
+ * that received the device's traffic (the port keeps a flow on one queue). */
+#ifndef RTCI_GATEWAY_GW_H
+#define RTCI_GATEWAY_GW_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "control/control.h"
+#include "dataplane/auth.h"
+#include "dataplane/port.h"
+#include "dataplane/protocol.h"
+#include "gateway/batcher.h"
+#include "gateway/config.h"
+#include "gateway/metrics.h"
+#include "inference/engine.h"
+#include "inference/model.h"
+
+struct rte_ring;
+struct rtci_reasm;
+struct rtci_codec;
+
+#define GW_MAX_RX 16
+#define GW_MAX_WORKERS 16
+#define GW_TENANT_SLOTS 256       /* tenant ids seen over the process lifetime (metrics, batcher) */
+#define GW_TOPK 5
+#define GW_CMD_INTERVAL_US 200000 /* at most one rate-switch command per device per 200 ms */
+#define GW_CMD_MARGIN 2           /* a command applies from the frame seq + this margin */
+#define GW_SLOT_MEMORY (256u << 20) /* decoded-tensor pool budget per RX lcore */
+#define GW_RESULT_MAX (RTCI_PROTO_HDR_LEN + RTCI_PROTO_RESULT_LEN + \
+		       RTCI_PROTO_MAX_TOPK * RTCI_PROTO_TOPK_ENTRY_LEN + RTCI_PROTO_TAG_LEN)
+
+/* Drop reasons of the ingest path, counted per tenant (rtci_ingest_drops_total). */
+enum gw_drop {
+	GW_DROP_MALFORMED = 0,  /* rtci_proto_decode failed */
+	GW_DROP_DIRECTION,      /* a gateway-to-device message type */
+	GW_DROP_UNKNOWN_TENANT,
+	GW_DROP_UNKNOWN_DEVICE,
+	GW_DROP_BAD_MAC,
+	GW_DROP_REPLAYED,
+	GW_DROP_STALE,
+	GW_DROP_QUOTA_DEVICES,
+	GW_DROP_QUOTA_FRAMES,   /* tenant frames/s token bucket */
+	GW_DROP_QUOTA_BYTES,    /* tenant reassembly bytes / frames */
+	GW_DROP_REASSEMBLY,     /* other reassembly rejections (duplicate, conflict, table full...) */
+	GW_DROP_DECODE,         /* payload did not decode for the frame's setup */
+	GW_DROP_NO_HELLO_MODEL, /* hello for a model the gateway does not serve */
+	GW_DROP_OVERLOAD,       /* no free frame slot / work ring full */
+	GW_DROP_COUNT
+};
+const char *gw_drop_name(enum gw_drop d);
+
+struct gw_model {
+	char name[RTCI_CONFIG_NAME_MAX];
+	struct rtci_model *model;
+	const struct rtci_geometry *geo;
+	int setups, groups;
+	int queue_base;           /* batcher queues queue_base .. queue_base + groups (last: no group) */
+	int pc, ph, pw;           /* partition tensor C x H x W */
+	uint32_t floats;          /* pc * ph * pw */
+	uint32_t max_frame;       /* largest encoded frame of any setup */
+	struct rtci_ctl_table table;
+	int s_infer;              /* rtci_inference_seconds{model} */
+};
+
+/* Metrics series of one tenant slot (registered once per tenant id, kept across reloads). */
+struct gw_tenant_series {
+	uint32_t id;
+	bool used;
+	int frames_in, frames_done, ingest_frames, commands, hellos, latency, devices;
+	int batch_drop[RTCI_BATCHER_DROP_COUNT + 1]; /* + overload */
+	int drop[GW_DROP_COUNT];
+	int *setup;               /* per model, per setup: rtci_setup_frames_total */
+};
+
+struct gw_device {
+	uint32_t id;
+	uint32_t tenant_slot;
+	uint8_t key[RTCI_AUTH_KEY_LEN];
+	uint16_t owner;           /* RX index that activated it */
+	uint16_t model;
+	bool peer_set, offset_set, seq_base_set;
+	struct rtci_port_peer peer;
+	struct rtci_auth_replay replay;
+	int64_t clock_offset_us;  /* gateway_us - device_us, smallest seen (see operations.md) */
+	uint64_t seq_base;        /* controller sequences are relative to this */
+	uint16_t setup;           /* setup of the newest frame */
+	uint16_t target;          /* setup the device was told to use (or uses) */
+	struct rtci_ctl_device ctl;
+	uint64_t cmd_seq, cmd_apply, cmd_last_us;
+	uint16_t cmd_setup;
+	bool cmd_pending;
+};
+
+struct gw_listed {
+	uint32_t id;
+	bool key_set;
+	uint8_t key[RTCI_AUTH_KEY_LEN];
+};
+
+struct gw_tenant {
+	const struct rtci_config_tenant *cfg;
+	uint32_t id, slot;
+	uint32_t deadline_us;
+	struct gw_listed *listed;  /* sorted by id */
+	uint32_t nlisted;
+	struct gw_device *pool;
+	uint32_t pool_size;
+	_Atomic uint32_t pool_used;
+	struct rtci_ctl_policy **policy; /* per model */
+	uint16_t *smallest;             /* per model: smallest frontier setup (for "skip") */
+	struct { double tokens; uint64_t last_us; } bucket[GW_MAX_RX];
+};
+
+struct gw_hslot {
+	_Atomic uint64_t key;     /* tenant_id << 32 | device_id; 0 = empty */
+	struct gw_device *_Atomic dev;
+};
+
+struct gw_table {
+	uint64_t generation;
+	struct rtci_tenants_config *cfg;
+	uint32_t ntenants;
+	struct gw_tenant *tenants; /* sorted by id */
+	uint32_t hmask;
+	struct gw_hslot *hash;
+};
+
+struct gw_frame {
+	float *x;
+	uint32_t tenant_slot, tenant_id, device_id;
+	uint16_t model, setup, queue, rx;
+	uint64_t seq;
+	uint8_t key[RTCI_AUTH_KEY_LEN];
+	struct rtci_port_peer peer;
+	uint64_t first_us, complete_us, enqueue_us, deadline_us, capture_gw_us;
+	uint8_t out[GW_RESULT_MAX];
+	uint16_t out_len;
+};
+
+struct gw_batch {
+	uint16_t rx, queue;
+	uint32_t n;
+	uint64_t release_us;
+	struct gw_frame *f[RTCI_BATCHER_MAX_BATCH];
+};
+
+struct gw;
+
+struct gw_rx {
+	struct gw *gw;
+	uint16_t index, queue;
+	unsigned lcore;
+	uint32_t mslot;
+	struct gw_table *table;   /* the table this lcore works with */
+	struct rtci_reasm *reasm;
+	struct rtci_codec *codec;
+	struct rtci_batcher *batcher;
+	float *slot_mem;
+	struct gw_frame *slots;
+	struct gw_frame **free;
+	uint32_t nslots, nfree;
+	struct gw_batch *batches;
+	struct gw_batch **bfree;
+	uint32_t nbatches, nbfree;
+	struct rte_ring *done;
+	uint32_t outstanding;     /* batches at workers */
+	uint64_t busy_ns, total_ns;
+	int s_busy;
+	int s_reasm_inflight, s_reasm_bytes;
+	int s_port[8];
+	int s_port_drop[RTCI_PORT_DROP_COUNT];
+	int s_reasm_drop[16];
+	int s_unknown_drop[GW_DROP_COUNT]; /* tenant="none" */
+	uint64_t last_house_us;
+	_Atomic uint64_t seen_generation;
+	_Atomic bool finished;
+};
+
+struct gw_worker {
+	struct gw *gw;
+	uint16_t index;
+	unsigned lcore;
+	uint32_t mslot;
+	struct rtci_tail **tails;  /* per model */
+	float *input, *logits;
+	int *setup_ids;
+	uint64_t busy_ns, total_ns;
+	int s_busy;
+	int rc;
+};
+
+struct gw {
+	struct rtci_gateway_config *cfg;
+	struct rtci_port *port;
+	struct rtci_metrics *metrics;
+	uint32_t nmodels;
+	struct gw_model *models;
+	uint32_t nqueues;
+	uint16_t *queue_model;
+	int *s_batch, *s_qtime, *s_qdepth; /* per queue */
+	uint32_t nrx, nworkers;
+	struct gw_rx rx[GW_MAX_RX];
+	struct gw_worker workers[GW_MAX_WORKERS];
+	struct rte_ring *work;
+	_Atomic(struct gw_table *) table;  /* newest table; RX lcores pick it up between bursts */
+	struct gw_tenant_series tseries[GW_TENANT_SLOTS];
+	uint32_t ntslots;
+	_Atomic bool stop_rx;              /* SIGTERM: stop receiving, drain */
+	_Atomic uint32_t rx_done;          /* RX lcores finished draining */
+	uint32_t max_frame;
+	int s_reloads;
+};
+
+/* clock: CLOCK_MONOTONIC in microseconds / nanoseconds */
+uint64_t gw_now_us(void);
+uint64_t gw_now_ns(void);
+
+/* tenants.c */
+int gw_tenants_register_series(struct gw *gw, const struct rtci_tenants_config *cfg);
+int gw_table_build(struct gw *gw, struct rtci_tenants_config *cfg, uint64_t generation,
+		   struct gw_table **out, char *err, size_t errlen);
+void gw_table_free(struct gw *gw, struct gw_table *t);
+struct gw_tenant *gw_table_tenant(const struct gw_table *t, uint32_t id);
+/* Active device, or NULL. */
+struct gw_device *gw_table_device(const struct gw_table *t, uint32_t tenant_id, uint32_t device_id);
+/* Key of a device of the tenant (active or not): 0, or -ENOENT when the device is not the tenant's. */
+int gw_tenant_device_key(const struct gw_tenant *t, uint32_t device_id, uint8_t key[32]);
+/* Takes a device state from the tenant's pool (device quota): the device, or NULL (quota). */
+struct gw_device *gw_table_activate(struct gw *gw, struct gw_table *t, struct gw_tenant *tn,
+				    uint32_t device_id, const uint8_t key[32], uint16_t owner);
+/* Moves the state of the devices owned by RX lcore `owner` from old to new (same tenant, device
+ * and key). Run by that RX lcore. */
+void gw_table_handover(struct gw *gw, struct gw_table *old, struct gw_table *nw, uint16_t owner);
+
+/* control_glue.c */
+int gw_ctl_table_from_model(const struct rtci_model *m, struct rtci_ctl_table *t, char *err,
+			    size_t errlen);
+int gw_ctl_policies_create(struct gw *gw, struct gw_tenant *tn, char *err, size_t errlen);
+void gw_ctl_policies_destroy(struct gw *gw, struct gw_tenant *tn);
+void gw_ctl_device_init(struct gw_device *d, const struct gw_tenant *tn);
+/* Setup a device starts with (hello-ack). */
+uint16_t gw_ctl_initial_setup(struct gw_device *d, const struct gw_tenant *tn);
+/* Feeds a completed frame to the device's controller and decides; writes a rate-switch command
+ * datagram into buf and returns its length when one is due, 0 when none, or a negative code. */
+long gw_ctl_on_frame(struct gw_device *d, const struct gw_tenant *tn, const struct rtci_proto_hdr *h,
+		     uint32_t frame_len, uint64_t first_us, uint64_t complete_us, uint64_t now_us,
+		     uint8_t *buf, size_t cap);
+
+/* pipeline.c */
+int gw_rx_init(struct gw *gw, struct gw_rx *rx, char *err, size_t errlen);
+void gw_rx_fini(struct gw_rx *rx);
+int gw_rx_main(void *arg);
+int gw_worker_init(struct gw *gw, struct gw_worker *w, char *err, size_t errlen);
+void gw_worker_fini(struct gw_worker *w);
+int gw_worker_main(void *arg);
+
+#endif

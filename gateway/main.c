@@ -1,0 +1,435 @@
+/* rtci-gateway: the DPDK gateway daemon.
+ *
+ *   rtci-gateway --config FILE [--final-metrics FILE]
+ *
+ * Starts the EAL and the port from the gateway file, loads the models and the tenants file,
+ * launches the RX and worker lcores (gateway/pipeline.c) and stays on the main lcore for
+ * signals, the periodic summary and reloads. SIGHUP reloads the tenants file; SIGTERM or SIGINT
+ * drains (stop RX, finish frames in flight, send their results) and exits 0.
+ * docs/operations.md describes the command line, the signals, the lcores and the metrics. */
+#include "gateway/gw.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_ring.h>
+
+#include "inference/codec.h"
+
+#define ERRLEN 1024
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("rtci-gateway: ", stdout);
+	vprintf(fmt, ap);
+	fputc('\n', stdout);
+	va_end(ap);
+}
+
+static int load_models(struct gw *gw, char *err, size_t errlen)
+{
+	const struct rtci_gateway_config *cfg = gw->cfg;
+	gw->nmodels = cfg->model_count;
+	gw->models = calloc(gw->nmodels, sizeof(*gw->models));
+	if (!gw->models)
+		return -ENOMEM;
+	uint32_t queues = 0;
+	for (uint32_t k = 0; k < gw->nmodels; k++) {
+		struct gw_model *m = &gw->models[k];
+		snprintf(m->name, sizeof(m->name), "%s", cfg->models[k].name);
+		char merr[512];
+		int rc = rtci_model_load(cfg->models[k].path, &m->model, merr, sizeof(merr));
+		if (rc < 0) {
+			snprintf(err, errlen, "model %s: %s", m->name, merr);
+			return rc;
+		}
+		m->geo = rtci_model_geometry(m->model);
+		m->setups = rtci_model_setup_count(m->model);
+		m->groups = rtci_model_group_count(m->model);
+		m->pc = m->geo->stem_out;
+		rtci_geometry_partition_size(m->geo, &m->ph, &m->pw);
+		m->floats = (uint32_t)(m->pc * m->ph * m->pw);
+		m->queue_base = (int)queues;
+		queues += (uint32_t)m->groups + 1;
+		if ((rc = gw_ctl_table_from_model(m->model, &m->table, merr, sizeof(merr))) < 0) {
+			snprintf(err, errlen, "model %s: %s", m->name, merr);
+			return rc;
+		}
+		for (int s = 0; s < m->setups; s++) {
+			const struct rtci_setup *st = rtci_model_setup(m->model, s);
+			ssize_t n = rtci_codec_max_encoded_size((uint32_t)st->c, (uint32_t)st->L,
+								(uint32_t)m->ph, (uint32_t)m->pw);
+			if (n > 0 && (uint64_t)n > m->max_frame)
+				m->max_frame = (uint32_t)n;
+		}
+		if (m->max_frame > gw->max_frame)
+			gw->max_frame = m->max_frame;
+	}
+	gw->nqueues = queues;
+	gw->queue_model = calloc(queues, sizeof(*gw->queue_model));
+	gw->s_batch = calloc(queues, sizeof(int));
+	gw->s_qtime = calloc(queues, sizeof(int));
+	gw->s_qdepth = calloc(queues, sizeof(int));
+	if (!gw->queue_model || !gw->s_batch || !gw->s_qtime || !gw->s_qdepth)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < gw->nmodels; k++)
+		for (int g = 0; g <= gw->models[k].groups; g++)
+			gw->queue_model[gw->models[k].queue_base + g] = (uint16_t)k;
+	return 0;
+}
+
+static int register_model_series(struct gw *gw)
+{
+	struct rtci_metrics *m = gw->metrics;
+	static const double bs[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256 };
+	static const double qt[] = { 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1 };
+	static const double it[] = { 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5 };
+	int fb = rtci_metrics_family(m, "rtci_batch_size", "frames per inference batch",
+				     RTCI_METRIC_HISTOGRAM, bs, 9, RTCI_METRICS_SUMMARY);
+	int fq = rtci_metrics_family(m, "rtci_queue_time_seconds", "time from submit to inference",
+				     RTCI_METRIC_HISTOGRAM, qt, 10, RTCI_METRICS_SUMMARY);
+	int fd = rtci_metrics_family(m, "rtci_queue_depth", "frames waiting in the batcher",
+				     RTCI_METRIC_GAUGE, NULL, 0, 0);
+	int fi = rtci_metrics_family(m, "rtci_inference_seconds", "batch inference time",
+				     RTCI_METRIC_HISTOGRAM, it, 10, 0);
+	gw->s_reloads = rtci_metrics_family(m, "rtci_reloads_total", "tenants file reloads",
+					    RTCI_METRIC_COUNTER, NULL, 0, 0);
+	if (fb < 0 || fq < 0 || fd < 0 || fi < 0 || gw->s_reloads < 0)
+		return -RTCI_ERR_METRICS_FULL;
+	const char *rn[] = { "result" }, *rv[] = { "ok" };
+	gw->s_reloads = rtci_metrics_series(m, gw->s_reloads, 1, rn, rv);
+	for (uint32_t k = 0; k < gw->nmodels; k++) {
+		struct gw_model *md = &gw->models[k];
+		const char *mn[] = { "model" }, *mv[] = { md->name };
+		if ((md->s_infer = rtci_metrics_series(m, fi, 1, mn, mv)) < 0)
+			return md->s_infer;
+		for (int g = 0; g <= md->groups; g++) {
+			char gs[16];
+			if (g < md->groups)
+				snprintf(gs, sizeof(gs), "%d", g);
+			else
+				snprintf(gs, sizeof(gs), "none");
+			const char *n[] = { "model", "group" }, *v[] = { md->name, gs };
+			int q = md->queue_base + g;
+			if ((gw->s_batch[q] = rtci_metrics_series(m, fb, 2, n, v)) < 0 ||
+			    (gw->s_qtime[q] = rtci_metrics_series(m, fq, 2, n, v)) < 0 ||
+			    (gw->s_qdepth[q] = rtci_metrics_series(m, fd, 2, n, v)) < 0)
+				return -RTCI_ERR_METRICS_FULL;
+		}
+	}
+	return 0;
+}
+
+static void summary(struct gw *gw, const char *what)
+{
+	char line[2048];
+	if (rtci_metrics_summary(gw->metrics, line, sizeof(line)) >= 0)
+		logf_("%s %s", what, line);
+}
+
+static int write_metrics(struct gw *gw, const char *path)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc = rtci_metrics_render(gw->metrics, &text, &len);
+	if (rc < 0)
+		return rc;
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		free(text);
+		return -errno;
+	}
+	size_t w = fwrite(text, 1, len, f);
+	rc = fclose(f) == 0 && w == len ? 0 : -EIO;
+	free(text);
+	return rc;
+}
+
+/* SIGHUP: load the tenants file, publish the new table, wait until every RX lcore switched. */
+static void reload(struct gw *gw, uint64_t *generation)
+{
+	char err[ERRLEN] = "";
+	struct rtci_tenants_config *tc = NULL;
+	int rc = rtci_config_load_tenants(gw->cfg->tenants_file, &tc, err, sizeof(err));
+	if (rc < 0) {
+		logf_("reload failed, tenants kept: %s", err);
+		return;
+	}
+	struct gw_table *nt = NULL;
+	if ((rc = gw_table_build(gw, tc, *generation + 1, &nt, err, sizeof(err))) < 0) {
+		rtci_config_free_tenants(tc);
+		logf_("reload failed, tenants kept: %s", err);
+		return;
+	}
+	(*generation)++;
+	struct gw_table *old = atomic_exchange(&gw->table, nt);
+	/* grace period: each RX lcore acknowledges at a burst boundary after its hand-over */
+	for (;;) {
+		uint32_t seen = 0;
+		for (uint32_t i = 0; i < gw->nrx; i++)
+			if (atomic_load(&gw->rx[i].seen_generation) == nt->generation)
+				seen++;
+		if (seen == gw->nrx)
+			break;
+		usleep(100);
+	}
+	gw_table_free(gw, old);
+	rtci_metrics_add(gw->metrics, 0, gw->s_reloads, 1);
+	logf_("reload ok: %u tenants from %s", nt->ntenants, gw->cfg->tenants_file);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: rtci-gateway --config FILE [--final-metrics FILE]\n"
+		   "  --config FILE         gateway file (docs/operations.md)\n"
+		   "  --final-metrics FILE  write the metrics in Prometheus text format there at exit\n"
+		   "signals: SIGHUP reloads the tenants file; SIGTERM/SIGINT drain and exit\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *config = NULL, *final_metrics = NULL;
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "final-metrics", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "c:f:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c': config = optarg; break;
+		case 'f': final_metrics = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!config || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	static struct gw gwst;
+	struct gw *gw = &gwst;
+	char err[ERRLEN] = "";
+	int rc = rtci_config_load_gateway(config, &gw->cfg, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "rtci-gateway: %s\n", err);
+		return 1;
+	}
+	int status = 1;
+	struct rtci_tenants_config *tc = NULL;
+	bool eal = false;
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	/* blocked before any thread starts, so only the signalfd of the main lcore sees them */
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+
+	const struct rtci_gateway_config *cfg = gw->cfg;
+	gw->nrx = cfg->lcores.rx_count;
+	gw->nworkers = cfg->lcores.worker_count;
+	if (gw->nrx < 1 || gw->nworkers < 1 || gw->nrx > GW_MAX_RX || gw->nworkers > GW_MAX_WORKERS ||
+	    gw->nrx != cfg->port.rx_queues) {
+		fprintf(stderr,
+			"rtci-gateway: %s: lcores: need 1..%d RX lcores, one per port.rx_queues (%u), "
+			"and 1..%d workers (have %u RX, %u workers)\n",
+			cfg->source, GW_MAX_RX, cfg->port.rx_queues, GW_MAX_WORKERS, gw->nrx,
+			gw->nworkers);
+		goto out;
+	}
+	if (sfd < 0 || rtci_auth_init() < 0) {
+		fprintf(stderr, "rtci-gateway: signalfd or libsodium initialisation failed\n");
+		goto out;
+	}
+	if ((rc = load_models(gw, err, sizeof(err))) < 0) {
+		fprintf(stderr, "rtci-gateway: %s\n", err);
+		goto out;
+	}
+	if ((rc = rtci_config_load_tenants(cfg->tenants_file, &tc, err, sizeof(err))) < 0) {
+		fprintf(stderr, "rtci-gateway: %s\n", err);
+		goto out;
+	}
+	if ((rc = rtci_port_eal_init(cfg->eal_argc, cfg->eal_argv)) < 0) {
+		fprintf(stderr, "rtci-gateway: %s\n", rtci_strerror(rc));
+		goto out;
+	}
+	eal = true;
+	for (uint32_t i = 0; i < gw->nrx + gw->nworkers; i++) {
+		unsigned lc = i < gw->nrx ? cfg->lcores.rx[i] : cfg->lcores.workers[i - gw->nrx];
+		if (!rte_lcore_is_enabled(lc) || lc == rte_get_main_lcore()) {
+			fprintf(stderr,
+				"rtci-gateway: lcore %u is not an enabled worker lcore of the EAL "
+				"(main lcore %u); list it in eal.args (-l / --lcores): %s\n",
+				lc, rte_get_main_lcore(), rtci_strerror(-RTCI_ERR_GATEWAY_LCORES));
+			goto out;
+		}
+	}
+	struct rtci_metrics_limits lim = { .slots = 1 + gw->nrx + gw->nworkers, .families = 128,
+					   .series = 32768, .cells = 262144 };
+	if ((rc = rtci_metrics_create(&lim, &gw->metrics)) < 0 ||
+	    (rc = register_model_series(gw)) < 0) {
+		fprintf(stderr, "rtci-gateway: metrics: %s\n", rtci_strerror(rc));
+		goto out;
+	}
+	struct rtci_port_config pc = {
+		.port_id = RTCI_PORT_ANY, .rx_queues = cfg->port.rx_queues,
+		.tx_queues = cfg->port.tx_queues, .rx_descriptors = cfg->port.rx_descriptors,
+		.tx_descriptors = cfg->port.tx_descriptors, .mbufs = cfg->port.mbufs,
+		.mbuf_cache = cfg->port.mbuf_cache, .ipv4 = cfg->port.ipv4,
+		.mac_set = cfg->port.mac_set, .udp_port = cfg->port.udp_port,
+		.neighbors = cfg->port.neighbors,
+	};
+	memcpy(pc.mac, cfg->port.mac, 6);
+	if ((rc = rtci_port_create(&pc, &gw->port)) < 0) {
+		fprintf(stderr, "rtci-gateway: port: %s\n", rtci_strerror(rc));
+		goto out;
+	}
+	uint32_t batches = 0;
+	for (uint32_t i = 0; i < gw->nrx; i++) {
+		struct gw_rx *rx = &gw->rx[i];
+		rx->index = (uint16_t)i;
+		rx->queue = (uint16_t)i;
+		rx->lcore = cfg->lcores.rx[i];
+		rx->mslot = 1 + i;
+		if ((rc = gw_rx_init(gw, rx, err, sizeof(err))) < 0) {
+			fprintf(stderr, "rtci-gateway: RX lcore %u: %s\n", rx->lcore, err);
+			goto out;
+		}
+		batches += rx->nbatches;
+	}
+	for (uint32_t i = 0; i < gw->nworkers; i++) {
+		struct gw_worker *w = &gw->workers[i];
+		w->index = (uint16_t)i;
+		w->lcore = cfg->lcores.workers[i];
+		w->mslot = 1 + gw->nrx + i;
+		if ((rc = gw_worker_init(gw, w, err, sizeof(err))) < 0) {
+			fprintf(stderr, "rtci-gateway: worker lcore %u: %s\n", w->lcore, err);
+			goto out;
+		}
+	}
+	uint32_t cap = 2;
+	while (cap <= batches)
+		cap <<= 1;
+	gw->work = rte_ring_create("rtci_work", cap, (int)rte_socket_id(), 0);
+	if (!gw->work) {
+		fprintf(stderr, "rtci-gateway: work ring: cannot create\n");
+		goto out;
+	}
+	struct gw_table *table = NULL;
+	if ((rc = gw_table_build(gw, tc, 1, &table, err, sizeof(err))) < 0) {
+		fprintf(stderr, "rtci-gateway: %s: %s\n", cfg->tenants_file, err);
+		goto out;
+	}
+	tc = NULL; /* the table owns it */
+	atomic_store(&gw->table, table);
+	uint64_t generation = 1;
+	for (uint32_t i = 0; i < gw->nrx; i++) {
+		gw->rx[i].table = table;
+		atomic_store(&gw->rx[i].seen_generation, 1);
+	}
+	if (cfg->metrics.enabled &&
+	    (rc = rtci_metrics_serve(gw->metrics, cfg->metrics.listen, cfg->metrics.port)) < 0) {
+		fprintf(stderr, "rtci-gateway: metrics endpoint %s:%u: %s\n", cfg->metrics.listen,
+			cfg->metrics.port, rtci_strerror(rc));
+		goto out_table;
+	}
+
+	for (uint32_t i = 0; i < gw->nrx; i++)
+		rte_eal_remote_launch(gw_rx_main, &gw->rx[i], gw->rx[i].lcore);
+	for (uint32_t i = 0; i < gw->nworkers; i++)
+		rte_eal_remote_launch(gw_worker_main, &gw->workers[i], gw->workers[i].lcore);
+	uint8_t mac[6];
+	rtci_port_mac(gw->port, mac);
+	logf_("running: %u models, %u tenants, %u RX lcores, %u workers, port %02x:%02x:%02x:%02x:%02x:%02x "
+	      "udp %u, metrics port %u",
+	      gw->nmodels, table->ntenants, gw->nrx, gw->nworkers, mac[0], mac[1], mac[2], mac[3],
+	      mac[4], mac[5], cfg->port.udp_port, rtci_metrics_port(gw->metrics));
+
+	uint64_t next_summary = gw_now_us() + (uint64_t)cfg->metrics.summary_interval_s * 1000000;
+	for (;;) {
+		struct pollfd p = { .fd = sfd, .events = POLLIN };
+		if (poll(&p, 1, 200) > 0) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				if (si.ssi_signo == SIGHUP) {
+					reload(gw, &generation);
+					continue;
+				}
+				logf_("signal %u: draining", si.ssi_signo);
+				break;
+			}
+		}
+		if (cfg->metrics.summary_interval_s && gw_now_us() >= next_summary) {
+			summary(gw, "summary");
+			next_summary += (uint64_t)cfg->metrics.summary_interval_s * 1000000;
+		}
+	}
+	atomic_store(&gw->stop_rx, true);
+	rte_eal_mp_wait_lcore();
+	status = 0;
+	for (uint32_t i = 0; i < gw->nworkers; i++)
+		if (gw->workers[i].rc < 0) {
+			logf_("worker %u: inference failed: %s", i, rtci_strerror(gw->workers[i].rc));
+			status = 1;
+		}
+	summary(gw, "final");
+	if (final_metrics && (rc = write_metrics(gw, final_metrics)) < 0) {
+		logf_("writing %s: %s", final_metrics, rtci_strerror(rc));
+		status = 1;
+	}
+out_table:
+	rtci_metrics_stop(gw->metrics);
+	gw_table_free(gw, atomic_load(&gw->table));
+out:
+	if (gw->metrics)
+		rtci_metrics_stop(gw->metrics);
+	for (uint32_t i = 0; i < gw->nworkers && i < GW_MAX_WORKERS; i++)
+		if (gw->workers[i].gw)
+			gw_worker_fini(&gw->workers[i]);
+	for (uint32_t i = 0; i < gw->nrx && i < GW_MAX_RX; i++)
+		if (gw->rx[i].gw)
+			gw_rx_fini(&gw->rx[i]);
+	if (gw->work)
+		rte_ring_free(gw->work);
+	if (gw->port)
+		rtci_port_destroy(gw->port);
+	for (uint32_t s = 0; s < gw->ntslots; s++)
+		free(gw->tseries[s].setup);
+	rtci_metrics_destroy(gw->metrics);
+	for (uint32_t k = 0; k < gw->nmodels && gw->models; k++)
+		rtci_model_destroy(gw->models[k].model);
+	free(gw->models);
+	free(gw->queue_model);
+	free(gw->s_batch);
+	free(gw->s_qtime);
+	free(gw->s_qdepth);
+	rtci_config_free_tenants(tc);
+	if (eal)
+		rtci_port_eal_cleanup();
+	rtci_config_free_gateway(gw->cfg);
+	if (sfd >= 0)
+		close(sfd);
+	if (status == 0)
+		logf_("stopped");
+	return status;
+}

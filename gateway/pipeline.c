@@ -1,0 +1,806 @@
+/* The gateway's lcore loops.
+ *
+ * RX lcore (one per RX queue): rx burst -> rtci_proto_decode -> tenant/device lookup -> hello
+ * answers / fragments into this queue's reassembly table with the device key -> completed,
+ * authenticated frame -> replay window -> rate control (may send a command) -> tenant frames/s
+ * bucket -> codec decode into a preallocated slot (zero-filled to the model's partition
+ * channels) -> batcher. The same lcore polls its batcher and puts released batches on the
+ * shared work ring, and sends the results that workers hand back on its done ring.
+ *
+ * Worker lcore: work ring -> tail inference (one oneDNN thread) -> softmax, top-k -> result
+ * datagram encoded into each frame's slot -> back to the frame's RX lcore. */
+#include "gateway/gw.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_lcore.h>
+#include <rte_ring.h>
+
+#include "dataplane/reassembly.h"
+#include "inference/codec.h"
+
+#define BURST 32
+#define HOUSEKEEPING_US 100000
+#define DRAIN_LIMIT_US 5000000
+
+uint64_t gw_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t gw_now_us(void)
+{
+	return gw_now_ns() / 1000;
+}
+
+const char *gw_drop_name(enum gw_drop d)
+{
+	static const char *const n[GW_DROP_COUNT] = {
+		"malformed", "direction", "unknown_tenant", "unknown_device", "bad_mac",
+		"replayed", "stale", "quota_devices", "quota_frames", "quota_bytes",
+		"reassembly", "decode", "model", "overload",
+	};
+	return (unsigned)d < GW_DROP_COUNT ? n[d] : "unknown";
+}
+
+static void drop(struct gw_rx *rx, int tenant_slot, enum gw_drop reason)
+{
+	struct gw *gw = rx->gw;
+	int s = tenant_slot < 0 ? rx->s_unknown_drop[reason] : gw->tseries[tenant_slot].drop[reason];
+	rtci_metrics_add(gw->metrics, rx->mslot, s, 1);
+}
+
+static void slot_free(struct gw_rx *rx, struct gw_frame *f)
+{
+	rx->free[rx->nfree++] = f;
+}
+
+/* An answer without inference (deadline, overload, decode error) to an authenticated frame. */
+static void send_status(struct gw_rx *rx, const struct gw_frame *f, uint8_t status)
+{
+	uint8_t buf[GW_RESULT_MAX];
+	struct rtci_proto_frame_info info = { .tenant_id = f->tenant_id, .device_id = f->device_id,
+					      .seq = f->seq, .setup_id = f->setup };
+	struct rtci_proto_result res = { .status = status };
+	long n = rtci_proto_encode_result(buf, sizeof(buf), &info, &res, f->key);
+	if (n > 0)
+		rtci_port_send_peer(rx->gw->port, rx->queue, &f->peer, buf, (size_t)n);
+}
+
+static void on_batcher_drop(void *user, void *frame, uint32_t tenant, enum rtci_batcher_drop reason)
+{
+	struct gw_rx *rx = user;
+	struct gw_frame *f = frame;
+	rtci_metrics_add(rx->gw->metrics, rx->mslot, rx->gw->tseries[tenant].batch_drop[reason], 1);
+	send_status(rx, f, reason == RTCI_BATCHER_DROP_DEADLINE ? RTCI_PROTO_RES_DROPPED_DEADLINE
+								 : RTCI_PROTO_RES_DROPPED_OVERLOAD);
+	slot_free(rx, f);
+}
+
+static int reasm_quota(void *ctx, uint32_t tenant_id, struct rtci_reasm_quota *q)
+{
+	struct gw_rx *rx = ctx;
+	const struct gw_tenant *tn = gw_table_tenant(rx->table, tenant_id);
+	if (!tn)
+		return -1;
+	q->max_frames = UINT32_MAX;
+	q->max_bytes = tn->cfg->quota.reassembly_bytes / rx->gw->nrx;
+	return 0;
+}
+
+static void apply_weights(struct gw_rx *rx)
+{
+	for (uint32_t i = 0; i < rx->table->ntenants; i++)
+		rtci_batcher_set_tenant(rx->batcher, rx->table->tenants[i].slot,
+					rx->table->tenants[i].cfg->weight, 0);
+}
+
+static void handle_hello(struct gw_rx *rx, const struct rtci_port_dgram *dg,
+			 const struct rtci_proto_msg *msg, struct gw_tenant *tn, struct gw_device *dev,
+			 const uint8_t key[32], uint64_t now)
+{
+	struct gw *gw = rx->gw;
+	if (rtci_auth_verify_msg(key, msg) < 0) {
+		drop(rx, (int)tn->slot, GW_DROP_BAD_MAC);
+		return;
+	}
+	struct rtci_proto_hello_ack ack = { .status = RTCI_PROTO_HELLO_ACCEPTED,
+					    .max_frag_size = RTCI_PROTO_MAX_FRAG };
+	uint32_t model = msg->u.hello.model_id;
+	if (model >= gw->nmodels) {
+		ack.status = RTCI_PROTO_HELLO_REJECTED_MODEL;
+		drop(rx, (int)tn->slot, GW_DROP_NO_HELLO_MODEL);
+	} else {
+		if (!dev)
+			dev = gw_table_activate(gw, rx->table, tn, msg->hdr.device_id, key, rx->index);
+		if (!dev) {
+			ack.status = RTCI_PROTO_HELLO_REJECTED_QUOTA;
+			drop(rx, (int)tn->slot, GW_DROP_QUOTA_DEVICES);
+		} else {
+			if (dev->model != model) {
+				dev->model = (uint16_t)model;
+				gw_ctl_device_init(dev, tn);
+			}
+			dev->peer = dg->from;
+			dev->peer_set = true;
+			/* clock offset: gateway arrival minus device send time; the smallest seen
+			 * (least network delay) wins, frames refine it */
+			int64_t off = (int64_t)now - (int64_t)msg->hdr.capture_us;
+			if (!dev->offset_set || off < dev->clock_offset_us) {
+				dev->clock_offset_us = off;
+				dev->offset_set = true;
+			}
+			ack.initial_setup_id = gw_ctl_initial_setup(dev, tn);
+			ack.min_frame_seq = dev->replay.started ? dev->replay.top + 1 : 0;
+			rtci_metrics_add(gw->metrics, rx->mslot, gw->tseries[tn->slot].hellos, 1);
+		}
+	}
+	uint8_t buf[RTCI_PROTO_HDR_LEN + RTCI_PROTO_HELLO_ACK_LEN + RTCI_PROTO_TAG_LEN];
+	struct rtci_proto_frame_info info = { .tenant_id = tn->id, .device_id = msg->hdr.device_id,
+					      .seq = msg->hdr.seq,
+					      .setup_id = ack.initial_setup_id };
+	long n = rtci_proto_encode_hello_ack(buf, sizeof(buf), &info, &ack, key);
+	if (n > 0)
+		rtci_port_send_peer(gw->port, rx->queue, &dg->from, buf, (size_t)n);
+}
+
+static bool bucket_take(struct gw_tenant *tn, uint16_t rxi, uint32_t nrx, uint64_t now)
+{
+	double rate = (double)tn->cfg->quota.frames_per_s / nrx;
+	double burst = rate < 1 ? 1 : rate;
+	double t = tn->bucket[rxi].tokens + (double)(now - tn->bucket[rxi].last_us) * 1e-6 * rate;
+	tn->bucket[rxi].tokens = t > burst ? burst : t;
+	tn->bucket[rxi].last_us = now;
+	if (tn->bucket[rxi].tokens < 1)
+		return false;
+	tn->bucket[rxi].tokens -= 1;
+	return true;
+}
+
+static void handle_frame(struct gw_rx *rx, const struct rtci_port_dgram *dg, struct gw_tenant *tn,
+			 struct gw_device *dev, const uint8_t key[32], struct rtci_reasm_frame *fr,
+			 uint64_t now)
+{
+	struct gw *gw = rx->gw;
+	const struct gw_tenant_series *ts = &gw->tseries[tn->slot];
+	if (!dev)
+		dev = gw_table_activate(gw, rx->table, tn, fr->hdr.device_id, key, rx->index);
+	if (!dev) {
+		drop(rx, (int)tn->slot, GW_DROP_QUOTA_DEVICES);
+		return;
+	}
+	int rc = rtci_auth_replay_accept(&dev->replay, fr->hdr.seq);
+	if (rc < 0) {
+		drop(rx, (int)tn->slot,
+		     rc == -RTCI_ERR_AUTH_STALE ? GW_DROP_STALE : GW_DROP_REPLAYED);
+		return;
+	}
+	rtci_metrics_add(gw->metrics, rx->mslot, ts->ingest_frames, 1);
+	dev->peer = dg->from;
+	dev->peer_set = true;
+	int64_t off = (int64_t)fr->first_time - (int64_t)fr->hdr.capture_us;
+	if (!dev->offset_set || off < dev->clock_offset_us) {
+		dev->clock_offset_us = off;
+		dev->offset_set = true;
+	}
+
+	uint8_t cmd[128];
+	long n = gw_ctl_on_frame(dev, tn, &fr->hdr, fr->len, fr->first_time, fr->complete_time, now,
+				 cmd, sizeof(cmd));
+	if (n > 0 && rtci_port_send_peer(gw->port, rx->queue, &dev->peer, cmd, (size_t)n) == 0)
+		rtci_metrics_add(gw->metrics, rx->mslot, ts->commands, 1);
+
+	if (!bucket_take(tn, rx->index, gw->nrx, now)) {
+		drop(rx, (int)tn->slot, GW_DROP_QUOTA_FRAMES);
+		return;
+	}
+	if (rx->nfree == 0) {
+		drop(rx, (int)tn->slot, GW_DROP_OVERLOAD);
+		return;
+	}
+	struct gw_frame *f = rx->free[--rx->nfree];
+	const struct gw_model *m = &gw->models[dev->model];
+	f->tenant_slot = tn->slot;
+	f->tenant_id = tn->id;
+	f->device_id = dev->id;
+	f->model = dev->model;
+	f->setup = fr->hdr.setup_id;
+	f->rx = rx->index;
+	f->seq = fr->hdr.seq;
+	memcpy(f->key, dev->key, sizeof(f->key));
+	f->peer = dev->peer;
+	f->first_us = fr->first_time;
+	f->complete_us = fr->complete_time;
+	f->capture_gw_us = (uint64_t)((int64_t)fr->hdr.capture_us + dev->clock_offset_us);
+	f->deadline_us = f->capture_gw_us + tn->deadline_us;
+	f->out_len = 0;
+
+	const struct rtci_setup *st = rtci_model_setup(m->model, f->setup);
+	struct rtci_codec_desc d;
+	rc = st ? rtci_codec_decode(rx->codec, fr->data, fr->len, f->x, m->floats, (uint32_t)m->pc, &d)
+		: -EINVAL;
+	if (rc < 0 || d.c != (uint32_t)st->c || d.levels != (uint32_t)st->L ||
+	    d.channels != (uint32_t)m->pc || d.height != (uint32_t)m->ph ||
+	    d.width != (uint32_t)m->pw) {
+		drop(rx, (int)tn->slot, GW_DROP_DECODE);
+		send_status(rx, f, RTCI_PROTO_RES_DECODE_ERROR);
+		slot_free(rx, f);
+		return;
+	}
+	uint32_t group = st->group >= 0 ? (uint32_t)st->group : (uint32_t)m->groups;
+	f->queue = (uint16_t)(m->queue_base + group);
+	rc = rtci_batcher_submit(rx->batcher, f->queue, tn->slot, f, f->deadline_us, now);
+	if (rc < 0) {
+		enum rtci_batcher_drop r = rc == -RTCI_ERR_BATCH_DEADLINE     ? RTCI_BATCHER_DROP_DEADLINE
+					   : rc == -RTCI_ERR_BATCH_TENANT_BOUND ? RTCI_BATCHER_DROP_TENANT_BOUND
+										: RTCI_BATCHER_DROP_QUEUE_FULL;
+		rtci_metrics_add(gw->metrics, rx->mslot, ts->batch_drop[r], 1);
+		send_status(rx, f, r == RTCI_BATCHER_DROP_DEADLINE ? RTCI_PROTO_RES_DROPPED_DEADLINE
+								   : RTCI_PROTO_RES_DROPPED_OVERLOAD);
+		slot_free(rx, f);
+		return;
+	}
+	rtci_metrics_add(gw->metrics, rx->mslot, ts->frames_in, 1);
+	uint32_t sidx = 0;
+	for (uint16_t k = 0; k < f->model; k++)
+		sidx += (uint32_t)gw->models[k].setups;
+	rtci_metrics_add(gw->metrics, rx->mslot, ts->setup[sidx + f->setup], 1);
+}
+
+static enum gw_drop reasm_reason(int rc)
+{
+	switch (-rc) {
+	case RTCI_ERR_AUTH_BAD_MAC: return GW_DROP_BAD_MAC;
+	case RTCI_ERR_REASM_TENANT_ENTRIES:
+	case RTCI_ERR_REASM_TENANT_BYTES: return GW_DROP_QUOTA_BYTES;
+	default: return GW_DROP_REASSEMBLY;
+	}
+}
+
+static void handle(struct gw_rx *rx, const struct rtci_port_dgram *dg, uint64_t now)
+{
+	struct gw *gw = rx->gw;
+	struct rtci_proto_msg msg;
+	if (rtci_proto_decode(dg->payload, dg->len, &msg) < 0) {
+		drop(rx, -1, GW_DROP_MALFORMED);
+		return;
+	}
+	if (msg.hdr.type != RTCI_PROTO_FRAGMENT && msg.hdr.type != RTCI_PROTO_HELLO &&
+	    msg.hdr.type != RTCI_PROTO_REPORT) {
+		drop(rx, -1, GW_DROP_DIRECTION);
+		return;
+	}
+	struct gw_tenant *tn = gw_table_tenant(rx->table, msg.hdr.tenant_id);
+	if (!tn) {
+		drop(rx, -1, GW_DROP_UNKNOWN_TENANT);
+		return;
+	}
+	struct gw_device *dev = gw_table_device(rx->table, tn->id, msg.hdr.device_id);
+	uint8_t kbuf[RTCI_AUTH_KEY_LEN];
+	const uint8_t *key;
+	if (dev) {
+		key = dev->key;
+	} else {
+		/* not active yet: derive (or look up) the key without taking a quota slot, which
+		 * is taken only once the device authenticated */
+		if (gw_tenant_device_key(tn, msg.hdr.device_id, kbuf) < 0) {
+			drop(rx, (int)tn->slot, GW_DROP_UNKNOWN_DEVICE);
+			return;
+		}
+		key = kbuf;
+	}
+	if (msg.hdr.type == RTCI_PROTO_HELLO) {
+		handle_hello(rx, dg, &msg, tn, dev, key, now);
+		return;
+	}
+	if (msg.hdr.type == RTCI_PROTO_REPORT) {
+		if (rtci_auth_verify_msg(key, &msg) < 0)
+			drop(rx, (int)tn->slot, GW_DROP_BAD_MAC);
+		return; /* the backlog hint also rides on every fragment; nothing else to do */
+	}
+	if (dev) {
+		int rc = rtci_auth_replay_check(&dev->replay, msg.hdr.seq);
+		if (rc < 0) {
+			drop(rx, (int)tn->slot,
+			     rc == -RTCI_ERR_AUTH_STALE ? GW_DROP_STALE : GW_DROP_REPLAYED);
+			return;
+		}
+	}
+	struct rtci_reasm_frame *fr = NULL;
+	int rc = rtci_reasm_insert(rx->reasm, &msg, key, now, &fr);
+	if (rc < 0) {
+		if (rc != -RTCI_ERR_REASM_DUPLICATE)
+			drop(rx, (int)tn->slot, reasm_reason(rc));
+		return;
+	}
+	if (rc == 1) {
+		handle_frame(rx, dg, tn, dev, key, fr, now);
+		rtci_reasm_release(rx->reasm, fr);
+	}
+	(void)gw;
+}
+
+static void dispatch_batches(struct gw_rx *rx, uint64_t now)
+{
+	struct gw *gw = rx->gw;
+	struct rtci_batcher_item items[RTCI_BATCHER_MAX_BATCH];
+	uint32_t q;
+	int n;
+	while ((n = rtci_batcher_poll(rx->batcher, now, items, &q)) > 0) {
+		struct gw_batch *b = rx->nbfree ? rx->bfree[--rx->nbfree] : NULL;
+		if (b) {
+			b->rx = rx->index;
+			b->queue = (uint16_t)q;
+			b->n = (uint32_t)n;
+			b->release_us = now;
+			for (int i = 0; i < n; i++) {
+				b->f[i] = items[i].frame;
+				b->f[i]->enqueue_us = items[i].enqueue_us;
+			}
+			if (rte_ring_enqueue(gw->work, b) == 0) {
+				rx->outstanding++;
+				continue;
+			}
+			rx->bfree[rx->nbfree++] = b;
+		}
+		for (int i = 0; i < n; i++) {
+			struct gw_frame *f = items[i].frame;
+			rtci_metrics_add(gw->metrics, rx->mslot,
+					 gw->tseries[f->tenant_slot].batch_drop[RTCI_BATCHER_DROP_COUNT], 1);
+			send_status(rx, f, RTCI_PROTO_RES_DROPPED_OVERLOAD);
+			slot_free(rx, f);
+		}
+	}
+}
+
+static unsigned collect_done(struct gw_rx *rx)
+{
+	struct gw *gw = rx->gw;
+	void *ptrs[BURST];
+	unsigned n = rte_ring_dequeue_burst(rx->done, ptrs, BURST, NULL);
+	uint64_t now = gw_now_us();
+	for (unsigned i = 0; i < n; i++) {
+		struct gw_batch *b = ptrs[i];
+		for (uint32_t k = 0; k < b->n; k++) {
+			struct gw_frame *f = b->f[k];
+			const struct gw_tenant_series *ts = &gw->tseries[f->tenant_slot];
+			if (f->out_len &&
+			    rtci_port_send_peer(gw->port, rx->queue, &f->peer, f->out, f->out_len) == 0) {
+				rtci_metrics_add(gw->metrics, rx->mslot, ts->frames_done, 1);
+				rtci_metrics_observe(gw->metrics, rx->mslot, ts->latency,
+						     (double)(int64_t)(now - f->capture_gw_us) * 1e-6);
+			}
+			slot_free(rx, f);
+		}
+		rx->bfree[rx->nbfree++] = b;
+		rx->outstanding--;
+	}
+	return n;
+}
+
+static void housekeeping(struct gw_rx *rx, uint64_t now)
+{
+	struct gw *gw = rx->gw;
+	struct rtci_metrics *m = gw->metrics;
+	rtci_reasm_expire(rx->reasm, now);
+	struct rtci_port_stats ps;
+	if (rtci_port_stats(gw->port, rx->queue, &ps) == 0) {
+		uint64_t v[6] = { ps.rx_packets, ps.rx_bytes, ps.rx_datagrams, ps.tx_packets, ps.tx_bytes,
+				  ps.arp_replies };
+		for (int i = 0; i < 6; i++)
+			rtci_metrics_set_total(m, rx->mslot, rx->s_port[i], v[i]);
+		for (int i = 0; i < RTCI_PORT_DROP_COUNT; i++)
+			rtci_metrics_set_total(m, rx->mslot, rx->s_port_drop[i], ps.drops[i]);
+	}
+	struct rtci_reasm_stats rs;
+	rtci_reasm_get_stats(rx->reasm, &rs);
+	rtci_metrics_gauge_set(m, rx->mslot, rx->s_reasm_inflight, (double)rs.frames_in_flight);
+	rtci_metrics_gauge_set(m, rx->mslot, rx->s_reasm_bytes, (double)rs.arena_bytes_used);
+	for (int i = 0; i < RTCI_REASM_DROP_MAX; i++)
+		rtci_metrics_set_total(m, rx->mslot, rx->s_reasm_drop[i], rs.drops[i]);
+	for (uint32_t q = 0; q < gw->nqueues; q++) {
+		struct rtci_batcher_stats bs;
+		if (rtci_batcher_queue_stats(rx->batcher, q, &bs) == 0)
+			rtci_metrics_gauge_set(m, rx->mslot, gw->s_qdepth[q], (double)bs.depth);
+	}
+	if (rx->total_ns)
+		rtci_metrics_gauge_set(m, rx->mslot, rx->s_busy, (double)rx->busy_ns / (double)rx->total_ns);
+	rx->busy_ns = rx->total_ns = 0;
+	rx->last_house_us = now;
+}
+
+static uint32_t batcher_depth(struct gw_rx *rx)
+{
+	uint32_t d = 0;
+	for (uint32_t q = 0; q < rx->gw->nqueues; q++) {
+		struct rtci_batcher_stats bs;
+		if (rtci_batcher_queue_stats(rx->batcher, q, &bs) == 0)
+			d += bs.depth;
+	}
+	return d;
+}
+
+static void drain_one(void *user, void *frame, uint32_t tenant)
+{
+	struct gw_rx *rx = user;
+	rtci_metrics_add(rx->gw->metrics, rx->mslot,
+			 rx->gw->tseries[tenant].batch_drop[RTCI_BATCHER_DROP_COUNT], 1);
+	slot_free(rx, frame);
+}
+
+int gw_rx_main(void *arg)
+{
+	struct gw_rx *rx = arg;
+	struct gw *gw = rx->gw;
+	struct rtci_port_dgram dg[BURST];
+	uint64_t drain_start = 0;
+	for (;;) {
+		uint64_t t0 = gw_now_ns();
+		uint64_t now = t0 / 1000;
+		/* burst boundary: pick up a reloaded table, handing over our devices */
+		struct gw_table *t = atomic_load_explicit(&gw->table, memory_order_acquire);
+		if (t != rx->table) {
+			gw_table_handover(gw, rx->table, t, rx->index);
+			rx->table = t;
+			apply_weights(rx);
+			atomic_store_explicit(&rx->seen_generation, t->generation, memory_order_release);
+		}
+		unsigned work = 0;
+		bool stopping = atomic_load_explicit(&gw->stop_rx, memory_order_acquire);
+		if (!stopping) {
+			uint16_t n = rtci_port_rx(gw->port, rx->queue, dg, BURST);
+			for (uint16_t i = 0; i < n; i++)
+				handle(rx, &dg[i], now);
+			rtci_port_release(dg, n);
+			work += n;
+		} else if (!drain_start) {
+			drain_start = now;
+		}
+		dispatch_batches(rx, now);
+		work += collect_done(rx);
+		rtci_port_flush(gw->port, rx->queue);
+		if (now - rx->last_house_us >= HOUSEKEEPING_US)
+			housekeeping(rx, now);
+		if (stopping) {
+			/* finish what is in flight: batcher empty and every batch back */
+			if (rx->outstanding == 0 && batcher_depth(rx) == 0)
+				break;
+			if (now - drain_start > DRAIN_LIMIT_US && rx->outstanding == 0) {
+				rtci_batcher_drain(rx->batcher, drain_one, rx);
+				break;
+			}
+		}
+		uint64_t t1 = gw_now_ns();
+		rx->total_ns += t1 - t0;
+		if (work) {
+			rx->busy_ns += t1 - t0;
+		} else {
+			/* idle: sleep a little, never past the batcher's next due time */
+			uint64_t due = rtci_batcher_next_due_us(rx->batcher, now);
+			uint64_t nap = due > now ? due - now : 0;
+			if (nap > 50)
+				nap = 50;
+			if (nap)
+				usleep((useconds_t)nap);
+			rx->total_ns += gw_now_ns() - t1;
+		}
+	}
+	rtci_port_flush(gw->port, rx->queue);
+	housekeeping(rx, gw_now_us());
+	atomic_store(&rx->finished, true);
+	atomic_fetch_add(&gw->rx_done, 1);
+	return 0;
+}
+
+/* ---- worker ---- */
+
+static void run_batch(struct gw_worker *w, struct gw_batch *b)
+{
+	struct gw *gw = w->gw;
+	uint16_t mi = gw->queue_model[b->queue];
+	const struct gw_model *m = &gw->models[mi];
+	int classes = m->geo->classes;
+	for (uint32_t i = 0; i < b->n; i++) {
+		memcpy(w->input + (size_t)i * m->floats, b->f[i]->x, m->floats * sizeof(float));
+		w->setup_ids[i] = b->f[i]->setup;
+	}
+	uint64_t t0 = gw_now_us();
+	int rc = rtci_tail_run(w->tails[mi], (int)b->n, w->input, w->setup_ids, w->logits);
+	uint64_t t1 = gw_now_us();
+	if (rc < 0)
+		w->rc = rc;
+	rtci_metrics_observe(gw->metrics, w->mslot, gw->s_batch[b->queue], (double)b->n);
+	rtci_metrics_observe(gw->metrics, w->mslot, m->s_infer, (double)(t1 - t0) * 1e-6);
+	for (uint32_t i = 0; i < b->n; i++) {
+		struct gw_frame *f = b->f[i];
+		rtci_metrics_observe(gw->metrics, w->mslot, gw->s_qtime[b->queue],
+				     (double)(t0 - f->enqueue_us) * 1e-6);
+		struct rtci_proto_result res = { 0 };
+		if (rc < 0) {
+			res.status = RTCI_PROTO_RES_DROPPED_OVERLOAD;
+		} else {
+			float *lg = w->logits + (size_t)i * classes;
+			float mx = lg[0], sum = 0;
+			for (int c = 1; c < classes; c++)
+				mx = lg[c] > mx ? lg[c] : mx;
+			for (int c = 0; c < classes; c++) {
+				lg[c] = expf(lg[c] - mx);
+				sum += lg[c];
+			}
+			for (int c = 0; c < classes; c++)
+				lg[c] /= sum;
+			int idx[GW_TOPK];
+			float val[GW_TOPK];
+			int k = rtci_topk(lg, classes, GW_TOPK, idx, val);
+			res.status = RTCI_PROTO_RES_OK;
+			res.class_id = (uint16_t)idx[0];
+			res.score = val[0];
+			res.topk_count = (uint8_t)k;
+			for (int j = 0; j < k; j++) {
+				res.topk[j].class_id = (uint16_t)idx[j];
+				res.topk[j].score = val[j];
+			}
+		}
+		uint64_t now = gw_now_us();
+		res.queue_us = (uint32_t)(t0 - f->complete_us);
+		res.inference_us = (uint32_t)(t1 - t0);
+		res.total_us = (uint32_t)(now - f->first_us);
+		struct rtci_proto_frame_info info = { .tenant_id = f->tenant_id,
+						      .device_id = f->device_id, .seq = f->seq,
+						      .setup_id = f->setup };
+		long n = rtci_proto_encode_result(f->out, sizeof(f->out), &info, &res, f->key);
+		f->out_len = n > 0 ? (uint16_t)n : 0;
+	}
+}
+
+int gw_worker_main(void *arg)
+{
+	struct gw_worker *w = arg;
+	struct gw *gw = w->gw;
+	for (;;) {
+		uint64_t t0 = gw_now_ns();
+		void *p;
+		if (rte_ring_dequeue(gw->work, &p) == 0) {
+			struct gw_batch *b = p;
+			run_batch(w, b);
+			while (rte_ring_enqueue(gw->rx[b->rx].done, b) != 0)
+				rte_pause();
+			uint64_t t1 = gw_now_ns();
+			w->busy_ns += t1 - t0;
+			w->total_ns += t1 - t0;
+		} else {
+			if (atomic_load(&gw->rx_done) == gw->nrx)
+				break;
+			usleep(50);
+			w->total_ns += gw_now_ns() - t0;
+		}
+		if (w->total_ns > 100000000) {
+			rtci_metrics_gauge_set(gw->metrics, w->mslot, w->s_busy,
+					       (double)w->busy_ns / (double)w->total_ns);
+			w->busy_ns = w->total_ns = 0;
+		}
+	}
+	return 0;
+}
+
+/* ---- set-up ---- */
+
+static int register_rx_series(struct gw *gw, struct gw_rx *rx)
+{
+	struct rtci_metrics *m = gw->metrics;
+	char q[16], lc[16];
+	snprintf(q, sizeof(q), "%u", rx->queue);
+	snprintf(lc, sizeof(lc), "%u", rx->lcore);
+	const char *qn[] = { "queue" }, *qv[] = { q };
+	static const char *const pn[6][2] = {
+		{ "rtci_port_rx_packets_total", "packets received" },
+		{ "rtci_port_rx_bytes_total", "bytes received" },
+		{ "rtci_port_rx_datagrams_total", "valid UDP datagrams to the gateway" },
+		{ "rtci_port_tx_packets_total", "packets sent" },
+		{ "rtci_port_tx_bytes_total", "bytes sent" },
+		{ "rtci_port_arp_replies_total", "ARP requests answered" },
+	};
+	int f;
+	for (int i = 0; i < 6; i++) {
+		f = rtci_metrics_family(m, pn[i][0], pn[i][1], RTCI_METRIC_COUNTER, NULL, 0,
+					i == 2 ? RTCI_METRICS_SUMMARY : 0);
+		if (f < 0 || (rx->s_port[i] = rtci_metrics_series(m, f, 1, qn, qv)) < 0)
+			return f < 0 ? f : rx->s_port[i];
+	}
+	const char *qrn[] = { "queue", "reason" };
+	f = rtci_metrics_family(m, "rtci_port_drops_total", "packets dropped by the port, by reason",
+				RTCI_METRIC_COUNTER, NULL, 0, RTCI_METRICS_SUMMARY);
+	for (int i = 0; i < RTCI_PORT_DROP_COUNT; i++) {
+		const char *v[] = { q, rtci_port_drop_name((enum rtci_port_drop)i) };
+		if (f < 0 || (rx->s_port_drop[i] = rtci_metrics_series(m, f, 2, qrn, v)) < 0)
+			return -RTCI_ERR_METRICS_FULL;
+	}
+	f = rtci_metrics_family(m, "rtci_reassembly_drops_total",
+				"fragments rejected by reassembly, by reason", RTCI_METRIC_COUNTER,
+				NULL, 0, 0);
+	for (int i = 0; i < RTCI_REASM_DROP_MAX; i++) {
+		const char *v[] = { q, rtci_reasm_drop_name((enum rtci_reasm_drop)i) };
+		if (f < 0 || (rx->s_reasm_drop[i] = rtci_metrics_series(m, f, 2, qrn, v)) < 0)
+			return -RTCI_ERR_METRICS_FULL;
+	}
+	f = rtci_metrics_family(m, "rtci_reassembly_frames", "frames in flight in reassembly",
+				RTCI_METRIC_GAUGE, NULL, 0, 0);
+	if (f < 0 || (rx->s_reasm_inflight = rtci_metrics_series(m, f, 1, qn, qv)) < 0)
+		return -RTCI_ERR_METRICS_FULL;
+	f = rtci_metrics_family(m, "rtci_reassembly_bytes", "reassembly arena bytes in use",
+				RTCI_METRIC_GAUGE, NULL, 0, 0);
+	if (f < 0 || (rx->s_reasm_bytes = rtci_metrics_series(m, f, 1, qn, qv)) < 0)
+		return -RTCI_ERR_METRICS_FULL;
+	f = rtci_metrics_family(m, "rtci_lcore_busy_ratio", "share of time an lcore did work",
+				RTCI_METRIC_GAUGE, NULL, 0, 0);
+	const char *ln[] = { "lcore", "role" }, *lv[] = { lc, "rx" };
+	if (f < 0 || (rx->s_busy = rtci_metrics_series(m, f, 2, ln, lv)) < 0)
+		return -RTCI_ERR_METRICS_FULL;
+	f = rtci_metrics_family(m, "rtci_ingest_drops_total",
+				"datagrams or frames dropped on ingest, by tenant and reason",
+				RTCI_METRIC_COUNTER, NULL, 0, RTCI_METRICS_SUMMARY);
+	const char *tn[] = { "tenant", "reason" };
+	for (int i = 0; i < GW_DROP_COUNT; i++) {
+		const char *v[] = { "none", gw_drop_name((enum gw_drop)i) };
+		if (f < 0 || (rx->s_unknown_drop[i] = rtci_metrics_series(m, f, 2, tn, v)) < 0)
+			return -RTCI_ERR_METRICS_FULL;
+	}
+	return 0;
+}
+
+int gw_rx_init(struct gw *gw, struct gw_rx *rx, char *err, size_t errlen)
+{
+	rx->gw = gw;
+	int rc = register_rx_series(gw, rx);
+	if (rc < 0) {
+		snprintf(err, errlen, "metrics: %s", rtci_strerror(rc));
+		return rc;
+	}
+	struct rtci_reasm_config rc_cfg = {
+		.max_frames = 4096, .arena_bytes = 64u << 20, .max_frame_len = gw->max_frame,
+		.max_inflight_per_device = 4, .max_tenants = GW_TENANT_SLOTS,
+		.ttl = 1000000, /* microseconds */
+		.quota = reasm_quota, .quota_ctx = rx,
+	};
+	rx->reasm = rtci_reasm_create(&rc_cfg, &rc);
+	if (!rx->reasm) {
+		snprintf(err, errlen, "reassembly table: %s", rtci_strerror(rc));
+		return rc;
+	}
+	uint32_t floats = 0;
+	for (uint32_t k = 0; k < gw->nmodels; k++)
+		floats = gw->models[k].floats > floats ? gw->models[k].floats : floats;
+	struct rtci_codec_config cc = { .max_elements = floats, .packed_only = true };
+	if ((rc = rtci_codec_create(&cc, &rx->codec)) < 0) {
+		snprintf(err, errlen, "codec: %s", rtci_strerror(rc));
+		return rc;
+	}
+	struct rtci_batcher_config bc = {
+		.queues = gw->nqueues, .tenants = GW_TENANT_SLOTS,
+		.max_batch = gw->cfg->batching.max_batch, .max_wait_us = gw->cfg->batching.max_wait_us,
+		.capacity = gw->cfg->batching.queue_capacity, .on_drop = on_batcher_drop, .user = rx,
+	};
+	if ((rc = rtci_batcher_create(&bc, &rx->batcher)) < 0) {
+		snprintf(err, errlen, "batcher: %s", rtci_strerror(rc));
+		return rc;
+	}
+	/* decoded-tensor slots: queue capacity plus what workers hold, within a memory budget */
+	uint64_t want = (uint64_t)gw->cfg->batching.queue_capacity +
+			4ull * gw->cfg->batching.max_batch * gw->nworkers;
+	uint64_t fit = GW_SLOT_MEMORY / ((uint64_t)floats * sizeof(float));
+	uint64_t min = 2ull * gw->cfg->batching.max_batch;
+	if (fit < min)
+		fit = min;
+	rx->nslots = (uint32_t)(want < fit ? want : fit);
+	rx->slot_mem = calloc((size_t)rx->nslots * floats, sizeof(float));
+	rx->slots = calloc(rx->nslots, sizeof(*rx->slots));
+	rx->free = calloc(rx->nslots, sizeof(*rx->free));
+	rx->nbatches = rx->nslots;
+	rx->batches = calloc(rx->nbatches, sizeof(*rx->batches));
+	rx->bfree = calloc(rx->nbatches, sizeof(*rx->bfree));
+	if (!rx->slot_mem || !rx->slots || !rx->free || !rx->batches || !rx->bfree) {
+		snprintf(err, errlen, "frame slots: out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < rx->nslots; i++) {
+		rx->slots[i].x = rx->slot_mem + (size_t)i * floats;
+		rx->free[rx->nfree++] = &rx->slots[i];
+	}
+	for (uint32_t i = 0; i < rx->nbatches; i++)
+		rx->bfree[rx->nbfree++] = &rx->batches[i];
+	char name[32];
+	snprintf(name, sizeof(name), "rtci_done_%u", rx->index);
+	uint32_t cap = 2;
+	while (cap <= rx->nbatches)
+		cap <<= 1;
+	rx->done = rte_ring_create(name, cap, (int)rte_socket_id(), RING_F_SC_DEQ);
+	if (!rx->done) {
+		snprintf(err, errlen, "ring %s: cannot create", name);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void gw_rx_fini(struct gw_rx *rx)
+{
+	if (rx->batcher) {
+		/* frames still queued (start-up failure) only need their slots back */
+		rtci_batcher_destroy(rx->batcher);
+	}
+	rtci_reasm_destroy(rx->reasm);
+	rtci_codec_destroy(rx->codec);
+	if (rx->done)
+		rte_ring_free(rx->done);
+	free(rx->slot_mem);
+	free(rx->slots);
+	free(rx->free);
+	free(rx->batches);
+	free(rx->bfree);
+}
+
+int gw_worker_init(struct gw *gw, struct gw_worker *w, char *err, size_t errlen)
+{
+	w->gw = gw;
+	uint32_t floats = 0, classes = 0, mb = gw->cfg->batching.max_batch;
+	w->tails = calloc(gw->nmodels, sizeof(*w->tails));
+	if (!w->tails)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < gw->nmodels; k++) {
+		const struct gw_model *m = &gw->models[k];
+		floats = m->floats > floats ? m->floats : floats;
+		classes = (uint32_t)m->geo->classes > classes ? (uint32_t)m->geo->classes : classes;
+		struct rtci_engine_config ec = { .threads = 1, .max_batch = (int)mb };
+		int rc = rtci_tail_create(m->model, &ec, &w->tails[k]);
+		/* folded weights of every setup now, not on the first frames */
+		for (int s = 0; rc == 0 && s < m->setups; s++)
+			rc = rtci_tail_prepare(w->tails[k], s);
+		if (rc < 0) {
+			snprintf(err, errlen, "tail of model %s: %s", m->name, rtci_strerror(rc));
+			return rc;
+		}
+	}
+	w->input = calloc((size_t)mb * floats, sizeof(float));
+	w->logits = malloc((size_t)mb * classes * sizeof(float));
+	w->setup_ids = calloc(mb, sizeof(int));
+	if (!w->input || !w->logits || !w->setup_ids)
+		return -ENOMEM;
+	/* oneDNN plans are built per batch size on first use: build the common sizes now */
+	for (uint32_t k = 0; k < gw->nmodels; k++)
+		for (uint32_t n = 1; n <= mb && n <= 16; n++) {
+			int rc = rtci_tail_run(w->tails[k], (int)n, w->input, w->setup_ids, w->logits);
+			if (rc < 0) {
+				snprintf(err, errlen, "tail of model %s: %s", gw->models[k].name,
+					 rtci_strerror(rc));
+				return rc;
+			}
+		}
+	char lc[16];
+	snprintf(lc, sizeof(lc), "%u", w->lcore);
+	int f = rtci_metrics_family(gw->metrics, "rtci_lcore_busy_ratio",
+				    "share of time an lcore did work", RTCI_METRIC_GAUGE, NULL, 0, 0);
+	const char *ln[] = { "lcore", "role" }, *lv[] = { lc, "worker" };
+	if (f < 0 || (w->s_busy = rtci_metrics_series(gw->metrics, f, 2, ln, lv)) < 0) {
+		snprintf(err, errlen, "metrics: registry full");
+		return -RTCI_ERR_METRICS_FULL;
+	}
+	return 0;
+}
+
+void gw_worker_fini(struct gw_worker *w)
+{
+	if (w->tails)
+		for (uint32_t k = 0; k < w->gw->nmodels; k++)
+			rtci_tail_destroy(w->tails[k]);
+	free(w->tails);
+	free(w->input);
+	free(w->logits);
+	free(w->setup_ids);
+}
