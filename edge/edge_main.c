@@ -185,8 +185,9 @@ static void on_datagram(void *user, const uint8_t *data, size_t len)
 	}
 	case RTCI_DEV_EV_COMMAND:
 		if (!e->o.quiet)
-			fprintf(stderr, "rtci-edge: command %llu: setup %u from frame %llu\n",
-				(unsigned long long)ev.seq, ev.setup, (unsigned long long)ev.apply_from);
+			fprintf(stderr, "rtci-edge: command %llu: setup %u from frame %llu (next frame %llu)\n",
+				(unsigned long long)ev.seq, ev.setup, (unsigned long long)ev.apply_from,
+				(unsigned long long)e->dev.next_seq);
 		break;
 	case RTCI_DEV_EV_HELLO_ACK:
 		if (!e->o.quiet)
