@@ -56,7 +56,7 @@ struct options {
 	uint32_t n_tenants;
 	double fps[MAX_LIST], deadline_ms[MAX_LIST];
 	uint32_t n_fps, n_deadline;
-	const char *model, *images, *labels, *traces, *csv;
+	const char *model, *images, *labels, *traces, *csv, *timeline;
 	double duration_s, reserve_ms, status_s, drain_ms;
 	uint64_t seed;
 	int setup;
@@ -64,8 +64,18 @@ struct options {
 	size_t cache_mb;
 };
 
+/* One frame of the device whose timeline is written (--timeline). */
+struct tl_entry {
+	uint64_t seq;
+	double t_ms, link_mbps, latency_ms;
+	int setup;        /* -1: skipped */
+	int status;       /* 0 skipped, 1 sent (no answer), 2 answered in time, 3 answered late */
+};
+
 struct fdev {
 	struct rtci_dev dev;
+	struct tl_entry *tl;       /* NULL except for the timeline device */
+	uint32_t tl_n, tl_cap;
 	int64_t period_ns, next_capture_ns;
 	uint32_t image;            /* next image of the replay set */
 	uint32_t trace;            /* index into the trace list, UINT32_MAX: none */
@@ -241,11 +251,23 @@ static void dev_service(struct worker *w, struct fdev *d, int64_t now)
 		int setup = rtci_dev_frame_begin(&d->dev, now, &seq);
 		uint32_t img = d->image;
 		d->image = (d->image + 1) % f->imgs.count;
+		struct tl_entry *te = NULL;
+		if (d->tl && d->tl_n < d->tl_cap) {
+			te = &d->tl[d->tl_n++];
+			/* the link's capacity over the second around the capture */
+			double bps = rtci_pacer_rate(&d->dev.pacer, now - 500000000LL, now + 500000000LL);
+			*te = (struct tl_entry){ .seq = setup >= 0 ? seq : 0, .t_ms = (double)now / 1e6,
+						 .link_mbps = bps * 8 / 1e6, .latency_ms = -1, .setup = -1 };
+		}
 		if (setup >= 0 && (uint32_t)setup < f->n_setups) {
 			size_t k = (size_t)img * f->n_setups + (size_t)setup;
 			if (rtci_dev_frame_queue(&d->dev, now, seq, (uint16_t)setup, now, f->payload[k],
 						 f->payload_len[k], img) == 0) {
 				d->setups[setup]++;
+				if (te) {
+					te->setup = setup;
+					te->status = 1;
+				}
 			} else {
 				atomic_fetch_add_explicit(&w->c.skipped, 1, memory_order_relaxed);
 			}
@@ -299,6 +321,12 @@ static void on_datagram(void *user, const uint8_t *data, size_t len)
 		d->ok++;
 		d->correct_ok += (uint64_t)correct;
 		d->hist[hist_bin((double)ev.latency_ns / 1e6)]++;
+		for (uint32_t k = d->tl_n; d->tl && k > 0 && k + 256 > d->tl_n; k--)
+			if (d->tl[k - 1].seq == ev.seq && d->tl[k - 1].status == 1) {
+				d->tl[k - 1].latency_ms = (double)ev.latency_ns / 1e6;
+				d->tl[k - 1].status = ev.hit ? 2 : 3;
+				break;
+			}
 		if (ev.hit) {
 			d->hits++;
 			d->correct_hits += (uint64_t)correct;
@@ -377,16 +405,17 @@ static void usage(void)
 		"                  [--fps F[,F...]] [--deadline-ms D[,D...]] [--duration S] [--seed N]\n"
 		"                  [--images IDX] [--labels IDX] [--n-images N] [--setup ID] [--csv FILE]\n"
 		"                  [--model-id N] [--frag-size B] [--reserve-ms R] [--local-ip IP]\n"
-		"                  [--status-s S] [--cache-mb MB]\n"
+		"                  [--status-s S] [--cache-mb MB] [--timeline FILE]\n"
 		"  Devices of tenant t get ids first-device.. in a block of devices/tenants; each\n"
-		"  device key is derived from its tenant key. Lists (fps, deadline) are used round robin.\n");
+		"  device key is derived from its tenant key. Lists (fps, deadline) are used round robin.\n"
+		"  --timeline: per-frame CSV of the first device (link rate, setup, latency).\n");
 }
 
 static int parse(int argc, char **argv, struct options *o)
 {
 	enum { O_GW = 256, O_TENANT, O_MODEL, O_DEVICES, O_THREADS, O_FIRST, O_TRACES, O_FPS,
 	       O_DEADLINE, O_DURATION, O_SEED, O_IMAGES, O_LABELS, O_NIMG, O_SETUP, O_CSV, O_MODEL_ID,
-	       O_FRAG, O_RESERVE, O_LOCAL, O_STATUS, O_CACHE, O_DRAIN };
+	       O_FRAG, O_RESERVE, O_LOCAL, O_STATUS, O_CACHE, O_DRAIN, O_TIMELINE };
 	static const struct option lo[] = {
 		{ "gateway", 1, 0, O_GW }, { "tenant", 1, 0, O_TENANT }, { "model", 1, 0, O_MODEL },
 		{ "devices", 1, 0, O_DEVICES }, { "threads", 1, 0, O_THREADS },
@@ -397,6 +426,7 @@ static int parse(int argc, char **argv, struct options *o)
 		{ "model-id", 1, 0, O_MODEL_ID }, { "frag-size", 1, 0, O_FRAG },
 		{ "reserve-ms", 1, 0, O_RESERVE }, { "local-ip", 1, 0, O_LOCAL },
 		{ "status-s", 1, 0, O_STATUS }, { "cache-mb", 1, 0, O_CACHE }, { "drain-ms", 1, 0, O_DRAIN },
+		{ "timeline", 1, 0, O_TIMELINE },
 		{ 0, 0, 0, 0 },
 	};
 	int c, have_gw = 0;
@@ -453,6 +483,7 @@ static int parse(int argc, char **argv, struct options *o)
 		case O_STATUS: o->status_s = strtod(optarg, NULL); break;
 		case O_CACHE: o->cache_mb = strtoul(optarg, NULL, 10); break;
 		case O_DRAIN: o->drain_ms = strtod(optarg, NULL); break;
+		case O_TIMELINE: o->timeline = optarg; break;
 		default: usage(); return -EINVAL;
 		}
 	}
@@ -702,6 +733,36 @@ static void report(struct fleet *f)
 	       (unsigned long long)switches, (double)bytes / 1e6);
 }
 
+static void write_timeline(struct fleet *f)
+{
+	struct fdev *d = device_at(f, 0);
+	FILE *out = fopen(f->o.timeline, "w");
+	if (!out) {
+		fprintf(stderr, "rtci-fleet: %s: %s\n", f->o.timeline, strerror(errno));
+		return;
+	}
+	static const char *const st[] = { "skipped", "sent", "in_time", "late" };
+	fprintf(out, "# tenant %u device %u trace %s offset %.3f s deadline %.1f ms\n",
+		d->dev.cfg.tenant_id, d->dev.cfg.device_id,
+		d->trace == UINT32_MAX ? "none" : f->trace_names[d->trace],
+		(double)d->trace_offset_ns / 1e9, (double)d->dev.cfg.deadline_ns / 1e6);
+	fprintf(out, "t_s,link_mbps,setup,c,bits,status,latency_ms\n");
+	for (uint32_t k = 0; k < d->tl_n; k++) {
+		const struct tl_entry *e = &d->tl[k];
+		const struct rtci_setup *su = e->setup >= 0 ? rtci_model_setup(f->m, e->setup) : NULL;
+		int bits = su ? (int)ceil(log2((double)su->L + 1)) : 0;
+		fprintf(out, "%.3f,%.4f,%d,%d,%d,%s,", e->t_ms / 1e3, e->link_mbps, e->setup,
+			su ? su->c : 0, bits, st[e->status]);
+		if (e->latency_ms >= 0)
+			fprintf(out, "%.3f\n", e->latency_ms);
+		else
+			fprintf(out, "\n");
+	}
+	if (fclose(out) == 0)
+		fprintf(stderr, "rtci-fleet: timeline of device %u in %s\n", d->dev.cfg.device_id,
+			f->o.timeline);
+}
+
 int main(int argc, char **argv)
 {
 	static struct fleet F;
@@ -821,6 +882,14 @@ int main(int argc, char **argv)
 		}
 		d->dev.last_hello_ns = INT64_MIN;
 	}
+	if (o->timeline) {
+		struct fdev *d0 = device_at(f, 0);
+		d0->tl_cap = (uint32_t)(o->duration_s * o->fps[0]) + 16;
+		if (!(d0->tl = calloc(d0->tl_cap, sizeof(*d0->tl)))) {
+			fprintf(stderr, "rtci-fleet: out of memory\n");
+			return 1;
+		}
+	}
 	f->t0 = rtci_edge_now_ns();
 	f->stop_ns = (int64_t)(o->duration_s * 1e9);
 	f->end_ns = f->stop_ns + (int64_t)(o->drain_ms * 1e6);
@@ -849,8 +918,12 @@ int main(int argc, char **argv)
 	for (uint32_t t = 0; t < o->threads; t++)
 		pthread_join(f->w[t].th, NULL);
 	report(f);
+	if (o->timeline)
+		write_timeline(f);
 	for (uint32_t t = 0; t < o->threads; t++) {
 		rtci_uplink_destroy(f->w[t].up);
+		for (uint32_t i = 0; i < f->w[t].n; i++)
+			free(f->w[t].devs[i].tl);
 		free(f->w[t].devs);
 		free(f->w[t].heap_t);
 		free(f->w[t].heap_d);
