@@ -31,7 +31,12 @@ int rtci_dev_init(struct rtci_dev *d, const struct rtci_dev_config *cfg, int64_t
 	d->setup = cfg->setups[0];
 	d->pending_setup = -1;
 	d->next_seq = seq_base;
+	if (d->cfg.report_ns == 0)
+		d->cfg.report_ns = 1000000000LL;
 	d->last_hello_ns = INT64_MIN;
+	d->last_report_ns = now_ns;
+	/* report sequences share the frames' base: never reused under the key across restarts */
+	d->report_seq = seq_base;
 	d->last_rx_ns = now_ns;
 	rtci_auth_replay_init(&d->cmd_window);
 	rtci_pacer_init(&d->pacer, trace, trace_offset_ns);
@@ -91,6 +96,49 @@ long rtci_dev_hello(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, size_t cap
 		d->n_nonces++;
 	d->last_hello_ns = now_ns;
 	d->st.hellos_sent++;
+	return n;
+}
+
+int64_t rtci_dev_next_report(const struct rtci_dev *d)
+{
+	if (d->cfg.report_ns < 0 || (d->state != RTCI_DEV_ACTIVE && d->state != RTCI_DEV_REHELLO))
+		return INT64_MAX;
+	return d->last_report_ns + d->cfg.report_ns;
+}
+
+int rtci_dev_report_due(const struct rtci_dev *d, int64_t now_ns)
+{
+	return now_ns >= rtci_dev_next_report(d);
+}
+
+long rtci_dev_report(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, size_t cap)
+{
+	int64_t iv = now_ns - d->last_report_ns;
+	uint64_t dropped = 0;
+	for (int k = 0; k < RTCI_DEV_SKIP_MAX; k++)
+		dropped += d->st.skipped[k];
+	uint64_t backlog = rtci_pacer_backlog(&d->pacer);
+	struct rtci_proto_report r = {
+		.bytes_sent = d->st.bytes_sent,
+		.frames_sent = (uint32_t)d->st.frames_sent,
+		.frames_dropped = (uint32_t)dropped,
+		.send_rate_bps = iv > 0 ? (uint64_t)((double)(d->st.bytes_sent - d->report_bytes) * 8e9 /
+						     (double)iv) : 0,
+		.backlog_bytes = backlog > UINT32_MAX ? UINT32_MAX : (uint32_t)backlog,
+		.interval_us = iv > 0 ? (uint32_t)(iv / 1000 > UINT32_MAX ? UINT32_MAX : iv / 1000) : 0,
+	};
+	struct rtci_proto_frame_info info = {
+		.tenant_id = d->cfg.tenant_id, .device_id = d->cfg.device_id, .seq = d->report_seq,
+		.setup_id = d->setup, .backlog_bytes = r.backlog_bytes,
+		.capture_us = (uint64_t)(now_ns / 1000),
+	};
+	long n = rtci_proto_encode_report(buf, cap, &info, &r, d->cfg.key);
+	if (n < 0)
+		return n;
+	d->report_seq++;
+	d->report_bytes = d->st.bytes_sent;
+	d->last_report_ns = now_ns;
+	d->st.reports_sent++;
 	return n;
 }
 

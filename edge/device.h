@@ -47,6 +47,7 @@ struct rtci_dev_config {
 	uint16_t setups[RTCI_PROTO_MAX_SETUPS];
 	int64_t hello_retry_ns;  /* between hellos without an ack; 0: 500 ms */
 	int64_t silence_ns;      /* re-hello after this long without a message; 0: max(1 s, 4 D) */
+	int64_t report_ns;       /* between reports with a session; 0: 1 s; < 0: no reports */
 };
 
 enum rtci_dev_state {
@@ -73,7 +74,7 @@ struct rtci_dev_stats {
 	uint64_t results_gw_dropped;                  /* status != ok */
 	uint64_t results_unknown;                     /* for no frame in flight (too old, dup) */
 	uint64_t lost;                                /* sent, answer never came (overwritten) */
-	uint64_t hellos_sent, hello_acks, rehellos, rejected;
+	uint64_t hellos_sent, hello_acks, rehellos, rejected, reports_sent;
 	uint64_t commands, commands_replayed, switches;
 	uint64_t rx_invalid, rx_bad_mac, rx_foreign;  /* undecodable, tag failed, other device */
 };
@@ -109,6 +110,8 @@ struct rtci_dev {
 	uint64_t nonces[RTCI_DEV_NONCES];
 	uint8_t n_nonces, nonce_head;
 	int64_t last_hello_ns;        /* INT64_MIN: never */
+	int64_t last_report_ns;
+	uint64_t report_seq, report_bytes; /* next report sequence; bytes_sent at the last report */
 	int64_t last_rx_ns;           /* last authenticated message from the gateway */
 	int64_t unanswered_since_ns;  /* first frame sent after last_rx ... */
 	uint8_t unanswered;           /* ... if any */
@@ -151,6 +154,13 @@ int rtci_dev_init(struct rtci_dev *d, const struct rtci_dev_config *cfg, int64_t
 int rtci_dev_hello_due(struct rtci_dev *d, int64_t now_ns);
 /* Encodes a hello with a fresh random nonce into buf; returns its length or a negative code. */
 long rtci_dev_hello(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, size_t cap);
+
+/* Whether a report is due (session, interval passed); when it is next due (INT64_MAX: never). */
+int rtci_dev_report_due(const struct rtci_dev *d, int64_t now_ns);
+int64_t rtci_dev_next_report(const struct rtci_dev *d);
+/* Encodes a report (bytes and frames sent, frames dropped, send rate and backlog over the
+ * interval since the last one); returns its length or a negative code. */
+long rtci_dev_report(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, size_t cap);
 
 /* Starts a frame captured at now_ns: returns the setup to encode it with and sets *seq, or a
  * negative code when the frame is skipped (-ENOTCONN no session, -ENOBUFS queue full;

@@ -224,10 +224,11 @@ static void pump(struct edge *e)
 	}
 }
 
-static void send_hello(struct edge *e)
+static void send_control(struct edge *e, int report)
 {
 	uint8_t *slot = rtci_uplink_slot(e->up, 0);
-	long n = rtci_dev_hello(&e->dev, now_rel(e), slot, rtci_uplink_slot_size(e->up));
+	long n = report ? rtci_dev_report(&e->dev, now_rel(e), slot, rtci_uplink_slot_size(e->up))
+			: rtci_dev_hello(&e->dev, now_rel(e), slot, rtci_uplink_slot_size(e->up));
 	if (n > 0) {
 		uint32_t len = (uint32_t)n;
 		rtci_uplink_send_slots(e->up, &len, 1, 1000);
@@ -300,10 +301,11 @@ static void summary(struct edge *e, const struct rtci_model *m)
 			printf(" %d(c%d,L%d)=%llu", s, su ? su->c : 0, su ? su->L : 0,
 			       (unsigned long long)setups[s]);
 		}
-	printf("\nsession: hellos %llu, acks %llu, re-hellos %llu; commands %llu, switches %llu\n",
+	printf("\nsession: hellos %llu, acks %llu, re-hellos %llu; commands %llu, switches %llu; "
+	       "reports %llu\n",
 	       (unsigned long long)st->hellos_sent, (unsigned long long)st->hello_acks,
 	       (unsigned long long)st->rehellos, (unsigned long long)st->commands,
-	       (unsigned long long)st->switches);
+	       (unsigned long long)st->switches, (unsigned long long)st->reports_sent);
 	struct rtci_uplink_stats us;
 	rtci_uplink_stats(e->up, &us);
 	printf("uplink: %llu datagrams, %llu bytes, zero-copy %llu, send errors %llu, received %llu "
@@ -441,7 +443,9 @@ int main(int argc, char **argv)
 		if (stop && drain_until == INT64_MAX)
 			drain_until = now;
 		if (rtci_dev_hello_due(&e.dev, now))
-			send_hello(&e);
+			send_control(&e, 0);
+		if (rtci_dev_report_due(&e.dev, now))
+			send_control(&e, 1);
 		if (e.nrec < o->frames && now >= next_capture && drain_until == INT64_MAX) {
 			struct frame_rec *r = &e.rec[e.nrec];
 			uint32_t img = e.nrec % imgs.count;
@@ -499,6 +503,8 @@ int main(int argc, char **argv)
 		int64_t hello_at = e.dev.last_hello_ns + e.dev.cfg.hello_retry_ns;
 		if (e.dev.state != RTCI_DEV_ACTIVE && hello_at < wake)
 			wake = hello_at;
+		if (rtci_dev_next_report(&e.dev) < wake)
+			wake = rtci_dev_next_report(&e.dev);
 		int timeout_ms = wake <= now ? 0 : (int)((wake - now) / 1000000);
 		if (timeout_ms > 100)
 			timeout_ms = 100; /* re-check the silence timer and signals */

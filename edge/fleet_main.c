@@ -226,13 +226,15 @@ static int64_t dev_wake(const struct fleet *f, const struct fdev *d)
 	int64_t dep = rtci_dev_next_departure(&d->dev);
 	if (dep < t)
 		t = dep;
+	int64_t rep = rtci_dev_next_report(&d->dev);
+	if (rep < t && rep < f->stop_ns)
+		t = rep;
 	if (d->dev.state != RTCI_DEV_ACTIVE) {
 		int64_t retry = d->dev.cfg.hello_retry_ns * (d->dev.state == RTCI_DEV_REJECTED ? 10 : 1);
 		int64_t h = d->dev.last_hello_ns == INT64_MIN ? 0 : d->dev.last_hello_ns + retry;
 		if (h < t)
 			t = h;
 	}
-	(void)f;
 	return t;
 }
 
@@ -242,6 +244,12 @@ static void dev_service(struct worker *w, struct fdev *d, int64_t now)
 	if (rtci_dev_hello_due(&d->dev, now)) {
 		uint8_t *s = slot(w);
 		long n = rtci_dev_hello(&d->dev, now, s, rtci_uplink_slot_size(w->up));
+		if (n > 0)
+			w->lens[w->pending++] = (uint32_t)n;
+	}
+	if (rtci_dev_report_due(&d->dev, now) && now < f->stop_ns) {
+		uint8_t *s = slot(w);
+		long n = rtci_dev_report(&d->dev, now, s, rtci_uplink_slot_size(w->up));
 		if (n > 0)
 			w->lens[w->pending++] = (uint32_t)n;
 	}
@@ -880,7 +888,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "rtci-fleet: device %u: %s\n", dc.device_id, rtci_strerror(rc));
 			return 1;
 		}
-		d->dev.last_hello_ns = INT64_MIN;
+		/* reports spread over their interval too */
+		d->dev.last_report_ns = -(int64_t)(rng(&seed) % 1000000000ULL);
 	}
 	if (o->timeline) {
 		struct fdev *d0 = device_at(f, 0);

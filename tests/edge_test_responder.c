@@ -147,7 +147,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 
-	uint64_t n_hello = 0, n_frames = 0, n_bad = 0, n_cmd = 0;
+	uint64_t n_hello = 0, n_frames = 0, n_bad = 0, n_cmd = 0, n_reports = 0;
 	uint8_t buf[2048], out[512];
 	while (!stop) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -187,6 +187,13 @@ int main(int argc, char **argv)
 				sendto(fd, out, (size_t)l, 0, (struct sockaddr *)&from, fl);
 			n_hello++;
 			d->session = 1;
+			continue;
+		}
+		if (msg.hdr.type == RTCI_PROTO_REPORT) {
+			if (rtci_auth_verify_msg(dkey, &msg) < 0)
+				n_bad++;
+			else
+				n_reports++;
 			continue;
 		}
 		/* like a restarted gateway: frames of devices that have not said hello are dropped */
@@ -258,9 +265,9 @@ int main(int argc, char **argv)
 		if (log)
 			fflush(log);
 	}
-	printf("edge-test-responder: hellos %llu, frames %llu, commands %llu, dropped %llu\n",
-	       (unsigned long long)n_hello, (unsigned long long)n_frames, (unsigned long long)n_cmd,
-	       (unsigned long long)n_bad);
+	printf("edge-test-responder: hellos %llu, frames %llu, commands %llu, reports %llu, "
+	       "dropped %llu\n", (unsigned long long)n_hello, (unsigned long long)n_frames,
+	       (unsigned long long)n_cmd, (unsigned long long)n_reports, (unsigned long long)n_bad);
 	if (log)
 		fclose(log);
 	close(fd);

@@ -314,3 +314,31 @@ Test(device, frames_that_cannot_make_the_deadline_are_skipped)
 	cr_assert_eq(rtci_dev_frame_queue(&dev, 10 * MS, seq, (uint16_t)s2, 10 * MS, payload, 400, 0), -ETIME);
 	rtci_ctl_trace_destroy(t);
 }
+
+Test(device, reports_with_a_session)
+{
+	cr_assert_not(rtci_dev_report_due(&dev, 5 * S)); /* no session, no report */
+	connect(0, 0, 0);
+	uint8_t payload[300] = { 0 };
+	send_frame(100 * MS, payload, sizeof(payload), NULL);
+	send_frame(200 * MS, payload, sizeof(payload), NULL);
+	cr_assert_not(rtci_dev_report_due(&dev, 900 * MS));
+	cr_assert(rtci_dev_report_due(&dev, 1 * S));
+	long n = rtci_dev_report(&dev, 1 * S, dg, sizeof(dg));
+	cr_assert_gt(n, 0);
+	struct rtci_proto_msg m;
+	cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+	cr_assert_eq(m.hdr.type, RTCI_PROTO_REPORT);
+	cr_assert_eq(rtci_auth_verify_msg(cfg.key, &m), 0);
+	cr_assert_eq(m.u.report.frames_sent, 2);
+	cr_assert_eq(m.u.report.bytes_sent, dev.st.bytes_sent);
+	cr_assert_eq(m.u.report.interval_us, 1000000);
+	cr_assert_eq(m.u.report.send_rate_bps, dev.st.bytes_sent * 8);
+	uint64_t first = m.hdr.seq;
+	cr_assert_not(rtci_dev_report_due(&dev, 1500 * MS));
+	n = rtci_dev_report(&dev, 2 * S, dg, sizeof(dg));
+	cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+	/* sequences only increase (one-time keys are never reused) */
+	cr_assert_eq(m.hdr.seq, first + 1);
+	cr_assert_eq(m.u.report.send_rate_bps, 0);
+}
