@@ -158,12 +158,12 @@ grep -q "command " "$work/edge1.err" || fail "no rate-switch command on a slow l
 
 # 2. Gateway restart under a running camera: re-hello, then results again.
 ip netns exec "$DEV_NS" "$edge" --gateway "$GW_IP:$PORT" --tenant 1 --device 1001 --key "$KEY" \
-	--model "$model" --frames 240 --fps 20 --deadline-ms 300 --csv "$work/edge2.csv" \
+	--model "$model" --frames 240 --fps 20 --deadline-ms 250 --csv "$work/edge2.csv" \
 	> "$work/edge2.out" 2> "$work/edge2.err" &
 edge_pid=$!
 sleep 2
 stop_gateway
-sleep 0.5
+sleep 1.5   # longer than the device's silence timeout (max(1 s, 4 x deadline))
 start_gateway 1
 wait "$edge_pid" || fail "rtci-edge (restart) exit status $?"
 edge_pid=
