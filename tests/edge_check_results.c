@@ -145,5 +145,14 @@ int main(int argc, char **argv)
 	printf("edge-check-results: %d answered frames, %d classes as computed here, %d ties, %d wrong;"
 	       " %d commands (%d effective), %d frames under a command, %d with the wrong setup\n",
 	       results, matched, ties, bad, nc, ne, switch_checked, switch_bad);
+	free(in);
+	free(wide);
+	free(logits);
+	free(frame);
+	rtci_codec_destroy(codec);
+	rtci_tail_destroy(tail);
+	rtci_encoder_destroy(enc);
+	rtci_frames_free(&imgs);
+	rtci_model_destroy(m);
 	return (bad || switch_bad || results < min_results) ? 1 : 0;
 }
