@@ -57,7 +57,7 @@ struct options {
 	double fps[MAX_LIST], deadline_ms[MAX_LIST];
 	uint32_t n_fps, n_deadline;
 	const char *model, *images, *labels, *traces, *csv, *timeline;
-	double duration_s, reserve_ms, status_s, drain_ms;
+	double duration_s, reserve_ms, status_s, drain_ms, report_s;
 	uint64_t seed;
 	int setup;
 	uint16_t frag_size;
@@ -414,16 +414,18 @@ static void usage(void)
 		"                  [--images IDX] [--labels IDX] [--n-images N] [--setup ID] [--csv FILE]\n"
 		"                  [--model-id N] [--frag-size B] [--reserve-ms R] [--local-ip IP]\n"
 		"                  [--status-s S] [--cache-mb MB] [--timeline FILE]\n"
+		"                  [--report-s S]\n"
 		"  Devices of tenant t get ids first-device.. in a block of devices/tenants; each\n"
 		"  device key is derived from its tenant key. Lists (fps, deadline) are used round robin.\n"
-		"  --timeline: per-frame CSV of the first device (link rate, setup, latency).\n");
+		"  --timeline: per-frame CSV of the first device (link rate, setup, latency).\n"
+		"  --report-s: seconds between a device's reports (default 1; 0: none).\n");
 }
 
 static int parse(int argc, char **argv, struct options *o)
 {
 	enum { O_GW = 256, O_TENANT, O_MODEL, O_DEVICES, O_THREADS, O_FIRST, O_TRACES, O_FPS,
 	       O_DEADLINE, O_DURATION, O_SEED, O_IMAGES, O_LABELS, O_NIMG, O_SETUP, O_CSV, O_MODEL_ID,
-	       O_FRAG, O_RESERVE, O_LOCAL, O_STATUS, O_CACHE, O_DRAIN, O_TIMELINE };
+	       O_FRAG, O_RESERVE, O_LOCAL, O_STATUS, O_CACHE, O_DRAIN, O_TIMELINE, O_REPORT };
 	static const struct option lo[] = {
 		{ "gateway", 1, 0, O_GW }, { "tenant", 1, 0, O_TENANT }, { "model", 1, 0, O_MODEL },
 		{ "devices", 1, 0, O_DEVICES }, { "threads", 1, 0, O_THREADS },
@@ -434,7 +436,7 @@ static int parse(int argc, char **argv, struct options *o)
 		{ "model-id", 1, 0, O_MODEL_ID }, { "frag-size", 1, 0, O_FRAG },
 		{ "reserve-ms", 1, 0, O_RESERVE }, { "local-ip", 1, 0, O_LOCAL },
 		{ "status-s", 1, 0, O_STATUS }, { "cache-mb", 1, 0, O_CACHE }, { "drain-ms", 1, 0, O_DRAIN },
-		{ "timeline", 1, 0, O_TIMELINE },
+		{ "timeline", 1, 0, O_TIMELINE }, { "report-s", 1, 0, O_REPORT },
 		{ 0, 0, 0, 0 },
 	};
 	int c, have_gw = 0;
@@ -492,6 +494,7 @@ static int parse(int argc, char **argv, struct options *o)
 		case O_CACHE: o->cache_mb = strtoul(optarg, NULL, 10); break;
 		case O_DRAIN: o->drain_ms = strtod(optarg, NULL); break;
 		case O_TIMELINE: o->timeline = optarg; break;
+		case O_REPORT: o->report_s = strtod(optarg, NULL); break;
 		default: usage(); return -EINVAL;
 		}
 	}
@@ -793,6 +796,7 @@ int main(int argc, char **argv)
 	o->frag_size = RTCI_PROTO_DEFAULT_FRAG;
 	o->cache_mb = 512;
 	o->drain_ms = -1;
+	o->report_s = 1;
 	if (parse(argc, argv, o))
 		return 2;
 	if (o->threads > o->devices)
@@ -867,6 +871,7 @@ int main(int argc, char **argv)
 			.reserve_ns = (int64_t)(o->reserve_ms * 1e6), .frag_size = o->frag_size,
 			/* spread the hellos of a restart over the retry time */
 			.hello_retry_ns = 400000000LL + (int64_t)(rng(&seed) % 200000000ULL),
+			.report_ns = o->report_s > 0 ? (int64_t)(o->report_s * 1e9) : -1,
 		};
 		rtci_auth_derive_device_key(tn->key, tn->id, dc.device_id, dc.key);
 		dc.setups[dc.n_setups++] = (uint16_t)o->setup;
@@ -889,7 +894,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		/* reports spread over their interval too */
-		d->dev.last_report_ns = -(int64_t)(rng(&seed) % 1000000000ULL);
+		if (o->report_s > 0)
+			d->dev.last_report_ns = -(int64_t)(rng(&seed) % (uint64_t)(o->report_s * 1e9 + 1));
 	}
 	if (o->timeline) {
 		struct fdev *d0 = device_at(f, 0);
