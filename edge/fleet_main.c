@@ -662,7 +662,7 @@ static void report(struct fleet *f)
 		fprintf(csv, "tenant,device,trace,trace_offset_s,fps,deadline_ms,captured,sent,"
 			"skipped_late,skipped_queue,skipped_no_session,results,results_ok,in_time,"
 			"hit_rate,rt_accuracy,delivered_accuracy,p50_ms,p99_ms,mean_payload_bytes,"
-			"top_setup,switches,rehellos,state\n");
+			"top_setup,switches,rehellos,state,setups\n");
 	for (uint32_t g = 0; g < f->o.devices; g++) {
 		struct fdev *d = device_at(f, g);
 		const struct rtci_dev_stats *st = &d->dev.st;
@@ -694,7 +694,7 @@ static void report(struct fleet *f)
 			hist[b] += d->hist[b];
 		if (csv) {
 			fprintf(csv, "%u,%u,%s,%.3f,%.3f,%.1f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.4f,%.4f,"
-				"%.4f,%.2f,%.2f,%.0f,%u,%llu,%llu,%s\n",
+				"%.4f,%.2f,%.2f,%.0f,%u,%llu,%llu,%s,",
 				d->dev.cfg.tenant_id, d->dev.cfg.device_id,
 				d->trace == UINT32_MAX ? "" : f->trace_names[d->trace],
 				(double)d->trace_offset_ns / 1e9, (double)d->dev.cfg.fps_milli / 1000.0,
@@ -712,6 +712,14 @@ static void report(struct fleet *f)
 				frames_with_setup ? (double)payload / (double)frames_with_setup : 0.0, top,
 				(unsigned long long)st->switches, (unsigned long long)st->rehellos,
 				rtci_dev_state_name(d->dev.state));
+			/* frames sent per setup, "id:frames" separated by ';' */
+			const char *sep = "";
+			for (uint32_t s = 0; s < RTCI_PROTO_MAX_SETUPS; s++)
+				if (d->setups[s]) {
+					fprintf(csv, "%s%u:%u", sep, s, d->setups[s]);
+					sep = ";";
+				}
+			fputc('\n', csv);
 		}
 	}
 	if (csv && fclose(csv) == 0)

@@ -353,7 +353,7 @@ Test(edge_loopback, fleet_of_20_devices_statistics_add_up)
 		int k = 0;
 		for (char *p = line, *s; k < 32 && (s = strsep(&p, ",\n")); )
 			tok[k++] = s;
-		cr_assert_geq(k, 24);
+		cr_assert_geq(k, 25);
 		unsigned long long cap = strtoull(tok[6], NULL, 10), sent = strtoull(tok[7], NULL, 10),
 			late = strtoull(tok[8], NULL, 10), queue = strtoull(tok[9], NULL, 10),
 			nos = strtoull(tok[10], NULL, 10), res = strtoull(tok[11], NULL, 10),
@@ -365,6 +365,14 @@ Test(edge_loopback, fleet_of_20_devices_statistics_add_up)
 		cr_assert_leq(ok, res);
 		cr_assert_leq(in_time, ok);
 		cr_assert_gt(res, 0, "device %s got no result", tok[1]);
+		/* the setup distribution covers every frame sent */
+		unsigned long long by_setup = 0;
+		for (char *p = tok[24], *e; *p; p = *e ? e + 1 : e) {
+			char *colon = strchr(p, ':');
+			cr_assert_not_null(colon, "setups column '%s'", tok[24]);
+			by_setup += strtoull(colon + 1, &e, 10);
+		}
+		cr_assert_eq(by_setup, sent, "device %s", tok[1]);
 		/* each device obeyed its one rate-switch command */
 		cr_assert_eq(switches, 1, "device %s", tok[1]);
 		cr_assert(strcmp(tok[20], "3") == 0 || strcmp(tok[20], "20") == 0,
