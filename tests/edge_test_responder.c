@@ -8,6 +8,10 @@
  *
  *   edge-test-responder --tenant ID --key HEX --model FILE [--port P] [--port-file F]
  *       [--log FILE] [--switch-after N --switch-setup S [--switch-ahead K]] [--min-seq S]
+ *       [--ack-only 1]
+ *
+ * --ack-only answers hellos and only counts fragments (no reassembly, no inference): a sink
+ * that keeps devices in session, for measuring the device side alone (bench/fleet).
  *
  * Runs until SIGTERM/SIGINT; prints one summary line then. */
 #include <arpa/inet.h>
@@ -65,7 +69,7 @@ static int parse_key(const char *hex, uint8_t key[32])
 
 int main(int argc, char **argv)
 {
-	uint32_t tenant = 0, switch_after = 0, switch_ahead = 3;
+	uint32_t tenant = 0, switch_after = 0, switch_ahead = 3, ack_only = 0;
 	int switch_setup = -1, port = 0;
 	uint64_t min_seq = 0;
 	uint8_t tkey[32];
@@ -83,6 +87,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--switch-setup")) switch_setup = atoi(v);
 		else if (!strcmp(a, "--switch-ahead")) switch_ahead = (uint32_t)strtoul(v, NULL, 10);
 		else if (!strcmp(a, "--min-seq")) min_seq = strtoull(v, NULL, 10);
+		else if (!strcmp(a, "--ack-only")) ack_only = (uint32_t)atoi(v);
 		else {
 			fprintf(stderr, "edge-test-responder: unknown option %s\n", a);
 			return 2;
@@ -147,7 +152,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 
-	uint64_t n_hello = 0, n_frames = 0, n_bad = 0, n_cmd = 0, n_reports = 0;
+	uint64_t n_hello = 0, n_frames = 0, n_bad = 0, n_cmd = 0, n_reports = 0, n_frags = 0;
 	uint8_t buf[2048], out[512];
 	while (!stop) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -187,6 +192,10 @@ int main(int argc, char **argv)
 				sendto(fd, out, (size_t)l, 0, (struct sockaddr *)&from, fl);
 			n_hello++;
 			d->session = 1;
+			continue;
+		}
+		if (ack_only && msg.hdr.type != RTCI_PROTO_HELLO) {
+			n_frags += msg.hdr.type == RTCI_PROTO_FRAGMENT;
 			continue;
 		}
 		if (msg.hdr.type == RTCI_PROTO_REPORT) {
@@ -266,8 +275,9 @@ int main(int argc, char **argv)
 			fflush(log);
 	}
 	printf("edge-test-responder: hellos %llu, frames %llu, commands %llu, reports %llu, "
-	       "dropped %llu\n", (unsigned long long)n_hello, (unsigned long long)n_frames,
-	       (unsigned long long)n_cmd, (unsigned long long)n_reports, (unsigned long long)n_bad);
+	       "dropped %llu, fragments counted %llu\n", (unsigned long long)n_hello,
+	       (unsigned long long)n_frames, (unsigned long long)n_cmd, (unsigned long long)n_reports,
+	       (unsigned long long)n_bad, (unsigned long long)n_frags);
 	if (log)
 		fclose(log);
 	close(fd);
