@@ -265,5 +265,7 @@ int gw_rx_main(void *arg);
 int gw_worker_init(struct gw *gw, struct gw_worker *w, char *err, size_t errlen);
 void gw_worker_fini(struct gw_worker *w);
 int gw_worker_main(void *arg);
+/* Runs one batch: tail inference, softmax, top-k, result datagram into each frame's slot. */
+void gw_worker_run_batch(struct gw_worker *w, struct gw_batch *b);
 
 #endif

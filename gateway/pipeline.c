@@ -129,8 +129,12 @@ static void handle_hello(struct gw_rx *rx, const struct rtci_port_dgram *dg,
 				dev->model = (uint16_t)model;
 				gw_ctl_device_init(dev, tn);
 			}
-			dev->peer = dg->from;
-			dev->peer_set = true;
+			/* hellos have no replay window: one replayed from elsewhere must not move an
+			 * active device's reply address (its authenticated frames do) */
+			if (!dev->peer_set) {
+				dev->peer = dg->from;
+				dev->peer_set = true;
+			}
 			/* clock offset: gateway arrival minus device send time; the smallest seen
 			 * (least network delay) wins, frames refine it */
 			int64_t off = (int64_t)now - (int64_t)msg->hdr.capture_us;
@@ -502,7 +506,7 @@ int gw_rx_main(void *arg)
 
 /* ---- worker ---- */
 
-static void run_batch(struct gw_worker *w, struct gw_batch *b)
+void gw_worker_run_batch(struct gw_worker *w, struct gw_batch *b)
 {
 	struct gw *gw = w->gw;
 	uint16_t mi = gw->queue_model[b->queue];
@@ -570,7 +574,7 @@ int gw_worker_main(void *arg)
 		void *p;
 		if (rte_ring_dequeue(gw->work, &p) == 0) {
 			struct gw_batch *b = p;
-			run_batch(w, b);
+			gw_worker_run_batch(w, b);
 			while (rte_ring_enqueue(gw->rx[b->rx].done, b) != 0)
 				rte_pause();
 			uint64_t t1 = gw_now_ns();

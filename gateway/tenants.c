@@ -296,8 +296,15 @@ struct gw_device *gw_table_activate(struct gw *gw, struct gw_table *t, struct gw
 	memcpy(d->key, key, RTCI_AUTH_KEY_LEN);
 	rtci_auth_replay_init(&d->replay);
 	gw_ctl_device_init(d, tn);
+	struct gw_device *r = insert(t, tn->id, d);
+	if (r != d) {
+		/* another lcore activated the device first (or the hash is full): this state stays
+		 * unused until the next reload */
+		d->owner = UINT16_MAX;
+		return r;
+	}
 	rtci_metrics_gauge_add(gw->metrics, gw->rx[owner].mslot, gw->tseries[tn->slot].devices, 1);
-	return insert(t, tn->id, d);
+	return d;
 }
 
 void gw_table_handover(struct gw *gw, struct gw_table *old, struct gw_table *nw, uint16_t owner)

@@ -28,6 +28,7 @@ GW_IP="$NET.1"
 DEV_IP="$NET.2"
 PORT=47000
 PREFIX="rtci-gwit-$id"
+RXQ=${RTCI_IT_RX_QUEUES:-1}   # RX queues = RX lcores (1..4); workers: one more lcore
 work=$(mktemp -d)
 
 cleanup() {
@@ -74,13 +75,13 @@ cpus=$(awk '/^Cpus_allowed_list/ {print $2}' /proc/self/status)
 
 cat > "$work/gateway.yaml" <<EOF
 eal:
-  args: [--no-huge, -m, "512", --no-pci, --no-shconf, --lcores, "(0-2)@($cpus)",
-         --log-level, "lib.eal:warning"]
+  args: [--no-huge, -m, "512", --no-pci, --no-shconf, --lcores, "(0-$((RXQ + 1)))@($cpus)",
+         --log-level, "lib.eal:warning", --no-telemetry]
   file_prefix: $PREFIX
 port:
-  vdev: net_af_packet0,iface=$GW_IF,qpairs=1
-  rx_queues: 1
-  tx_queues: 1
+  vdev: net_af_packet0,iface=$GW_IF,qpairs=$RXQ
+  rx_queues: $RXQ
+  tx_queues: $RXQ
   rx_descriptors: 512
   tx_descriptors: 512
   mbufs: 4095
@@ -90,8 +91,8 @@ port:
   neighbors: 64
 lcores:
   main: 0
-  rx: [1]
-  workers: [2]
+  rx: [$(seq -s, 1 "$RXQ")]
+  workers: [$((RXQ + 1))]
 models:
   - name: fmnist
     file: fmnist.rtcm

@@ -1,0 +1,350 @@
+/* Gateway worker stage and device table.
+ *
+ *   rtci-bench-gateway --model FILE [--batches 1,8,32] [--runs 5] [--iters N] [--devices 10000]
+ *                      [--csv FILE]
+ *
+ * 1. Worker throughput: frames/s through gw_worker_run_batch (copy of the decoded tensors into
+ *    the batch, tail on oneDNN with one thread, softmax, top-5, authenticated result datagram
+ *    per frame) against rtci_tail_run alone on the same executor settings, batch and setup
+ *    (the bench/tail figure), measured in the same run. Medians of --runs.
+ * 2. Mean batch size: the batcher (max_batch 8, max_wait 2 ms) fed with Poisson arrivals at
+ *    10%, 50% and 90% of one worker's capacity, served with the worker times measured in 1,
+ *    simulated in virtual time.
+ * 3. Memory per registered device: a tenant with --devices derived devices, all activated
+ *    (state + hash slot), and the cost of activating one (key derivation included). */
+#include "gateway/gw.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_d);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int parse_list(const char *s, int *out, int cap)
+{
+	int n = 0;
+	while (*s && n < cap) {
+		out[n++] = atoi(s);
+		const char *c = strchr(s, ',');
+		if (!c)
+			break;
+		s = c + 1;
+	}
+	return n;
+}
+
+static uint64_t rng = 88172645463325252ull;
+static double urand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *model_path = NULL, *csv = NULL;
+	int batches[8] = { 1, 8, 32 }, nb = 3, runs = 5, iters = 0, devices = 10000;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
+		else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv = argv[++i];
+		else if (!strcmp(argv[i], "--batches") && i + 1 < argc) nb = parse_list(argv[++i], batches, 8);
+		else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--devices") && i + 1 < argc) devices = atoi(argv[++i]);
+		else {
+			fprintf(stderr, "usage: %s --model FILE [--batches 1,8,32] [--runs 5] [--iters N] "
+					"[--devices 10000] [--csv FILE]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (!model_path || runs < 1 || devices < 1) {
+		fprintf(stderr, "--model is required\n");
+		return 2;
+	}
+	int maxb = 8;
+	for (int i = 0; i < nb; i++)
+		maxb = batches[i] > maxb ? batches[i] : maxb;
+	if (maxb > RTCI_BATCHER_MAX_BATCH)
+		maxb = RTCI_BATCHER_MAX_BATCH;
+
+	static struct gw g;
+	static struct rtci_gateway_config cfg;
+	cfg.batching.max_batch = (uint32_t)maxb;
+	cfg.batching.max_wait_us = 2000;
+	cfg.batching.queue_capacity = 1024;
+	cfg.control.policy = RTCI_POLICY_MPC;
+	cfg.control.horizon = 5;
+	g.cfg = &cfg;
+	g.nrx = 1;
+	g.nworkers = 1;
+	struct rtci_metrics_limits lim = { .slots = 2, .series = 8192, .cells = 65536 };
+	char err[512];
+	if (rtci_auth_init() < 0 || rtci_metrics_create(&lim, &g.metrics) < 0)
+		return 1;
+	struct gw_model md = { 0 };
+	snprintf(md.name, sizeof(md.name), "bench");
+	if (rtci_model_load(model_path, &md.model, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	md.geo = rtci_model_geometry(md.model);
+	md.setups = rtci_model_setup_count(md.model);
+	md.groups = rtci_model_group_count(md.model);
+	md.pc = md.geo->stem_out;
+	rtci_geometry_partition_size(md.geo, &md.ph, &md.pw);
+	md.floats = (uint32_t)(md.pc * md.ph * md.pw);
+	if (gw_ctl_table_from_model(md.model, &md.table, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	g.nmodels = 1;
+	g.models = &md;
+	g.nqueues = (uint32_t)md.groups + 1;
+	static uint16_t qm[64];
+	static int sb[64], sq[64], sd[64];
+	for (int i = 0; i < 64; i++)
+		sb[i] = sq[i] = sd[i] = -1; /* not registered: updates ignored */
+	md.s_infer = -1;
+	g.queue_model = qm;
+	g.s_batch = sb;
+	g.s_qtime = sq;
+	g.s_qdepth = sd;
+
+	FILE *out = csv ? fopen(csv, "w") : NULL;
+	if (out)
+		fprintf(out, "kind,batch,runs,median_frames_s,baseline_frames_s,ratio,extra\n");
+
+	/* ---- 1. worker throughput ---- */
+	struct gw_worker w = { .lcore = 1, .mslot = 1 };
+	if (gw_worker_init(&g, &w, err, sizeof(err)) < 0) {
+		fprintf(stderr, "worker: %s\n", err);
+		return 1;
+	}
+	struct rtci_engine_config ec = { .threads = 1, .max_batch = maxb };
+	struct rtci_tail *base = NULL;
+	if (rtci_tail_create(md.model, &ec, &base) < 0)
+		return 1;
+	/* the largest setup with 8-bit codes: the gateway's typical wide frame */
+	int setup = rtci_model_find_setup(md.model, md.pc, 255);
+	if (setup < 0)
+		setup = md.setups - 1;
+	rtci_tail_prepare(base, setup);
+	struct gw_frame *frames = calloc((size_t)maxb, sizeof(*frames));
+	float *xs = calloc((size_t)maxb * md.floats, sizeof(float));
+	float *input = calloc((size_t)maxb * md.floats, sizeof(float));
+	float *logits = calloc((size_t)maxb * md.geo->classes, sizeof(float));
+	int *ids = calloc((size_t)maxb, sizeof(int));
+	static struct gw_batch batch;
+	for (int i = 0; i < maxb; i++) {
+		frames[i].x = xs + (size_t)i * md.floats;
+		for (uint32_t k = 0; k < md.floats; k++)
+			frames[i].x[k] = (float)urand() * 2.0f;
+		memcpy(input + (size_t)i * md.floats, frames[i].x, md.floats * sizeof(float));
+		frames[i].setup = (uint16_t)setup;
+		frames[i].tenant_id = 1;
+		frames[i].device_id = (uint32_t)i + 1;
+		frames[i].seq = 100;
+		ids[i] = setup;
+		batch.f[i] = &frames[i];
+	}
+	double per_batch_us[8] = { 0 };
+	printf("bench/gateway: model %s (%s), setup %d (c %d, L %d), one oneDNN thread\n", model_path,
+	       md.geo->name, setup, rtci_model_setup(md.model, setup)->c,
+	       rtci_model_setup(md.model, setup)->L);
+	printf("%6s %14s %14s %7s\n", "batch", "worker fr/s", "tail fr/s", "ratio");
+	for (int bi = 0; bi < nb; bi++) {
+		int b = batches[bi] > maxb ? maxb : batches[bi];
+		batch.n = (uint32_t)b;
+		batch.queue = 0;
+		int it = iters;
+		if (it <= 0) { /* about 0.3 s per measurement */
+			double t0 = now_s();
+			rtci_tail_run(base, b, input, ids, logits);
+			double dt = now_s() - t0;
+			it = (int)(0.3 / (dt > 1e-6 ? dt : 1e-6));
+			it = it < 3 ? 3 : it > 20000 ? 20000 : it;
+		}
+		double vw[32], vb[32];
+		int r = runs > 32 ? 32 : runs;
+		for (int k = 0; k < r; k++) {
+			double t0 = now_s();
+			for (int j = 0; j < it; j++)
+				rtci_tail_run(base, b, input, ids, logits);
+			double t1 = now_s();
+			for (int j = 0; j < it; j++)
+				gw_worker_run_batch(&w, &batch);
+			double t2 = now_s();
+			vb[k] = (double)b * it / (t1 - t0);
+			vw[k] = (double)b * it / (t2 - t1);
+		}
+		double mw = median(vw, r), mb = median(vb, r);
+		per_batch_us[bi] = 1e6 * b / mw;
+		printf("%6d %14.0f %14.0f %7.3f\n", b, mw, mb, mw / mb);
+		if (out)
+			fprintf(out, "worker,%d,%d,%.1f,%.1f,%.4f,\n", b, r, mw, mb, mw / mb);
+	}
+
+	/* ---- 2. mean batch size under Poisson load (virtual time) ---- */
+	/* service time of a batch of n: linear through the measured batch sizes' extremes */
+	int simb = 8, hi = nb - 1;
+	for (int i = nb - 1; i > 0; i--) /* the largest measured size up to the simulated max_batch */
+		if (batches[i] <= simb && batches[i] > batches[0]) {
+			hi = i;
+			break;
+		}
+	int b_lo = batches[0], b_hi = batches[hi];
+	double t_lo = per_batch_us[0], t_hi = per_batch_us[hi];
+	double per_item = b_hi > b_lo ? (t_hi - t_lo) / (b_hi - b_lo) : t_lo;
+	double base_us = t_lo - per_item * b_lo;
+	if (base_us < 0)
+		base_us = 0;
+	double cap = simb / (base_us + per_item * simb) * 1e6; /* frames/s at full batches */
+	printf("batcher: max_batch %d, max_wait 2000 us, service %.0f + %.1f x n us, capacity %.0f fr/s\n",
+	       simb, base_us, per_item, cap);
+	static const double loads[3] = { 0.1, 0.5, 0.9 };
+	for (int li = 0; li < 3; li++) {
+		struct rtci_batcher *bt = NULL;
+		struct rtci_batcher_config bc = { .queues = 1, .tenants = 1, .max_batch = (uint32_t)simb,
+						  .max_wait_us = 2000, .capacity = 4096 };
+		if (rtci_batcher_create(&bc, &bt) < 0)
+			return 1;
+		rtci_batcher_set_cost(bt, 0, (uint64_t)base_us, (uint64_t)ceil(per_item));
+		double rate = loads[li] * cap / 1e6; /* frames per us */
+		double t = 0, next = -log(1 - urand()) / rate, free_at = 0;
+		uint64_t batches_n = 0, frames_n = 0, dropped = 0;
+		static struct rtci_batcher_item items[RTCI_BATCHER_MAX_BATCH];
+		const int total = 20000;
+		int sent = 0;
+		while (sent < total || frames_n + dropped < (uint64_t)sent) {
+			/* next event: an arrival, the worker freeing up, or a batch falling due */
+			double due = (double)rtci_batcher_next_due_us(bt, (uint64_t)t);
+			double tw = free_at > t ? free_at : t;
+			double te = sent < total ? next : 1e300;
+			double tp = tw > due ? tw : due;
+			t = te < tp ? te : tp;
+			if (t == te) {
+				if (rtci_batcher_submit(bt, 0, 0, (void *)1, (uint64_t)t + 100000,
+							(uint64_t)t) < 0)
+					dropped++;
+				sent++;
+				next = t - log(1 - urand()) / rate;
+				continue;
+			}
+			uint32_t q;
+			int n = rtci_batcher_poll(bt, (uint64_t)t, items, &q);
+			if (n > 0) {
+				batches_n++;
+				frames_n += (uint64_t)n;
+				free_at = t + base_us + per_item * n;
+			} else {
+				t += 1; /* nothing due yet at this microsecond */
+			}
+			struct rtci_batcher_stats st;
+			rtci_batcher_queue_stats(bt, 0, &st);
+			dropped = st.drops[RTCI_BATCHER_DROP_DEADLINE] + st.drops[RTCI_BATCHER_DROP_QUEUE_FULL];
+			if (sent >= total && st.depth == 0)
+				break;
+		}
+		double mean = batches_n ? (double)frames_n / (double)batches_n : 0;
+		printf("load %3.0f%%: %6.0f fr/s offered, mean batch size %.2f, %lu deadline/queue drops\n",
+		       loads[li] * 100, rate * 1e6, mean, (unsigned long)dropped);
+		if (out)
+			fprintf(out, "mean_batch,%d,1,%.1f,%.1f,%.4f,load=%.2f\n", simb, rate * 1e6, cap,
+				mean, loads[li]);
+		rtci_batcher_destroy(bt);
+	}
+
+	/* ---- 3. memory per registered device ---- */
+	struct rtci_tenants_config *tc = calloc(1, sizeof(*tc));
+	struct rtci_config_tenant *tn = calloc(1, sizeof(*tn));
+	tc->count = 1;
+	tc->tenants = tn;
+	tn->id = 1;
+	snprintf(tn->name, sizeof(tn->name), "bench");
+	for (int i = 0; i < 32; i++)
+		tn->key[i] = (uint8_t)(i * 7 + 1);
+	tn->deadline_ms = 100;
+	tn->fps = 10;
+	tn->weight = 1;
+	tn->quota.devices = (uint32_t)devices;
+	tn->quota.frames_per_s = 1000000;
+	tn->quota.reassembly_bytes = 1u << 30;
+	tn->derive = true;
+	tn->derive_first = 1;
+	tn->derive_last = (uint32_t)devices;
+	struct gw_table *t = NULL;
+	struct gw_rx rx0 = { 0 };
+	g.rx[0] = rx0;
+	g.rx[0].mslot = 1;
+	if (gw_table_build(&g, tc, 1, &t, err, sizeof(err)) < 0) {
+		fprintf(stderr, "table: %s\n", err);
+		return 1;
+	}
+	struct gw_tenant *gt = gw_table_tenant(t, 1);
+	double t0 = now_s();
+	int active = 0;
+	for (int d = 1; d <= devices; d++) {
+		uint8_t key[32];
+		if (gw_tenant_device_key(gt, (uint32_t)d, key) == 0 &&
+		    gw_table_activate(&g, t, gt, (uint32_t)d, key, 0))
+			active++;
+	}
+	double act_us = (now_s() - t0) * 1e6 / devices;
+	double lookups = now_s();
+	uint64_t found = 0;
+	for (int k = 0; k < 10; k++)
+		for (int d = 1; d <= devices; d++)
+			found += gw_table_device(t, 1, (uint32_t)d) != NULL;
+	double look_ns = (now_s() - lookups) * 1e9 / (10.0 * devices);
+	size_t bytes = (size_t)gt->pool_size * sizeof(struct gw_device) +
+		       ((size_t)t->hmask + 1) * sizeof(struct gw_hslot);
+	printf("devices: %d active of %d, %zu bytes of state each (struct gw_device %zu, of which "
+	       "controller %zu, replay window %zu), %.0f bytes per device with the hash; "
+	       "activation %.2f us (key derivation included), lookup %.1f ns (%lu found)\n",
+	       active, devices, bytes / (size_t)devices, sizeof(struct gw_device),
+	       sizeof(struct rtci_ctl_device), sizeof(struct rtci_auth_replay),
+	       (double)bytes / devices, act_us, look_ns, (unsigned long)found);
+	if (out)
+		fprintf(out, "device_memory,%d,1,%.1f,%zu,,activation_us=%.3f lookup_ns=%.1f\n", devices,
+			(double)bytes / devices, sizeof(struct gw_device), act_us, look_ns);
+	t->cfg = NULL; /* ours, freed below */
+	gw_table_free(&g, t);
+	free(tn);
+	free(tc);
+	if (out)
+		fclose(out);
+	gw_worker_fini(&w);
+	rtci_tail_destroy(base);
+	free(frames);
+	free(xs);
+	free(input);
+	free(logits);
+	free(ids);
+	for (uint32_t s = 0; s < g.ntslots; s++)
+		free(g.tseries[s].setup);
+	rtci_metrics_destroy(g.metrics);
+	rtci_model_destroy(md.model);
+	return 0;
+}

@@ -1,0 +1,264 @@
+/* Gateway daemon parts without the port: tenant/device tables (keys, device quota, reload
+ * hand-over) and the rate-control glue (setup table from a model, commands: authenticated,
+ * rate-limited, retransmitted identically). */
+#include "gateway/gw.h"
+#include "inference/codec.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define K1 "5f1d3a9c0b7e42d8a6c4e1f09b3d7a2c8e5f60718293a4b5c6d7e8f901a2b3c4"
+#define KD "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+static struct gw g;
+static struct rtci_gateway_config cfg;
+static struct gw_model md;
+static char dir[64];
+
+static void setup(void)
+{
+	memset(&g, 0, sizeof(g));
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&md, 0, sizeof(md));
+	cr_assert(rtci_auth_init() == 0);
+	snprintf(dir, sizeof(dir), "/tmp/rtci-test-gw-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	char path[128], err[256];
+	snprintf(path, sizeof(path), "%s/m.rtcm", dir);
+	struct rtci_geometry geo;
+	cr_assert(rtci_geometry_preset("fmnist", &geo) == 0);
+	cr_assert(rtci_model_synth(&geo, 1, path, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(rtci_model_load(path, &md.model, err, sizeof(err)) == 0, "%s", err);
+	md.geo = rtci_model_geometry(md.model);
+	md.setups = rtci_model_setup_count(md.model);
+	md.pc = md.geo->stem_out;
+	rtci_geometry_partition_size(md.geo, &md.ph, &md.pw);
+	cr_assert(gw_ctl_table_from_model(md.model, &md.table, err, sizeof(err)) == 0, "%s", err);
+	unlink(path);
+	cfg.control.policy = RTCI_POLICY_MPC;
+	cfg.control.horizon = 5;
+	g.cfg = &cfg;
+	g.nmodels = 1;
+	g.models = &md;
+	g.nrx = 1;
+	g.rx[0].mslot = 1;
+	struct rtci_metrics_limits lim = { .slots = 2 };
+	cr_assert(rtci_metrics_create(&lim, &g.metrics) == 0);
+}
+
+static void teardown(void)
+{
+	for (uint32_t s = 0; s < g.ntslots; s++)
+		free(g.tseries[s].setup);
+	rtci_metrics_destroy(g.metrics);
+	rtci_model_destroy(md.model);
+	rmdir(dir);
+}
+
+static struct gw_table *table_from(const char *yaml, uint64_t gen)
+{
+	char path[128], err[512];
+	snprintf(path, sizeof(path), "%s/tenants.yaml", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(yaml, f);
+	fclose(f);
+	struct rtci_tenants_config *tc = NULL;
+	cr_assert(rtci_config_load_tenants(path, &tc, err, sizeof(err)) == 0, "%s", err);
+	unlink(path);
+	struct gw_table *t = NULL;
+	cr_assert(gw_table_build(&g, tc, gen, &t, err, sizeof(err)) == 0, "%s", err);
+	return t;
+}
+
+static const char *yaml_a =
+	"tenants:\n"
+	"  - id: 7\n    name: a\n    key: " K1 "\n    deadline_ms: 1000\n    fps: 10\n"
+	"    quotas: {devices: 3}\n"
+	"    derive: {first: 100, last: 199}\n"
+	"    devices:\n      - id: 1\n        key: " KD "\n      - id: 2\n";
+
+TestSuite(gateway, .init = setup, .fini = teardown);
+
+Test(gateway, device_keys)
+{
+	struct gw_table *t = table_from(yaml_a, 1);
+	cr_assert_null(gw_table_tenant(t, 8));
+	struct gw_tenant *tn = gw_table_tenant(t, 7);
+	cr_assert_not_null(tn);
+	uint8_t k[32], want[32], tk[32];
+	for (int i = 0; i < 32; i++)
+		sscanf(KD + 2 * i, "%2hhx", &want[i]);
+	cr_assert(gw_tenant_device_key(tn, 1, k) == 0);
+	cr_assert_arr_eq(k, want, 32, "listed device with a key of its own");
+	for (int i = 0; i < 32; i++)
+		sscanf(K1 + 2 * i, "%2hhx", &tk[i]);
+	cr_assert(gw_tenant_device_key(tn, 2, k) == 0);
+	rtci_auth_derive_device_key(tk, 7, 2, want);
+	cr_assert_arr_eq(k, want, 32, "listed device without a key: derived");
+	cr_assert(gw_tenant_device_key(tn, 150, k) == 0);
+	rtci_auth_derive_device_key(tk, 7, 150, want);
+	cr_assert_arr_eq(k, want, 32, "derive range");
+	cr_assert(gw_tenant_device_key(tn, 3, k) == -ENOENT);
+	cr_assert(gw_tenant_device_key(tn, 200, k) == -ENOENT);
+	gw_table_free(&g, t);
+}
+
+Test(gateway, device_quota)
+{
+	struct gw_table *t = table_from(yaml_a, 1);
+	struct gw_tenant *tn = gw_table_tenant(t, 7);
+	uint8_t k[32];
+	uint32_t ids[4] = { 1, 2, 100, 101 };
+	struct gw_device *d[4];
+	for (int i = 0; i < 4; i++) {
+		cr_assert(gw_tenant_device_key(tn, ids[i], k) == 0);
+		d[i] = gw_table_activate(&g, t, tn, ids[i], k, 0);
+	}
+	cr_assert(d[0] && d[1] && d[2]);
+	cr_assert_null(d[3], "the fourth device exceeds quotas.devices = 3");
+	cr_assert_eq(gw_table_device(t, 7, 100), d[2]);
+	cr_assert_null(gw_table_device(t, 7, 101));
+	cr_assert_null(gw_table_device(t, 8, 100));
+	cr_assert_eq(rtci_metrics_value(g.metrics, g.tseries[tn->slot].devices), 3.0);
+	gw_table_free(&g, t);
+}
+
+Test(gateway, reload_handover)
+{
+	struct gw_table *t = table_from(yaml_a, 1);
+	struct gw_tenant *tn = gw_table_tenant(t, 7);
+	uint8_t k[32];
+	cr_assert(gw_tenant_device_key(tn, 2, k) == 0);
+	struct gw_device *d2 = gw_table_activate(&g, t, tn, 2, k, 0);
+	cr_assert(gw_tenant_device_key(tn, 1, k) == 0);
+	struct gw_device *d1 = gw_table_activate(&g, t, tn, 1, k, 0);
+	cr_assert(gw_tenant_device_key(tn, 120, k) == 0);
+	struct gw_device *d120 = gw_table_activate(&g, t, tn, 120, k, 0);
+	cr_assert(d1 && d2 && d120);
+	cr_assert(rtci_auth_replay_accept(&d2->replay, 41) == 0);
+	d2->cmd_seq = 5;
+	cr_assert(rtci_auth_replay_accept(&d1->replay, 9) == 0);
+	/* device 1 gets a new key, device 120 leaves the derive range, device 2 stays */
+	struct gw_table *n = table_from(
+		"tenants:\n"
+		"  - id: 7\n    name: a\n    key: " K1 "\n    deadline_ms: 1000\n    fps: 10\n"
+		"    quotas: {devices: 3}\n"
+		"    derive: {first: 100, last: 110}\n"
+		"    devices:\n      - id: 1\n      - id: 2\n",
+		2);
+	gw_table_handover(&g, t, n, 0);
+	struct gw_device *n2 = gw_table_device(n, 7, 2);
+	cr_assert_not_null(n2, "device 2 kept");
+	cr_assert(rtci_auth_replay_check(&n2->replay, 41) == -RTCI_ERR_AUTH_REPLAYED,
+		  "its replay window came along");
+	cr_assert_eq(n2->cmd_seq, 5);
+	cr_assert_null(gw_table_device(n, 7, 1), "a changed key starts over");
+	cr_assert_null(gw_table_device(n, 7, 120), "a removed device is gone");
+	cr_assert_eq(rtci_metrics_value(g.metrics, g.tseries[tn->slot].devices), 1.0);
+	gw_table_free(&g, t);
+	gw_table_free(&g, n);
+}
+
+Test(gateway, setup_table_from_synthesized_model)
+{
+	/* a synthesized model has no accuracy: the proxy grows with channels x bits and the
+	 * payload with the raw size */
+	for (unsigned i = 0; i < md.table.n; i++)
+		for (unsigned j = 0; j < md.table.n; j++) {
+			const struct rtci_ctl_setup *a = &md.table.s[i], *b = &md.table.s[j];
+			if ((unsigned)a->c * a->bits < (unsigned)b->c * b->bits)
+				cr_assert_lt(a->accuracy, b->accuracy);
+		}
+	for (unsigned i = 0; i < md.table.n; i++) {
+		const struct rtci_ctl_setup *a = &md.table.s[i];
+		ssize_t raw = rtci_codec_raw_size(a->c, a->L, (uint32_t)md.ph, (uint32_t)md.pw);
+		cr_assert_eq(a->bytes, (double)(raw + RTCI_CODEC_HEADER_SIZE));
+	}
+}
+
+static long feed(struct gw_device *d, struct gw_tenant *tn, struct rtci_proto_hdr *h, uint32_t len,
+		 uint64_t now, uint8_t *buf)
+{
+	/* a frame that took 0.5 s to arrive: a ~25 kB/s link for the largest setups */
+	h->capture_us = now - 500000;
+	return gw_ctl_on_frame(d, tn, h, len, now - 500000, now, now, buf, 128);
+}
+
+Test(gateway, mpc_switches_on_slow_link)
+{
+	struct gw_table *t = table_from(yaml_a, 1);
+	struct gw_tenant *tn = gw_table_tenant(t, 7);
+	uint8_t k[32], buf[128];
+	cr_assert(gw_tenant_device_key(tn, 100, k) == 0);
+	struct gw_device *d = gw_table_activate(&g, t, tn, 100, k, 0);
+	int big = rtci_model_find_setup(md.model, 32, 65535);
+	cr_assert_geq(big, 0);
+	uint32_t len = (uint32_t)md.table.s[big].bytes;
+	struct rtci_proto_hdr h = { .tenant_id = 7, .device_id = 100, .setup_id = (uint16_t)big,
+				    .frag_size = 1400, .frag_count = (uint16_t)((len + 1399) / 1400),
+				    .frame_len = len };
+	uint64_t now = 1000000;
+	long n = 0;
+	for (int i = 0; i < 8 && n == 0; i++, now += 100000) {
+		h.seq = 1000 + (uint64_t)i;
+		h.backlog_bytes = 20000u * (uint32_t)(i + 1);
+		n = feed(d, tn, &h, len, now, buf);
+	}
+	cr_assert_gt(n, 0, "a slow link makes the controller switch");
+	struct rtci_proto_msg m;
+	cr_assert(rtci_proto_decode(buf, (size_t)n, &m) == 0);
+	cr_assert(rtci_auth_verify_msg(k, &m) == 0, "commands are authenticated with the device key");
+	cr_assert_eq(m.hdr.type, RTCI_PROTO_COMMAND);
+	cr_assert_eq(m.u.command.kind, RTCI_PROTO_CMD_RATE_SWITCH);
+	cr_assert_lt(md.table.s[m.u.command.new_setup_id].bytes, md.table.s[big].bytes);
+	cr_assert_eq(m.u.command.apply_from_seq, h.seq + GW_CMD_MARGIN);
+	gw_table_free(&g, t);
+}
+
+Test(gateway, commands_rate_limited_and_idempotent)
+{
+	/* the fixed policy always wants setup 2: the device keeps sending setup 9 */
+	cfg.control.fixed_setup = 2;
+	struct gw_table *t = table_from(
+		"tenants:\n"
+		"  - id: 7\n    name: a\n    key: " K1 "\n    deadline_ms: 1000\n    fps: 10\n"
+		"    policy: fixed\n    derive: {first: 100, last: 199}\n", 1);
+	struct gw_tenant *tn = gw_table_tenant(t, 7);
+	uint8_t k[32], buf[128], first[128];
+	cr_assert(gw_tenant_device_key(tn, 100, k) == 0);
+	struct gw_device *d = gw_table_activate(&g, t, tn, 100, k, 0);
+	struct rtci_proto_hdr h = { .tenant_id = 7, .device_id = 100, .setup_id = 9,
+				    .frag_size = 1400, .frag_count = 1, .frame_len = 1000 };
+	uint64_t now = 5000000;
+	h.seq = 50;
+	long n = feed(d, tn, &h, 1000, now, buf);
+	cr_assert_gt(n, 0);
+	struct rtci_proto_msg m;
+	cr_assert(rtci_proto_decode(buf, (size_t)n, &m) == 0);
+	cr_assert(rtci_auth_verify_msg(k, &m) == 0);
+	cr_assert_eq(m.u.command.new_setup_id, 2);
+	cr_assert_eq(m.u.command.apply_from_seq, 50 + GW_CMD_MARGIN);
+	cr_assert_eq(m.hdr.seq, 1);
+	memcpy(first, buf, (size_t)n);
+	long first_len = n;
+	/* past apply_from_seq with the old setup, but within 200 ms: nothing */
+	h.seq = 53;
+	cr_assert_eq(feed(d, tn, &h, 1000, now + 100000, buf), 0, "rate limit");
+	/* 200 ms later: the same command again, byte for byte */
+	h.seq = 54;
+	n = feed(d, tn, &h, 1000, now + GW_CMD_INTERVAL_US, buf);
+	cr_assert(n == first_len && memcmp(buf, first, (size_t)n) == 0,
+		  "retransmission is identical (same command sequence)");
+	/* once the device uses setup 2, no more commands */
+	h.seq = 55;
+	h.setup_id = 2;
+	cr_assert_eq(feed(d, tn, &h, 1000, now + 2 * GW_CMD_INTERVAL_US, buf), 0);
+	h.seq = 56;
+	cr_assert_eq(feed(d, tn, &h, 1000, now + 3 * GW_CMD_INTERVAL_US, buf), 0);
+	gw_table_free(&g, t);
+}
