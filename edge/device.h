@@ -1,0 +1,196 @@
+/* Per-device protocol state machine, shared by rtci-edge (one real camera) and rtci-fleet
+ * (thousands of simulated ones). No I/O and no clock: the caller passes times (ns, one monotonic
+ * base) and moves datagrams between this state and its sockets.
+ *
+ * Session: the device sends a hello (random nonce, its setups, fps, deadline) until a hello-ack
+ * for one of its recent nonces arrives; the ack gives the first setup and the lowest frame
+ * sequence to use. Frames are captured only with a session. When the gateway goes silent (no
+ * authenticated message for silence_ns while frames were going out) or the hello-ack is lost,
+ * the device says hello again and keeps sending frames meanwhile, so a gateway restart costs
+ * only the frames sent while it was down.
+ *
+ * Frames: frame_begin assigns the next sequence and the setup to encode it with (a rate-switch
+ * command takes effect from the frame it names, or the next one captured if that one is already
+ * past); frame_queue authenticates the encoded frame and admits it to the device's virtual
+ * uplink (edge/pacer.h) only if its last byte can leave by capture + deadline - reserve, else it
+ * is skipped and counted. next_datagram writes the queue's due fragments one at a time, so
+ * nothing is copied or held per fragment. The payload stays the caller's until the frame has
+ * left (RTCI_DEV_QUEUE frames per device).
+ *
+ * Messages from the gateway are decoded, checked against this device's tenant and id and
+ * authenticated with its key; commands pass a replay window (reset with each new session, as a
+ * restarted gateway numbers commands from 1 again). */
+#ifndef RTCI_EDGE_DEVICE_H
+#define RTCI_EDGE_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataplane/auth.h"
+#include "dataplane/protocol.h"
+#include "edge/pacer.h"
+
+#define RTCI_DEV_QUEUE 8      /* frames queued on the uplink */
+#define RTCI_DEV_INFLIGHT 64  /* frames awaiting a result (ring by sequence) */
+#define RTCI_DEV_NONCES 4     /* recent hello nonces whose ack is accepted */
+
+struct rtci_dev_config {
+	uint32_t tenant_id, device_id;
+	uint8_t key[RTCI_AUTH_KEY_LEN]; /* device key (derived from the tenant key) */
+	uint32_t model_id;
+	uint32_t fps_milli;
+	int64_t deadline_ns;     /* capture -> result at the device */
+	int64_t reserve_ns;      /* kept for gateway and downlink: last byte must leave by
+				    capture + deadline - reserve */
+	uint16_t frag_size;      /* fragment payload bytes (<= RTCI_PROTO_MAX_FRAG) */
+	uint16_t n_setups;
+	uint16_t setups[RTCI_PROTO_MAX_SETUPS];
+	int64_t hello_retry_ns;  /* between hellos without an ack; 0: 500 ms */
+	int64_t silence_ns;      /* re-hello after this long without a message; 0: max(1 s, 4 D) */
+	int64_t report_ns;       /* between reports with a session; 0: 1 s; < 0: no reports */
+};
+
+enum rtci_dev_state {
+	RTCI_DEV_HELLO = 0,  /* no session yet: hello until acked; no frames */
+	RTCI_DEV_ACTIVE,     /* session */
+	RTCI_DEV_REHELLO,    /* session lost or in doubt: hello again, frames continue */
+	RTCI_DEV_REJECTED,   /* the gateway refused the hello: retry slowly, no frames */
+};
+
+/* Why a captured frame was not sent (one counter each). */
+enum rtci_dev_skip {
+	RTCI_DEV_SKIP_NO_SESSION = 0, /* before the first hello-ack, or rejected */
+	RTCI_DEV_SKIP_QUEUE_FULL,     /* RTCI_DEV_QUEUE frames already queued */
+	RTCI_DEV_SKIP_LATE,           /* could not leave by its send deadline */
+	RTCI_DEV_SKIP_ENCODE,         /* encoding or fragmenting failed */
+	RTCI_DEV_SKIP_MAX
+};
+
+struct rtci_dev_stats {
+	uint64_t captured;
+	uint64_t skipped[RTCI_DEV_SKIP_MAX];
+	uint64_t frames_sent, datagrams_sent, bytes_sent; /* bytes: UDP payload */
+	uint64_t results, results_ok, results_late;   /* late: came back after the deadline */
+	uint64_t results_gw_dropped;                  /* status != ok */
+	uint64_t results_unknown;                     /* for no frame in flight (too old, dup) */
+	uint64_t lost;                                /* sent, answer never came (overwritten) */
+	uint64_t hellos_sent, hello_acks, rehellos, rejected, reports_sent;
+	uint64_t commands, commands_replayed, switches;
+	uint64_t rx_invalid, rx_bad_mac, rx_foreign;  /* undecodable, tag failed, other device */
+};
+
+struct rtci_dev_inflight {
+	uint64_t seq;
+	int64_t capture_ns;
+	int64_t sent_ns;     /* last fragment left */
+	uint32_t user;       /* caller's tag (image index) */
+	uint16_t setup;
+	uint8_t used, sent, answered;
+};
+
+struct rtci_dev_queued {
+	const uint8_t *payload;
+	uint32_t len;
+	uint64_t seq;
+	int64_t capture_ns;
+	int64_t queued_ns;
+	uint32_t backlog;    /* link bytes ahead of this frame when queued */
+	uint32_t user;
+	uint16_t setup, frag_count, next_frag, frag_size;
+	uint8_t tag[RTCI_PROTO_TAG_LEN];
+};
+
+struct rtci_dev {
+	struct rtci_dev_config cfg;
+	enum rtci_dev_state state;
+	uint16_t setup;               /* current setup */
+	int16_t pending_setup;        /* -1: no switch pending */
+	uint64_t pending_from;        /* ... from this frame sequence */
+	uint64_t next_seq;
+	uint64_t nonces[RTCI_DEV_NONCES];
+	uint8_t n_nonces, nonce_head;
+	int64_t last_hello_ns;        /* INT64_MIN: never */
+	int64_t last_report_ns;
+	uint64_t report_seq, report_bytes; /* next report sequence; bytes_sent at the last report */
+	int64_t last_rx_ns;           /* last authenticated message from the gateway */
+	int64_t unanswered_since_ns;  /* first frame sent after last_rx ... */
+	uint8_t unanswered;           /* ... if any */
+	struct rtci_auth_replay cmd_window;
+	struct rtci_pacer pacer;
+	struct rtci_dev_queued q[RTCI_DEV_QUEUE];
+	uint8_t q_head, q_len;
+	struct rtci_dev_inflight inflight[RTCI_DEV_INFLIGHT];
+	struct rtci_dev_stats st;
+};
+
+enum rtci_dev_event_kind {
+	RTCI_DEV_EV_NONE = 0,     /* dropped (invalid, not for us, bad tag, replayed, stale ack) */
+	RTCI_DEV_EV_HELLO_ACK,    /* session (re)established */
+	RTCI_DEV_EV_REJECTED,     /* hello refused */
+	RTCI_DEV_EV_RESULT,       /* result for a frame in flight */
+	RTCI_DEV_EV_COMMAND,      /* rate switch accepted (applies from apply_from) */
+};
+
+struct rtci_dev_event {
+	enum rtci_dev_event_kind kind;
+	uint64_t seq;                 /* frame / command sequence */
+	struct rtci_proto_result result;
+	int64_t latency_ns;           /* result: capture -> now */
+	int hit;                      /* result: ok and within the deadline */
+	uint16_t setup;               /* result: the frame's setup; command: new setup */
+	uint32_t user;                /* result: caller's tag of the frame */
+	uint64_t apply_from;          /* command */
+	int err;                      /* NONE: the reason (negative code) */
+};
+
+/* Sets up a device at time now_ns; seq_base is the first frame sequence (a device without
+ * persistent state uses its real-time clock in microseconds). The pacer starts idle on
+ * `trace` (NULL: unlimited) at trace offset trace_offset_ns. Returns 0 or -EINVAL. */
+int rtci_dev_init(struct rtci_dev *d, const struct rtci_dev_config *cfg, int64_t now_ns,
+		  uint64_t seq_base, const struct rtci_ctl_trace *trace, int64_t trace_offset_ns);
+
+/* Whether a hello is due at now_ns (no session and retry time passed, or silence detected;
+ * moves ACTIVE to REHELLO when the gateway has gone silent). */
+int rtci_dev_hello_due(struct rtci_dev *d, int64_t now_ns);
+/* Encodes a hello with a fresh random nonce into buf; returns its length or a negative code. */
+long rtci_dev_hello(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, size_t cap);
+
+/* Whether a report is due (session, interval passed); when it is next due (INT64_MAX: never). */
+int rtci_dev_report_due(const struct rtci_dev *d, int64_t now_ns);
+int64_t rtci_dev_next_report(const struct rtci_dev *d);
+/* Encodes a report (bytes and frames sent, frames dropped, send rate and backlog over the
+ * interval since the last one); returns its length or a negative code. */
+long rtci_dev_report(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, size_t cap);
+
+/* Starts a frame captured at now_ns: returns the setup to encode it with and sets *seq, or a
+ * negative code when the frame is skipped (-ENOTCONN no session, -ENOBUFS queue full;
+ * counted). */
+int rtci_dev_frame_begin(struct rtci_dev *d, int64_t now_ns, uint64_t *seq);
+/* Queues an encoded frame (payload stays valid until it has left): authenticates it and admits
+ * it to the uplink. Returns 0, -ETIME when it cannot leave in time (skipped, counted) or another
+ * negative code (skipped as ENCODE). */
+int rtci_dev_frame_queue(struct rtci_dev *d, int64_t now_ns, uint64_t seq, uint16_t setup,
+			 int64_t capture_ns, const uint8_t *payload, uint32_t len, uint32_t user);
+/* Counts a frame the caller could not encode. */
+void rtci_dev_frame_failed(struct rtci_dev *d);
+
+/* When the next queued datagram leaves (INT64_MAX: queue empty). */
+int64_t rtci_dev_next_departure(const struct rtci_dev *d);
+/* If a datagram is due at now_ns, writes it into buf and returns its length; 0 if none is due;
+ * a negative code if buf is too small. */
+long rtci_dev_next_datagram(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, size_t cap);
+
+/* Handles one datagram from the gateway at now_ns; fills *ev. Returns ev->kind. */
+int rtci_dev_handle(struct rtci_dev *d, const uint8_t *buf, size_t len, int64_t now_ns,
+		    struct rtci_dev_event *ev);
+
+/* Link bytes queued on the device's uplink. */
+static inline uint64_t rtci_dev_backlog(const struct rtci_dev *d)
+{
+	return rtci_pacer_backlog(&d->pacer);
+}
+
+const char *rtci_dev_state_name(enum rtci_dev_state s);
+const char *rtci_dev_skip_name(enum rtci_dev_skip s);
+
+#endif

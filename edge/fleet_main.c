@@ -1,0 +1,1005 @@
+/* rtci-fleet: thousands of simulated cameras from one process.
+ *
+ * Devices are spread over a few threads; each thread owns one io_uring UDP uplink (one socket)
+ * shared by its devices, and a min-heap of device wake-up times (next capture, next datagram
+ * departure, next hello). Every device runs the same protocol state machine as rtci-edge
+ * (edge/device.h) with its own virtual uplink paced by its own bandwidth trace (a file of the
+ * trace folder, a seeded random start offset), fps, deadline, tenant and key.
+ *
+ * Payloads are encoded once at start-up from the real head and codec (a small image set x every
+ * setup of the model) and replayed, so a frame costs only pacing, one MAC and the sends. Results
+ * are scored against the labels of the replayed images.
+ *
+ * Output: a status line each second, per-device and total statistics at the end, per-device CSV. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "common/rtci_error.h"
+#include "dataplane/uplink.h"
+#include "edge/device.h"
+#include "edge/edge_common.h"
+#include "edge/frames.h"
+
+#define DEFAULT_IMAGES "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
+#define DEFAULT_LABELS "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"
+#define MAX_DEVICES 10000
+#define MAX_THREADS 64
+#define MAX_TENANTS 16
+#define MAX_TRACES 1024
+#define MAX_LIST 16
+/* Latency histogram: log-spaced bins from 0.1 ms, ratio 1.05 (about 2.5% resolution), to ~30 s. */
+#define HIST_BINS 260
+#define HIST_MIN_MS 0.1
+#define HIST_RATIO 1.05
+
+struct tenant {
+	uint32_t id;
+	uint8_t key[32];
+};
+
+struct options {
+	char gw_ip[64];
+	uint16_t gw_port;
+	const char *local_ip;
+	uint32_t devices, threads, first_device, n_images, model_id;
+	struct tenant tenants[MAX_TENANTS];
+	uint32_t n_tenants;
+	double fps[MAX_LIST], deadline_ms[MAX_LIST];
+	uint32_t n_fps, n_deadline;
+	const char *model, *images, *labels, *traces, *csv, *timeline;
+	double duration_s, reserve_ms, status_s, drain_ms, report_s, batch_us;
+	uint64_t seed;
+	int setup;
+	uint16_t frag_size;
+	size_t cache_mb;
+};
+
+/* One frame of the device whose timeline is written (--timeline). */
+struct tl_entry {
+	uint64_t seq;
+	double t_ms, link_mbps, latency_ms;
+	int setup;        /* -1: skipped */
+	int status;       /* 0 skipped, 1 sent (no answer), 2 answered in time, 3 answered late */
+};
+
+struct fdev {
+	struct rtci_dev dev;
+	struct tl_entry *tl;       /* NULL except for the timeline device */
+	uint32_t tl_n, tl_cap;
+	int64_t period_ns, next_capture_ns;
+	uint32_t image;            /* next image of the replay set */
+	uint32_t trace;            /* index into the trace list, UINT32_MAX: none */
+	int64_t trace_offset_ns;
+	uint64_t hits, correct_hits, ok, correct_ok, frames_sent_bytes;
+	uint32_t hist[HIST_BINS];
+	uint32_t setups[RTCI_PROTO_MAX_SETUPS];
+};
+
+struct counters { /* for the status line; written by one thread, read by main */
+	_Atomic uint64_t captured, sent, results, hits, skipped, rehellos, bytes, active;
+};
+
+struct worker {
+	uint32_t index;
+	pthread_t th;
+	struct fleet *fl;
+	struct rtci_uplink *up;
+	struct fdev *devs;         /* this thread's devices: global index = local * threads + index */
+	uint32_t n;
+	int64_t *heap_t;
+	uint32_t *heap_d;
+	uint32_t heap_n;
+	uint32_t lens[256];
+	uint32_t pending;          /* datagrams in the uplink slots */
+	struct counters c;
+	int rc;
+};
+
+struct fleet {
+	struct options o;
+	struct rtci_model *m;
+	struct rtci_imageset imgs;
+	uint32_t n_setups;
+	uint8_t **payload;         /* [image * n_setups + setup] */
+	uint32_t *payload_len;
+	struct rtci_ctl_trace *traces[MAX_TRACES];
+	char *trace_names[MAX_TRACES];
+	uint32_t n_traces;
+	struct worker *w;
+	int64_t t0, end_ns, stop_ns, batch_ns;
+};
+
+static volatile sig_atomic_t interrupted;
+static void on_signal(int s) { (void)s; interrupted = 1; }
+
+static int64_t now_rel(const struct fleet *f) { return rtci_edge_now_ns() - f->t0; }
+
+/* xorshift64*: seeded, the same on every platform. */
+static uint64_t rng(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545F4914F6CDD1DULL;
+}
+
+static int hist_bin(double ms)
+{
+	if (ms <= HIST_MIN_MS)
+		return 0;
+	int b = 1 + (int)(log(ms / HIST_MIN_MS) / log(HIST_RATIO));
+	return b >= HIST_BINS ? HIST_BINS - 1 : b;
+}
+
+/* Upper edge of a bin, ms. */
+static double hist_value(int b) { return HIST_MIN_MS * pow(HIST_RATIO, b); }
+
+static double hist_quantile(const uint32_t *h, double q)
+{
+	uint64_t n = 0, acc = 0;
+	for (int b = 0; b < HIST_BINS; b++)
+		n += h[b];
+	if (!n)
+		return 0;
+	uint64_t rank = (uint64_t)ceil(q * (double)n);
+	if (rank < 1)
+		rank = 1;
+	for (int b = 0; b < HIST_BINS; b++) {
+		acc += h[b];
+		if (acc >= rank)
+			return hist_value(b);
+	}
+	return hist_value(HIST_BINS - 1);
+}
+
+/* ---- min-heap of device wake-up times ---- */
+
+static void heap_push(struct worker *w, int64_t t, uint32_t d)
+{
+	uint32_t i = w->heap_n++;
+	while (i > 0) {
+		uint32_t p = (i - 1) / 2;
+		if (w->heap_t[p] <= t)
+			break;
+		w->heap_t[i] = w->heap_t[p];
+		w->heap_d[i] = w->heap_d[p];
+		i = p;
+	}
+	w->heap_t[i] = t;
+	w->heap_d[i] = d;
+}
+
+static uint32_t heap_pop(struct worker *w)
+{
+	uint32_t top = w->heap_d[0];
+	int64_t t = w->heap_t[--w->heap_n];
+	uint32_t d = w->heap_d[w->heap_n], i = 0;
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+		if (c >= w->heap_n)
+			break;
+		if (c + 1 < w->heap_n && w->heap_t[c + 1] < w->heap_t[c])
+			c++;
+		if (w->heap_t[c] >= t)
+			break;
+		w->heap_t[i] = w->heap_t[c];
+		w->heap_d[i] = w->heap_d[c];
+		i = c;
+	}
+	if (w->heap_n) {
+		w->heap_t[i] = t;
+		w->heap_d[i] = d;
+	}
+	return top;
+}
+
+/* ---- per device ---- */
+
+static void flush(struct worker *w)
+{
+	if (!w->pending)
+		return;
+	rtci_uplink_send_slots(w->up, w->lens, w->pending, 1000); /* failures are counted */
+	w->pending = 0;
+}
+
+static uint8_t *slot(struct worker *w)
+{
+	if (w->pending == rtci_uplink_slot_count(w->up) || w->pending == 256)
+		flush(w);
+	return rtci_uplink_slot(w->up, w->pending);
+}
+
+static int64_t dev_wake(const struct fleet *f, const struct fdev *d)
+{
+	int64_t t = d->next_capture_ns;
+	int64_t dep = rtci_dev_next_departure(&d->dev);
+	if (dep < t)
+		t = dep;
+	int64_t rep = rtci_dev_next_report(&d->dev);
+	if (rep < t && rep < f->stop_ns)
+		t = rep;
+	if (d->dev.state != RTCI_DEV_ACTIVE) {
+		int64_t retry = d->dev.cfg.hello_retry_ns * (d->dev.state == RTCI_DEV_REJECTED ? 10 : 1);
+		int64_t h = d->dev.last_hello_ns == INT64_MIN ? 0 : d->dev.last_hello_ns + retry;
+		if (h < t)
+			t = h;
+	}
+	return t;
+}
+
+static void dev_service(struct worker *w, struct fdev *d, int64_t now)
+{
+	struct fleet *f = w->fl;
+	if (rtci_dev_hello_due(&d->dev, now)) {
+		uint8_t *s = slot(w);
+		long n = rtci_dev_hello(&d->dev, now, s, rtci_uplink_slot_size(w->up));
+		if (n > 0)
+			w->lens[w->pending++] = (uint32_t)n;
+	}
+	if (now >= f->stop_ns)
+		d->next_capture_ns = INT64_MAX; /* capture is over: only sends and answers remain */
+	if (rtci_dev_report_due(&d->dev, now) && now < f->stop_ns) {
+		uint8_t *s = slot(w);
+		long n = rtci_dev_report(&d->dev, now, s, rtci_uplink_slot_size(w->up));
+		if (n > 0)
+			w->lens[w->pending++] = (uint32_t)n;
+	}
+	if (now >= d->next_capture_ns && now < f->stop_ns) {
+		uint64_t seq;
+		atomic_fetch_add_explicit(&w->c.captured, 1, memory_order_relaxed);
+		int setup = rtci_dev_frame_begin(&d->dev, now, &seq);
+		uint32_t img = d->image;
+		d->image = (d->image + 1) % f->imgs.count;
+		struct tl_entry *te = NULL;
+		if (d->tl && d->tl_n < d->tl_cap) {
+			te = &d->tl[d->tl_n++];
+			/* the link's capacity over the second around the capture */
+			double bps = rtci_pacer_rate(&d->dev.pacer, now - 500000000LL, now + 500000000LL);
+			*te = (struct tl_entry){ .seq = setup >= 0 ? seq : 0, .t_ms = (double)now / 1e6,
+						 .link_mbps = bps * 8 / 1e6, .latency_ms = -1, .setup = -1 };
+		}
+		if (setup >= 0 && (uint32_t)setup < f->n_setups) {
+			size_t k = (size_t)img * f->n_setups + (size_t)setup;
+			if (rtci_dev_frame_queue(&d->dev, now, seq, (uint16_t)setup, now, f->payload[k],
+						 f->payload_len[k], img) == 0) {
+				d->setups[setup]++;
+				if (te) {
+					te->setup = setup;
+					te->status = 1;
+				}
+			} else {
+				atomic_fetch_add_explicit(&w->c.skipped, 1, memory_order_relaxed);
+			}
+		} else {
+			if (setup >= 0)
+				rtci_dev_frame_failed(&d->dev);
+			atomic_fetch_add_explicit(&w->c.skipped, 1, memory_order_relaxed);
+		}
+		d->next_capture_ns += d->period_ns;
+		if (d->next_capture_ns < now - d->period_ns)
+			d->next_capture_ns = now; /* a stalled thread does not burst */
+	}
+	for (;;) {
+		uint8_t *s = slot(w);
+		uint64_t before = d->dev.st.frames_sent;
+		long n = rtci_dev_next_datagram(&d->dev, now, s, rtci_uplink_slot_size(w->up));
+		if (n <= 0)
+			break;
+		w->lens[w->pending++] = (uint32_t)n;
+		atomic_fetch_add_explicit(&w->c.bytes, (uint64_t)n, memory_order_relaxed);
+		if (d->dev.st.frames_sent != before)
+			atomic_fetch_add_explicit(&w->c.sent, 1, memory_order_relaxed);
+	}
+}
+
+static void on_datagram(void *user, const uint8_t *data, size_t len)
+{
+	struct worker *w = user;
+	struct fleet *f = w->fl;
+	struct rtci_proto_msg m;
+	if (rtci_proto_decode(data, len, &m) < 0)
+		return;
+	/* device index: tenants own consecutive blocks of device ids */
+	uint32_t per = (f->o.devices + f->o.n_tenants - 1) / f->o.n_tenants, g = UINT32_MAX;
+	for (uint32_t t = 0; t < f->o.n_tenants; t++)
+		if (f->o.tenants[t].id == m.hdr.tenant_id && m.hdr.device_id >= f->o.first_device &&
+		    m.hdr.device_id - f->o.first_device < per)
+			g = t * per + (m.hdr.device_id - f->o.first_device);
+	if (g >= f->o.devices || g % f->o.threads != w->index)
+		return;
+	struct fdev *d = &w->devs[g / f->o.threads];
+	struct rtci_dev_event ev;
+	int64_t now = now_rel(f);
+	int kind = rtci_dev_handle(&d->dev, data, len, now, &ev);
+	if (kind == RTCI_DEV_EV_RESULT) {
+		atomic_fetch_add_explicit(&w->c.results, 1, memory_order_relaxed);
+		if (ev.result.status != RTCI_PROTO_RES_OK)
+			return;
+		int label = ev.user < f->imgs.count ? f->imgs.labels[ev.user] : -1;
+		int correct = label >= 0 && ev.result.class_id == (uint16_t)label;
+		d->ok++;
+		d->correct_ok += (uint64_t)correct;
+		d->hist[hist_bin((double)ev.latency_ns / 1e6)]++;
+		for (uint32_t k = d->tl_n; d->tl && k > 0 && k + 256 > d->tl_n; k--)
+			if (d->tl[k - 1].seq == ev.seq && d->tl[k - 1].status == 1) {
+				d->tl[k - 1].latency_ms = (double)ev.latency_ns / 1e6;
+				d->tl[k - 1].status = ev.hit ? 2 : 3;
+				break;
+			}
+		if (ev.hit) {
+			d->hits++;
+			d->correct_hits += (uint64_t)correct;
+			atomic_fetch_add_explicit(&w->c.hits, 1, memory_order_relaxed);
+		}
+	} else if (kind == RTCI_DEV_EV_HELLO_ACK) {
+		if (d->dev.st.hello_acks == 1)
+			atomic_fetch_add_explicit(&w->c.active, 1, memory_order_relaxed);
+	}
+}
+
+static void sleep_until(const struct fleet *f, int64_t t)
+{
+	int64_t d = t - now_rel(f);
+	if (d <= 0)
+		return;
+	struct timespec ts = { (time_t)(d / 1000000000), (long)(d % 1000000000) };
+	nanosleep(&ts, NULL);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct fleet *f = w->fl;
+	for (uint32_t i = 0; i < w->n; i++)
+		heap_push(w, dev_wake(f, &w->devs[i]), i);
+	uint64_t rehellos_seen = 0;
+	for (;;) {
+		int64_t now = now_rel(f);
+		if (now >= f->end_ns || interrupted)
+			break;
+		/* events due within the batch window are served together, each at its own time:
+		 * fewer system calls, datagrams leave at most batch_ns early */
+		int64_t horizon = now + f->batch_ns;
+		while (w->heap_n && w->heap_t[0] <= horizon) {
+			int64_t te = w->heap_t[0];
+			uint32_t i = heap_pop(w);
+			struct fdev *d = &w->devs[i];
+			uint64_t rh = d->dev.st.rehellos;
+			int64_t ts = te > now ? te : now;
+			dev_service(w, d, ts);
+			if (d->dev.st.rehellos != rh)
+				rehellos_seen += d->dev.st.rehellos - rh;
+			int64_t t = dev_wake(f, d);
+			if (t >= f->stop_ns && rtci_dev_next_departure(&d->dev) == INT64_MAX)
+				t = d->dev.state == RTCI_DEV_ACTIVE ? INT64_MAX : t;
+			if (t != INT64_MAX)
+				heap_push(w, t <= ts ? ts + 1 : t, i);
+		}
+		flush(w);
+		atomic_store_explicit(&w->c.rehellos, rehellos_seen, memory_order_relaxed);
+		now = now_rel(f);
+		int64_t wake = w->heap_n ? w->heap_t[0] : f->end_ns;
+		if (wake > f->end_ns)
+			wake = f->end_ns;
+		int timeout_ms = wake <= now ? 0 : (int)((wake - now) / 1000000);
+		if (timeout_ms > 50)
+			timeout_ms = 50;
+		/* delivers everything ready once something arrived; the receive timeout counts
+		 * whole ms, so a shorter wait is a sleep after taking what is there (no spinning) */
+		rtci_uplink_recv(w->up, on_datagram, w, timeout_ms);
+		if (timeout_ms == 0 && wake > now)
+			sleep_until(f, wake);
+	}
+	return NULL;
+}
+
+/* ---- set-up ---- */
+
+static int parse_list(const char *s, double *out, uint32_t *n)
+{
+	*n = 0;
+	char *end;
+	while (*s && *n < MAX_LIST) {
+		double v = strtod(s, &end);
+		if (end == s || !(v > 0))
+			return -EINVAL;
+		out[(*n)++] = v;
+		s = *end == ',' ? end + 1 : end;
+		if (*end && *end != ',')
+			return -EINVAL;
+	}
+	return *n ? 0 : -EINVAL;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: rtci-fleet --gateway IP:PORT --tenant ID:KEYHEX [--tenant ...] --model FILE\n"
+		"                  [--devices N] [--threads T] [--first-device ID] [--traces DIR|FILE]\n"
+		"                  [--fps F[,F...]] [--deadline-ms D[,D...]] [--duration S] [--seed N]\n"
+		"                  [--images IDX] [--labels IDX] [--n-images N] [--setup ID] [--csv FILE]\n"
+		"                  [--model-id N] [--frag-size B] [--reserve-ms R] [--local-ip IP]\n"
+		"                  [--status-s S] [--cache-mb MB] [--timeline FILE]\n"
+		"                  [--report-s S] [--batch-us US]\n"
+		"  Devices of tenant t get ids first-device.. in a block of devices/tenants; each\n"
+		"  device key is derived from its tenant key. Lists (fps, deadline) are used round robin.\n"
+		"  --timeline: per-frame CSV of the first device (link rate, setup, latency).\n"
+		"  --report-s: seconds between a device's reports (default 1; 0: none).\n"
+		"  --batch-us: events due within this window are served together (default 500).\n");
+}
+
+static int parse(int argc, char **argv, struct options *o)
+{
+	enum { O_GW = 256, O_TENANT, O_MODEL, O_DEVICES, O_THREADS, O_FIRST, O_TRACES, O_FPS,
+	       O_DEADLINE, O_DURATION, O_SEED, O_IMAGES, O_LABELS, O_NIMG, O_SETUP, O_CSV, O_MODEL_ID,
+	       O_FRAG, O_RESERVE, O_LOCAL, O_STATUS, O_CACHE, O_DRAIN, O_TIMELINE, O_REPORT, O_BATCH };
+	static const struct option lo[] = {
+		{ "gateway", 1, 0, O_GW }, { "tenant", 1, 0, O_TENANT }, { "model", 1, 0, O_MODEL },
+		{ "devices", 1, 0, O_DEVICES }, { "threads", 1, 0, O_THREADS },
+		{ "first-device", 1, 0, O_FIRST }, { "traces", 1, 0, O_TRACES }, { "fps", 1, 0, O_FPS },
+		{ "deadline-ms", 1, 0, O_DEADLINE }, { "duration", 1, 0, O_DURATION },
+		{ "seed", 1, 0, O_SEED }, { "images", 1, 0, O_IMAGES }, { "labels", 1, 0, O_LABELS },
+		{ "n-images", 1, 0, O_NIMG }, { "setup", 1, 0, O_SETUP }, { "csv", 1, 0, O_CSV },
+		{ "model-id", 1, 0, O_MODEL_ID }, { "frag-size", 1, 0, O_FRAG },
+		{ "reserve-ms", 1, 0, O_RESERVE }, { "local-ip", 1, 0, O_LOCAL },
+		{ "status-s", 1, 0, O_STATUS }, { "cache-mb", 1, 0, O_CACHE }, { "drain-ms", 1, 0, O_DRAIN },
+		{ "timeline", 1, 0, O_TIMELINE }, { "report-s", 1, 0, O_REPORT },
+		{ "batch-us", 1, 0, O_BATCH },
+		{ 0, 0, 0, 0 },
+	};
+	int c, have_gw = 0;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case O_GW:
+			if (rtci_edge_parse_hostport(optarg, o->gw_ip, sizeof(o->gw_ip), &o->gw_port)) {
+				fprintf(stderr, "rtci-fleet: --gateway: expected IPv4:PORT\n");
+				return -EINVAL;
+			}
+			have_gw = 1;
+			break;
+		case O_TENANT: {
+			const char *colon = strchr(optarg, ':');
+			struct tenant *t = &o->tenants[o->n_tenants];
+			if (o->n_tenants == MAX_TENANTS || !colon ||
+			    (t->id = (uint32_t)strtoul(optarg, NULL, 0)) == 0 ||
+			    rtci_edge_parse_key(colon + 1, t->key)) {
+				fprintf(stderr, "rtci-fleet: --tenant: expected ID:KEYHEX (64 hex), at most %d\n",
+					MAX_TENANTS);
+				return -EINVAL;
+			}
+			o->n_tenants++;
+			break;
+		}
+		case O_MODEL: o->model = optarg; break;
+		case O_DEVICES: o->devices = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case O_THREADS: o->threads = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case O_FIRST: o->first_device = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case O_TRACES: o->traces = optarg; break;
+		case O_FPS:
+			if (parse_list(optarg, o->fps, &o->n_fps)) {
+				fprintf(stderr, "rtci-fleet: --fps: positive numbers, comma separated\n");
+				return -EINVAL;
+			}
+			break;
+		case O_DEADLINE:
+			if (parse_list(optarg, o->deadline_ms, &o->n_deadline)) {
+				fprintf(stderr, "rtci-fleet: --deadline-ms: positive numbers, comma separated\n");
+				return -EINVAL;
+			}
+			break;
+		case O_DURATION: o->duration_s = strtod(optarg, NULL); break;
+		case O_SEED: o->seed = strtoull(optarg, NULL, 0); break;
+		case O_IMAGES: o->images = optarg; break;
+		case O_LABELS: o->labels = optarg; break;
+		case O_NIMG: o->n_images = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case O_SETUP: o->setup = atoi(optarg); break;
+		case O_CSV: o->csv = optarg; break;
+		case O_MODEL_ID: o->model_id = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case O_FRAG: o->frag_size = (uint16_t)strtoul(optarg, NULL, 10); break;
+		case O_RESERVE: o->reserve_ms = strtod(optarg, NULL); break;
+		case O_LOCAL: o->local_ip = optarg; break;
+		case O_STATUS: o->status_s = strtod(optarg, NULL); break;
+		case O_CACHE: o->cache_mb = strtoul(optarg, NULL, 10); break;
+		case O_DRAIN: o->drain_ms = strtod(optarg, NULL); break;
+		case O_TIMELINE: o->timeline = optarg; break;
+		case O_REPORT: o->report_s = strtod(optarg, NULL); break;
+		case O_BATCH: o->batch_us = strtod(optarg, NULL); break;
+		default: usage(); return -EINVAL;
+		}
+	}
+	if (!have_gw || !o->n_tenants || !o->model) {
+		usage();
+		fprintf(stderr, "rtci-fleet: --gateway, --tenant and --model are required\n");
+		return -EINVAL;
+	}
+	if (o->devices == 0 || o->devices > MAX_DEVICES || o->threads == 0 || o->threads > MAX_THREADS ||
+	    o->n_images == 0 || !(o->duration_s > 0) || o->frag_size < 64 ||
+	    o->frag_size > RTCI_PROTO_MAX_FRAG || o->reserve_ms < 0) {
+		fprintf(stderr, "rtci-fleet: need 1..%d devices, 1..%d threads, n-images >= 1, duration > 0,"
+			" frag-size in [64, %d]\n", MAX_DEVICES, MAX_THREADS, RTCI_PROTO_MAX_FRAG);
+		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < o->n_deadline; i++)
+		if (o->reserve_ms >= o->deadline_ms[i]) {
+			fprintf(stderr, "rtci-fleet: every deadline must exceed --reserve-ms\n");
+			return -EINVAL;
+		}
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int load_traces(struct fleet *f)
+{
+	const char *p = f->o.traces;
+	char err[512];
+	struct stat sb;
+	if (!p)
+		return 0;
+	if (stat(p, &sb) < 0) {
+		fprintf(stderr, "rtci-fleet: %s: %s\n", p, strerror(errno));
+		return -errno;
+	}
+	char *names[MAX_TRACES];
+	uint32_t n = 0;
+	if (S_ISDIR(sb.st_mode)) {
+		DIR *d = opendir(p);
+		struct dirent *e;
+		while (d && (e = readdir(d)) && n < MAX_TRACES) {
+			char path[4096];
+			snprintf(path, sizeof(path), "%s/%s", p, e->d_name);
+			if (e->d_name[0] == '.' || strstr(e->d_name, "README") || stat(path, &sb) < 0 ||
+			    !S_ISREG(sb.st_mode))
+				continue;
+			names[n++] = strdup(path);
+		}
+		if (d)
+			closedir(d);
+		qsort(names, n, sizeof(*names), cmp_str);
+	} else {
+		names[n++] = strdup(p);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		int rc = rtci_ctl_trace_load_file(names[i], RTCI_CTL_TRACE_AUTO, &f->traces[f->n_traces],
+						  err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "rtci-fleet: skipping trace %s\n", err);
+			free(names[i]);
+			continue;
+		}
+		f->trace_names[f->n_traces++] = names[i];
+	}
+	if (!f->n_traces) {
+		fprintf(stderr, "rtci-fleet: no usable trace in %s\n", p);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static int build_cache(struct fleet *f)
+{
+	struct rtci_encoder *enc;
+	int rc = rtci_encoder_create(f->m, &enc);
+	if (rc)
+		return rc;
+	size_t n = (size_t)f->imgs.count * f->n_setups, total = 0;
+	f->payload = calloc(n, sizeof(*f->payload));
+	f->payload_len = calloc(n, sizeof(*f->payload_len));
+	float *in = malloc(rtci_encoder_input_floats(enc) * sizeof(float));
+	size_t cap = rtci_encoder_max_frame(enc);
+	uint8_t *tmp = malloc(cap);
+	if (!f->payload || !f->payload_len || !in || !tmp)
+		rc = -ENOMEM;
+	for (uint32_t i = 0; rc == 0 && i < f->imgs.count; i++) {
+		rtci_frames_input(rtci_model_geometry(f->m), &f->imgs, i, in);
+		for (uint32_t s = 0; rc == 0 && s < f->n_setups; s++) {
+			ssize_t len = rtci_encoder_run(enc, in, (int)s, tmp, cap);
+			if (len < 0) {
+				rc = (int)len;
+				break;
+			}
+			total += (size_t)len;
+			if (total > f->o.cache_mb << 20) {
+				fprintf(stderr, "rtci-fleet: payload cache above %zu MB: use fewer --n-images "
+					"or a larger --cache-mb\n", f->o.cache_mb);
+				rc = -E2BIG;
+				break;
+			}
+			size_t k = (size_t)i * f->n_setups + s;
+			if (!(f->payload[k] = malloc((size_t)len))) {
+				rc = -ENOMEM;
+				break;
+			}
+			memcpy(f->payload[k], tmp, (size_t)len);
+			f->payload_len[k] = (uint32_t)len;
+		}
+	}
+	free(in);
+	free(tmp);
+	rtci_encoder_destroy(enc);
+	if (rc == 0)
+		fprintf(stderr, "rtci-fleet: %u images x %u setups encoded once (%.1f MB)\n", f->imgs.count,
+			f->n_setups, (double)total / 1e6);
+	return rc;
+}
+
+static void print_status(struct fleet *f, int64_t now, uint64_t *last_bytes, int64_t *last_t)
+{
+	uint64_t cap = 0, sent = 0, res = 0, hits = 0, skip = 0, rh = 0, bytes = 0, act = 0;
+	for (uint32_t t = 0; t < f->o.threads; t++) {
+		struct counters *c = &f->w[t].c;
+		cap += atomic_load_explicit(&c->captured, memory_order_relaxed);
+		sent += atomic_load_explicit(&c->sent, memory_order_relaxed);
+		res += atomic_load_explicit(&c->results, memory_order_relaxed);
+		hits += atomic_load_explicit(&c->hits, memory_order_relaxed);
+		skip += atomic_load_explicit(&c->skipped, memory_order_relaxed);
+		rh += atomic_load_explicit(&c->rehellos, memory_order_relaxed);
+		bytes += atomic_load_explicit(&c->bytes, memory_order_relaxed);
+		act += atomic_load_explicit(&c->active, memory_order_relaxed);
+	}
+	double dt = (double)(now - *last_t) / 1e9;
+	printf("t=%5.1fs devices %llu/%u in session  frames %llu  sent %llu  skipped %llu  results %llu"
+	       "  in time %.1f%%  re-hellos %llu  uplink %.2f Mbit/s\n", (double)now / 1e9,
+	       (unsigned long long)act, f->o.devices, (unsigned long long)cap, (unsigned long long)sent,
+	       (unsigned long long)skip, (unsigned long long)res,
+	       cap ? 100.0 * (double)hits / (double)cap : 0.0, (unsigned long long)rh,
+	       dt > 0 ? (double)(bytes - *last_bytes) * 8 / dt / 1e6 : 0.0);
+	fflush(stdout);
+	*last_bytes = bytes;
+	*last_t = now;
+}
+
+static struct fdev *device_at(struct fleet *f, uint32_t g)
+{
+	return &f->w[g % f->o.threads].devs[g / f->o.threads];
+}
+
+static void report(struct fleet *f)
+{
+	uint32_t per = (f->o.devices + f->o.n_tenants - 1) / f->o.n_tenants;
+	uint64_t cap = 0, sent = 0, hits = 0, rt_correct = 0, ok = 0, correct_ok = 0, results = 0;
+	uint64_t skip[RTCI_DEV_SKIP_MAX] = { 0 }, rehellos = 0, switches = 0, commands = 0;
+	uint64_t setups[RTCI_PROTO_MAX_SETUPS] = { 0 }, bytes = 0, in_session = 0;
+	static uint32_t hist[HIST_BINS];
+	FILE *csv = NULL;
+	if (f->o.csv && !(csv = fopen(f->o.csv, "w")))
+		fprintf(stderr, "rtci-fleet: %s: %s\n", f->o.csv, strerror(errno));
+	if (csv)
+		fprintf(csv, "tenant,device,trace,trace_offset_s,fps,deadline_ms,captured,sent,"
+			"skipped_late,skipped_queue,skipped_no_session,results,results_ok,in_time,"
+			"hit_rate,rt_accuracy,delivered_accuracy,p50_ms,p99_ms,mean_payload_bytes,"
+			"top_setup,switches,rehellos,state,setups\n");
+	for (uint32_t g = 0; g < f->o.devices; g++) {
+		struct fdev *d = device_at(f, g);
+		const struct rtci_dev_stats *st = &d->dev.st;
+		cap += st->captured;
+		sent += st->frames_sent;
+		hits += d->hits;
+		rt_correct += d->correct_hits;
+		ok += d->ok;
+		correct_ok += d->correct_ok;
+		results += st->results;
+		rehellos += st->rehellos;
+		switches += st->switches;
+		commands += st->commands;
+		bytes += st->bytes_sent;
+		in_session += st->hello_acks > 0;
+		for (int k = 0; k < RTCI_DEV_SKIP_MAX; k++)
+			skip[k] += st->skipped[k];
+		uint32_t top = 0;
+		uint64_t frames_with_setup = 0, payload = 0;
+		for (uint32_t s = 0; s < RTCI_PROTO_MAX_SETUPS; s++) {
+			setups[s] += d->setups[s];
+			frames_with_setup += d->setups[s];
+			if (d->setups[s] > d->setups[top])
+				top = s;
+			if (s < f->n_setups && d->setups[s])
+				payload += (uint64_t)d->setups[s] * f->payload_len[s]; /* image 0 as size proxy */
+		}
+		for (int b = 0; b < HIST_BINS; b++)
+			hist[b] += d->hist[b];
+		if (csv) {
+			fprintf(csv, "%u,%u,%s,%.3f,%.3f,%.1f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.4f,%.4f,"
+				"%.4f,%.2f,%.2f,%.0f,%u,%llu,%llu,%s,",
+				d->dev.cfg.tenant_id, d->dev.cfg.device_id,
+				d->trace == UINT32_MAX ? "" : f->trace_names[d->trace],
+				(double)d->trace_offset_ns / 1e9, (double)d->dev.cfg.fps_milli / 1000.0,
+				(double)d->dev.cfg.deadline_ns / 1e6, (unsigned long long)st->captured,
+				(unsigned long long)st->frames_sent,
+				(unsigned long long)st->skipped[RTCI_DEV_SKIP_LATE],
+				(unsigned long long)st->skipped[RTCI_DEV_SKIP_QUEUE_FULL],
+				(unsigned long long)st->skipped[RTCI_DEV_SKIP_NO_SESSION],
+				(unsigned long long)st->results, (unsigned long long)d->ok,
+				(unsigned long long)d->hits,
+				st->captured ? (double)d->hits / (double)st->captured : 0.0,
+				st->captured ? (double)d->correct_hits / (double)st->captured : 0.0,
+				d->ok ? (double)d->correct_ok / (double)d->ok : 0.0,
+				hist_quantile(d->hist, 0.5), hist_quantile(d->hist, 0.99),
+				frames_with_setup ? (double)payload / (double)frames_with_setup : 0.0, top,
+				(unsigned long long)st->switches, (unsigned long long)st->rehellos,
+				rtci_dev_state_name(d->dev.state));
+			/* frames sent per setup, "id:frames" separated by ';' */
+			const char *sep = "";
+			for (uint32_t s = 0; s < RTCI_PROTO_MAX_SETUPS; s++)
+				if (d->setups[s]) {
+					fprintf(csv, "%s%u:%u", sep, s, d->setups[s]);
+					sep = ";";
+				}
+			fputc('\n', csv);
+		}
+	}
+	if (csv && fclose(csv) == 0)
+		fprintf(stderr, "rtci-fleet: per-device statistics in %s\n", f->o.csv);
+	(void)per;
+	printf("rtci-fleet summary: %u devices (%llu in session), %u threads, %.1f s, traces: %s\n",
+	       f->o.devices, (unsigned long long)in_session, f->o.threads, f->o.duration_s,
+	       f->o.traces ? f->o.traces : "none (unlimited uplink)");
+	printf("frames: captured %llu, sent %llu, skipped: late %llu, queue full %llu, no session %llu\n",
+	       (unsigned long long)cap, (unsigned long long)sent, (unsigned long long)skip[RTCI_DEV_SKIP_LATE],
+	       (unsigned long long)skip[RTCI_DEV_SKIP_QUEUE_FULL],
+	       (unsigned long long)skip[RTCI_DEV_SKIP_NO_SESSION]);
+	printf("results: %llu (ok %llu), delivered by deadline %llu: deadline-hit rate %.4f\n",
+	       (unsigned long long)results, (unsigned long long)ok, (unsigned long long)hits,
+	       cap ? (double)hits / (double)cap : 0.0);
+	printf("accuracy: real-time %.4f (correct and in time / captured), delivered %.4f "
+	       "(correct / answered)\n", cap ? (double)rt_correct / (double)cap : 0.0,
+	       ok ? (double)correct_ok / (double)ok : 0.0);
+	printf("latency ms (capture -> result, answered frames): p50 %.2f  p99 %.2f\n",
+	       hist_quantile(hist, 0.5), hist_quantile(hist, 0.99));
+	printf("setup distribution (frames sent):");
+	for (uint32_t s = 0; s < RTCI_PROTO_MAX_SETUPS; s++)
+		if (setups[s]) {
+			const struct rtci_setup *su = rtci_model_setup(f->m, (int)s);
+			printf(" %u(c%d,L%d)=%.1f%%", s, su ? su->c : 0, su ? su->L : 0,
+			       100.0 * (double)setups[s] / (double)(sent ? sent : 1));
+		}
+	printf("\nsession: re-hellos %llu, commands %llu, setup switches %llu; uplink %.1f MB sent\n",
+	       (unsigned long long)rehellos, (unsigned long long)commands,
+	       (unsigned long long)switches, (double)bytes / 1e6);
+}
+
+static void write_timeline(struct fleet *f)
+{
+	struct fdev *d = device_at(f, 0);
+	FILE *out = fopen(f->o.timeline, "w");
+	if (!out) {
+		fprintf(stderr, "rtci-fleet: %s: %s\n", f->o.timeline, strerror(errno));
+		return;
+	}
+	static const char *const st[] = { "skipped", "sent", "in_time", "late" };
+	fprintf(out, "# tenant %u device %u trace %s offset %.3f s deadline %.1f ms\n",
+		d->dev.cfg.tenant_id, d->dev.cfg.device_id,
+		d->trace == UINT32_MAX ? "none" : f->trace_names[d->trace],
+		(double)d->trace_offset_ns / 1e9, (double)d->dev.cfg.deadline_ns / 1e6);
+	fprintf(out, "t_s,link_mbps,setup,c,bits,status,latency_ms\n");
+	for (uint32_t k = 0; k < d->tl_n; k++) {
+		const struct tl_entry *e = &d->tl[k];
+		const struct rtci_setup *su = e->setup >= 0 ? rtci_model_setup(f->m, e->setup) : NULL;
+		int bits = su ? (int)ceil(log2((double)su->L + 1)) : 0;
+		fprintf(out, "%.3f,%.4f,%d,%d,%d,%s,", e->t_ms / 1e3, e->link_mbps, e->setup,
+			su ? su->c : 0, bits, st[e->status]);
+		if (e->latency_ms >= 0)
+			fprintf(out, "%.3f\n", e->latency_ms);
+		else
+			fprintf(out, "\n");
+	}
+	if (fclose(out) == 0)
+		fprintf(stderr, "rtci-fleet: timeline of device %u in %s\n", d->dev.cfg.device_id,
+			f->o.timeline);
+}
+
+int main(int argc, char **argv)
+{
+	static struct fleet F;
+	struct fleet *f = &F;
+	struct options *o = &f->o;
+	o->devices = 20;
+	o->threads = 2;
+	o->first_device = 1000;
+	o->n_images = 64;
+	o->fps[0] = 10;
+	o->n_fps = 1;
+	o->deadline_ms[0] = 100;
+	o->n_deadline = 1;
+	o->images = DEFAULT_IMAGES;
+	o->labels = DEFAULT_LABELS;
+	o->duration_s = 10;
+	o->reserve_ms = 5;
+	o->status_s = 1;
+	o->seed = 1;
+	o->frag_size = RTCI_PROTO_DEFAULT_FRAG;
+	o->cache_mb = 512;
+	o->drain_ms = -1;
+	o->report_s = 1;
+	o->batch_us = 500;
+	if (parse(argc, argv, o))
+		return 2;
+	if (o->threads > o->devices)
+		o->threads = o->devices;
+	if (rtci_auth_init())
+		return 1;
+	char err[512];
+	int rc;
+	if ((rc = rtci_model_load(o->model, &f->m, err, sizeof(err)))) {
+		fprintf(stderr, "rtci-fleet: %s\n", err);
+		return 1;
+	}
+	f->n_setups = (uint32_t)rtci_model_setup_count(f->m);
+	if (f->n_setups > RTCI_PROTO_MAX_SETUPS)
+		f->n_setups = RTCI_PROTO_MAX_SETUPS;
+	if (o->setup < 0 || (uint32_t)o->setup >= f->n_setups) {
+		fprintf(stderr, "rtci-fleet: --setup %d: the model has setups 0..%u\n", o->setup,
+			f->n_setups - 1);
+		return 1;
+	}
+	if ((rc = rtci_frames_load(o->images, o->labels, o->n_images, &f->imgs, err, sizeof(err)))) {
+		fprintf(stderr, "rtci-fleet: %s\n", err);
+		return 1;
+	}
+	if (load_traces(f) || build_cache(f))
+		return 1;
+
+	double max_deadline = 0;
+	for (uint32_t i = 0; i < o->n_deadline; i++)
+		max_deadline = fmax(max_deadline, o->deadline_ms[i]);
+	if (o->drain_ms < 0)
+		o->drain_ms = 2 * max_deadline + 200;
+
+	/* Devices: tenant blocks of consecutive ids; per device trace, offset, fps, deadline. */
+	f->w = calloc(o->threads, sizeof(*f->w));
+	if (!f->w)
+		return 1;
+	uint64_t seed = o->seed * 0x9E3779B97F4A7C15ULL + 1;
+	uint32_t per = (o->devices + o->n_tenants - 1) / o->n_tenants;
+	f->t0 = rtci_edge_now_ns();
+	for (uint32_t t = 0; t < o->threads; t++) {
+		struct worker *w = &f->w[t];
+		w->index = t;
+		w->fl = f;
+		w->n = (o->devices - t + o->threads - 1) / o->threads;
+		w->devs = calloc(w->n, sizeof(*w->devs));
+		w->heap_t = malloc(w->n * sizeof(*w->heap_t));
+		w->heap_d = malloc(w->n * sizeof(*w->heap_d));
+		struct rtci_uplink_config uc = {
+			.peer_ip = o->gw_ip, .peer_port = o->gw_port, .local_ip = o->local_ip,
+			.slots = 256, .slot_size = 2048, .recv_buffers = 4096, .recv_buffer_size = 2048,
+			.sndbuf = 4u << 20, .rcvbuf = 8u << 20,
+		};
+		if (!w->devs || !w->heap_t || !w->heap_d) {
+			fprintf(stderr, "rtci-fleet: out of memory\n");
+			return 1;
+		}
+		if ((rc = rtci_uplink_create(&uc, &w->up))) {
+			fprintf(stderr, "rtci-fleet: uplink to %s:%u: %s\n", o->gw_ip, o->gw_port,
+				rtci_strerror(rc));
+			return 1;
+		}
+	}
+	uint64_t seq_base = rtci_edge_realtime_us();
+	for (uint32_t g = 0; g < o->devices; g++) {
+		struct fdev *d = device_at(f, g);
+		const struct tenant *tn = &o->tenants[g / per];
+		double fps = o->fps[g % o->n_fps], dl = o->deadline_ms[g % o->n_deadline];
+		struct rtci_dev_config dc = {
+			.tenant_id = tn->id, .device_id = o->first_device + g % per, .model_id = o->model_id,
+			.fps_milli = (uint32_t)lround(fps * 1000), .deadline_ns = (int64_t)(dl * 1e6),
+			.reserve_ns = (int64_t)(o->reserve_ms * 1e6), .frag_size = o->frag_size,
+			/* spread the hellos of a restart over the retry time */
+			.hello_retry_ns = 400000000LL + (int64_t)(rng(&seed) % 200000000ULL),
+			.report_ns = o->report_s > 0 ? (int64_t)(o->report_s * 1e9) : -1,
+		};
+		rtci_auth_derive_device_key(tn->key, tn->id, dc.device_id, dc.key);
+		dc.setups[dc.n_setups++] = (uint16_t)o->setup;
+		for (uint32_t s = 0; s < f->n_setups; s++)
+			if ((int)s != o->setup)
+				dc.setups[dc.n_setups++] = (uint16_t)s;
+		const struct rtci_ctl_trace *tr = NULL;
+		d->trace = UINT32_MAX;
+		if (f->n_traces) {
+			d->trace = (uint32_t)(rng(&seed) % f->n_traces);
+			tr = f->traces[d->trace];
+			d->trace_offset_ns = (int64_t)(rng(&seed) % (uint64_t)rtci_ctl_trace_period_ns(tr));
+		}
+		d->period_ns = (int64_t)(1e9 / fps);
+		/* captures spread over one period so the fleet does not fire in lockstep */
+		d->next_capture_ns = (int64_t)(rng(&seed) % (uint64_t)d->period_ns);
+		d->image = (uint32_t)(rng(&seed) % f->imgs.count);
+		if ((rc = rtci_dev_init(&d->dev, &dc, 0, seq_base, tr, d->trace_offset_ns))) {
+			fprintf(stderr, "rtci-fleet: device %u: %s\n", dc.device_id, rtci_strerror(rc));
+			return 1;
+		}
+		/* reports spread over their interval too */
+		if (o->report_s > 0)
+			d->dev.last_report_ns = -(int64_t)(rng(&seed) % (uint64_t)(o->report_s * 1e9 + 1));
+	}
+	if (o->timeline) {
+		struct fdev *d0 = device_at(f, 0);
+		d0->tl_cap = (uint32_t)(o->duration_s * o->fps[0]) + 16;
+		if (!(d0->tl = calloc(d0->tl_cap, sizeof(*d0->tl)))) {
+			fprintf(stderr, "rtci-fleet: out of memory\n");
+			return 1;
+		}
+	}
+	f->t0 = rtci_edge_now_ns();
+	f->stop_ns = (int64_t)(o->duration_s * 1e9);
+	f->batch_ns = o->batch_us > 0 ? (int64_t)(o->batch_us * 1e3) : 0;
+	f->end_ns = f->stop_ns + (int64_t)(o->drain_ms * 1e6);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	fprintf(stderr, "rtci-fleet: %u devices on %u threads -> %s:%u for %.1f s\n", o->devices,
+		o->threads, o->gw_ip, o->gw_port, o->duration_s);
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
+	for (uint32_t t = 0; t < o->threads; t++)
+		if (pthread_create(&f->w[t].th, NULL, worker_main, &f->w[t])) {
+			fprintf(stderr, "rtci-fleet: cannot start threads\n");
+			return 1;
+		}
+	uint64_t last_bytes = 0;
+	int64_t last_t = 0, next_status = (int64_t)(o->status_s * 1e9);
+	while (!interrupted) {
+		int64_t now = now_rel(f);
+		if (now >= f->end_ns)
+			break;
+		if (o->status_s > 0 && now >= next_status) {
+			print_status(f, now, &last_bytes, &last_t);
+			next_status += (int64_t)(o->status_s * 1e9);
+		}
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	for (uint32_t t = 0; t < o->threads; t++)
+		pthread_join(f->w[t].th, NULL);
+	getrusage(RUSAGE_SELF, &ru1);
+	report(f);
+	/* CPU of the run itself (start-up encoding excluded): the cost of a simulated device */
+	double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
+			      ru0.ru_stime.tv_sec) +
+		     (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
+			      ru0.ru_stime.tv_usec) * 1e-6;
+	uint64_t frames = 0, dgrams = 0;
+	for (uint32_t g = 0; g < o->devices; g++) {
+		frames += device_at(f, g)->dev.st.frames_sent;
+		dgrams += device_at(f, g)->dev.st.datagrams_sent;
+	}
+	printf("cpu: %.2f s (user + sys) for %llu frames, %llu datagrams: %.1f us per frame, "
+	       "%.2f us per datagram\n", cpu, (unsigned long long)frames, (unsigned long long)dgrams,
+	       frames ? cpu * 1e6 / (double)frames : 0.0, dgrams ? cpu * 1e6 / (double)dgrams : 0.0);
+	if (o->timeline)
+		write_timeline(f);
+	for (uint32_t t = 0; t < o->threads; t++) {
+		rtci_uplink_destroy(f->w[t].up);
+		for (uint32_t i = 0; i < f->w[t].n; i++)
+			free(f->w[t].devs[i].tl);
+		free(f->w[t].devs);
+		free(f->w[t].heap_t);
+		free(f->w[t].heap_d);
+	}
+	free(f->w);
+	for (size_t k = 0; k < (size_t)f->imgs.count * f->n_setups; k++)
+		free(f->payload[k]);
+	free(f->payload);
+	free(f->payload_len);
+	for (uint32_t i = 0; i < f->n_traces; i++) {
+		rtci_ctl_trace_destroy(f->traces[i]);
+		free(f->trace_names[i]);
+	}
+	rtci_frames_free(&f->imgs);
+	rtci_model_destroy(f->m);
+	return interrupted ? 130 : 0;
+}

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# rtci-edge and rtci-fleet against the real rtci-gateway: the gateway on DPDK net_af_packet in
+# one network namespace, the edge tools in another, joined by a veth.
+#
+#   tests/edge_gateway_it.sh <rtci-gateway> <rtci-edge> <rtci-fleet> <rtci-model> \
+#                            <edge-check-results> <traces dir>
+#
+# Checks: rtci-edge's answered frames carry the classes computed locally (head -> codec ->
+# tail); on a slow emulated uplink the gateway's rate-switch commands take effect from the
+# frames they name; rtci-edge keeps going across a gateway restart (re-hello, results again);
+# rtci-fleet with 20 devices on real traces gets results and its statistics add up.
+# Exits 77 (meson: skipped) without root or `ip netns`. Always removes what it created.
+set -u
+
+skip() { echo "edge_gateway: skipped: $*"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip "needs root"
+command -v ip >/dev/null 2>&1 || skip "no ip command (iproute2)"
+command -v ethtool >/dev/null 2>&1 || skip "no ethtool"
+gateway=${1:?rtci-gateway}
+edge=${2:?rtci-edge}
+fleet=${3:?rtci-fleet}
+modeltool=${4:?rtci-model}
+check=${5:?edge-check-results}
+traces=${6:?traces dir}
+
+id=$(printf '%04x%02x' $(( $$ & 0xffff )) $(( RANDOM & 0xff )))
+GW_NS="rtci-egw-$id"
+DEV_NS="rtci-edv-$id"
+GW_IF="eg$id"
+DEV_IF="ed$id"
+NET="10.79.$(( ($$ % 250) + 1 ))"
+GW_IP="$NET.1"
+DEV_IP="$NET.2"
+PORT=47000
+PREFIX="rtci-egit-$id"
+work=$(mktemp -d)
+
+stop_gateway() {
+	if [ -n "${gw_pid:-}" ]; then
+		kill "$gw_pid" 2>/dev/null
+		wait "$gw_pid" 2>/dev/null
+		gw_pid=
+	fi
+}
+cleanup() {
+	local rc=$?
+	stop_gateway
+	[ -n "${edge_pid:-}" ] && kill "$edge_pid" 2>/dev/null && wait "$edge_pid" 2>/dev/null
+	ip netns del "$GW_NS" 2>/dev/null
+	ip netns del "$DEV_NS" 2>/dev/null
+	if [ "$rc" -ne 0 ]; then
+		for f in gateway.log edge1.out edge1.err edge2.out edge2.err fleet.out; do
+			[ -e "$work/$f" ] && { echo "--- $f"; tail -n 25 "$work/$f"; }
+		done
+	fi
+	rm -rf "$work" "/var/run/dpdk/$PREFIX"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() { echo "edge_gateway: FAIL: $*"; exit 1; }
+
+ip netns add "$GW_NS" 2>/dev/null || skip "cannot create network namespaces"
+ip netns add "$DEV_NS" || exit 1
+ip link add "$GW_IF" type veth peer name "$DEV_IF" || exit 1
+ip link set "$GW_IF" netns "$GW_NS" && ip link set "$DEV_IF" netns "$DEV_NS" || exit 1
+for ns in "$GW_NS" "$DEV_NS"; do
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+	ip -n "$ns" link set lo up
+done
+ip -n "$GW_NS" link set "$GW_IF" up
+ip -n "$DEV_NS" addr add "$DEV_IP/24" dev "$DEV_IF"
+ip -n "$DEV_NS" link set "$DEV_IF" up
+ip netns exec "$DEV_NS" ethtool -K "$DEV_IF" tx off >/dev/null 2>&1
+ip netns exec "$GW_NS" ethtool -K "$GW_IF" tx off >/dev/null 2>&1
+
+model="$work/fmnist.rtcm"
+"$modeltool" synth --geometry fmnist --seed 3 -o "$model" >/dev/null || fail "model synth"
+KEY=5f1d3a9c0b7e42d8a6c4e1f09b3d7a2c8e5f60718293a4b5c6d7e8f901a2b3c4
+cpus=$(awk '/^Cpus_allowed_list/ {print $2}' /proc/self/status)
+
+cat > "$work/gateway.yaml" <<EOF
+eal:
+  args: [--no-huge, -m, "512", --no-pci, --no-shconf, --lcores, "(0-2)@($cpus)",
+         --log-level, "lib.eal:warning"]
+  file_prefix: $PREFIX
+port:
+  vdev: net_af_packet0,iface=$GW_IF,qpairs=1
+  rx_queues: 1
+  tx_queues: 1
+  rx_descriptors: 1024
+  tx_descriptors: 1024
+  mbufs: 8191
+  mbuf_cache: 64
+  ipv4: $GW_IP
+  udp_port: $PORT
+  neighbors: 256
+lcores:
+  main: 0
+  rx: [1]
+  workers: [2]
+models:
+  - name: fmnist
+    file: fmnist.rtcm
+batching:
+  max_batch: 8
+  max_wait_us: 2000
+  queue_capacity: 1024
+control:
+  policy: mpc
+  horizon: 5
+metrics:
+  enabled: false
+tenants_file: tenants.yaml
+EOF
+cat > "$work/tenants.yaml" <<EOF
+tenants:
+  - id: 1
+    name: city
+    key: $KEY
+    deadline_ms: 500
+    fps: 10
+    policy: mpc
+    quotas: {devices: 256, frames_per_s: 5000}
+    derive: {first: 1000, last: 1199}
+EOF
+
+start_gateway() {
+	: > "$work/gateway.log.new"
+	ip netns exec "$GW_NS" "$gateway" --config "$work/gateway.yaml" >> "$work/gateway.log" 2>&1 &
+	gw_pid=$!
+	local n0
+	n0=$(grep -c "running:" "$work/gateway.log")
+	for _ in $(seq 600); do
+		[ "$(grep -c "running:" "$work/gateway.log")" -gt "$1" ] && return 0
+		kill -0 "$gw_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	fail "gateway did not start"
+}
+: > "$work/gateway.log"
+start_gateway 0
+
+# 1. One camera on a slow emulated uplink (0.4 Mbit/s), starting with the largest setup: the
+#    gateway's controller has to switch it down. Classes and switches are checked frame by frame.
+printf '1 0.4\n2 0.4\n' > "$work/slow.trace"
+biggest=$("$modeltool" info "$model" | awk '/^ *[0-9]+ +32 +65535/ {print $1; exit}')
+biggest=${biggest:-49}
+ip netns exec "$DEV_NS" "$edge" --gateway "$GW_IP:$PORT" --tenant 1 --device 1000 --key "$KEY" \
+	--model "$model" --frames 60 --fps 10 --deadline-ms 500 --setup "$biggest" \
+	--trace "$work/slow.trace" --csv "$work/edge1.csv" > "$work/edge1.out" 2> "$work/edge1.err" \
+	|| fail "rtci-edge (slow link) exit status $?"
+cat "$work/edge1.out"
+"$check" "$model" "$work/edge1.csv" "$work/edge1.err" 30 || fail "edge results or switches"
+grep -q "command " "$work/edge1.err" || fail "no rate-switch command on a slow link"
+
+# 2. Gateway restart under a running camera: re-hello, then results again.
+ip netns exec "$DEV_NS" "$edge" --gateway "$GW_IP:$PORT" --tenant 1 --device 1001 --key "$KEY" \
+	--model "$model" --frames 240 --fps 20 --deadline-ms 250 --csv "$work/edge2.csv" \
+	> "$work/edge2.out" 2> "$work/edge2.err" &
+edge_pid=$!
+sleep 2
+stop_gateway
+sleep 1.5   # longer than the device's silence timeout (max(1 s, 4 x deadline))
+start_gateway 1
+wait "$edge_pid" || fail "rtci-edge (restart) exit status $?"
+edge_pid=
+cat "$work/edge2.out"
+rehellos=$(sed -n 's/.*re-hellos \([0-9]*\).*/\1/p' "$work/edge2.out")
+[ "${rehellos:-0}" -ge 1 ] || fail "no re-hello after the gateway restart"
+# results for frames captured in the last second (after the restart)
+late=$(tail -n 20 "$work/edge2.csv" | awk -F, '$6 == "result"' | wc -l)
+[ "$late" -ge 15 ] || fail "only $late of the last 20 frames answered after the restart"
+"$check" "$model" "$work/edge2.csv" "$work/edge2.err" 100 || fail "edge results after restart"
+
+# 3. A fleet of 20 devices on the shipped traces.
+ip netns exec "$DEV_NS" "$fleet" --gateway "$GW_IP:$PORT" --tenant "1:$KEY" --first-device 1100 \
+	--model "$model" --devices 20 --threads 2 --duration 4 --fps 10 --deadline-ms 500 \
+	--traces "$traces" --n-images 16 --csv "$work/fleet.csv" > "$work/fleet.out" 2>&1 \
+	|| fail "rtci-fleet exit status $?"
+cat "$work/fleet.out"
+awk -F, 'NR > 1 {
+	rows++
+	if ($7 != $8 + $9 + $10 + $11) { print "device " $2 ": captured != sent + skipped"; bad = 1 }
+	if ($12 > $8 || $13 > $12 || $14 > $13) { print "device " $2 ": results above sent"; bad = 1 }
+	if ($12 == 0) { print "device " $2 ": no result"; bad = 1 }
+	cap += $7; hits += $14
+}
+END {
+	if (rows != 20) { print rows " rows"; bad = 1 }
+	print "fleet rows: captured " cap ", in time " hits
+	exit bad
+}' "$work/fleet.csv" || fail "fleet statistics"
+cap=$(sed -n 's/^frames: captured \([0-9]*\).*/\1/p' "$work/fleet.out")
+hits=$(sed -n 's/.*delivered by deadline \([0-9]*\).*/\1/p' "$work/fleet.out")
+csv_cap=$(awk -F, 'NR > 1 { s += $7 } END { print s }' "$work/fleet.csv")
+csv_hits=$(awk -F, 'NR > 1 { s += $14 } END { print s }' "$work/fleet.csv")
+[ "$cap" = "$csv_cap" ] && [ "$hits" = "$csv_hits" ] || fail "totals differ from the per-device rows"
+
+stop_gateway
+echo "edge_gateway: ok"

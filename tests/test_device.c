@@ -1,0 +1,344 @@
+/* Device state machine: session, frames, rate-switch commands, re-hello after silence. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "common/rtci_error.h"
+#include "dataplane/reassembly.h"
+#include "edge/device.h"
+
+#define MS 1000000LL
+#define S 1000000000LL
+
+static const uint8_t tenant_key[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+static struct rtci_dev_config cfg;
+static struct rtci_dev dev;
+static uint8_t dg[2048];
+
+static void setup(void)
+{
+	cr_assert_eq(rtci_auth_init(), 0);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.tenant_id = 7;
+	cfg.device_id = 42;
+	cr_assert_eq(rtci_auth_derive_device_key(tenant_key, 7, 42, cfg.key), 0);
+	cfg.model_id = 1;
+	cfg.fps_milli = 10000;
+	cfg.deadline_ns = 100 * MS;
+	cfg.reserve_ns = 5 * MS;
+	cfg.frag_size = 100;
+	cfg.n_setups = 3;
+	cfg.setups[0] = 0;
+	cfg.setups[1] = 5;
+	cfg.setups[2] = 9;
+	cfg.hello_retry_ns = 200 * MS;
+	cfg.silence_ns = 1 * S;
+	cr_assert_eq(rtci_dev_init(&dev, &cfg, 0, 1000, NULL, 0), 0);
+}
+
+static struct rtci_proto_frame_info info(uint64_t seq)
+{
+	return (struct rtci_proto_frame_info){ .tenant_id = 7, .device_id = 42, .seq = seq };
+}
+
+/* What the gateway sends, encoded with the device key. */
+static size_t ack(uint64_t nonce, uint8_t status, uint16_t setup, uint64_t min_seq, const uint8_t *key)
+{
+	struct rtci_proto_frame_info i = info(nonce);
+	struct rtci_proto_hello_ack a = { .status = status, .initial_setup_id = setup,
+					  .max_frag_size = 1400, .min_frame_seq = min_seq };
+	long n = rtci_proto_encode_hello_ack(dg, sizeof(dg), &i, &a, key);
+	cr_assert_gt(n, 0);
+	return (size_t)n;
+}
+
+static size_t command(uint64_t cseq, uint16_t setup, uint64_t from)
+{
+	struct rtci_proto_frame_info i = info(cseq);
+	struct rtci_proto_command c = { .kind = RTCI_PROTO_CMD_RATE_SWITCH, .new_setup_id = setup,
+					.apply_from_seq = from };
+	long n = rtci_proto_encode_command(dg, sizeof(dg), &i, &c, cfg.key);
+	cr_assert_gt(n, 0);
+	return (size_t)n;
+}
+
+static size_t result(uint64_t seq, uint16_t cls, uint8_t status, const uint8_t *key)
+{
+	struct rtci_proto_frame_info i = info(seq);
+	struct rtci_proto_result r = { .class_id = cls, .status = status, .score = 0.5f };
+	long n = rtci_proto_encode_result(dg, sizeof(dg), &i, &r, key);
+	cr_assert_gt(n, 0);
+	return (size_t)n;
+}
+
+/* Sends a hello at now and answers it; returns the nonce. */
+static uint64_t connect(int64_t now, uint16_t setup, uint64_t min_seq)
+{
+	cr_assert(rtci_dev_hello_due(&dev, now));
+	long n = rtci_dev_hello(&dev, now, dg, sizeof(dg));
+	cr_assert_gt(n, 0);
+	struct rtci_proto_msg m;
+	cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+	cr_assert_eq(m.hdr.type, RTCI_PROTO_HELLO);
+	cr_assert_eq(rtci_auth_verify_msg(cfg.key, &m), 0);
+	uint64_t nonce = m.hdr.seq;
+	struct rtci_dev_event ev;
+	cr_assert_eq(rtci_dev_handle(&dev, dg, ack(nonce, 0, setup, min_seq, cfg.key), now, &ev),
+		     RTCI_DEV_EV_HELLO_ACK);
+	return nonce;
+}
+
+/* Captures, queues and sends one frame of `len` bytes at now; returns its seq. */
+static uint64_t send_frame(int64_t now, const uint8_t *payload, uint32_t len, int *setup_out)
+{
+	uint64_t seq;
+	int setup = rtci_dev_frame_begin(&dev, now, &seq);
+	cr_assert_geq(setup, 0, "%d", setup);
+	cr_assert_eq(rtci_dev_frame_queue(&dev, now, seq, (uint16_t)setup, now, payload, len, 77), 0);
+	while (rtci_dev_next_datagram(&dev, now, dg, sizeof(dg)) > 0)
+		;
+	cr_assert_eq(dev.q_len, 0);
+	if (setup_out)
+		*setup_out = setup;
+	return seq;
+}
+
+TestSuite(device, .init = setup);
+
+Test(device, no_frames_before_the_hello_ack)
+{
+	uint64_t seq;
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), -ENOTCONN);
+	cr_assert_eq(dev.st.skipped[RTCI_DEV_SKIP_NO_SESSION], 1);
+	cr_assert(rtci_dev_hello_due(&dev, 0));
+	long n = rtci_dev_hello(&dev, 0, dg, sizeof(dg));
+	struct rtci_proto_msg m;
+	cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+	cr_assert_eq(m.u.hello.n_setups, 3);
+	cr_assert_eq(m.u.hello.setups[2], 9);
+	cr_assert_eq(m.u.hello.deadline_us, 100000);
+	uint64_t nonce = m.hdr.seq;
+	/* not due again before the retry time; due after it (ack lost) */
+	cr_assert_not(rtci_dev_hello_due(&dev, 100 * MS));
+	cr_assert(rtci_dev_hello_due(&dev, 200 * MS));
+
+	struct rtci_dev_event ev;
+	/* an ack for a nonce never sent, and one under another key, change nothing */
+	cr_assert_eq(rtci_dev_handle(&dev, dg, ack(nonce + 1, 0, 5, 0, cfg.key), 0, &ev), RTCI_DEV_EV_NONE);
+	uint8_t other[32] = { 9 };
+	cr_assert_eq(rtci_dev_handle(&dev, dg, ack(nonce, 0, 5, 0, other), 0, &ev), RTCI_DEV_EV_NONE);
+	cr_assert_eq(dev.st.rx_bad_mac, 1);
+	cr_assert_eq(dev.state, RTCI_DEV_HELLO);
+
+	cr_assert_eq(rtci_dev_handle(&dev, dg, ack(nonce, 0, 5, 5000, cfg.key), 0, &ev),
+		     RTCI_DEV_EV_HELLO_ACK);
+	cr_assert_eq(dev.state, RTCI_DEV_ACTIVE);
+	/* the ack's setup and lowest frame sequence are used */
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 5);
+	cr_assert_eq(seq, 5000);
+	/* a duplicate of the ack does not start another session */
+	cr_assert_eq(rtci_dev_handle(&dev, dg, ack(nonce, 0, 9, 0, cfg.key), 0, &ev), RTCI_DEV_EV_NONE);
+}
+
+Test(device, rejected_hello_sends_no_frames)
+{
+	long n = rtci_dev_hello(&dev, 0, dg, sizeof(dg));
+	struct rtci_proto_msg m;
+	cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+	struct rtci_dev_event ev;
+	cr_assert_eq(rtci_dev_handle(&dev, dg, ack(m.hdr.seq, RTCI_PROTO_HELLO_REJECTED_QUOTA, 0, 0, cfg.key),
+				     0, &ev), RTCI_DEV_EV_REJECTED);
+	uint64_t seq;
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), -ENOTCONN);
+	/* retried, but more slowly */
+	cr_assert_not(rtci_dev_hello_due(&dev, 500 * MS));
+	cr_assert(rtci_dev_hello_due(&dev, 2 * S));
+}
+
+Test(device, command_applies_from_the_named_frame)
+{
+	connect(0, 0, 0);
+	uint64_t seq;
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 0);
+	cr_assert_eq(seq, 1000);
+	struct rtci_dev_event ev;
+	cr_assert_eq(rtci_dev_handle(&dev, dg, command(1, 9, 1003), 0, &ev), RTCI_DEV_EV_COMMAND);
+	cr_assert_eq(ev.apply_from, 1003);
+	/* 1001, 1002 keep the old setup (1002 skipped by a full queue still counts) */
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 0);
+	cr_assert_eq(seq, 1001);
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 0);
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 9);
+	cr_assert_eq(seq, 1003);
+	cr_assert_eq(dev.st.switches, 1);
+	/* the same command again is a replay: ignored */
+	cr_assert_eq(rtci_dev_handle(&dev, dg, command(1, 5, 1004), 0, &ev), RTCI_DEV_EV_NONE);
+	cr_assert_eq(dev.st.commands_replayed, 1);
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 9);
+	/* a command naming a frame already captured applies from the next one */
+	cr_assert_eq(rtci_dev_handle(&dev, dg, command(2, 5, 900), 0, &ev), RTCI_DEV_EV_COMMAND);
+	cr_assert_eq(ev.apply_from, 1005);
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 5);
+	cr_assert_eq(seq, 1005);
+	/* a setup the device did not announce is refused */
+	cr_assert_eq(rtci_dev_handle(&dev, dg, command(3, 4, 0), 0, &ev), RTCI_DEV_EV_NONE);
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 5);
+}
+
+Test(device, fragments_reassemble_and_authenticate)
+{
+	connect(0, 5, 0);
+	uint8_t payload[450];
+	for (unsigned i = 0; i < sizeof(payload); i++)
+		payload[i] = (uint8_t)(i * 7);
+	struct rtci_reasm_config rc = { .max_frames = 4, .arena_bytes = 1 << 16, .max_frame_len = 4096,
+					.max_inflight_per_device = 2, .max_tenants = 2, .ttl = 1000 };
+	int err;
+	struct rtci_reasm *r = rtci_reasm_create(&rc, &err);
+	cr_assert_not_null(r);
+	uint64_t seq;
+	int setup = rtci_dev_frame_begin(&dev, 10 * MS, &seq);
+	cr_assert_eq(setup, 5);
+	cr_assert_eq(rtci_dev_frame_queue(&dev, 10 * MS, seq, 5, 10 * MS, payload, sizeof(payload), 3), 0);
+	int got = 0, ndg = 0;
+	long n;
+	struct rtci_reasm_frame *f = NULL;
+	while ((n = rtci_dev_next_datagram(&dev, 10 * MS, dg, sizeof(dg))) > 0) {
+		struct rtci_proto_msg m;
+		cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+		cr_assert_eq(m.hdr.capture_us, 10000);
+		cr_assert_eq(m.hdr.setup_id, 5);
+		ndg++;
+		if (rtci_reasm_insert(r, &m, cfg.key, 1, &f) == 1)
+			got = 1;
+	}
+	cr_assert_eq(ndg, 5);
+	cr_assert(got);
+	cr_assert(f->verified);
+	cr_assert_eq(f->len, sizeof(payload));
+	cr_assert_arr_eq(f->data, payload, sizeof(payload));
+	rtci_reasm_release(r, f);
+	rtci_reasm_destroy(r);
+	cr_assert_eq(dev.st.frames_sent, 1);
+	cr_assert_eq(dev.st.datagrams_sent, 5);
+}
+
+Test(device, results_are_matched_to_frames)
+{
+	connect(0, 0, 0);
+	uint8_t payload[300] = { 1 };
+	int setup;
+	uint64_t seq = send_frame(0, payload, sizeof(payload), &setup);
+	struct rtci_dev_event ev;
+	/* under another key: dropped */
+	uint8_t other[32] = { 3 };
+	cr_assert_eq(rtci_dev_handle(&dev, dg, result(seq, 4, 0, other), 40 * MS, &ev), RTCI_DEV_EV_NONE);
+	cr_assert_eq(rtci_dev_handle(&dev, dg, result(seq, 4, 0, cfg.key), 40 * MS, &ev), RTCI_DEV_EV_RESULT);
+	cr_assert_eq(ev.result.class_id, 4);
+	cr_assert_eq(ev.latency_ns, 40 * MS);
+	cr_assert(ev.hit);
+	cr_assert_eq(ev.user, 77);
+	/* the same result again, and one for a frame never sent */
+	cr_assert_eq(rtci_dev_handle(&dev, dg, result(seq, 4, 0, cfg.key), 41 * MS, &ev), RTCI_DEV_EV_NONE);
+	cr_assert_eq(rtci_dev_handle(&dev, dg, result(seq + 1, 4, 0, cfg.key), 41 * MS, &ev), RTCI_DEV_EV_NONE);
+	cr_assert_eq(dev.st.results_unknown, 2);
+	/* late result: counted, not a hit */
+	seq = send_frame(200 * MS, payload, sizeof(payload), NULL);
+	cr_assert_eq(rtci_dev_handle(&dev, dg, result(seq, 2, 0, cfg.key), 350 * MS, &ev), RTCI_DEV_EV_RESULT);
+	cr_assert_not(ev.hit);
+	cr_assert_eq(dev.st.results_late, 1);
+	/* a message for another device of the tenant is not ours */
+	struct rtci_proto_frame_info i = { .tenant_id = 7, .device_id = 43, .seq = seq };
+	struct rtci_proto_result r = { 0 };
+	long n = rtci_proto_encode_result(dg, sizeof(dg), &i, &r, cfg.key);
+	cr_assert_eq(rtci_dev_handle(&dev, dg, (size_t)n, 0, &ev), RTCI_DEV_EV_NONE);
+	cr_assert_eq(dev.st.rx_foreign, 1);
+}
+
+Test(device, rehello_after_silence_and_frames_continue)
+{
+	connect(0, 0, 0);
+	uint8_t payload[200] = { 0 };
+	struct rtci_dev_event ev;
+	cr_assert_eq(rtci_dev_handle(&dev, dg, command(1, 9, 0), 0, &ev), RTCI_DEV_EV_COMMAND);
+	send_frame(100 * MS, payload, sizeof(payload), NULL);
+	/* results stop: nothing due before the silence time, a hello after it */
+	cr_assert_not(rtci_dev_hello_due(&dev, 900 * MS));
+	cr_assert(rtci_dev_hello_due(&dev, 1100 * MS));
+	cr_assert_eq(dev.state, RTCI_DEV_REHELLO);
+	cr_assert_eq(dev.st.rehellos, 1);
+	long n = rtci_dev_hello(&dev, 1100 * MS, dg, sizeof(dg));
+	struct rtci_proto_msg m;
+	cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+	uint64_t nonce = m.hdr.seq;
+	/* frames keep going while the device waits for the ack */
+	int setup;
+	send_frame(1200 * MS, payload, sizeof(payload), &setup);
+	cr_assert_eq(setup, 9);
+	/* the ack is lost: the hello is repeated with a new nonce */
+	cr_assert(rtci_dev_hello_due(&dev, 1300 * MS));
+	n = rtci_dev_hello(&dev, 1300 * MS, dg, sizeof(dg));
+	cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+	cr_assert_neq(m.hdr.seq, nonce);
+	/* the restarted gateway answers the first hello late: still accepted */
+	cr_assert_eq(rtci_dev_handle(&dev, dg, ack(nonce, 0, 5, 0, cfg.key), 1350 * MS, &ev),
+		     RTCI_DEV_EV_HELLO_ACK);
+	cr_assert_eq(dev.state, RTCI_DEV_ACTIVE);
+	/* it numbers commands from 1 again: accepted in the new session */
+	cr_assert_eq(rtci_dev_handle(&dev, dg, command(1, 0, 0), 1350 * MS, &ev), RTCI_DEV_EV_COMMAND);
+	uint64_t seq;
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 1400 * MS, &seq), 0);
+}
+
+Test(device, frames_that_cannot_make_the_deadline_are_skipped)
+{
+	struct rtci_ctl_trace *t;
+	cr_assert_eq(rtci_ctl_trace_constant(10000.0, 10 * S, &t), 0); /* 10 bytes per ms */
+	cr_assert_eq(rtci_dev_init(&dev, &cfg, 0, 1000, t, 0), 0);
+	connect(0, 0, 0);
+	static uint8_t payload[2000];
+	uint64_t seq;
+	/* ~2.6 KB on the link: 260 ms > 95 ms of send budget */
+	int setup = rtci_dev_frame_begin(&dev, 0, &seq);
+	cr_assert_eq(rtci_dev_frame_queue(&dev, 0, seq, (uint16_t)setup, 0, payload, 2000, 0), -ETIME);
+	cr_assert_eq(dev.st.skipped[RTCI_DEV_SKIP_LATE], 1);
+	cr_assert_eq(dev.q_len, 0);
+	/* 400 bytes fit (~62 ms); its datagrams leave as the link allows */
+	cr_assert_eq(rtci_dev_frame_queue(&dev, 0, seq, (uint16_t)setup, 0, payload, 400, 0), 0);
+	cr_assert_eq(rtci_dev_next_datagram(&dev, 0, dg, sizeof(dg)), 0);
+	int64_t dep = rtci_dev_next_departure(&dev);
+	cr_assert(dep > 0 && dep < 20 * MS, "%lld", (long long)dep);
+	cr_assert_gt(rtci_dev_next_datagram(&dev, dep, dg, sizeof(dg)), 0);
+	/* a second frame behind it would leave too late */
+	int s2 = rtci_dev_frame_begin(&dev, 10 * MS, &seq);
+	cr_assert_eq(rtci_dev_frame_queue(&dev, 10 * MS, seq, (uint16_t)s2, 10 * MS, payload, 400, 0), -ETIME);
+	rtci_ctl_trace_destroy(t);
+}
+
+Test(device, reports_with_a_session)
+{
+	cr_assert_not(rtci_dev_report_due(&dev, 5 * S)); /* no session, no report */
+	connect(0, 0, 0);
+	uint8_t payload[300] = { 0 };
+	send_frame(100 * MS, payload, sizeof(payload), NULL);
+	send_frame(200 * MS, payload, sizeof(payload), NULL);
+	cr_assert_not(rtci_dev_report_due(&dev, 900 * MS));
+	cr_assert(rtci_dev_report_due(&dev, 1 * S));
+	long n = rtci_dev_report(&dev, 1 * S, dg, sizeof(dg));
+	cr_assert_gt(n, 0);
+	struct rtci_proto_msg m;
+	cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+	cr_assert_eq(m.hdr.type, RTCI_PROTO_REPORT);
+	cr_assert_eq(rtci_auth_verify_msg(cfg.key, &m), 0);
+	cr_assert_eq(m.u.report.frames_sent, 2);
+	cr_assert_eq(m.u.report.bytes_sent, dev.st.bytes_sent);
+	cr_assert_eq(m.u.report.interval_us, 1000000);
+	cr_assert_eq(m.u.report.send_rate_bps, dev.st.bytes_sent * 8);
+	uint64_t first = m.hdr.seq;
+	cr_assert_not(rtci_dev_report_due(&dev, 1500 * MS));
+	n = rtci_dev_report(&dev, 2 * S, dg, sizeof(dg));
+	cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+	/* sequences only increase (one-time keys are never reused) */
+	cr_assert_eq(m.hdr.seq, first + 1);
+	cr_assert_eq(m.u.report.send_rate_bps, 0);
+}
