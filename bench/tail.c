@@ -2,7 +2,7 @@
  * BatchNorm over batches that mix setups, achieved GFLOP/s, this machine's sgemm peak from the
  * same run, and the memory of a loaded model with every setup ready.
  *   rtci-bench-tail --model FILE [--batches 1,8,32,64] [--threads 1,2] [--runs 5] [--csv FILE]
- *                   [--mix-batch 32] [--no-mix]
+ *                   [--mix-batch 32] [--no-mix] [--sub-batches 1,2,4,8,16,32] [--no-sub]
  * CSV rows: kind,threads,batch,mode,mix,median_img_s,gflops */
 #include <dnnl.h>
 #include <math.h>
@@ -112,7 +112,7 @@ int main(int argc, char **argv)
 {
 	const char *model = NULL, *csv = NULL;
 	int batches[8] = { 1, 8, 32, 64 }, nb = 4, threads[4] = { 1, 2 }, nt = 2, runs = 5, mix_batch = 32;
-	int do_mix = 1;
+	int do_mix = 1, subs[8] = { 1, 2, 4, 8, 16, 32 }, nsubs = 6;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
 		else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv = argv[++i];
@@ -121,14 +121,17 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--mix-batch") && i + 1 < argc) mix_batch = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--no-mix")) do_mix = 0;
+		else if (!strcmp(argv[i], "--sub-batches") && i + 1 < argc) nsubs = parse_list(argv[++i], subs, 8);
+		else if (!strcmp(argv[i], "--no-sub")) nsubs = 0;
 		else {
 			fprintf(stderr, "usage: rtci-bench-tail --model FILE [--batches 1,8,32,64] [--threads 1,2] "
-				"[--runs 5] [--csv FILE] [--mix-batch 32] [--no-mix]\n");
+				"[--runs 5] [--csv FILE] [--mix-batch 32] [--no-mix] [--sub-batches 1,2,4,8,16,32] [--no-sub]\n");
 			return 2;
 		}
 	}
 	if (!model || runs < 1)
 		return 2;
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	char err[512];
 	struct rtci_model *m;
 	if (rtci_model_load(model, &m, err, sizeof(err))) {
@@ -230,6 +233,20 @@ int main(int argc, char **argv)
 			}
 		}
 		rtci_tail_destroy(t);
+		/* how large a sub-batch a batch of mix_batch frames should run in */
+		for (int k = 0; k < nsubs; k++) {
+			struct rtci_engine_config sc = { .threads = threads[ti], .max_batch = maxb, .sub_batch = subs[k] };
+			if (rtci_tail_create(m, &sc, &t))
+				return 1;
+			for (int i = 0; i < mix_batch; i++)
+				ids[i] = big;
+			double ips = measure(t, RTCI_TAIL_FOLDED, mix_batch, x, ids, lg, runs);
+			printf("  batch %d in sub-batches of %2d: %8.1f img/s\n", mix_batch, subs[k], ips);
+			if (out)
+				fprintf(out, "sub,%d,%d,folded,%d,%.2f,%.2f\n", threads[ti], mix_batch, subs[k], ips,
+					ips * gflop_img);
+			rtci_tail_destroy(t);
+		}
 	}
 	if (out)
 		fclose(out);

@@ -39,7 +39,13 @@ struct rtci_engine_config {
 	int plan_cache;     /* primitive plans kept, per (mode, batch size); 0 = 16 */
 	int folded_cache;   /* setups whose folded weights are kept; 0 = every setup */
 	enum rtci_tail_mode mode;
+	int sub_batch;      /* tail: a batch runs as sub-batches of at most this many frames;
+			       0 = RTCI_TAIL_DEFAULT_SUB_BATCH */
 };
+
+/* Measured on this project's CPUs (bench/tail --sub-batch): small sub-batches keep activations in
+ * cache and beat one large pass. */
+#define RTCI_TAIL_DEFAULT_SUB_BATCH 8
 
 struct rtci_tail_stats {
 	size_t model_bytes;        /* the mapped model file */
