@@ -214,23 +214,33 @@ int main(int argc, char **argv)
 					rtci_tail_mode(t) == RTCI_TAIL_MIXED ? "mixed" : "folded", ips, ips * gflop_img);
 		}
 		if (do_mix) {
+			/* the two BN modes on whole batches (one pass of mix_batch frames), then the default */
+			struct rtci_tail *tw;
+			struct rtci_engine_config wc = cfg;
+			wc.sub_batch = mix_batch;
+			if (rtci_tail_create(m, &wc, &tw))
+				return 1;
 			static const int mixes[3] = { 1, 3, 10 };
 			for (int k = 0; k < 3; k++) {
 				int ns = rtci_model_setup_count(m);
 				for (int i = 0; i < mix_batch; i++)
 					ids[i] = mixes[k] == 1 ? big : (i % mixes[k]) * (ns / mixes[k]);
-				double f = measure(t, RTCI_TAIL_FOLDED, mix_batch, x, ids, lg, runs);
-				double q = measure(t, RTCI_TAIL_MIXED, mix_batch, x, ids, lg, runs);
-				printf("  batch %d, %2d setup%s: folded per setup %8.1f img/s, shared conv + per-sample BN "
-				       "%8.1f img/s (folded/mixed %.2fx)\n", mix_batch, mixes[k], mixes[k] > 1 ? "s" : " ",
-				       f, q, f / q);
+				double f = measure(tw, RTCI_TAIL_FOLDED, mix_batch, x, ids, lg, runs);
+				double q = measure(tw, RTCI_TAIL_MIXED, mix_batch, x, ids, lg, runs);
+				double d = measure(t, RTCI_TAIL_AUTO, mix_batch, x, ids, lg, runs);
+				printf("  batch %d, %2d setup%s, one pass: folded per setup %8.1f img/s, shared conv + "
+				       "per-sample BN %8.1f img/s (folded/mixed %.2fx); default (sub-batch %d) %8.1f img/s\n",
+				       mix_batch, mixes[k], mixes[k] > 1 ? "s" : " ", f, q, f / q, RTCI_TAIL_DEFAULT_SUB_BATCH, d);
 				if (out) {
 					fprintf(out, "mix,%d,%d,folded,%d,%.2f,%.2f\n", threads[ti], mix_batch, mixes[k], f,
 						f * gflop_img);
 					fprintf(out, "mix,%d,%d,mixed,%d,%.2f,%.2f\n", threads[ti], mix_batch, mixes[k], q,
 						q * gflop_img);
+					fprintf(out, "mix,%d,%d,default,%d,%.2f,%.2f\n", threads[ti], mix_batch, mixes[k], d,
+						d * gflop_img);
 				}
 			}
+			rtci_tail_destroy(tw);
 		}
 		rtci_tail_destroy(t);
 		/* how large a sub-batch a batch of mix_batch frames should run in */
