@@ -434,48 +434,72 @@ def evaluate(cfg, variant="I-D-C", model_file=None):
 # 6. Export: the model file with groups, accuracies and payload sizes.
 
 def pack_levels(q, bits):
-    """Bit-packs integer levels (row-major, channel after channel), least significant bit
-    first within each byte."""
+    """Bit-packs integer levels as the codec does: channel-major, one bit stream, each byte
+    filled from its least significant bit; 16-bit codes little-endian."""
     q = q.astype(np.uint32).reshape(-1)
     if bits >= 8:
-        nbytes = bits // 8
-        return q.astype("<u2" if nbytes == 2 else "u1").tobytes()
+        return q.astype("<u2" if bits == 16 else "u1").tobytes()
     bitarr = ((q[:, None] >> np.arange(bits, dtype=np.uint32)[None, :]) & 1).astype(np.uint8)
     return np.packbits(bitarr.reshape(-1), bitorder="little").tobytes()
 
 
 def frame_bytes(part, L):
-    """One frame as the codec lays it out before entropy coding: per channel (min, range) as
-    float32, then the packed levels. part: [c, H, W]."""
+    """A codec frame without entropy coding: 28-byte header (zeros here; only its size counts),
+    per channel float32 (min, max), then the packed codes. part: [c, H, W]."""
     q, mn, rng = codec_levels(part[None], L)
-    side = np.stack([mn.reshape(-1).numpy(), rng.reshape(-1).numpy()], 1).astype("<f4")
-    return side.tobytes() + pack_levels(q[0].numpy(), bits_of(L))
+    mx = part.reshape(part.shape[0], -1).amax(1)
+    side = np.stack([mn.reshape(-1).numpy(), mx.numpy()], 1).astype("<f4")
+    return bytes(28) + side.tobytes() + pack_levels(q[0].numpy(), bits_of(L))
 
 
-def measure_payload(model, te, setups, images, level=3):
-    """Mean zstd-compressed frame size per setup, with the zstd command line tool (one process
-    per setup over `images` frame files). Returns {id: bytes} or None without zstd."""
+def _payload_zstd_cli(parts, setups, level):
+    """Approximation without the C codec: header + side info + min(zstd -level, stored)."""
     from shutil import which
     if not which("zstd"):
         return None
-    model.eval()
-    x = data.to_input(te.images[:images])
     out = {}
-    with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
-        conv = model.stem_conv(x)
-        for s in setups:
-            model.set_slot(s.bn_slot)
-            part = model.stem_finish(conv)[:, : s.c]
-            files = []
-            for i in range(len(x)):
+    with tempfile.TemporaryDirectory() as tmp:
+        for s, part in zip(setups, parts):
+            files, heads = [], []
+            for i in range(len(part)):
+                fb = frame_bytes(part[i], s.L)
+                head = 28 + 8 * s.c
                 f = os.path.join(tmp, "f%d" % i)
                 with open(f, "wb") as fh:
-                    fh.write(frame_bytes(part[i], s.L))
+                    fh.write(fb[head:])
                 files.append(f)
-            subprocess.run(["zstd", "-q", "-f", "-%d" % level] + files, check=True)
-            sizes = [os.path.getsize(f + ".zst") for f in files]
-            out[s.id] = float(np.mean(sizes))
+                heads.append(head)
+            subprocess.run(["zstd", "-q", "-f", "--no-check", "-%d" % level] + files, check=True)
+            out[s.id] = float(np.mean([h + min(os.path.getsize(f + ".zst"), os.path.getsize(f))
+                                       for h, f in zip(heads, files)]))
     return out
+
+
+def measure_payload(model, te, setups, images, level=1):
+    """Mean frame size per setup on `images` test images. With the C codec (built from
+    inference/codec.c through ctypes) the sizes are exact; without it they are approximated with
+    the zstd tool. Returns ({id: bytes}, method) or (None, None)."""
+    from . import codec_ffi
+    model.eval()
+    x = data.to_input(te.images[:images])
+    with torch.no_grad():
+        conv = model.stem_conv(x)
+        parts = []
+        for s in setups:
+            model.set_slot(s.bn_slot)
+            parts.append(model.stem_finish(conv)[:, : s.c].contiguous())
+    codec = codec_ffi.load(level=level)
+    if codec is not None:
+        out = {}
+        for s, part in zip(setups, parts):
+            a = part.numpy()
+            out[s.id] = float(np.mean([len(codec.encode(a[i], s.c, s.L)) for i in range(len(a))]))
+        codec.close()
+        return out, "exact: frames from inference/codec.c (zstd level %d)" % level
+    out = _payload_zstd_cli(parts, setups, level)
+    if out is None:
+        return None, None
+    return out, "approximate: zstd -%d tool on the packed codes + header + side info" % level
 
 
 def export(cfg, variant="I-D-C", out_path=None):
@@ -497,8 +521,9 @@ def export(cfg, variant="I-D-C", out_path=None):
     accs = read_json(ev)["accuracy"]
     _, te = _splits(sec)
     n_img = int(sec.get("payload_images", 100))
-    payload = measure_payload(model, te, setup_space(), min(n_img, len(te)),
-                              int(sec.get("zstd_level", 3))) if n_img else None
+    level = int(sec.get("zstd_level", 1))
+    payload, how = measure_payload(model, te, setup_space(), min(n_img, len(te)), level) \
+        if n_img else (None, None)
     for s in meta["setups"]:
         s["accuracy"] = accs.get(str(s["id"]))
         if payload:
@@ -507,11 +532,9 @@ def export(cfg, variant="I-D-C", out_path=None):
     meta["provenance"] = (
         "SW-CNN %s trained by training/ (python3 -m training, config %s): %d epochs x %d steps of "
         "batch %d, seed %s; accuracy = top-1 on the %d Fashion-MNIST test images with the codec's "
-        "quantizer; payload_bytes = mean zstd -%d size of %d test frames laid out as "
-        "[per channel float32 min, range][levels bit-packed LSB first], an approximation of the "
-        "codec's output" % (variant, os.path.basename(cfg.get("_path", "?")), st["epochs"],
-                            st["steps_per_epoch"], st["batch_size"], sec["seed"], len(te),
-                            int(sec.get("zstd_level", 3)), n_img))
+        "quantizer; payload_bytes = mean frame size over the first %d test images, %s"
+        % (variant, os.path.basename(cfg.get("_path", "?")), st["epochs"], st["steps_per_epoch"],
+           st["batch_size"], sec["seed"], len(te), n_img, how or "not measured"))
     out_path = out_path or sec.get("out") or os.path.join(p["root"], "%s.rtcm" % variant)
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     export_model(model, out_path, meta)
