@@ -346,6 +346,15 @@ def train_individual(cfg):
     ids = sec.get("setups") or [s.id for s in setups]
     results = read_json(p["individual_json"]) if os.path.exists(p["individual_json"]) else {}
     distill = sec.get("loss", "soft") == "soft"
+    # Every individual model sees the same batches (same seed), so the teacher's soft targets are
+    # computed once per step and shared (in memory: epochs x 60k x classes floats).
+    teacher_cache = {}
+
+    def teacher(x, step):
+        if step not in teacher_cache:
+            teacher_cache[step] = _teacher_targets(init, x)
+        return teacher_cache[step]
+
     t_all = time.time()
     for n, sid in enumerate(ids):
         key = str(sid)
@@ -362,7 +371,7 @@ def train_individual(cfg):
         def batch_fn(m, x, y, step, own=own):
             out = m(x, own)
             if distill:
-                loss = soft_cross_entropy(out, _teacher_targets(init, x))
+                loss = soft_cross_entropy(out, teacher(x, step))
             else:
                 loss = torch.nn.functional.cross_entropy(out, y)
             loss.backward()
@@ -374,7 +383,7 @@ def train_individual(cfg):
         acc0 = eval_fn(model)
         st = train(run_dir, label, model, tr, sec, batch_fn, device, eval_fn,
                    patience=int(sec.get("patience", 1)),
-                   passes_per_batch=1.0 + (1.0 / 3 if distill else 0.0))
+                   passes_per_batch=1.0)
         best = st["best"] if st["best"] is not None and st["best"] >= acc0 else acc0
         results[key] = {"setup": sid, "c": s.c, "L": s.L, "accuracy": best,
                         "accuracy_before": acc0, "best_epoch": st["best_epoch"],
