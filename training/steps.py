@@ -461,26 +461,41 @@ def frame_bytes(part, L):
     return bytes(28) + side.tobytes() + pack_levels(q[0].numpy(), bits_of(L))
 
 
+BYTES_MAX_CODES = 8192  # RTCI_CODEC_BYTES_MAX_CODES: small narrow frames may carry byte codes
+
+
 def _payload_zstd_cli(parts, setups, level):
-    """Approximation without the C codec: header + side info + min(zstd -level, stored)."""
+    """Approximation without the C codec, following its rules: header + side info + the
+    smallest of the stored packed codes, zstd of the packed codes and (bits < 8, at most 8192
+    codes) zstd of the codes one per byte; zstd by the command line tool."""
     from shutil import which
     if not which("zstd"):
         return None
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for s, part in zip(setups, parts):
-            files, heads = [], []
+            bits = bits_of(s.L)
+            frames = []  # (header bytes, stored size, [files to compress])
             for i in range(len(part)):
-                fb = frame_bytes(part[i], s.L)
-                head = 28 + 8 * s.c
-                f = os.path.join(tmp, "f%d" % i)
+                q, _, _ = codec_levels(part[i][None], s.L)
+                q = q[0].numpy()
+                packed = pack_levels(q, bits)
+                f = os.path.join(tmp, "p%d" % i)
                 with open(f, "wb") as fh:
-                    fh.write(fb[head:])
-                files.append(f)
-                heads.append(head)
-            subprocess.run(["zstd", "-q", "-f", "--no-check", "-%d" % level] + files, check=True)
-            out[s.id] = float(np.mean([h + min(os.path.getsize(f + ".zst"), os.path.getsize(f))
-                                       for h, f in zip(heads, files)]))
+                    fh.write(packed)
+                files = [f]
+                if bits < 8 and q.size <= BYTES_MAX_CODES:
+                    fb = os.path.join(tmp, "b%d" % i)
+                    with open(fb, "wb") as fh:
+                        fh.write(q.astype(np.uint8).tobytes())
+                    files.append(fb)
+                frames.append((28 + 8 * s.c, len(packed), files))
+            allfiles = [f for fr in frames for f in fr[2]]
+            subprocess.run(["zstd", "-q", "-f", "--no-check", "-%d" % level] + allfiles,
+                           check=True)
+            sizes = [h + min([stored] + [os.path.getsize(f + ".zst") for f in files])
+                     for h, stored, files in frames]
+            out[s.id] = float(np.mean(sizes))
     return out
 
 
