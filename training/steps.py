@@ -9,7 +9,6 @@ Run directory layout (training/runs/<name>/ unless `runs_dir` says otherwise):
     individual.json  every individual model's accuracy and schedule
     eval-<V>.json    evaluate: per-setup test accuracy of variant V
 """
-import math
 import os
 import random
 import subprocess
@@ -21,7 +20,7 @@ import torch
 
 from . import config as C
 from . import data
-from .geometry import (Setup, bits_of, get_geometry, largest_setup, partition_shape, setup_space,
+from .geometry import (Setup, bits_of, get_geometry, largest_setup, setup_space,
                        smallest_setup)
 from .loop import (accuracy, fmt_time, log, pick_device, read_json, save_atomic, set_threads,
                    soft_cross_entropy, train, write_json)
@@ -198,8 +197,9 @@ def cluster(cfg):
     setups = setup_space()
     nb = int(sec.get("batches", 4))
     bs = int(sec.get("batch_size", 128))
-    batches = [(x, y) for _, x, y in data.train_batches(tr, bs, int(sec["seed"]), 0, aug=False)]
-    batches = batches[:nb]
+    import itertools
+    batches = [(x, y) for _, x, y in itertools.islice(
+        data.train_batches(tr, bs, int(sec["seed"]), 0, aug=False), nb)]
     t0 = time.time()
     log("cluster: gradients of %d setups on %d batches of %d" % (len(setups), len(batches), bs))
     sim, names = gradient_similarity(model, init if sec.get("distill", True) else None, setups,
@@ -247,8 +247,9 @@ def recalibrate_bn(model, split, setups, batches, batch_size, seed, device):
     (setups sampled rarely during training would otherwise keep stale statistics)."""
     from .model import SwitchBatchNorm2d
     bns = [m for m in model.modules() if isinstance(m, SwitchBatchNorm2d)]
-    xs = [x for i, x, _ in data.train_batches(split, batch_size, seed, 10**6, aug=False)]
-    xs = xs[:batches]
+    import itertools
+    xs = [x for _, x, _ in itertools.islice(
+        data.train_batches(split, batch_size, seed, 10**6, aug=False), batches)]
     model.train()
     for s in setups:
         for m in bns:
@@ -529,14 +530,14 @@ def measure_payload(model, te, setups, images, level=1):
 def export(cfg, variant="I-D-C", out_path=None):
     from .modelfile import default_metadata, export_model, set_groups
     sec = C.section(cfg, "export")
-    device = _setup_env(sec)
+    _setup_env(sec)  # threads; export runs on the CPU
     p = _paths(cfg)
     path = os.path.join(p["root"], "swcnn-" + variant, "model.pt")
     if not os.path.exists(path):
         raise SystemExit("no SW-CNN at %s: run train-swcnn --variant %s" % (path, variant))
     model = load_model_pt(path, "cpu")
     meta = default_metadata(model.geometry)
-    _, use_distill, use_groups = parse_variant(variant)
+    parse_variant(variant)
     if os.path.exists(p["groups"]):
         set_groups(meta, read_json(p["groups"])["groups"])
     ev = os.path.join(p["root"], "eval-%s.json" % variant)

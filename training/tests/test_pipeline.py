@@ -1,5 +1,4 @@
 """Every training step end to end on a few hundred Fashion-MNIST images (configs/tiny.yaml)."""
-import copy
 import os
 
 import numpy as np
