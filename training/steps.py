@@ -500,7 +500,7 @@ def _payload_zstd_cli(parts, setups, level):
     return out
 
 
-def measure_payload(model, te, setups, images, level=1):
+def measure_payload(model, te, setups, images, level=1, cache_dir=None):
     """Mean frame size per setup on `images` test images. With the C codec (built from
     inference/codec.c through ctypes) the sizes are exact; without it they are approximated with
     the zstd tool. Returns ({id: bytes}, method) or (None, None)."""
@@ -513,7 +513,7 @@ def measure_payload(model, te, setups, images, level=1):
         for s in setups:
             model.set_slot(s.bn_slot)
             parts.append(model.stem_finish(conv)[:, : s.c].contiguous())
-    codec = codec_ffi.load(level=level)
+    codec = codec_ffi.load(cache_dir, level=level)
     if codec is not None:
         out = {}
         for s, part in zip(setups, parts):
@@ -547,8 +547,8 @@ def export(cfg, variant="I-D-C", out_path=None):
     _, te = _splits(sec)
     n_img = int(sec.get("payload_images", 100))
     level = int(sec.get("zstd_level", 1))
-    payload, how = measure_payload(model, te, setup_space(), min(n_img, len(te)), level) \
-        if n_img else (None, None)
+    payload, how = measure_payload(model, te, setup_space(), min(n_img, len(te)), level,
+                                   os.path.join(p["root"], ".codec")) if n_img else (None, None)
     for s in meta["setups"]:
         s["accuracy"] = accs.get(str(s["id"]))
         if payload:
