@@ -29,6 +29,7 @@ static const struct {
 	{ RTCI_ERR_CODEC_CONTENT_SIZE, "codec: zstd content size does not match the header" },
 	{ RTCI_ERR_CODEC_PADDING, "codec: nonzero padding bits after the last code" },
 	{ RTCI_ERR_CODEC_COMPRESS, "codec: zstd compression failed" },
+	{ RTCI_ERR_CODEC_CODE_RANGE, "codec: a code above L" },
 
 	/* wire protocol */
 

@@ -31,6 +31,7 @@ enum rtci_error_code {
 	RTCI_ERR_CODEC_CONTENT_SIZE = 1114,
 	RTCI_ERR_CODEC_PADDING = 1115,
 	RTCI_ERR_CODEC_COMPRESS = 1116,
+	RTCI_ERR_CODEC_CODE_RANGE = 1117,
 
 	/* wire protocol (dataplane/protocol, auth): 1200-1299 */
 	RTCI_ERR_PROTO_FIRST = 1200,

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
-#include <zstd_errors.h>
 
 /* The quantizer must match PyTorch bit for bit: never fuse a*b+c into one rounding. GCC keeps
  * products and sums separate in ISO C mode (-std=c17 implies -ffp-contract=off). */
@@ -44,6 +43,10 @@ struct rtci_codec {
 	ZSTD_DCtx *dctx;
 	uint32_t max_elements;
 	uint8_t *packed; /* max_elements * 2 bytes: packed codes on the way to or from zstd */
+	uint8_t *zbuf;   /* ZSTD_compressBound(max_elements * 2): zstd output when dst is tighter */
+	bool packed_only;
+	uint8_t codes8[RTCI_CODEC_BYTES_MAX_CODES];                      /* one code per byte */
+	uint8_t alt[ZSTD_COMPRESSBOUND(RTCI_CODEC_BYTES_MAX_CODES)];     /* their zstd frame */
 	float side[2 * RTCI_CODEC_MAX_CHANNELS];
 };
 
@@ -578,6 +581,25 @@ HOT_CLONES static int unpack_dequantize(const struct rtci_codec_desc *d, const f
 	return 0;
 }
 
+/* Codes one per byte (RTCI_CODEC_F_BYTES payloads): each must be <= L. */
+static int bytes_dequantize(const struct rtci_codec_desc *d, const float *side, const uint8_t *codes,
+			    float *dst, uint32_t out_channels)
+{
+	size_t plane = (size_t)d->height * d->width, n = (size_t)d->c * plane;
+	uint8_t top = 0;
+	for (size_t i = 0; i < n; i++)
+		top = codes[i] > top ? codes[i] : top;
+	if (top > d->levels)
+		return -RTCI_ERR_CODEC_CODE_RANGE;
+	float lf = (float)d->levels;
+	for (uint32_t k = 0; k < d->c; k++) {
+		float mn = side[2 * k], step = (side[2 * k + 1] - side[2 * k]) / lf;
+		dequant_u8(codes + k * plane, plane, mn, step, dst + k * plane);
+	}
+	zero_tail(d, dst, out_channels);
+	return 0;
+}
+
 int rtci_codec_unpack_dequantize(const struct rtci_codec_desc *d, const float *side,
 				 const uint8_t *packed, float *dst, uint32_t out_channels)
 {
@@ -634,11 +656,13 @@ int rtci_codec_create(const struct rtci_codec_config *cfg, struct rtci_codec **o
 	if (!c)
 		return -ENOMEM;
 	c->max_elements = max_el;
+	c->packed_only = cfg->packed_only;
 	size_t packed_cap = (size_t)max_el * 2;
 	c->packed = malloc(packed_cap);
+	c->zbuf = malloc(ZSTD_compressBound(packed_cap));
 	c->cctx = ZSTD_createCCtx();
 	c->dctx = ZSTD_createDCtx();
-	if (!c->packed || !c->cctx || !c->dctx)
+	if (!c->packed || !c->zbuf || !c->cctx || !c->dctx)
 		goto nomem;
 
 	/* Frames never need a window beyond the packed size; refuse any that claim more. */
@@ -655,14 +679,9 @@ int rtci_codec_create(const struct rtci_codec_config *cfg, struct rtci_codec **o
 
 	/* Run zstd once at full size so its workspaces are allocated now, not on the hot path. */
 	memset(c->packed, 0, packed_cap);
-	size_t bound = ZSTD_compressBound(packed_cap);
-	void *tmp = malloc(bound);
-	if (!tmp)
-		goto nomem;
-	size_t z = ZSTD_compress2(c->cctx, tmp, bound, c->packed, packed_cap);
+	size_t z = ZSTD_compress2(c->cctx, c->zbuf, ZSTD_compressBound(packed_cap), c->packed, packed_cap);
 	if (!ZSTD_isError(z))
-		z = ZSTD_decompressDCtx(c->dctx, c->packed, packed_cap, tmp, z);
-	free(tmp);
+		z = ZSTD_decompressDCtx(c->dctx, c->packed, packed_cap, c->zbuf, z);
 	if (ZSTD_isError(z)) {
 		rtci_codec_destroy(c);
 		return -RTCI_ERR_CODEC_COMPRESS;
@@ -681,6 +700,7 @@ void rtci_codec_destroy(struct rtci_codec *c)
 	ZSTD_freeCCtx(c->cctx);
 	ZSTD_freeDCtx(c->dctx);
 	free(c->packed);
+	free(c->zbuf);
 	free(c);
 }
 
@@ -704,30 +724,51 @@ ssize_t rtci_codec_encode(struct rtci_codec *codec, const struct rtci_codec_desc
 		return ret;
 
 	uint8_t *p = dst;
-	/* Compressed only when strictly smaller than the codes; otherwise store them. */
-	size_t room = cap - head < packed_len - 1 ? cap - head : packed_len - 1;
-	size_t z = 0;
-	if (room) {
-		z = ZSTD_compress2(codec->cctx, p + head, room, codec->packed, packed_len);
-		if (ZSTD_isError(z) && ZSTD_getErrorCode(z) != ZSTD_error_dstSize_tooSmall)
-			return -RTCI_ERR_CODEC_COMPRESS;
-	}
+	/* Compressed only when strictly smaller than the codes; otherwise store them. zstd gets a
+	 * full compressBound of room (in dst when it has it, else in the context's buffer): with
+	 * less it can fail on inputs whose final output would have fit. */
+	size_t bound = ZSTD_compressBound(packed_len);
+	bool direct = cap - head >= bound;
+	uint8_t *zdst = direct ? p + head : codec->zbuf;
+	size_t z = ZSTD_compress2(codec->cctx, zdst, bound, codec->packed, packed_len);
+	if (ZSTD_isError(z))
+		return -RTCI_ERR_CODEC_COMPRESS;
 	uint8_t flags = 0;
 	size_t payload;
-	if (!room || ZSTD_isError(z)) {
+	int bits = rtci_codec_bits(d->levels);
+	size_t n = (size_t)d->c * d->height * d->width;
+	size_t zb = SIZE_MAX;
+	if (bits < 8 && n <= RTCI_CODEC_BYTES_MAX_CODES && !codec->packed_only) {
+		/* Small frame of narrow codes: also try one code per byte, keep the smaller. */
+		unpack_bits(codec->packed, n, bits, codec->codes8);
+		zb = ZSTD_compress2(codec->cctx, codec->alt, sizeof(codec->alt), codec->codes8, n);
+		if (ZSTD_isError(zb))
+			return -RTCI_ERR_CODEC_COMPRESS;
+	}
+	if (zb < z && zb < packed_len) {
+		if (cap - head < zb)
+			return -RTCI_ERR_CODEC_NOSPACE;
+		memcpy(p + head, codec->alt, zb);
+		flags = RTCI_CODEC_F_BYTES;
+		payload = zb;
+	} else if (z >= packed_len) {
 		if (cap - head < packed_len)
 			return -RTCI_ERR_CODEC_NOSPACE;
 		memcpy(p + head, codec->packed, packed_len);
 		flags = RTCI_CODEC_F_STORED;
 		payload = packed_len;
 	} else {
+		if (cap - head < z)
+			return -RTCI_ERR_CODEC_NOSPACE;
+		if (!direct)
+			memcpy(p + head, zdst, z);
 		payload = z;
 	}
 
 	memcpy(p, "RTCF", 4);
 	p[4] = RTCI_CODEC_VERSION;
 	p[5] = flags;
-	p[6] = (uint8_t)rtci_codec_bits(d->levels);
+	p[6] = (uint8_t)bits;
 	p[7] = 0;
 	put16(p + 8, d->levels);
 	put16(p + 10, d->c);
@@ -759,7 +800,10 @@ static int parse(const uint8_t *p, size_t len, struct rtci_codec_desc *d, uint8_
 	d->width = get16(p + 16);
 	*flags = p[5];
 	int bits = rtci_codec_bits(d->levels);
-	if ((*flags & ~RTCI_CODEC_F_STORED) || p[7] || get16(p + 18) || bits < 0 || p[6] != bits)
+	if ((*flags & ~(RTCI_CODEC_F_STORED | RTCI_CODEC_F_BYTES)) || p[7] || get16(p + 18) || bits < 0 ||
+	    p[6] != bits)
+		return -RTCI_ERR_CODEC_HEADER;
+	if ((*flags & RTCI_CODEC_F_BYTES) && ((*flags & RTCI_CODEC_F_STORED) || bits >= 8))
 		return -RTCI_ERR_CODEC_HEADER;
 	int ret = rtci_codec_desc_check(d);
 	if (ret == -RTCI_ERR_CODEC_TOO_LARGE)
@@ -825,27 +869,31 @@ int rtci_codec_decode(struct rtci_codec *codec, const void *src, size_t len, flo
 	}
 
 	size_t packed_len = get32(p + 20);
+	size_t content_len = (flags & RTCI_CODEC_F_BYTES) ? n : packed_len;
 	const uint8_t *payload = p + RTCI_CODEC_HEADER_SIZE + (size_t)d.c * RTCI_CODEC_SIDE_INFO_PER_CHANNEL;
 	const uint8_t *codes = payload;
 	if (!(flags & RTCI_CODEC_F_STORED)) {
 		/* Bound the output before decompressing: exactly one frame that declares exactly the
-		 * header's size, decompressed into a buffer of that size. */
+		 * size the header implies, decompressed into a buffer of that size. */
 		unsigned long long content = ZSTD_getFrameContentSize(payload, payload_len);
 		if (content == ZSTD_CONTENTSIZE_ERROR)
 			return -RTCI_ERR_CODEC_ZSTD;
-		if (content == ZSTD_CONTENTSIZE_UNKNOWN || content != packed_len)
+		if (content == ZSTD_CONTENTSIZE_UNKNOWN || content != content_len)
 			return -RTCI_ERR_CODEC_CONTENT_SIZE;
 		size_t fsize = ZSTD_findFrameCompressedSize(payload, payload_len);
 		if (ZSTD_isError(fsize) || fsize != payload_len)
 			return -RTCI_ERR_CODEC_ZSTD;
-		size_t z = ZSTD_decompressDCtx(codec->dctx, codec->packed, packed_len, payload, payload_len);
+		size_t z = ZSTD_decompressDCtx(codec->dctx, codec->packed, content_len, payload, payload_len);
 		if (ZSTD_isError(z))
 			return -RTCI_ERR_CODEC_ZSTD;
-		if (z != packed_len)
+		if (z != content_len)
 			return -RTCI_ERR_CODEC_CONTENT_SIZE;
 		codes = codec->packed;
 	}
-	ret = rtci_codec_unpack_dequantize(&d, codec->side, codes, dst, out_channels);
+	if (flags & RTCI_CODEC_F_BYTES)
+		ret = bytes_dequantize(&d, codec->side, codes, dst, out_channels);
+	else
+		ret = rtci_codec_unpack_dequantize(&d, codec->side, codes, dst, out_channels);
 	if (ret < 0)
 		return ret;
 	if (dout)

@@ -23,7 +23,8 @@
  *     0   4   magic 'R' 'T' 'C' 'F'
  *     4   1   format version (RTCI_CODEC_VERSION = 1)
  *     5   1   flags: bit 0 RTCI_CODEC_F_STORED (payload is the packed codes as is, no zstd);
- *             other bits zero
+ *             bit 1 RTCI_CODEC_F_BYTES (the zstd frame holds the codes one per byte, only for
+ *             bits < 8, never with STORED); other bits zero
  *     6   1   bits per code: 16, 8, 4, 2 or 1; must equal ceil(log2(L + 1))
  *     7   1   reserved, zero
  *     8   2   L (65535, 255, 15, 3 or 1)
@@ -36,9 +37,14 @@
  *     24  4   payload_len, bytes after the side info
  *     28  8c  side info: for each kept channel k, f32 min then f32 max (finite, min <= max,
  *             max - min finite)
- *     28+8c   payload, payload_len bytes: one zstd frame whose declared content size is
- *             packed_len (then payload_len < packed_len), or with RTCI_CODEC_F_STORED the packed
- *             codes themselves (payload_len == packed_len). Nothing follows the payload.
+ *     28+8c   payload, payload_len bytes, one of:
+ *             - one zstd frame whose declared content size is packed_len, holding the packed
+ *               codes (payload_len < packed_len);
+ *             - with RTCI_CODEC_F_BYTES, one zstd frame whose declared content size is c * H * W,
+ *               holding the codes one per byte in the same order, each <= L
+ *               (payload_len < packed_len);
+ *             - with RTCI_CODEC_F_STORED, the packed codes themselves (payload_len == packed_len).
+ *             Nothing follows the payload.
  *
  * Packed codes: the c * H * W codes in channel-major order (channel, row, column) form one bit
  * stream, `bits` bits per code, with no padding between channels. Codes fill each byte from the
@@ -46,7 +52,10 @@
  * little-endian. Unused high bits of the last byte are zero.
  *
  * The encoder stores the codes uncompressed when zstd would not make them smaller, so an encoded
- * frame is never larger than rtci_codec_max_encoded_size(). A decoder needs no outside context:
+ * frame is never larger than rtci_codec_max_encoded_size(). On small frames of narrow codes
+ * (bits < 8, c * H * W <= RTCI_CODEC_BYTES_MAX_CODES) it also compresses the codes one per byte
+ * and sends whichever is smaller: zstd's literal coding can do better on 16 byte values than on
+ * 256 when the input is only a few hundred bytes. A decoder needs no outside context:
  * every length is checked against the header, the decompressed size against the header, a hard
  * cap (RTCI_CODEC_MAX_ELEMENTS) and the context's capacity, before anything is decompressed. */
 #ifndef RTCI_CODEC_H
@@ -61,6 +70,9 @@
 #define RTCI_CODEC_HEADER_SIZE 28
 #define RTCI_CODEC_SIDE_INFO_PER_CHANNEL 8
 #define RTCI_CODEC_F_STORED 0x01u
+#define RTCI_CODEC_F_BYTES 0x02u
+/* Largest c * H * W for which the encoder also tries the one-code-per-byte payload. */
+#define RTCI_CODEC_BYTES_MAX_CODES 8192u
 #define RTCI_CODEC_MAX_CHANNELS 1024
 #define RTCI_CODEC_MAX_DIM 4096
 /* Hard cap on c * H * W whatever a context allows: 16 Mi codes (32 MiB packed at 16 bits). */
@@ -83,6 +95,7 @@ struct rtci_codec_config {
 	int level;             /* zstd level (negative = faster); 0 = RTCI_CODEC_DEFAULT_LEVEL */
 	uint32_t max_elements; /* largest c * H * W encoded or decoded; 0 = the default */
 	bool checksum;         /* zstd frames carry a content checksum (4 bytes) */
+	bool packed_only;      /* never try the one-code-per-byte payload (saves a zstd call) */
 };
 
 /* Reusable codec state: zstd compression and decompression contexts plus scratch sized for

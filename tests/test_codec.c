@@ -412,7 +412,8 @@ Test(codec, header_fields_rejected)
 	struct { size_t off; uint8_t val; int code; } byte_cases[] = {
 		{ 0, 'X', RTCI_ERR_CODEC_MAGIC },    { 3, 0, RTCI_ERR_CODEC_MAGIC },
 		{ 4, 0, RTCI_ERR_CODEC_VERSION },    { 4, 2, RTCI_ERR_CODEC_VERSION },
-		{ 5, 0x02, RTCI_ERR_CODEC_HEADER },  { 5, 0x80, RTCI_ERR_CODEC_HEADER },
+		{ 5, 0x04, RTCI_ERR_CODEC_HEADER },  { 5, 0x80, RTCI_ERR_CODEC_HEADER },
+		{ 5, 0x03, RTCI_ERR_CODEC_HEADER }, /* BYTES with STORED */
 		{ 6, 4, RTCI_ERR_CODEC_HEADER },     { 6, 3, RTCI_ERR_CODEC_HEADER },
 		{ 7, 1, RTCI_ERR_CODEC_HEADER },     { 18, 1, RTCI_ERR_CODEC_HEADER },
 		{ 19, 1, RTCI_ERR_CODEC_HEADER },
@@ -562,9 +563,73 @@ Test(codec, corrupted_payload_rejected)
 		     -RTCI_ERR_CODEC_PADDING);
 }
 
+/* Small frames of narrow codes: the encoder sends the codes one per byte when that compresses
+ * better; such frames decode exactly, and turning the option off never gives a smaller frame. */
+Test(codec, byte_layout)
+{
+	struct rtci_codec *packed_only;
+	struct rtci_codec_config cfg = { .packed_only = true };
+	cr_assert_eq(rtci_codec_create(&cfg, &packed_only), 0);
+	static float x[8 * 196], y[8 * 196], ref[8 * 196];
+	static uint8_t f1[8192], f2[8192];
+	int bytes_frames = 0;
+	rng_state = 21;
+	for (int trial = 0; trial < 200; trial++) {
+		uint32_t c = 1 + (uint32_t)(rnd() % 8), L = level_set[2 + trial % 3];
+		struct rtci_codec_desc d = { c, L, 32, 14, 14 };
+		size_t n = c * 196;
+		/* Piecewise-constant ReLU6 maps: long runs, like activations of real images. */
+		for (size_t i = 0; i < n; i++)
+			x[i] = (i % 7 == 0 || i % 11 == 0) ? fminf(6.0f, (float)(rnd() % 9)) : (i % 196 < 98 ? 0.0f : 1.5f);
+		ssize_t a = rtci_codec_encode(codec, &d, x, f1, sizeof(f1));
+		ssize_t b = rtci_codec_encode(packed_only, &d, x, f2, sizeof(f2));
+		cr_assert_gt(a, 0);
+		cr_assert_gt(b, 0);
+		cr_assert_leq(a, b);
+		cr_assert_eq(f2[5] & RTCI_CODEC_F_BYTES, 0);
+		bytes_frames += (f1[5] & RTCI_CODEC_F_BYTES) != 0;
+		cr_assert_eq(rtci_codec_decode(codec, f1, (size_t)a, y, n, 0, NULL), 0);
+		memcpy(ref, x, n * sizeof(float));
+		cr_assert_eq(rtci_codec_quantize_ref(ref, c, 196, L), 0);
+		cr_assert_eq(memcmp(y, ref, n * sizeof(float)), 0);
+		cr_assert_eq(rtci_codec_decode(packed_only, f1, (size_t)a, y, n, 0, NULL), 0);
+		cr_assert_eq(memcmp(y, ref, n * sizeof(float)), 0);
+	}
+	cr_assert_gt(bytes_frames, 0, "no frame chose the byte layout");
+	rtci_codec_destroy(packed_only);
+}
+
+Test(codec, byte_layout_rejects)
+{
+	make_good(15);
+	size_t head = RTCI_CODEC_HEADER_SIZE + 8 * 8, n = 8 * 196;
+	static uint8_t codes[8 * 196];
+	memset(codes, 0, sizeof(codes));
+	codes[100] = 15;
+	memcpy(bad, good, head);
+	bad[5] = RTCI_CODEC_F_BYTES;
+	size_t z = ZSTD_compress(bad + head, FRAME_CAP - head, codes, n, 1);
+	cr_assert(!ZSTD_isError(z));
+	put32(bad + 24, (uint32_t)z);
+	cr_assert_eq(dec(head + z), 0);
+	codes[100] = 16; /* above L */
+	z = ZSTD_compress(bad + head, FRAME_CAP - head, codes, n, 1);
+	put32(bad + 24, (uint32_t)z);
+	cr_assert_eq(dec(head + z), -RTCI_ERR_CODEC_CODE_RANGE);
+	/* The packed size instead of one byte per code. */
+	z = ZSTD_compress(bad + head, FRAME_CAP - head, codes, get32(good + 20), 1);
+	put32(bad + 24, (uint32_t)z);
+	cr_assert_eq(dec(head + z), -RTCI_ERR_CODEC_CONTENT_SIZE);
+	/* Not for 8-bit codes. */
+	make_good(255);
+	memcpy(bad, good, good_len);
+	bad[5] = RTCI_CODEC_F_BYTES;
+	EXPECT(RTCI_ERR_CODEC_HEADER);
+}
+
 Test(codec, every_code_has_a_name)
 {
-	for (int code = RTCI_ERR_CODEC_LEVELS; code <= RTCI_ERR_CODEC_COMPRESS; code++) {
+	for (int code = RTCI_ERR_CODEC_LEVELS; code <= RTCI_ERR_CODEC_CODE_RANGE; code++) {
 		const char *s = rtci_strerror(-code);
 		cr_assert(strncmp(s, "codec: ", 7) == 0, "code %d: %s", code, s);
 	}
