@@ -2,7 +2,7 @@
  * BatchNorm over batches that mix setups, achieved GFLOP/s, this machine's sgemm peak from the
  * same run, and the memory of a loaded model with every setup ready.
  *   rtci-bench-tail --model FILE [--batches 1,8,32,64] [--threads 1,2] [--runs 5] [--csv FILE]
- *                   [--mix-batch 32] [--no-mix]
+ *                   [--mix-batch 32] [--no-mix] [--sub-batches 1,2,4,8,16,32] [--no-sub]
  * CSV rows: kind,threads,batch,mode,mix,median_img_s,gflops */
 #include <dnnl.h>
 #include <math.h>
@@ -112,7 +112,7 @@ int main(int argc, char **argv)
 {
 	const char *model = NULL, *csv = NULL;
 	int batches[8] = { 1, 8, 32, 64 }, nb = 4, threads[4] = { 1, 2 }, nt = 2, runs = 5, mix_batch = 32;
-	int do_mix = 1;
+	int do_mix = 1, subs[8] = { 1, 2, 4, 8, 16, 32 }, nsubs = 6;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
 		else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv = argv[++i];
@@ -121,14 +121,17 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--mix-batch") && i + 1 < argc) mix_batch = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--no-mix")) do_mix = 0;
+		else if (!strcmp(argv[i], "--sub-batches") && i + 1 < argc) nsubs = parse_list(argv[++i], subs, 8);
+		else if (!strcmp(argv[i], "--no-sub")) nsubs = 0;
 		else {
 			fprintf(stderr, "usage: rtci-bench-tail --model FILE [--batches 1,8,32,64] [--threads 1,2] "
-				"[--runs 5] [--csv FILE] [--mix-batch 32] [--no-mix]\n");
+				"[--runs 5] [--csv FILE] [--mix-batch 32] [--no-mix] [--sub-batches 1,2,4,8,16,32] [--no-sub]\n");
 			return 2;
 		}
 	}
 	if (!model || runs < 1)
 		return 2;
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	char err[512];
 	struct rtci_model *m;
 	if (rtci_model_load(model, &m, err, sizeof(err))) {
@@ -211,25 +214,49 @@ int main(int argc, char **argv)
 					rtci_tail_mode(t) == RTCI_TAIL_MIXED ? "mixed" : "folded", ips, ips * gflop_img);
 		}
 		if (do_mix) {
+			/* the two BN modes on whole batches (one pass of mix_batch frames), then the default */
+			struct rtci_tail *tw;
+			struct rtci_engine_config wc = cfg;
+			wc.sub_batch = mix_batch;
+			if (rtci_tail_create(m, &wc, &tw))
+				return 1;
 			static const int mixes[3] = { 1, 3, 10 };
 			for (int k = 0; k < 3; k++) {
 				int ns = rtci_model_setup_count(m);
 				for (int i = 0; i < mix_batch; i++)
 					ids[i] = mixes[k] == 1 ? big : (i % mixes[k]) * (ns / mixes[k]);
-				double f = measure(t, RTCI_TAIL_FOLDED, mix_batch, x, ids, lg, runs);
-				double q = measure(t, RTCI_TAIL_MIXED, mix_batch, x, ids, lg, runs);
-				printf("  batch %d, %2d setup%s: folded per setup %8.1f img/s, shared conv + per-sample BN "
-				       "%8.1f img/s (folded/mixed %.2fx)\n", mix_batch, mixes[k], mixes[k] > 1 ? "s" : " ",
-				       f, q, f / q);
+				double f = measure(tw, RTCI_TAIL_FOLDED, mix_batch, x, ids, lg, runs);
+				double q = measure(tw, RTCI_TAIL_MIXED, mix_batch, x, ids, lg, runs);
+				double d = measure(t, RTCI_TAIL_AUTO, mix_batch, x, ids, lg, runs);
+				printf("  batch %d, %2d setup%s, one pass: folded per setup %8.1f img/s, shared conv + "
+				       "per-sample BN %8.1f img/s (folded/mixed %.2fx); default (sub-batch %d) %8.1f img/s\n",
+				       mix_batch, mixes[k], mixes[k] > 1 ? "s" : " ", f, q, f / q, RTCI_TAIL_DEFAULT_SUB_BATCH, d);
 				if (out) {
 					fprintf(out, "mix,%d,%d,folded,%d,%.2f,%.2f\n", threads[ti], mix_batch, mixes[k], f,
 						f * gflop_img);
 					fprintf(out, "mix,%d,%d,mixed,%d,%.2f,%.2f\n", threads[ti], mix_batch, mixes[k], q,
 						q * gflop_img);
+					fprintf(out, "mix,%d,%d,default,%d,%.2f,%.2f\n", threads[ti], mix_batch, mixes[k], d,
+						d * gflop_img);
 				}
 			}
+			rtci_tail_destroy(tw);
 		}
 		rtci_tail_destroy(t);
+		/* how large a sub-batch a batch of mix_batch frames should run in */
+		for (int k = 0; k < nsubs; k++) {
+			struct rtci_engine_config sc = { .threads = threads[ti], .max_batch = maxb, .sub_batch = subs[k] };
+			if (rtci_tail_create(m, &sc, &t))
+				return 1;
+			for (int i = 0; i < mix_batch; i++)
+				ids[i] = big;
+			double ips = measure(t, RTCI_TAIL_FOLDED, mix_batch, x, ids, lg, runs);
+			printf("  batch %d in sub-batches of %2d: %8.1f img/s\n", mix_batch, subs[k], ips);
+			if (out)
+				fprintf(out, "sub,%d,%d,folded,%d,%.2f,%.2f\n", threads[ti], mix_batch, subs[k], ips,
+					ips * gflop_img);
+			rtci_tail_destroy(t);
+		}
 	}
 	if (out)
 		fclose(out);

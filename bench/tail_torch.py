@@ -27,8 +27,7 @@ class Tail(torch.nn.Module):
 
 def measure(fn, x, runs):
     with torch.no_grad():
-        for _ in range(2):
-            fn(x)
+        fn(x)   # warm-up
         t0 = time.perf_counter()
         fn(x)
         one = time.perf_counter() - t0

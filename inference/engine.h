@@ -19,7 +19,12 @@
  * threads of the calling thread (it sets omp_set_num_threads around create and run and restores
  * the caller's value). Use one executor per worker thread with threads = 1 (one gateway worker
  * lcore each), or one executor with threads = N. An executor is not thread-safe: one caller at a
- * time. */
+ * time. With threads > 1 on cores shared with other work, set OMP_WAIT_POLICY=passive: a spinning
+ * OpenMP thread otherwise burns the time slice its partner needs at every barrier.
+ *
+ * Memory: the model file stays mapped; each setup with folded weights ready costs one copy of the
+ * convolution weights (8.95 MB for mnv2-224), bounded by folded_cache; activations are sized for
+ * the largest sub-batch (three ping-pong buffers plus a shared scratchpad). */
 #ifndef RTCI_ENGINE_H
 #define RTCI_ENGINE_H
 
@@ -39,7 +44,15 @@ struct rtci_engine_config {
 	int plan_cache;     /* primitive plans kept, per (mode, batch size); 0 = 16 */
 	int folded_cache;   /* setups whose folded weights are kept; 0 = every setup */
 	enum rtci_tail_mode mode;
+	int sub_batch;      /* tail: a batch runs as sub-batches of at most this many frames;
+			       0 = RTCI_TAIL_DEFAULT_SUB_BATCH */
 };
+
+/* Measured with bench/tail on this project's 2-core machine (1 and 2 threads): one frame at a time
+ * keeps a frame's activations in cache and beat every larger sub-batch (batch 32: 55 img/s in
+ * sub-batches of 1 against 37 in one pass on 1 thread; 49 against 28 on 2). Machines with many
+ * threads per executor may want more frames per pass to keep every thread busy. */
+#define RTCI_TAIL_DEFAULT_SUB_BATCH 1
 
 struct rtci_tail_stats {
 	size_t model_bytes;        /* the mapped model file */

@@ -198,34 +198,48 @@ Test(engine, head_matches_direct_implementation)
 
 Test(engine, tail_matches_direct_implementation_in_both_modes)
 {
-	struct rtci_tail *t;
-	struct rtci_engine_config cfg = { .threads = 1, .max_batch = 5 };   /* the probe plan (n = 5) is used */
-	cr_assert_eq(rtci_tail_create(model, &cfg, &t), 0);
 	const int setups[5] = { 45, 4, 17, 45, 33 };
-	float *x = random_frames(5, 1, setups);
-	float *lg = malloc(5 * CL * 4), *ref = malloc(5 * CL * 4);
-	for (int i = 0; i < 5; i++)
-		ref_tail(x + i * FRAME, rtci_model_setup(model, setups[i])->bn_slot, ref + i * CL);
-	for (int mode = RTCI_TAIL_FOLDED; mode <= RTCI_TAIL_MIXED; mode++) {
-		memset(lg, 0, 5 * CL * 4);
-		cr_assert_eq(rtci_tail_run_mode(t, mode, 5, x, setups, lg), 0);
-		for (int i = 0; i < 5; i++) {
-			double e = rel_l2(lg + i * CL, ref + i * CL, CL);
-			cr_expect_leq(e, 1e-5, "mode %d frame %d (setup %d): %g", mode, i, setups[i], e);
+	/* whole batches (the probe plan, n = 5, is used), then sub-batches of 2 */
+	for (int sb = 5; sb >= 2; sb -= 3) {
+		struct rtci_tail *t;
+		struct rtci_engine_config cfg = { .threads = 1, .max_batch = 5, .sub_batch = sb };
+		cr_assert_eq(rtci_tail_create(model, &cfg, &t), 0);
+		float *x = random_frames(5, 1, setups);
+		float *lg = malloc(5 * CL * 4), *ref = malloc(5 * CL * 4);
+		for (int i = 0; i < 5; i++)
+			ref_tail(x + i * FRAME, rtci_model_setup(model, setups[i])->bn_slot, ref + i * CL);
+		for (int mode = RTCI_TAIL_FOLDED; mode <= RTCI_TAIL_MIXED; mode++) {
+			memset(lg, 0, 5 * CL * 4);
+			cr_assert_eq(rtci_tail_run_mode(t, mode, 5, x, setups, lg), 0);
+			for (int i = 0; i < 5; i++) {
+				double e = rel_l2(lg + i * CL, ref + i * CL, CL);
+				cr_expect_leq(e, 1e-5, "mode %d frame %d (setup %d): %g", mode, i, setups[i], e);
+			}
+			/* one frame at a time gives the same answer as the batch */
+			for (int i = 0; i < 5; i++) {
+				float one[64];
+				cr_assert_eq(rtci_tail_run_mode(t, mode, 1, x + i * FRAME, &setups[i], one), 0);
+				cr_expect_leq(rel_l2(one, ref + i * CL, CL), 1e-5);
+			}
 		}
-		/* one frame at a time gives the same answer as the batch */
-		for (int i = 0; i < 5; i++) {
-			float one[64];
-			cr_assert_eq(rtci_tail_run_mode(t, mode, 1, x + i * FRAME, &setups[i], one), 0);
-			cr_expect_leq(rel_l2(one, ref + i * CL, CL), 1e-5);
+		/* the logits really depend on the setup's BN slot */
+		int other[5] = { 0, 0, 0, 0, 0 };
+		cr_assert_eq(rtci_tail_run(t, 5, x, other, lg), 0);
+		cr_expect_gt(rel_l2(lg, ref, CL), 1e-3);
+		/* a run of the same setup (frames 0 and 3 share 45; 1, 2 make a sub-batch in order) */
+		int same[5] = { 45, 4, 4, 45, 33 };
+		float *ref2 = malloc(5 * CL * 4);
+		for (int i = 0; i < 5; i++)
+			ref_tail(x + i * FRAME, rtci_model_setup(model, same[i])->bn_slot, ref2 + i * CL);
+		for (int mode = RTCI_TAIL_FOLDED; mode <= RTCI_TAIL_MIXED; mode++) {
+			cr_assert_eq(rtci_tail_run_mode(t, mode, 5, x, same, lg), 0);
+			for (int i = 0; i < 5; i++)
+				cr_expect_leq(rel_l2(lg + i * CL, ref2 + i * CL, CL), 1e-5, "sb %d mode %d frame %d", sb, mode, i);
 		}
+		free(ref2);
+		rtci_tail_destroy(t);
+		free(x); free(lg); free(ref);
 	}
-	/* the logits really depend on the setup's BN slot */
-	int other[5] = { 0, 0, 0, 0, 0 };
-	cr_assert_eq(rtci_tail_run(t, 5, x, other, lg), 0);
-	cr_expect_gt(rel_l2(lg, ref, CL), 1e-3);
-	rtci_tail_destroy(t);
-	free(x); free(lg); free(ref);
 }
 
 Test(engine, caches_stay_bounded_and_correct)

@@ -201,6 +201,12 @@ def train(run_dir, label, model, train_split, cfg, batch_fn, device, eval_fn=Non
 
 
 def main_guard(fn):
+    import signal
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         return fn()
     except KeyboardInterrupt:

@@ -166,14 +166,16 @@ def load_model(path, device="cpu"):
     model = SWCNN(doc["geometry"], int(doc["bn_slots"]))
     expected = model.state_dict()
     missing = [k for k in expected if k not in tensors]
-    extra = [k for k in tensors if k not in expected]
-    if missing or extra:
-        raise ModelFileError("%s: tensors missing %s, unexpected %s" % (path, missing[:5], extra[:5]))
+    if missing:
+        raise ModelFileError("%s: tensors missing: %s" % (path, ", ".join(missing[:5])))
+    # Tensors the geometry does not name are ignored, as the C reader does.
     sd = {}
     for k, v in expected.items():
         if tuple(tensors[k].shape) != tuple(v.shape):
             raise ModelFileError("%s: tensor %s has shape %s, geometry wants %s"
                                  % (path, k, list(tensors[k].shape), list(v.shape)))
+        if not np.isfinite(tensors[k]).all():
+            raise ModelFileError("%s: tensor %s: not finite" % (path, k))
         sd[k] = torch.from_numpy(tensors[k])
     model.load_state_dict(sd)
     model.eval()

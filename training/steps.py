@@ -9,7 +9,6 @@ Run directory layout (training/runs/<name>/ unless `runs_dir` says otherwise):
     individual.json  every individual model's accuracy and schedule
     eval-<V>.json    evaluate: per-setup test accuracy of variant V
 """
-import math
 import os
 import random
 import subprocess
@@ -21,7 +20,7 @@ import torch
 
 from . import config as C
 from . import data
-from .geometry import (Setup, bits_of, get_geometry, largest_setup, partition_shape, setup_space,
+from .geometry import (Setup, bits_of, get_geometry, largest_setup, setup_space,
                        smallest_setup)
 from .loop import (accuracy, fmt_time, log, pick_device, read_json, save_atomic, set_threads,
                    soft_cross_entropy, train, write_json)
@@ -198,8 +197,9 @@ def cluster(cfg):
     setups = setup_space()
     nb = int(sec.get("batches", 4))
     bs = int(sec.get("batch_size", 128))
-    batches = [(x, y) for _, x, y in data.train_batches(tr, bs, int(sec["seed"]), 0, aug=False)]
-    batches = batches[:nb]
+    import itertools
+    batches = [(x, y) for _, x, y in itertools.islice(
+        data.train_batches(tr, bs, int(sec["seed"]), 0, aug=False), nb)]
     t0 = time.time()
     log("cluster: gradients of %d setups on %d batches of %d" % (len(setups), len(batches), bs))
     sim, names = gradient_similarity(model, init if sec.get("distill", True) else None, setups,
@@ -247,8 +247,9 @@ def recalibrate_bn(model, split, setups, batches, batch_size, seed, device):
     (setups sampled rarely during training would otherwise keep stale statistics)."""
     from .model import SwitchBatchNorm2d
     bns = [m for m in model.modules() if isinstance(m, SwitchBatchNorm2d)]
-    xs = [x for i, x, _ in data.train_batches(split, batch_size, seed, 10**6, aug=False)]
-    xs = xs[:batches]
+    import itertools
+    xs = [x for _, x, _ in itertools.islice(
+        data.train_batches(split, batch_size, seed, 10**6, aug=False), batches)]
     model.train()
     for s in setups:
         for m in bns:
@@ -346,6 +347,15 @@ def train_individual(cfg):
     ids = sec.get("setups") or [s.id for s in setups]
     results = read_json(p["individual_json"]) if os.path.exists(p["individual_json"]) else {}
     distill = sec.get("loss", "soft") == "soft"
+    # Every individual model sees the same batches (same seed), so the teacher's soft targets are
+    # computed once per step and shared (in memory: epochs x 60k x classes floats).
+    teacher_cache = {}
+
+    def teacher(x, step):
+        if step not in teacher_cache:
+            teacher_cache[step] = _teacher_targets(init, x)
+        return teacher_cache[step]
+
     t_all = time.time()
     for n, sid in enumerate(ids):
         key = str(sid)
@@ -362,7 +372,7 @@ def train_individual(cfg):
         def batch_fn(m, x, y, step, own=own):
             out = m(x, own)
             if distill:
-                loss = soft_cross_entropy(out, _teacher_targets(init, x))
+                loss = soft_cross_entropy(out, teacher(x, step))
             else:
                 loss = torch.nn.functional.cross_entropy(out, y)
             loss.backward()
@@ -374,7 +384,7 @@ def train_individual(cfg):
         acc0 = eval_fn(model)
         st = train(run_dir, label, model, tr, sec, batch_fn, device, eval_fn,
                    patience=int(sec.get("patience", 1)),
-                   passes_per_batch=1.0 + (1.0 / 3 if distill else 0.0))
+                   passes_per_batch=1.0)
         best = st["best"] if st["best"] is not None and st["best"] >= acc0 else acc0
         results[key] = {"setup": sid, "c": s.c, "L": s.L, "accuracy": best,
                         "accuracy_before": acc0, "best_epoch": st["best_epoch"],
@@ -434,61 +444,100 @@ def evaluate(cfg, variant="I-D-C", model_file=None):
 # 6. Export: the model file with groups, accuracies and payload sizes.
 
 def pack_levels(q, bits):
-    """Bit-packs integer levels (row-major, channel after channel), least significant bit
-    first within each byte."""
+    """Bit-packs integer levels as the codec does: channel-major, one bit stream, each byte
+    filled from its least significant bit; 16-bit codes little-endian."""
     q = q.astype(np.uint32).reshape(-1)
     if bits >= 8:
-        nbytes = bits // 8
-        return q.astype("<u2" if nbytes == 2 else "u1").tobytes()
+        return q.astype("<u2" if bits == 16 else "u1").tobytes()
     bitarr = ((q[:, None] >> np.arange(bits, dtype=np.uint32)[None, :]) & 1).astype(np.uint8)
     return np.packbits(bitarr.reshape(-1), bitorder="little").tobytes()
 
 
 def frame_bytes(part, L):
-    """One frame as the codec lays it out before entropy coding: per channel (min, range) as
-    float32, then the packed levels. part: [c, H, W]."""
+    """A codec frame without entropy coding: 28-byte header (zeros here; only its size counts),
+    per channel float32 (min, max), then the packed codes. part: [c, H, W]."""
     q, mn, rng = codec_levels(part[None], L)
-    side = np.stack([mn.reshape(-1).numpy(), rng.reshape(-1).numpy()], 1).astype("<f4")
-    return side.tobytes() + pack_levels(q[0].numpy(), bits_of(L))
+    mx = part.reshape(part.shape[0], -1).amax(1)
+    side = np.stack([mn.reshape(-1).numpy(), mx.numpy()], 1).astype("<f4")
+    return bytes(28) + side.tobytes() + pack_levels(q[0].numpy(), bits_of(L))
 
 
-def measure_payload(model, te, setups, images, level=3):
-    """Mean zstd-compressed frame size per setup, with the zstd command line tool (one process
-    per setup over `images` frame files). Returns {id: bytes} or None without zstd."""
+BYTES_MAX_CODES = 8192  # RTCI_CODEC_BYTES_MAX_CODES: small narrow frames may carry byte codes
+
+
+def _payload_zstd_cli(parts, setups, level):
+    """Approximation without the C codec, following its rules: header + side info + the
+    smallest of the stored packed codes, zstd of the packed codes and (bits < 8, at most 8192
+    codes) zstd of the codes one per byte; zstd by the command line tool."""
     from shutil import which
     if not which("zstd"):
         return None
-    model.eval()
-    x = data.to_input(te.images[:images])
     out = {}
-    with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
-        conv = model.stem_conv(x)
-        for s in setups:
-            model.set_slot(s.bn_slot)
-            part = model.stem_finish(conv)[:, : s.c]
-            files = []
-            for i in range(len(x)):
-                f = os.path.join(tmp, "f%d" % i)
+    with tempfile.TemporaryDirectory() as tmp:
+        for s, part in zip(setups, parts):
+            bits = bits_of(s.L)
+            frames = []  # (header bytes, stored size, [files to compress])
+            for i in range(len(part)):
+                q, _, _ = codec_levels(part[i][None], s.L)
+                q = q[0].numpy()
+                packed = pack_levels(q, bits)
+                f = os.path.join(tmp, "p%d" % i)
                 with open(f, "wb") as fh:
-                    fh.write(frame_bytes(part[i], s.L))
-                files.append(f)
-            subprocess.run(["zstd", "-q", "-f", "-%d" % level] + files, check=True)
-            sizes = [os.path.getsize(f + ".zst") for f in files]
+                    fh.write(packed)
+                files = [f]
+                if bits < 8 and q.size <= BYTES_MAX_CODES:
+                    fb = os.path.join(tmp, "b%d" % i)
+                    with open(fb, "wb") as fh:
+                        fh.write(q.astype(np.uint8).tobytes())
+                    files.append(fb)
+                frames.append((28 + 8 * s.c, len(packed), files))
+            allfiles = [f for fr in frames for f in fr[2]]
+            subprocess.run(["zstd", "-q", "-f", "--no-check", "-%d" % level] + allfiles,
+                           check=True)
+            sizes = [h + min([stored] + [os.path.getsize(f + ".zst") for f in files])
+                     for h, stored, files in frames]
             out[s.id] = float(np.mean(sizes))
     return out
+
+
+def measure_payload(model, te, setups, images, level=1, cache_dir=None):
+    """Mean frame size per setup on `images` test images. With the C codec (built from
+    inference/codec.c through ctypes) the sizes are exact; without it they are approximated with
+    the zstd tool. Returns ({id: bytes}, method) or (None, None)."""
+    from . import codec_ffi
+    model.eval()
+    x = data.to_input(te.images[:images])
+    with torch.no_grad():
+        conv = model.stem_conv(x)
+        parts = []
+        for s in setups:
+            model.set_slot(s.bn_slot)
+            parts.append(model.stem_finish(conv)[:, : s.c].contiguous())
+    codec = codec_ffi.load(cache_dir, level=level)
+    if codec is not None:
+        out = {}
+        for s, part in zip(setups, parts):
+            a = part.numpy()
+            out[s.id] = float(np.mean([len(codec.encode(a[i], s.c, s.L)) for i in range(len(a))]))
+        codec.close()
+        return out, "exact: frames from inference/codec.c (zstd level %d)" % level
+    out = _payload_zstd_cli(parts, setups, level)
+    if out is None:
+        return None, None
+    return out, "approximate: zstd -%d tool on the packed codes + header + side info" % level
 
 
 def export(cfg, variant="I-D-C", out_path=None):
     from .modelfile import default_metadata, export_model, set_groups
     sec = C.section(cfg, "export")
-    device = _setup_env(sec)
+    _setup_env(sec)  # threads; export runs on the CPU
     p = _paths(cfg)
     path = os.path.join(p["root"], "swcnn-" + variant, "model.pt")
     if not os.path.exists(path):
         raise SystemExit("no SW-CNN at %s: run train-swcnn --variant %s" % (path, variant))
     model = load_model_pt(path, "cpu")
     meta = default_metadata(model.geometry)
-    _, use_distill, use_groups = parse_variant(variant)
+    parse_variant(variant)
     if os.path.exists(p["groups"]):
         set_groups(meta, read_json(p["groups"])["groups"])
     ev = os.path.join(p["root"], "eval-%s.json" % variant)
@@ -497,8 +546,9 @@ def export(cfg, variant="I-D-C", out_path=None):
     accs = read_json(ev)["accuracy"]
     _, te = _splits(sec)
     n_img = int(sec.get("payload_images", 100))
-    payload = measure_payload(model, te, setup_space(), min(n_img, len(te)),
-                              int(sec.get("zstd_level", 3))) if n_img else None
+    level = int(sec.get("zstd_level", 1))
+    payload, how = measure_payload(model, te, setup_space(), min(n_img, len(te)), level,
+                                   os.path.join(p["root"], ".codec")) if n_img else (None, None)
     for s in meta["setups"]:
         s["accuracy"] = accs.get(str(s["id"]))
         if payload:
@@ -507,11 +557,9 @@ def export(cfg, variant="I-D-C", out_path=None):
     meta["provenance"] = (
         "SW-CNN %s trained by training/ (python3 -m training, config %s): %d epochs x %d steps of "
         "batch %d, seed %s; accuracy = top-1 on the %d Fashion-MNIST test images with the codec's "
-        "quantizer; payload_bytes = mean zstd -%d size of %d test frames laid out as "
-        "[per channel float32 min, range][levels bit-packed LSB first], an approximation of the "
-        "codec's output" % (variant, os.path.basename(cfg.get("_path", "?")), st["epochs"],
-                            st["steps_per_epoch"], st["batch_size"], sec["seed"], len(te),
-                            int(sec.get("zstd_level", 3)), n_img))
+        "quantizer; payload_bytes = mean frame size over the first %d test images, %s"
+        % (variant, os.path.basename(cfg.get("_path", "?")), st["epochs"], st["steps_per_epoch"],
+           st["batch_size"], sec["seed"], len(te), n_img, how or "not measured"))
     out_path = out_path or sec.get("out") or os.path.join(p["root"], "%s.rtcm" % variant)
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     export_model(model, out_path, meta)

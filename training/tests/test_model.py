@@ -94,3 +94,19 @@ def test_tensor_names_match_the_contract():
         assert n in names, n
     assert not any("num_batches" in n for n in names)
     assert len([n for n in names if n.startswith("blocks.")]) == 6 * 3 * 5
+
+
+def test_mnv2_224_pipeline_shapes():
+    torch.manual_seed(0)
+    m = SWCNN(get_geometry("mnv2-224"), 50)
+    m.eval()
+    x = torch.rand(1, 3, 224, 224)
+    s = setup_space()[12]  # (3 ch, 4 bit)
+    with torch.no_grad():
+        part = m.head(x)
+        assert part.shape == (1, 32, 112, 112)
+        assert part.min() >= 0 and part.max() <= 6
+        out = m(x, s)
+        m.set_slot(s.bn_slot)
+        assert torch.allclose(m.tail(m.quantize(m.head(x)[:, :3], s.L)), out, atol=1e-5)
+    assert out.shape == (1, 196)

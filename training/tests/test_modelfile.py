@@ -91,8 +91,18 @@ def test_reads_files_from_another_writer(tmp_path):
         assert np.array_equal(v.numpy(), t[k])
 
 
+def test_extra_tensors_are_ignored(tmp_path):
+    m = _model()
+    t = {k: v.numpy() for k, v in m.state_dict().items()}
+    t["notes.extra"] = np.ones(3, np.float32)
+    p = tmp_path / "x.rtcm"
+    _write_foreign(p, t, default_metadata(m.geometry))
+    m2, _ = load_model(p)
+    assert "notes.extra" not in m2.state_dict()
+
+
 @pytest.mark.parametrize("damage", ["version", "shape", "missing", "truncated", "overlap",
-                                    "header_len", "dtype"])
+                                    "header_len", "dtype", "nonfinite"])
 def test_rejects_damaged_files(tmp_path, damage):
     m = _model()
     t = {k: v.numpy() for k, v in m.state_dict().items()}
@@ -122,6 +132,9 @@ def test_rejects_damaged_files(tmp_path, damage):
         raw = bytearray(p.read_bytes())
         raw[0:8] = struct.pack("<Q", 1 << 40)
         p.write_bytes(bytes(raw))
+    elif damage == "nonfinite":
+        t["block1.bn1.running_var"][3, 2] = np.nan
+        _write_foreign(p, t, doc)
     elif damage == "dtype":
         hdr = _write_foreign(p, t, doc)
         raw = p.read_bytes()

@@ -1,5 +1,4 @@
 """Every training step end to end on a few hundred Fashion-MNIST images (configs/tiny.yaml)."""
-import copy
 import os
 
 import numpy as np
@@ -179,4 +178,4 @@ def test_payload_packing():
     q16 = np.array([65535, 1], dtype=np.uint32)
     assert steps.pack_levels(q16, 16) == bytes([255, 255, 1, 0])
     part = torch.rand(3, 14, 14)
-    assert len(steps.frame_bytes(part, 1)) == 3 * 8 + (3 * 196 + 7) // 8
+    assert len(steps.frame_bytes(part, 1)) == 28 + 3 * 8 + (3 * 196 + 7) // 8
