@@ -1,0 +1,285 @@
+"""Helpers of bench/e2e: the setup table, per-run rows, CSV, the simulator comparison, tables."""
+import csv
+import glob
+import json
+import math
+import os
+import re
+import struct
+import sys
+from collections import Counter, defaultdict
+
+CODEC_HEADER = 28  # RTCI_CODEC_HEADER_SIZE
+
+
+def model_table(path):
+    """The controller's table as rtci-gateway builds it (gateway/control_glue.c)."""
+    with open(path, 'rb') as f:
+        n = struct.unpack('<Q', f.read(8))[0]
+        hdr = json.loads(f.read(n))
+    rt = json.loads(hdr['__metadata__']['rtci'])
+    stem = rt['geometry']['stem']['out']
+    out, measured = [], True
+    for s in rt['setups']:
+        bits = int(round(math.log2(s['L'] + 1)))
+        acc, pay = s.get('accuracy'), s.get('payload_bytes')
+        if acc is None:
+            measured = False
+            acc = 0.5 + 0.49 * math.sqrt(s['c'] * bits / (16.0 * stem))
+        if pay is None or pay <= 0:
+            pay = s['raw_bytes'] + CODEC_HEADER
+        out.append({'id': s['id'], 'c': s['c'], 'L': s['L'], 'accuracy': acc,
+                    'payload_bytes': pay})
+    return rt['geometry']['name'], out, measured
+
+
+def cmd_table(model, out):
+    name, setups, measured = model_table(model)
+    prov = ('measured accuracies and payloads of ' + model if measured else
+            'proxy of rtci-gateway for a model without figures: payload = raw + codec header, '
+            'accuracy = 0.5 + 0.49 sqrt(c bits / (16 C))')
+    with open(out, 'w') as f:
+        json.dump({'format': 'rtci-setups', 'version': 1, 'name': name, 'provenance': prov,
+                   'setups': setups}, f, indent=1)
+    print('model: %s (%s)' % (model, 'trained: measured setup table' if measured else
+                             'NO measured figures: random weights, label accuracies are '
+                             'meaningless; the controller and rtci-sim use the proxy table'))
+
+
+def load_table(outdir):
+    with open(os.path.join(outdir, 'setups.json')) as f:
+        t = json.load(f)
+    return {s['id']: s for s in t['setups']}, 'proxy' in t['provenance']
+
+
+def kv(path):
+    d = {}
+    if os.path.exists(path):
+        for tok in open(path).read().split():
+            k, _, v = tok.partition('=')
+            d[k] = float(v or 0)
+    return d
+
+
+def cmd_run(d, name, n, dur, policy, fixed):
+    txt = open(os.path.join(d, 'fleet.out')).read()
+    r = {'name': name, 'devices': int(n), 'duration_s': float(dur), 'policy': policy,
+         'fixed_setup': int(fixed) if policy == 'fixed' else ''}
+
+    def grab(rx, key, conv=float):
+        m = re.search(rx, txt)
+        r[key] = conv(m.group(1)) if m else float('nan')
+    grab(r'frames: captured (\d+)', 'captured', int)
+    grab(r'frames: captured \d+, sent (\d+)', 'sent', int)
+    grab(r'skipped: late (\d+)', 'skipped_late', int)
+    grab(r'queue full (\d+)', 'skipped_queue_full', int)
+    grab(r'no session (\d+)', 'skipped_no_session', int)
+    grab(r'deadline-hit rate ([\d.]+)', 'hit_rate')
+    grab(r'accuracy: real-time ([\d.]+)', 'rt_accuracy')
+    grab(r'delivered ([\d.]+) ', 'delivered_accuracy')
+    grab(r'p50 ([\d.]+)', 'p50_ms')
+    grab(r'p99 ([\d.]+)', 'p99_ms')
+    grab(r'devices \((\d+) in session\)', 'in_session', int)
+    grab(r'cpu: ([\d.]+) s', 'fleet_cpu_s')
+    res = kv(os.path.join(d, 'resources.txt'))
+    wall = res.get('wall_s', 0) or float('nan')
+    r['gw_cpu_cores'] = res.get('gw_cpu_s', 0) / wall
+    r['gw_cpu_per_1000'] = r['gw_cpu_cores'] * 1000.0 / int(n)
+    r['gw_rss_mb'] = res.get('gw_rss_kb', 0) / 1024
+    r['gw_peak_rss_mb'] = res.get('gw_hwm_kb', 0) / 1024
+    r['fleet_peak_rss_mb'] = res.get('fleet_hwm_kb', 0) / 1024
+    busy = defaultdict(list)
+    bp = os.path.join(d, 'busy.txt')
+    if os.path.exists(bp):
+        for line in open(bp):
+            m = re.match(r'rtci_lcore_busy_ratio\{(.*)\}\s+(\S+)', line)
+            if m:
+                labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+                busy[labels.get('role', '?')].append(float(m.group(2)))
+    for role in ('rx', 'worker'):
+        v = busy.get(role, [])
+        r['busy_' + role] = sum(v) / len(v) if v else float('nan')
+    loads = [float(x) for x in open(os.path.join(d, 'load.txt'))] if os.path.exists(
+        os.path.join(d, 'load.txt')) else []
+    r['load_mean'] = sum(loads) / len(loads) if loads else float('nan')
+    # table-weighted real-time accuracy: in-time frames credited with their setup's table
+    # accuracy (the hit rate of a device is taken as the same for all of its setups)
+    tab, _ = load_table(os.path.dirname(os.path.dirname(os.path.abspath(d))))
+    credit, cap = 0.0, 0
+    traces = Counter()
+    with open(os.path.join(d, 'devices.csv')) as f:
+        for row in csv.DictReader(f):
+            cap += int(row['captured'])
+            traces[os.path.basename(row['trace'])] += 1
+            sent = [tuple(map(int, x.split(':'))) for x in row['setups'].split(';') if x]
+            ns = sum(k for _, k in sent)
+            if ns:
+                macc = sum(k * tab[s]['accuracy'] for s, k in sent if s in tab) / ns
+                credit += int(row['in_time']) * macc
+    r['table_rt_accuracy'] = credit / cap if cap else float('nan')
+    r['traces'] = dict(traces)
+    with open(os.path.join(d, 'row.json'), 'w') as f:
+        json.dump(r, f)
+
+
+COLS = ['name', 'devices', 'duration_s', 'policy', 'fixed_setup', 'captured', 'sent',
+        'skipped_late', 'skipped_queue_full', 'skipped_no_session', 'in_session', 'hit_rate',
+        'rt_accuracy', 'table_rt_accuracy', 'delivered_accuracy', 'p50_ms', 'p99_ms',
+        'gw_cpu_cores', 'gw_cpu_per_1000', 'busy_rx', 'busy_worker', 'gw_rss_mb',
+        'gw_peak_rss_mb', 'fleet_peak_rss_mb', 'fleet_cpu_s', 'load_mean']
+
+
+def rows(outdir, kind):
+    out = []
+    for p in glob.glob(os.path.join(outdir, 'runs', kind + '-*', 'row.json')):
+        out.append(json.load(open(p)))
+    out.sort(key=lambda r: (r['devices'], r['name']))
+    return out
+
+
+def cmd_csv(outdir, kind):
+    w = csv.writer(sys.stdout)
+    w.writerow(COLS)
+    for r in rows(outdir, kind):
+        w.writerow([('%.6g' % r[c]) if isinstance(r[c], float) else r[c] for c in COLS])
+
+
+def cmd_bracket(outdir, target, sizes):
+    by = {r['devices']: r for r in rows(outdir, 'scale')}
+    lo, hi = 0, 0
+    for n in [int(x) for x in sizes.split(',')]:
+        if n not in by:
+            continue
+        if by[n]['hit_rate'] >= float(target):
+            lo, hi = n, -1
+        else:
+            hi = n
+            break
+    print(lo, hi)
+
+
+def cmd_held(d, target):
+    r = json.load(open(os.path.join(d, 'row.json')))
+    sys.exit(0 if r['hit_rate'] >= float(target) else 1)
+
+
+def cmd_topfixed(path, k):
+    with open(path) as f:
+        rs = [r for r in csv.DictReader(f) if r['policy'].startswith('fixed:')]
+    rs.sort(key=lambda r: -float(r['rt_accuracy']))
+    print(' '.join(r['policy'].split(':')[1] for r in rs[:int(k)]))
+
+
+def sim_rows(outdir):
+    """rtci-sim per policy: per-trace means weighted by the fleet's devices per trace."""
+    per = defaultdict(lambda: defaultdict(list))
+    with open(os.path.join(outdir, 'sim-runs.csv')) as f:
+        for r in csv.DictReader(f):
+            per[r['policy']][r['trace']].append((float(r['rt_accuracy']), float(r['hit_rate'])))
+    out = []
+    for r in rows(outdir, 'policy'):
+        pol = r['policy'] if r['policy'] != 'fixed' else 'fixed:%d' % r['fixed_setup']
+        tr = per.get(pol, {})
+        w = {t: c for t, c in r['traces'].items() if t in tr}
+        wsum = sum(w.values())
+        if not wsum:
+            continue
+        srt = sum(c * sum(a for a, _ in tr[t]) / len(tr[t]) for t, c in w.items()) / wsum
+        shit = sum(c * sum(h for _, h in tr[t]) / len(tr[t]) for t, c in w.items()) / wsum
+        out.append({'policy': pol, 'live_rt_accuracy': r['rt_accuracy'],
+                    'live_table_rt_accuracy': r['table_rt_accuracy'],
+                    'live_hit_rate': r['hit_rate'], 'sim_rt_accuracy': srt, 'sim_hit_rate': shit,
+                    'devices_matched': wsum, 'devices': r['devices']})
+    return out
+
+
+def cmd_sim(outdir):
+    rs = sim_rows(outdir)
+    w = csv.writer(sys.stdout)
+    cols = ['policy', 'devices', 'devices_matched', 'live_rt_accuracy', 'live_table_rt_accuracy',
+            'live_hit_rate', 'sim_rt_accuracy', 'sim_hit_rate']
+    w.writerow(cols)
+    for r in rs:
+        w.writerow([('%.6g' % r[c]) if isinstance(r[c], float) else r[c] for c in cols])
+
+
+def cmd_summary(outdir):
+    tab, proxy = load_table(outdir)
+    print(open(os.path.join(outdir, 'model.txt')).read().strip())
+    sc = rows(outdir, 'scale')
+    if sc:
+        print('\n== scale: mpc, one gateway (rx lcore + 1 worker), fleet in the other namespace ==')
+        print('%7s %6s %9s %7s %8s %9s %8s %8s %7s %7s %8s %8s %8s %5s' % (
+            'devices', 'dur_s', 'frames', 'hit', 'rt-acc', 'tab-rtacc', 'p99_ms', 'gw_cores',
+            'cpu/1k', 'busy_rx', 'busy_wk', 'gw_MB', 'fleet_MB', 'load'))
+        for r in sc:
+            print('%7d %6.0f %9d %7.4f %8.4f %9.4f %8.1f %8.2f %7.3f %7.3f %8.3f %8.1f %8.1f %5.1f'
+                  % (r['devices'], r['duration_s'], r['captured'], r['hit_rate'],
+                     r['rt_accuracy'], r['table_rt_accuracy'], r['p99_ms'], r['gw_cpu_cores'],
+                     r['gw_cpu_per_1000'], r['busy_rx'], r['busy_worker'], r['gw_peak_rss_mb'],
+                     r['fleet_peak_rss_mb'], r['load_mean']))
+        print('gw_cores: gateway utime+stime / wall (its DPDK lcores poll, so this counts spinning);'
+              ' cpu/1k = gw_cores per 1,000 devices; busy_*: mean share of time the rx lcore / '
+              'worker spent on packets / batches (rtci_lcore_busy_ratio); MB: peak RSS')
+    se = rows(outdir, 'search')
+    bp = os.path.join(outdir, 'search_bounds.txt')
+    if se or os.path.exists(bp):
+        print('\n== search: largest fleet with deadline hits >= target ==')
+        for r in se:
+            print('  %6d devices, %3.0f s: hit %.4f  p99 %.1f ms  load %.1f' % (
+                r['devices'], r['duration_s'], r['hit_rate'], r['p99_ms'], r['load_mean']))
+        if os.path.exists(bp):
+            lo, hi = open(bp).read().split()
+            print('  largest fleet holding the target: %s devices (next tried, failing: %s)' % (
+                lo, 'none' if hi == '-1' else hi))
+    po = rows(outdir, 'policy')
+    if po:
+        print('\n== policies: same fleet, seed, traces, offsets ==')
+        acc_col = 'table_rt_accuracy' if proxy else 'rt_accuracy'
+        print('%-10s %7s %8s %9s %8s %8s' % ('policy', 'hit', 'rt-acc', 'tab-rtacc', 'p99_ms',
+                                             'load'))
+        for r in po:
+            pol = r['policy'] if r['policy'] != 'fixed' else 'fixed:%d' % r['fixed_setup']
+            print('%-10s %7.4f %8.4f %9.4f %8.1f %8.1f' % (pol, r['hit_rate'], r['rt_accuracy'],
+                                                          r['table_rt_accuracy'], r['p99_ms'],
+                                                          r['load_mean']))
+        fx = [r for r in po if r['policy'] == 'fixed']
+        m = [r for r in po if r['policy'] == 'mpc']
+        ra = [r for r in po if r['policy'] == 'rate']
+        if fx and m and ra:
+            bf = max(fx, key=lambda r: r[acc_col])
+            print('compared on %s%s: mpc %.4f, best fixed (setup %d) %.4f -> ratio %.3f; '
+                  'rate %.4f -> ratio %.3f' % (
+                      acc_col, ' (proxy table: label accuracy is that of random weights)'
+                      if proxy else '', m[0][acc_col], bf['fixed_setup'], bf[acc_col],
+                      m[0][acc_col] / bf[acc_col] if bf[acc_col] else float('nan'),
+                      ra[0][acc_col],
+                      m[0][acc_col] / ra[0][acc_col] if ra[0][acc_col] else float('nan')))
+    if os.path.exists(os.path.join(outdir, 'sim-runs.csv')):
+        rs = sim_rows(outdir)
+        print('\n== live vs rtci-sim (same traces, fps, deadline, duration, table; sim per-trace '
+              'means weighted by the fleet\'s devices per trace) ==')
+        live = 'live_table_rt_accuracy' if proxy else 'live_rt_accuracy'
+        print('%-10s %9s %9s %7s %9s %9s %7s' % ('policy', 'live-rta', 'sim-rta', 'ratio',
+                                                 'live-hit', 'sim-hit', 'ratio'))
+        for r in rs:
+            print('%-10s %9.4f %9.4f %7.3f %9.4f %9.4f %7.3f' % (
+                r['policy'], r[live], r['sim_rt_accuracy'],
+                r[live] / r['sim_rt_accuracy'] if r['sim_rt_accuracy'] else float('nan'),
+                r['live_hit_rate'], r['sim_hit_rate'],
+                r['live_hit_rate'] / r['sim_hit_rate'] if r['sim_hit_rate'] else float('nan')))
+        print('live-rta: %s' % ('table-weighted (in-time frames x table accuracy of their setup)'
+                                if proxy else 'correct and in time / captured (labels)'))
+
+
+def main():
+    a = sys.argv[1:]
+    cmds = {'table': cmd_table, 'run': cmd_run, 'csv': cmd_csv, 'bracket': cmd_bracket,
+            'held': cmd_held, 'topfixed': cmd_topfixed, 'sim': cmd_sim, 'summary': cmd_summary}
+    if not a or a[0] not in cmds:
+        sys.exit('usage: e2e_report.py ' + '|'.join(cmds) + ' ARGS')
+    cmds[a[0]](*a[1:])
+
+
+if __name__ == '__main__':
+    main()
