@@ -137,6 +137,37 @@ def rows(outdir, kind):
     return out
 
 
+def key(r):
+    return (r['devices'], r['policy'], r['fixed_setup'])
+
+
+def median(v):
+    v = sorted(x for x in v if x == x)
+    if not v:
+        return float('nan')
+    m = len(v) // 2
+    return v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2
+
+
+def med_rows(outdir, kind):
+    """One row per (devices, policy, fixed setup): the median of each figure over repeats."""
+    groups = defaultdict(list)
+    for r in rows(outdir, kind):
+        groups[key(r)].append(r)
+    out = []
+    for k in sorted(groups, key=lambda k: (k[0], k[1], str(k[2]))):
+        g = groups[k]
+        m = dict(g[0])
+        m['repeats'] = len(g)
+        for c in COLS + ['gw_cpu_cores']:
+            if isinstance(g[0].get(c), (int, float)) and c not in ('devices', 'fixed_setup'):
+                m[c] = median([float(r[c]) for r in g])
+        m['traces'] = g[0]['traces']
+        m['runs'] = g
+        out.append(m)
+    return out
+
+
 def cmd_csv(outdir, kind):
     w = csv.writer(sys.stdout)
     w.writerow(COLS)
@@ -145,7 +176,7 @@ def cmd_csv(outdir, kind):
 
 
 def cmd_bracket(outdir, target, sizes):
-    by = {r['devices']: r for r in rows(outdir, 'scale')}
+    by = {r['devices']: r for r in med_rows(outdir, 'scale')}
     lo, hi = 0, 0
     for n in [int(x) for x in sizes.split(',')]:
         if n not in by:
@@ -189,14 +220,31 @@ def sim_rows(outdir):
         out.append({'policy': pol, 'live_rt_accuracy': r['rt_accuracy'],
                     'live_table_rt_accuracy': r['table_rt_accuracy'],
                     'live_hit_rate': r['hit_rate'], 'sim_rt_accuracy': srt, 'sim_hit_rate': shit,
-                    'devices_matched': wsum, 'devices': r['devices']})
+                    'devices_matched': wsum, 'devices': r['devices'], 'name': r['name']})
+    return out
+
+
+def sim_med(outdir):
+    g = defaultdict(list)
+    for r in sim_rows(outdir):
+        g[r['policy']].append(r)
+    out = []
+    for pol, rs in g.items():
+        m = dict(rs[0])
+        for c in ('live_rt_accuracy', 'live_table_rt_accuracy', 'live_hit_rate',
+                  'sim_rt_accuracy', 'sim_hit_rate'):
+            m[c] = median([x[c] for x in rs])
+        m['repeats'] = len(rs)
+        out.append(m)
+    order = {'mpc': 0, 'rate': 1}
+    out.sort(key=lambda r: (order.get(r['policy'], 2), r['policy']))
     return out
 
 
 def cmd_sim(outdir):
     rs = sim_rows(outdir)
     w = csv.writer(sys.stdout)
-    cols = ['policy', 'devices', 'devices_matched', 'live_rt_accuracy', 'live_table_rt_accuracy',
+    cols = ['name', 'policy', 'devices', 'devices_matched', 'live_rt_accuracy', 'live_table_rt_accuracy',
             'live_hit_rate', 'sim_rt_accuracy', 'sim_hit_rate']
     w.writerow(cols)
     for r in rs:
@@ -206,9 +254,10 @@ def cmd_sim(outdir):
 def cmd_summary(outdir):
     tab, proxy = load_table(outdir)
     print(open(os.path.join(outdir, 'model.txt')).read().strip())
-    sc = rows(outdir, 'scale')
+    sc = med_rows(outdir, 'scale')
     if sc:
-        print('\n== scale: mpc, one gateway (rx lcore + 1 worker), fleet in the other namespace ==')
+        print('\n== scale: mpc, one gateway (rx lcore + 1 worker), fleet in the other namespace; '
+              'medians of %d run(s) ==' % sc[0]['repeats'])
         print('%7s %6s %9s %7s %8s %9s %8s %8s %7s %7s %8s %8s %8s %5s' % (
             'devices', 'dur_s', 'frames', 'hit', 'rt-acc', 'tab-rtacc', 'p99_ms', 'gw_cores',
             'cpu/1k', 'busy_rx', 'busy_wk', 'gw_MB', 'fleet_MB', 'load'))
@@ -232,9 +281,10 @@ def cmd_summary(outdir):
             lo, hi = open(bp).read().split()
             print('  largest fleet holding the target: %s devices (next tried, failing: %s)' % (
                 lo, 'none' if hi == '-1' else hi))
-    po = rows(outdir, 'policy')
+    po = med_rows(outdir, 'policy')
     if po:
-        print('\n== policies: same fleet, seed, traces, offsets ==')
+        print('\n== policies: same fleet, seed, traces, offsets; medians of %d run(s) ==' %
+              po[0]['repeats'])
         acc_col = 'table_rt_accuracy' if proxy else 'rt_accuracy'
         print('%-10s %7s %8s %9s %8s %8s' % ('policy', 'hit', 'rt-acc', 'tab-rtacc', 'p99_ms',
                                              'load'))
@@ -256,7 +306,7 @@ def cmd_summary(outdir):
                       ra[0][acc_col],
                       m[0][acc_col] / ra[0][acc_col] if ra[0][acc_col] else float('nan')))
     if os.path.exists(os.path.join(outdir, 'sim-runs.csv')):
-        rs = sim_rows(outdir)
+        rs = sim_med(outdir)
         print('\n== live vs rtci-sim (same traces, fps, deadline, duration, table; sim per-trace '
               'means weighted by the fleet\'s devices per trace) ==')
         live = 'live_table_rt_accuracy' if proxy else 'live_rt_accuracy'
