@@ -267,7 +267,8 @@ def cmd_summary(outdir):
                      r['rt_accuracy'], r['table_rt_accuracy'], r['p99_ms'], r['gw_cpu_cores'],
                      r['gw_cpu_per_1000'], r['busy_rx'], r['busy_worker'], r['gw_peak_rss_mb'],
                      r['fleet_peak_rss_mb'], r['load_mean']))
-        print('gw_cores: gateway utime+stime / wall (its DPDK lcores poll, so this counts spinning);'
+        print('gw_cores: gateway utime+stime / wall (its lcores poll while there is work and sleep '
+              '50 us when idle, so this is work plus wake-ups);'
               ' cpu/1k = gw_cores per 1,000 devices; busy_*: mean share of time the rx lcore / '
               'worker spent on packets / batches (rtci_lcore_busy_ratio); MB: peak RSS')
     se = rows(outdir, 'search')
