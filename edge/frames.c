@@ -178,6 +178,7 @@ int rtci_frames_load_pgm_dir(const char *dir, uint32_t max, struct rtci_imageset
 		snprintf(err, errlen, "%s: no .pgm files", dir);
 		rc = -ENOENT;
 	}
+	size_t found = n; /* every name is freed below, also those past max */
 	if (rc == 0) {
 		qsort(names, n, sizeof(*names), cmp_str);
 		if (max && n > max)
@@ -214,7 +215,7 @@ int rtci_frames_load_pgm_dir(const char *dir, uint32_t max, struct rtci_imageset
 		out->labels[i] = (end != names[i] && *end == '_' && lab >= 0 && lab < 32768) ? (int16_t)lab : -1;
 		out->count = (uint32_t)(i + 1);
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < found; i++)
 		free(names[i]);
 	free(names);
 	if (rc)
