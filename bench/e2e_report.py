@@ -257,7 +257,8 @@ def cmd_summary(outdir):
     sc = med_rows(outdir, 'scale')
     if sc:
         print('\n== scale: mpc, one gateway (rx lcore + 1 worker), fleet in the other namespace; '
-              'medians of %d run(s) ==' % sc[0]['repeats'])
+              'medians of %d run(s); uplinks: %s ==' % (
+                  sc[0]['repeats'], 'unlimited' if '' in sc[0]['traces'] else 'traces'))
         print('%7s %6s %9s %7s %8s %9s %8s %8s %7s %7s %8s %8s %8s %5s' % (
             'devices', 'dur_s', 'frames', 'hit', 'rt-acc', 'tab-rtacc', 'p99_ms', 'gw_cores',
             'cpu/1k', 'busy_rx', 'busy_wk', 'gw_MB', 'fleet_MB', 'load'))
