@@ -30,6 +30,8 @@ def main(argv=None):
     ap.add_argument("--model", default=None, help="evaluate: a model file")
     ap.add_argument("--out", default=None, help="export: output model file")
     ap.add_argument("--runs-dir", default=None, help="override common.runs_dir")
+    ap.add_argument("--setups", default=None,
+                    help="train-individual: only these setup ids ('0-24', '3,7,45')")
     ap.add_argument("--threads", type=int, default=None, help="override common.threads")
     ap.add_argument("--doc", default=None, help="ablation: output markdown (docs/ablation.md)")
     ap.add_argument("--report-only", action="store_true",
@@ -54,6 +56,8 @@ def main(argv=None):
             steps.parse_variant(a.variant)
             steps.train_swcnn(cfg, a.variant)
         elif a.command == "train-individual":
+            if a.setups:
+                cfg.setdefault("individual", {})["setups"] = steps.parse_setup_list(a.setups)
             steps.train_individual(cfg)
         elif a.command == "evaluate":
             steps.evaluate(cfg, a.variant, a.model)

@@ -29,8 +29,8 @@ def collect(cfg, variants):
     ind = read_json(p["individual_json"]) if os.path.exists(p["individual_json"]) else {}
     rows = []
     for v in variants:
-        ev = os.path.join(p["root"], "eval-%s.json" % v)
-        stf = os.path.join(p["root"], "swcnn-" + v, "state.json")
+        ev = os.path.join(p["root"], "eval-%s.json" % steps.run_name(v))
+        stf = os.path.join(p["root"], "swcnn-" + steps.run_name(v), "state.json")
         row = {"variant": v, "done": os.path.exists(ev)}
         if os.path.exists(stf):
             row["state"] = read_json(stf)
@@ -49,7 +49,7 @@ def planned_budget(cfg, variant):
     groups = C.section(cfg, "cluster").get("groups", 3)
     spb = 2 + int(groups) if use_c else len(setup_space())
     n = int(sec.get("limit_train") or 60000)
-    passes = int(sec["epochs"]) * (n // int(sec["batch_size"])) * int(sec["batch_size"]) * \
+    passes = float(sec["epochs"]) * (n // int(sec["batch_size"])) * int(sec["batch_size"]) * \
         (spb + (1.0 / 3 if use_d else 0.0))
     return ["%s (planned)" % sec["epochs"], "%d" % spb, "%.2fM (planned)" % (passes / 1e6), "-"]
 
@@ -159,7 +159,7 @@ def write_doc(cfg, rows, ind, doc_path):
 
 def run(cfg, variants=None, doc_path=None, report_only=False):
     """Trains what is missing (unless report_only), then writes the report from what exists."""
-    variants = variants or list(steps.VARIANTS)
+    variants = variants or C.section(cfg, "swcnn").get("ablation") or list(steps.VARIANTS)
     for v in variants:
         steps.parse_variant(v)
     doc_path = doc_path or os.path.join(REPO, "docs", "ablation.md")
@@ -174,7 +174,7 @@ def run(cfg, variants=None, doc_path=None, report_only=False):
     p = steps._paths(cfg)
     for v in variants:
         steps.train_swcnn(cfg, v)
-        if not os.path.exists(os.path.join(p["root"], "eval-%s.json" % v)):
+        if not os.path.exists(os.path.join(p["root"], "eval-%s.json" % steps.run_name(v))):
             steps.evaluate(cfg, v)
     ind, rows = collect(cfg, variants)
     write_doc(cfg, rows, ind, doc_path)

@@ -96,14 +96,16 @@ def fmt_time(s):
 
 
 def train(run_dir, label, model, train_split, cfg, batch_fn, device, eval_fn=None,
-          patience=None, passes_per_batch=1.0):
+          patience=None, passes_per_batch=1.0, baseline=None, min_delta=0.0):
     """Trains `model` in place for cfg['epochs'] epochs (resuming from run_dir/checkpoint.pt).
 
     batch_fn(model, x, y, step) computes the losses of one batch and calls backward() on them
     (gradients of several setups accumulate); it returns (loss, correct, count) for the progress
     line. eval_fn(model) -> accuracy, run after each epoch; with `patience`, training stops when
-    the accuracy has not improved for that many epochs, and run_dir/best.pt holds the best
-    weights. Returns the state dict written to run_dir/state.json.
+    the accuracy has not improved by more than `min_delta` for that many epochs, and
+    run_dir/best.pt holds the best weights. `baseline` is the accuracy before training (epoch 0),
+    so a first epoch that does not beat it counts as no improvement. Returns the state dict
+    written to run_dir/state.json.
     """
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "checkpoint.pt")
@@ -112,14 +114,19 @@ def train(run_dir, label, model, train_split, cfg, batch_fn, device, eval_fn=Non
     if spe < 1:
         raise ValueError("%s: %d training images are fewer than one batch of %d"
                          % (label, len(train_split), bs))
-    epochs = int(cfg["epochs"])
-    total = epochs * spe
+    # Fractional epochs are allowed (a budget given in image passes, e.g. 0.1 epoch).
+    epochs_f = float(cfg["epochs"])
+    epochs = int(epochs_f) if epochs_f == int(epochs_f) else epochs_f
+    total = max(1, int(round(epochs_f * spe)))
+    n_epochs = (total + spe - 1) // spe
     warmup = int(round(float(cfg.get("warmup_epochs", 0)) * spe))
     opt = make_optimizer(model, cfg)
     st = {"step": 0, "epoch_done": 0, "history": [], "best": None, "best_epoch": None,
           "wall_s": 0.0, "images": 0, "image_passes": 0.0, "stopped_early": False,
           "done": False, "steps_per_epoch": spe, "total_steps": total, "epochs": epochs,
-          "batch_size": bs}
+          "batch_size": bs, "last_improved": 0}
+    if baseline is not None:
+        st["best"], st["best_epoch"] = float(baseline), 0
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location=device)
         model.load_state_dict(ck["model"])
@@ -147,6 +154,8 @@ def train(run_dir, label, model, train_split, cfg, batch_fn, device, eval_fn=Non
         for i, x, y in data.train_batches(train_split, bs, seed, epoch, start,
                                           aug=bool(cfg.get("augment", True)),
                                           pad=int(cfg.get("augment_pad", 2))):
+            if st["step"] >= total:
+                break
             lr = lr_at(st["step"], total, float(cfg["lr"]), warmup)
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -164,7 +173,7 @@ def train(run_dir, label, model, train_split, cfg, batch_fn, device, eval_fn=Non
                 rate = (st["step"] - step0) / max(1e-9, now - t_start)
                 eta = (total - st["step"]) / max(1e-9, rate)
                 log("%s: epoch %d/%d step %d/%d loss %.4f acc %.4f lr %.4g %.0f img/s ETA %s"
-                    % (label, epoch + 1, epochs, i + 1, spe, run_loss / max(1, run_count),
+                    % (label, epoch + 1, n_epochs, i + 1, spe, run_loss / max(1, run_count),
                        run_correct / max(1, run_count), lr, rate * bs, fmt_time(eta)))
                 run_loss = run_correct = run_count = 0.0
                 t_last_log = now
@@ -179,13 +188,16 @@ def train(run_dir, label, model, train_split, cfg, batch_fn, device, eval_fn=Non
         if eval_fn is not None:
             acc = eval_fn(model)
             rec["test_acc"] = acc
+            if st["best"] is None or acc > st["best"] + float(min_delta):
+                st["last_improved"] = epoch + 1
             if st["best"] is None or acc > st["best"]:
                 st["best"], st["best_epoch"] = acc, epoch + 1
                 if patience is not None:
                     save_atomic(model.state_dict(), os.path.join(run_dir, "best.pt"))
             log("%s: epoch %d test accuracy %.4f (best %.4f at epoch %d)"
                 % (label, epoch + 1, acc, st["best"], st["best_epoch"]))
-            if patience is not None and epoch + 1 - st["best_epoch"] >= patience:
+            if patience is not None and epoch + 1 - st["last_improved"] >= patience \
+                    and st["step"] < total:
                 st["stopped_early"] = True
                 log("%s: no improvement for %d epoch(s), stopping" % (label, patience))
         st["history"].append(rec)

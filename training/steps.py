@@ -31,11 +31,18 @@ VARIANTS = ["noI-D-C", "noI-noD-noC", "I-noD-C", "noI-noD-C", "I-noD-noC", "I-D-
 
 
 def parse_variant(v):
-    parts = v.split("-")
+    """'I-D-C' -> (init, distill, cluster). A tag after '@' names a separate run of the same
+    variant with its own budget (e.g. 'I-D-C@ablation' in swcnn.variants)."""
+    parts = v.split("@", 1)[0].split("-")
     if len(parts) != 3 or parts[0] not in ("I", "noI") or parts[1] not in ("D", "noD") or \
             parts[2] not in ("C", "noC"):
         raise ValueError("variant %r is not of the form [no]I-[no]D-[no]C" % v)
     return parts[0] == "I", parts[1] == "D", parts[2] == "C"
+
+
+def run_name(variant):
+    """Directory/file name of a variant's run ('I-D-C@ablation' -> 'I-D-C-ablation')."""
+    return variant.replace("@", "-")
 
 
 def _paths(cfg):
@@ -271,7 +278,7 @@ def train_swcnn(cfg, variant="I-D-C"):
     sec.update(overrides)
     device = _setup_env(sec)
     p = _paths(cfg)
-    run_dir = os.path.join(p["root"], "swcnn-" + variant)
+    run_dir = os.path.join(p["root"], "swcnn-" + run_name(variant))
     out = os.path.join(run_dir, "model.pt")
     if os.path.exists(out):
         log("train-swcnn %s: %s exists" % (variant, out))
@@ -337,6 +344,37 @@ def train_swcnn(cfg, variant="I-D-C"):
 # --------------------------------------------------------------------------------------------
 # 4. Individually trained models, one per setup (the benchmark).
 
+def _merge_individual(path, key, rec):
+    """Adds one setup's record to individual.json under a lock, so several train-individual
+    processes (each with its own --setups share) can fill it at once."""
+    import fcntl
+    with open(path + ".lock", "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        results = read_json(path) if os.path.exists(path) else {}
+        results[key] = rec
+        write_json(path, results)
+    return results
+
+
+def parse_setup_list(text):
+    """'0-24' or '3,7,45' or '0-4,40-49' -> sorted setup ids."""
+    ids = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part:
+            a, b = part.split("-", 1)
+            ids.update(range(int(a), int(b) + 1))
+        else:
+            ids.add(int(part))
+    n = len(setup_space())
+    bad = [i for i in ids if not 0 <= i < n]
+    if bad:
+        raise ValueError("setup ids %s outside 0-%d" % (sorted(bad), n - 1))
+    return sorted(ids)
+
+
 def train_individual(cfg):
     sec = C.section(cfg, "individual")
     device = _setup_env(sec)
@@ -384,14 +422,15 @@ def train_individual(cfg):
         acc0 = eval_fn(model)
         st = train(run_dir, label, model, tr, sec, batch_fn, device, eval_fn,
                    patience=int(sec.get("patience", 1)),
-                   passes_per_batch=1.0)
+                   passes_per_batch=1.0, baseline=acc0,
+                   min_delta=float(sec.get("min_delta", 0.0)))
         best = st["best"] if st["best"] is not None and st["best"] >= acc0 else acc0
         results[key] = {"setup": sid, "c": s.c, "L": s.L, "accuracy": best,
                         "accuracy_before": acc0, "best_epoch": st["best_epoch"],
                         "epochs_run": st["epoch_done"], "stopped_early": st["stopped_early"],
                         "wall_s": st["wall_s"], "images": st["images"],
                         "history": st["history"]}
-        write_json(p["individual_json"], results)
+        results = _merge_individual(p["individual_json"], key, results[key])
         log("%s: accuracy %.4f (before fine-tuning %.4f), %d epoch(s), %s"
             % (label, best, acc0, st["epoch_done"], fmt_time(st["wall_s"])))
     log("train-individual: %d setups done (%s this run)" % (len(results),
@@ -421,12 +460,12 @@ def evaluate(cfg, variant="I-D-C", model_file=None):
         setups = setups_from_metadata(doc)
         out = None
     else:
-        path = os.path.join(p["root"], "swcnn-" + variant, "model.pt")
+        path = os.path.join(p["root"], "swcnn-" + run_name(variant), "model.pt")
         if not os.path.exists(path):
             raise SystemExit("no SW-CNN at %s: run train-swcnn --variant %s" % (path, variant))
         model = load_model_pt(path, device)
         setups = setup_space()
-        out = os.path.join(p["root"], "eval-%s.json" % variant)
+        out = os.path.join(p["root"], "eval-%s.json" % run_name(variant))
     t0 = time.time()
     accs = evaluate_model(model, te, setups, device, int(sec["eval_batch_size"]),
                           "evaluate " + (variant if not model_file else model_file))
@@ -532,7 +571,7 @@ def export(cfg, variant="I-D-C", out_path=None):
     sec = C.section(cfg, "export")
     _setup_env(sec)  # threads; export runs on the CPU
     p = _paths(cfg)
-    path = os.path.join(p["root"], "swcnn-" + variant, "model.pt")
+    path = os.path.join(p["root"], "swcnn-" + run_name(variant), "model.pt")
     if not os.path.exists(path):
         raise SystemExit("no SW-CNN at %s: run train-swcnn --variant %s" % (path, variant))
     model = load_model_pt(path, "cpu")
@@ -540,7 +579,7 @@ def export(cfg, variant="I-D-C", out_path=None):
     parse_variant(variant)
     if os.path.exists(p["groups"]):
         set_groups(meta, read_json(p["groups"])["groups"])
-    ev = os.path.join(p["root"], "eval-%s.json" % variant)
+    ev = os.path.join(p["root"], "eval-%s.json" % run_name(variant))
     if not os.path.exists(ev):
         evaluate(cfg, variant)
     accs = read_json(ev)["accuracy"]
@@ -553,7 +592,7 @@ def export(cfg, variant="I-D-C", out_path=None):
         s["accuracy"] = accs.get(str(s["id"]))
         if payload:
             s["payload_bytes"] = round(payload[s["id"]], 1)
-    st = read_json(os.path.join(p["root"], "swcnn-" + variant, "state.json"))
+    st = read_json(os.path.join(p["root"], "swcnn-" + run_name(variant), "state.json"))
     meta["provenance"] = (
         "SW-CNN %s trained by training/ (python3 -m training, config %s): %d epochs x %d steps of "
         "batch %d, seed %s; accuracy = top-1 on the %d Fashion-MNIST test images with the codec's "

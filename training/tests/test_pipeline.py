@@ -179,3 +179,60 @@ def test_payload_packing():
     assert steps.pack_levels(q16, 16) == bytes([255, 255, 1, 0])
     part = torch.rand(3, 14, 14)
     assert len(steps.frame_bytes(part, 1)) == 28 + 3 * 8 + (3 * 196 + 7) // 8
+
+
+def _tiny_split(n=96):
+    return data.Split(np.random.RandomState(0).randint(0, 255, (n, 28, 28)).astype(np.uint8),
+                      np.arange(n) % 10)
+
+
+def _plain_fn(m, x, y, step):
+    loss = torch.nn.functional.cross_entropy(m(x), y)
+    loss.backward()
+    return loss.item(), 0, len(y)
+
+
+def _loop_cfg(**kw):
+    cfg = C.section({"common": {"seed": 3, "checkpoint_every_s": 1000, "log_every_s": 1000}},
+                    "init")
+    cfg.update({"batch_size": 32, "lr": 0.01})
+    cfg.update(kw)
+    return cfg
+
+
+def test_fractional_epochs_stop_at_the_step_budget(tmp_path):
+    torch.manual_seed(0)
+    st = train(str(tmp_path / "r"), "t", SWCNN(get_geometry("fmnist"), 1), _tiny_split(),
+               _loop_cfg(epochs=0.5), _plain_fn, torch.device("cpu"))
+    # 96 images / 32 = 3 steps per epoch; half an epoch rounds to 2 steps
+    assert st["total_steps"] == 2 and st["step"] == 2 and st["images"] == 64
+
+
+def test_early_stop_counts_the_baseline_and_min_delta(tmp_path):
+    accs = iter([0.801, 0.9])
+
+    torch.manual_seed(0)
+    st = train(str(tmp_path / "a"), "t", SWCNN(get_geometry("fmnist"), 1), _tiny_split(),
+               _loop_cfg(epochs=3), _plain_fn, torch.device("cpu"), lambda m: next(accs),
+               patience=1, baseline=0.80, min_delta=0.002)
+    # epoch 1 beats the baseline by only 0.001: kept as best, but training stops there
+    assert st["epoch_done"] == 1 and st["stopped_early"]
+    assert st["best"] == 0.801 and st["best_epoch"] == 1
+    accs2 = iter([0.79, 0.85, 0.86])
+    st = train(str(tmp_path / "b"), "t", SWCNN(get_geometry("fmnist"), 1), _tiny_split(),
+               _loop_cfg(epochs=3), _plain_fn, torch.device("cpu"), lambda m: next(accs2),
+               patience=2, baseline=0.80, min_delta=0.002)
+    assert st["epoch_done"] == 3 and not st["stopped_early"] and st["best_epoch"] == 3
+
+
+def test_setup_list_parsing_and_shared_individual_results(tmp_path):
+    assert steps.parse_setup_list("0-3,7, 45") == [0, 1, 2, 3, 7, 45]
+    with pytest.raises(ValueError):
+        steps.parse_setup_list("48-50")
+    path = str(tmp_path / "individual.json")
+    steps._merge_individual(path, "3", {"accuracy": 0.5})
+    # a second process that started with an empty view must not drop setup 3
+    merged = steps._merge_individual(path, "9", {"accuracy": 0.6})
+    assert sorted(merged) == ["3", "9"] and sorted(read_json(path)) == ["3", "9"]
+    assert steps.run_name("I-D-C@ablation") == "I-D-C-ablation"
+    assert steps.parse_variant("I-D-C@ablation") == (True, True, True)
