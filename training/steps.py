@@ -356,6 +356,28 @@ def _merge_individual(path, key, rec):
     return results
 
 
+def _claim_individual(path, key):
+    """Work queue for parallel train-individual processes: a setup is taken by the first live
+    process that claims it (claims of dead processes lapse, so a restart resumes their setup)."""
+    import fcntl
+    with open(path + ".lock", "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        if os.path.exists(path) and key in read_json(path):
+            return False
+        cpath = path + ".claims"
+        claims = read_json(cpath) if os.path.exists(cpath) else {}
+        pid = claims.get(key)
+        if pid and pid != os.getpid():
+            try:
+                os.kill(pid, 0)
+                return False          # a live process is training it
+            except ProcessLookupError:
+                pass
+        claims[key] = os.getpid()
+        write_json(cpath, claims)
+    return True
+
+
 def parse_setup_list(text):
     """'0-24' or '3,7,45' or '0-4,40-49' -> sorted setup ids."""
     ids = set()
@@ -397,7 +419,7 @@ def train_individual(cfg):
     t_all = time.time()
     for n, sid in enumerate(ids):
         key = str(sid)
-        if key in results:
+        if key in results or not _claim_individual(p["individual_json"], key):
             continue
         s = setups[sid]
         own = Setup(s.id, s.c, s.L, 0)  # a single-setup model has one BN slot
@@ -466,6 +488,10 @@ def evaluate(cfg, variant="I-D-C", model_file=None):
         model = load_model_pt(path, device)
         setups = setup_space()
         out = os.path.join(p["root"], "eval-%s.json" % run_name(variant))
+        if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(path):
+            res = read_json(out)
+            log("evaluate %s: %s is up to date" % (variant, out))
+            return res
     t0 = time.time()
     accs = evaluate_model(model, te, setups, device, int(sec["eval_batch_size"]),
                           "evaluate " + (variant if not model_file else model_file))

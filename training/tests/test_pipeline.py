@@ -234,5 +234,16 @@ def test_setup_list_parsing_and_shared_individual_results(tmp_path):
     # a second process that started with an empty view must not drop setup 3
     merged = steps._merge_individual(path, "9", {"accuracy": 0.6})
     assert sorted(merged) == ["3", "9"] and sorted(read_json(path)) == ["3", "9"]
+    assert not steps._claim_individual(path, "3")      # done already
+    assert steps._claim_individual(path, "4")          # free, now ours
+    assert steps._claim_individual(path, "4")          # ours again after a restart
+    claims = read_json(path + ".claims")
+    claims["5"] = 1                                    # pid 1 is alive: someone else's
+    claims["6"] = 2 ** 22 + 12345                      # no such process: lapsed
+    with open(path + ".claims", "w") as f:
+        import json
+        json.dump(claims, f)
+    assert not steps._claim_individual(path, "5")
+    assert steps._claim_individual(path, "6")
     assert steps.run_name("I-D-C@ablation") == "I-D-C-ablation"
     assert steps.parse_variant("I-D-C@ablation") == (True, True, True)
