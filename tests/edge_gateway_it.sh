@@ -3,12 +3,15 @@
 # one network namespace, the edge tools in another, joined by a veth.
 #
 #   tests/edge_gateway_it.sh <rtci-gateway> <rtci-edge> <rtci-fleet> <rtci-model> \
-#                            <edge-check-results> <traces dir>
+#                            <edge-check-results> <traces dir> <trained model>
 #
 # Checks: rtci-edge's answered frames carry the classes computed locally (head -> codec ->
 # tail); on a slow emulated uplink the gateway's rate-switch commands take effect from the
 # frames they name; rtci-edge keeps going across a gateway restart (re-hello, results again);
-# rtci-fleet with 20 devices on real traces gets results and its statistics add up.
+# rtci-fleet with 20 devices for 10 s on the trained model and real traces plus one with a
+# bandwidth drop gets results, its statistics add up, the accuracy of the delivered frames
+# matches the model's per-setup table for the setups used (within 3 points), and devices on the
+# drop switch setups. Afterwards no namespace, link or DPDK runtime directory is left.
 # Exits 77 (meson: skipped) without root or `ip netns`. Always removes what it created.
 set -u
 
@@ -22,6 +25,7 @@ fleet=${3:?rtci-fleet}
 modeltool=${4:?rtci-model}
 check=${5:?edge-check-results}
 traces=${6:?traces dir}
+trained=${7:?trained model file}
 
 id=$(printf '%04x%02x' $(( $$ & 0xffff )) $(( RANDOM & 0xff )))
 GW_NS="rtci-egw-$id"
@@ -54,6 +58,10 @@ cleanup() {
 		done
 	fi
 	rm -rf "$work" "/var/run/dpdk/$PREFIX"
+	if ip netns list | grep -q -e "$GW_NS" -e "$DEV_NS" || ip link show "$GW_IF" >/dev/null 2>&1; then
+		echo "edge_gateway: FAIL: namespaces or links left behind"
+		rc=1
+	fi
 	exit $rc
 }
 trap cleanup EXIT
@@ -175,24 +183,57 @@ late=$(tail -n 20 "$work/edge2.csv" | awk -F, '$6 == "result"' | wc -l)
 [ "$late" -ge 15 ] || fail "only $late of the last 20 frames answered after the restart"
 "$check" "$model" "$work/edge2.csv" "$work/edge2.err" 100 || fail "edge results after restart"
 
-# 3. A fleet of 20 devices on the shipped traces.
+# 3. A fleet of 20 devices for 10 s on the trained model: two real traces and one that drops
+#    from 4 Mbit/s to 0.04 Mbit/s every 3 s (a 2-bit 32-channel frame needs ~0.1 Mbit/s at 10 fps).
+cp "$trained" "$work/fmnist.rtcm"
+stop_gateway
+start_gateway 2
+mkdir "$work/traces"
+cp "$traces/norway_bus_12" "$traces/TMobile-UMTS-driving.up" "$work/traces/"
+awk 'BEGIN { for (t = 0; t < 12; t += 0.5) print t, (int(t / 3) % 2 ? 0.04 : 4) }' \
+	> "$work/traces/drop.trace"
 ip netns exec "$DEV_NS" "$fleet" --gateway "$GW_IP:$PORT" --tenant "1:$KEY" --first-device 1100 \
-	--model "$model" --devices 20 --threads 2 --duration 4 --fps 10 --deadline-ms 500 \
-	--traces "$traces" --n-images 16 --csv "$work/fleet.csv" > "$work/fleet.out" 2>&1 \
-	|| fail "rtci-fleet exit status $?"
+	--model "$work/fmnist.rtcm" --devices 20 --threads 2 --duration 10 --fps 10 \
+	--deadline-ms 500 --traces "$work/traces" --n-images 3000 --csv "$work/fleet.csv" \
+	> "$work/fleet.out" 2>&1 || fail "rtci-fleet exit status $?"
 cat "$work/fleet.out"
 awk -F, 'NR > 1 {
 	rows++
 	if ($7 != $8 + $9 + $10 + $11) { print "device " $2 ": captured != sent + skipped"; bad = 1 }
 	if ($12 > $8 || $13 > $12 || $14 > $13) { print "device " $2 ": results above sent"; bad = 1 }
 	if ($12 == 0) { print "device " $2 ": no result"; bad = 1 }
+	if ($3 ~ /\/drop\.trace$/) { on_drop++; if ($22 > 0) switched++ }
 	cap += $7; hits += $14
 }
 END {
 	if (rows != 20) { print rows " rows"; bad = 1 }
-	print "fleet rows: captured " cap ", in time " hits
+	if (on_drop == 0) { print "no device on the drop trace"; bad = 1 }
+	else if (switched == 0) { print "no device on the drop trace switched setups"; bad = 1 }
+	print "fleet rows: captured " cap ", in time " hits "; on the drop trace " on_drop \
+		" devices, " switched " switched"
 	exit bad
 }' "$work/fleet.csv" || fail "fleet statistics"
+# expected accuracy: the model's per-setup table weighted by the frames sent with each setup
+"$modeltool" info "$work/fmnist.rtcm" | awk '/^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +0\./ {
+	print $1, $6 }' > "$work/table.txt"
+[ "$(wc -l < "$work/table.txt")" -ge 50 ] || fail "no accuracy table in the model"
+delivered=$(sed -n 's/^accuracy: .* delivered \([0-9.]*\).*/\1/p' "$work/fleet.out")
+awk -F, -v delivered="$delivered" 'FNR == NR { acc[$1] = $2; next }
+FNR > 1 {
+	n = split($25, parts, ";")
+	for (i = 1; i <= n; i++) {
+		split(parts[i], kv, ":")
+		if (!(kv[1] in acc)) { print "setup " kv[1] " not in the table"; exit 1 }
+		frames += kv[2]; sum += kv[2] * acc[kv[1]]
+	}
+}
+END {
+	if (frames == 0 || delivered == "") { print "no frames or no delivered accuracy"; exit 1 }
+	expect = sum / frames; d = delivered - expect
+	printf "accuracy of delivered frames %.4f, model table for the setups used %.4f (%+.4f)\n", \
+		delivered, expect, d
+	exit (d > 0.03 || d < -0.03)
+}' FS=' ' "$work/table.txt" FS=',' "$work/fleet.csv" || fail "delivered accuracy differs from the table"
 cap=$(sed -n 's/^frames: captured \([0-9]*\).*/\1/p' "$work/fleet.out")
 hits=$(sed -n 's/.*delivered by deadline \([0-9]*\).*/\1/p' "$work/fleet.out")
 csv_cap=$(awk -F, 'NR > 1 { s += $7 } END { print s }' "$work/fleet.csv")
