@@ -32,6 +32,8 @@ double rtci_ctl_est_robust(const struct rtci_ctl_est *e)
 		if (e->error[idx] > maxerr)
 			maxerr = e->error[idx];
 	}
+	if (maxerr > RTCI_CTL_ROBUST_MAX_ERROR)
+		maxerr = RTCI_CTL_ROBUST_MAX_ERROR;
 	return hm / (1.0 + maxerr);
 }
 

@@ -42,6 +42,16 @@ Test(estimator, robust_divides_by_max_recent_error)
 	cr_assert_float_eq(rtci_ctl_est_robust(&e), hm / (1 + 1.0 / 3), 1e-3);
 }
 
+Test(estimator, robust_error_is_capped)
+{
+	struct rtci_ctl_est e;
+	rtci_ctl_est_init(&e, 2);
+	rtci_ctl_est_add(&e, 1000);
+	rtci_ctl_est_add(&e, 10); /* predicted 1000: error 99, counted as the cap */
+	double hm = 2.0 / (1.0 / 1000 + 1.0 / 10);
+	cr_assert_float_eq(rtci_ctl_est_robust(&e), hm / (1 + RTCI_CTL_ROBUST_MAX_ERROR), 1e-3);
+}
+
 Test(estimator, ewma_weights)
 {
 	struct rtci_ctl_est e;
