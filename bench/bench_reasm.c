@@ -30,6 +30,7 @@
 #include "dataplane/auth.h"
 #include "dataplane/protocol.h"
 #include "dataplane/reassembly.h"
+#include "bench_util.h"
 
 #define FRAG 1400
 #define MIN_FRAME (10 * 1000)
@@ -86,18 +87,6 @@ static uint64_t rng(void)
 	rng_state ^= rng_state >> 7;
 	rng_state ^= rng_state << 17;
 	return rng_state;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(double), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static int quota(void *ctx, uint32_t tenant, struct rtci_reasm_quota *q)
@@ -277,7 +266,7 @@ static void primitives(FILE *csv)
 			}
 			v[r] = (double)reps * sizeof(buf) / (cpu_s() - t0) / 1e9;
 		}
-		double m = median(v, 5);
+		double m = bench_median(v, 5);
 		printf("primitive %-15s %6.2f GB/s = %5.2f cycles/byte (median of 5, 64 KB)\n",
 		       names[alg], m, hz / (m * 1e9));
 		if (csv)
@@ -399,9 +388,9 @@ int main(int argc, char **argv)
 			}
 		double mg[MAC_MODES], mc[MAC_MODES], mm[MAC_MODES];
 		for (int mac = 0; mac < MAC_MODES; mac++) {
-			mg[mac] = median(gb[mac], runs);
-			mc[mac] = median(cpf[mac], runs);
-			mm[mac] = median(mpps[mac], runs);
+			mg[mac] = bench_median(gb[mac], runs);
+			mc[mac] = bench_median(cpf[mac], runs);
+			mm[mac] = bench_median(mpps[mac], runs);
 			if (csv)
 				fprintf(csv, "median,ingest,%u,%u,%s,-1,0,%.1f,%.3f,%.3f\n", ndev, k,
 					mac_names[mac], mc[mac], mm[mac], mg[mac]);

@@ -28,6 +28,7 @@
 #include "common/idx.h"
 #include "common/rtci_error.h"
 #include "inference/codec.h"
+#include "bench_util.h"
 
 #define C_PART 32
 #define MAX_RUNS 64
@@ -40,18 +41,6 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(double), cmp_double);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static void *xmalloc(size_t n)
@@ -299,14 +288,14 @@ static void run_setup(const struct geometry *g, uint32_t c, uint32_t L, int leve
 	r->base_bytes = bb / (double)N;
 	r->stored_frac = stored / (double)N;
 	r->bytes_frac = bytes / (double)N;
-	r->enc = median(t[0], runs);
-	r->dec = median(t[1], runs);
-	r->pack = median(t[2], runs);
-	r->zc = median(t[3], runs);
-	r->zd = median(t[4], runs);
-	r->unpack = median(t[5], runs);
-	r->benc = median(t[6], runs);
-	r->bdec = median(t[7], runs);
+	r->enc = bench_median(t[0], runs);
+	r->dec = bench_median(t[1], runs);
+	r->pack = bench_median(t[2], runs);
+	r->zc = bench_median(t[3], runs);
+	r->zd = bench_median(t[4], runs);
+	r->unpack = bench_median(t[5], runs);
+	r->benc = bench_median(t[6], runs);
+	r->bdec = bench_median(t[7], runs);
 	free(packed); free(frames); free(z); free(bcodes); free(bz); free(scratch);
 	free(side); free(out); free(flen); free(zlen); free(bzlen);
 }

@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "control/control.h"
+#include "bench_util.h"
 
 static uint64_t rng = 99;
 static double urand(void)
@@ -21,12 +22,6 @@ static double now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int cmpd(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 #define NSTATE 20000
@@ -79,7 +74,7 @@ int main(int argc, char **argv)
 			agree += x == y;
 			sink += x;
 		}
-		qsort(tex, NSTATE, sizeof(double), cmpd);
+		qsort(tex, NSTATE, sizeof(double), bench_cmp_double);
 		double fast[REPS];
 		for (int r = 0; r < REPS; r++) {
 			double s = now_ns();
@@ -87,7 +82,7 @@ int main(int argc, char **argv)
 				sink += rtci_ctl_solve_fast(pf, bw[i], bl[i], prev[i]);
 			fast[r] = (now_ns() - s) / NSTATE;
 		}
-		qsort(fast, REPS, sizeof(double), cmpd);
+		qsort(fast, REPS, sizeof(double), bench_cmp_double);
 		printf("%s,%g,%u,%u,%zu,%zu,%.1f,%.3f,%.3f,%.4f,%.4f\n", tab.name, m.fps, tab.n, nf,
 		       sizeof(struct rtci_ctl_device), rtci_ctl_policy_table_bytes(pf), build_ms,
 		       tex[NSTATE / 2] * 1e-3, tex[NSTATE * 99 / 100] * 1e-3, fast[REPS / 2] * 1e-3,

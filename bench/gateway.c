@@ -20,37 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "bench_util.h"
 
 static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static int parse_list(const char *s, int *out, int cap)
-{
-	int n = 0;
-	while (*s && n < cap) {
-		out[n++] = atoi(s);
-		const char *c = strchr(s, ',');
-		if (!c)
-			break;
-		s = c + 1;
-	}
-	return n;
 }
 
 static uint64_t rng = 88172645463325252ull;
@@ -69,7 +45,7 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
 		else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv = argv[++i];
-		else if (!strcmp(argv[i], "--batches") && i + 1 < argc) nb = parse_list(argv[++i], batches, 8);
+		else if (!strcmp(argv[i], "--batches") && i + 1 < argc) nb = bench_parse_int_list(argv[++i], batches, 8);
 		else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--devices") && i + 1 < argc) devices = atoi(argv[++i]);
@@ -199,7 +175,7 @@ int main(int argc, char **argv)
 			vb[k] = (double)b * it / (t1 - t0);
 			vw[k] = (double)b * it / (t2 - t1);
 		}
-		double mw = median(vw, r), mb = median(vb, r);
+		double mw = bench_median(vw, r), mb = bench_median(vb, r);
 		per_batch_us[bi] = 1e6 * b / mw;
 		printf("%6d %14.0f %14.0f %7.3f\n", b, mw, mb, mw / mb);
 		if (out)

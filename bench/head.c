@@ -9,18 +9,13 @@
 
 #include "inference/engine.h"
 #include "inference/model.h"
+#include "bench_util.h"
 
 static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)
@@ -86,7 +81,7 @@ int main(int argc, char **argv)
 			} while (now_s() - t0 < 0.2);
 			v[r] = it / (now_s() - t0);
 		}
-		qsort(v, (size_t)runs, sizeof(double), cmp_d);
+		qsort(v, (size_t)runs, sizeof(double), bench_cmp_double);
 		double med = v[runs / 2];
 		printf("  c = %2d: %8.1f frames/s (%.3f ms per frame)\n", chans[k], med, 1e3 / med);
 		if (f)

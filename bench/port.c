@@ -16,6 +16,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include "bench_util.h"
 
 #define BURST 32
 
@@ -27,12 +28,6 @@ static const uint8_t DEV_MAC[6] = { 0x02, 0, 0, 0, 0, 0x02 };
 static struct rtci_port *port;
 static struct rte_mempool *pool;
 static uint16_t pid;
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
 
 static void inject(const uint8_t *frame, size_t len)
 {
@@ -167,7 +162,7 @@ int main(int argc, char **argv)
 			}
 		double med[3];
 		for (int mode = 0; mode < 3; mode++) {
-			qsort(v[mode], (size_t)runs, sizeof(double), cmp_d);
+			qsort(v[mode], (size_t)runs, sizeof(double), bench_cmp_double);
 			med[mode] = runs % 2 ? v[mode][runs / 2]
 					     : (v[mode][runs / 2 - 1] + v[mode][runs / 2]) / 2;
 		}

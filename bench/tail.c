@@ -15,37 +15,13 @@
 #include "common/rtci_error.h"
 #include "inference/engine.h"
 #include "inference/model.h"
+#include "bench_util.h"
 
 static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(double), cmp_d);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static int parse_list(const char *s, int *out, int cap)
-{
-	int n = 0;
-	while (*s && n < cap) {
-		out[n++] = atoi(s);
-		const char *c = strchr(s, ',');
-		if (!c)
-			break;
-		s = c + 1;
-	}
-	return n;
 }
 
 static long rss_kb(void)
@@ -79,7 +55,7 @@ static double measure(struct rtci_tail *t, enum rtci_tail_mode mode, int n, cons
 			rtci_tail_run_mode(t, mode, n, x, ids, lg);
 		v[r] = (double)n * iters / (now_s() - t0);
 	}
-	return median(v, runs < 32 ? runs : 32);
+	return bench_median(v, runs < 32 ? runs : 32);
 }
 
 static double sgemm_peak(int threads, int runs)
@@ -105,7 +81,7 @@ static double sgemm_peak(int threads, int runs)
 	}
 	omp_set_num_threads(saved);
 	free(a); free(b); free(c);
-	return median(v, runs < 32 ? runs : 32);
+	return bench_median(v, runs < 32 ? runs : 32);
 }
 
 int main(int argc, char **argv)
@@ -116,12 +92,12 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
 		else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv = argv[++i];
-		else if (!strcmp(argv[i], "--batches") && i + 1 < argc) nb = parse_list(argv[++i], batches, 8);
-		else if (!strcmp(argv[i], "--threads") && i + 1 < argc) nt = parse_list(argv[++i], threads, 4);
+		else if (!strcmp(argv[i], "--batches") && i + 1 < argc) nb = bench_parse_int_list(argv[++i], batches, 8);
+		else if (!strcmp(argv[i], "--threads") && i + 1 < argc) nt = bench_parse_int_list(argv[++i], threads, 4);
 		else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--mix-batch") && i + 1 < argc) mix_batch = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--no-mix")) do_mix = 0;
-		else if (!strcmp(argv[i], "--sub-batches") && i + 1 < argc) nsubs = parse_list(argv[++i], subs, 8);
+		else if (!strcmp(argv[i], "--sub-batches") && i + 1 < argc) nsubs = bench_parse_int_list(argv[++i], subs, 8);
 		else if (!strcmp(argv[i], "--no-sub")) nsubs = 0;
 		else {
 			fprintf(stderr, "usage: rtci-bench-tail --model FILE [--batches 1,8,32,64] [--threads 1,2] "

@@ -15,24 +15,13 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench_util.h"
 
 static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ns per datagram for one run of `rounds` batches of `batch` datagrams of `size` bytes. */
@@ -145,7 +134,7 @@ int main(int argc, char **argv)
 				fprintf(csv, "%u,%d,send_zc,%.1f\n", sizes[s], r, zc[r]);
 			}
 		}
-		double mp = median(plain, runs), mz = median(zc, runs);
+		double mp = bench_median(plain, runs), mz = bench_median(zc, runs);
 		printf("%8u %14.0f %14.0f %10.2f %12.2f %9.0f%%\n", sizes[s], mp, mz, mz / mp,
 		       sizes[s] / mp, 100 * copied_share);
 	}
