@@ -13,6 +13,8 @@
 #   e2e_cleanup            stops what runs, deletes the namespaces
 # Expects the repository root as the current folder.
 
+. scripts/netns-pair.sh
+
 e2e_env_init() {
 	local id
 	id=$(printf '%04x' $(( $$ & 0xffff )))
@@ -28,22 +30,7 @@ e2e_env_init() {
 }
 
 e2e_netns_up() {
-	local ns
-	ip netns add "$E2E_GW_NS"
-	ip netns add "$E2E_DEV_NS"
-	ip link add "$E2E_GW_IF" type veth peer name "$E2E_DEV_IF"
-	ip link set "$E2E_GW_IF" netns "$E2E_GW_NS"
-	ip link set "$E2E_DEV_IF" netns "$E2E_DEV_NS"
-	for ns in "$E2E_GW_NS" "$E2E_DEV_NS"; do
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-		ip -n "$ns" link set lo up
-	done
-	ip -n "$E2E_GW_NS" link set "$E2E_GW_IF" up
-	ip -n "$E2E_DEV_NS" addr add "$E2E_DEV_IP/24" dev "$E2E_DEV_IF"
-	ip -n "$E2E_DEV_NS" link set "$E2E_DEV_IF" up
-	ip netns exec "$E2E_DEV_NS" ethtool -K "$E2E_DEV_IF" tx off >/dev/null 2>&1 || true
-	ip netns exec "$E2E_GW_NS" ethtool -K "$E2E_GW_IF" tx off >/dev/null 2>&1 || true
+	netns_pair_up "$E2E_GW_NS" "$E2E_DEV_NS" "$E2E_GW_IF" "$E2E_DEV_IF" "$E2E_DEV_IP"
 }
 
 e2e_gateway_config() {
@@ -84,7 +71,6 @@ e2e_gateway_stop() {
 
 e2e_cleanup() {
 	e2e_gateway_stop
-	ip netns del "$E2E_GW_NS" 2>/dev/null || true
-	ip netns del "$E2E_DEV_NS" 2>/dev/null || true
+	netns_pair_down "$E2E_GW_NS" "$E2E_DEV_NS"
 	rm -rf "/var/run/dpdk/$E2E_PREFIX"
 }

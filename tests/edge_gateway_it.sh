@@ -14,6 +14,7 @@
 # drop switch setups. Afterwards no namespace, link or DPDK runtime directory is left.
 # Exits 77 (meson: skipped) without root or `ip netns`. Always removes what it created.
 set -u
+. "$(dirname "$0")/../scripts/netns-pair.sh"
 
 skip() { echo "edge_gateway: skipped: $*"; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "needs root"
@@ -50,8 +51,7 @@ cleanup() {
 	local rc=$?
 	stop_gateway
 	[ -n "${edge_pid:-}" ] && kill "$edge_pid" 2>/dev/null && wait "$edge_pid" 2>/dev/null
-	ip netns del "$GW_NS" 2>/dev/null
-	ip netns del "$DEV_NS" 2>/dev/null
+	netns_pair_down "$GW_NS" "$DEV_NS"
 	if [ "$rc" -ne 0 ]; then
 		for f in gateway.log edge1.out edge1.err edge2.out edge2.err fleet.out; do
 			[ -e "$work/$f" ] && { echo "--- $f"; tail -n 25 "$work/$f"; }
@@ -69,20 +69,12 @@ trap 'exit 130' INT TERM
 
 fail() { echo "edge_gateway: FAIL: $*"; exit 1; }
 
-ip netns add "$GW_NS" 2>/dev/null || skip "cannot create network namespaces"
-ip netns add "$DEV_NS" || exit 1
-ip link add "$GW_IF" type veth peer name "$DEV_IF" || exit 1
-ip link set "$GW_IF" netns "$GW_NS" && ip link set "$DEV_IF" netns "$DEV_NS" || exit 1
-for ns in "$GW_NS" "$DEV_NS"; do
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
-ip -n "$GW_NS" link set "$GW_IF" up
-ip -n "$DEV_NS" addr add "$DEV_IP/24" dev "$DEV_IF"
-ip -n "$DEV_NS" link set "$DEV_IF" up
-ip netns exec "$DEV_NS" ethtool -K "$DEV_IF" tx off >/dev/null 2>&1
-ip netns exec "$GW_NS" ethtool -K "$GW_IF" tx off >/dev/null 2>&1
+netns_pair_up "$GW_NS" "$DEV_NS" "$GW_IF" "$DEV_IF" "$DEV_IP"
+case $? in
+0) ;;
+2) skip "cannot create network namespaces" ;;
+*) exit 1 ;;
+esac
 
 model="$work/fmnist.rtcm"
 "$modeltool" synth --geometry fmnist --seed 3 -o "$model" >/dev/null || fail "model synth"

@@ -9,6 +9,7 @@
 # devices while kept devices keep their state; SIGTERM drains and exits 0.
 # Exits 77 (meson: skipped) without root or `ip netns`. Always removes what it created.
 set -u
+. "$(dirname "$0")/../scripts/netns-pair.sh"
 
 skip() { echo "gateway_it: skipped: $*"; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "needs root"
@@ -37,8 +38,7 @@ cleanup() {
 		kill "$gw_pid" 2>/dev/null
 		wait "$gw_pid" 2>/dev/null
 	fi
-	ip netns del "$GW_NS" 2>/dev/null
-	ip netns del "$DEV_NS" 2>/dev/null
+	netns_pair_down "$GW_NS" "$DEV_NS"
 	if [ "$rc" -ne 0 ] && [ -e "$work/gateway.log" ]; then
 		echo "--- gateway log"; tail -n 40 "$work/gateway.log"
 	fi
@@ -50,20 +50,12 @@ trap 'exit 130' INT TERM
 
 fail() { echo "gateway_it: FAIL: $*"; exit 1; }
 
-ip netns add "$GW_NS" 2>/dev/null || skip "cannot create network namespaces"
-ip netns add "$DEV_NS" || exit 1
-ip link add "$GW_IF" type veth peer name "$DEV_IF" || exit 1
-ip link set "$GW_IF" netns "$GW_NS" && ip link set "$DEV_IF" netns "$DEV_NS" || exit 1
-for ns in "$GW_NS" "$DEV_NS"; do
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
-ip -n "$GW_NS" link set "$GW_IF" up
-ip -n "$DEV_NS" addr add "$DEV_IP/24" dev "$DEV_IF"
-ip -n "$DEV_NS" link set "$DEV_IF" up
-ip netns exec "$DEV_NS" ethtool -K "$DEV_IF" tx off >/dev/null 2>&1
-ip netns exec "$GW_NS" ethtool -K "$GW_IF" tx off >/dev/null 2>&1
+netns_pair_up "$GW_NS" "$DEV_NS" "$GW_IF" "$DEV_IF" "$DEV_IP"
+case $? in
+0) ;;
+2) skip "cannot create network namespaces" ;;
+*) exit 1 ;;
+esac
 
 "$modeltool" synth --geometry fmnist --seed 1 -o "$work/fmnist.rtcm" >/dev/null || fail "model synth"
 

@@ -9,6 +9,7 @@
 #
 # Exits 77 (meson: skipped) without root or `ip netns`. Always removes what it created.
 set -u
+. "$(dirname "$0")/../scripts/netns-pair.sh"
 
 skip() { echo "netns: skipped: $*"; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "needs root"
@@ -30,8 +31,7 @@ work=$(mktemp -d)
 cleanup() {
 	local rc=$?
 	[ -n "${gw_pid:-}" ] && kill "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null
-	ip netns del "$GW_NS" 2>/dev/null   # deleting a namespace removes its veth end
-	ip netns del "$DEV_NS" 2>/dev/null
+	netns_pair_down "$GW_NS" "$DEV_NS"   # deleting a namespace removes its veth end
 	rm -rf "$work"
 	# EAL keeps a runtime folder per file prefix even after rte_eal_cleanup()
 	rm -rf "/var/run/dpdk/rtci-test-$id"
@@ -40,23 +40,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ip netns add "$GW_NS" 2>/dev/null || skip "cannot create network namespaces"
-ip netns add "$DEV_NS" || exit 1
-ip link add "$GW_IF" type veth peer name "$DEV_IF" || exit 1
-ip link set "$GW_IF" netns "$GW_NS" && ip link set "$DEV_IF" netns "$DEV_NS" || exit 1
-for ns in "$GW_NS" "$DEV_NS"; do
-	# IPv6 would add router solicitations and DAD traffic the test does not expect
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
-# The gateway end has no kernel address: only DPDK answers for $GW_IP there.
-ip -n "$GW_NS" link set "$GW_IF" up
-ip -n "$DEV_NS" addr add "$DEV_IP/24" dev "$DEV_IF"
-ip -n "$DEV_NS" link set "$DEV_IF" up
-# Checksums computed by the kernel, not left to an offload that a veth never performs.
-ip netns exec "$DEV_NS" ethtool -K "$DEV_IF" tx off >/dev/null 2>&1
-ip netns exec "$GW_NS" ethtool -K "$GW_IF" tx off >/dev/null 2>&1
+netns_pair_up "$GW_NS" "$DEV_NS" "$GW_IF" "$DEV_IF" "$DEV_IP"
+case $? in
+0) ;;
+2) skip "cannot create network namespaces" ;;
+*) exit 1 ;;
+esac
 
 case "$mode" in
 port-uplink)
