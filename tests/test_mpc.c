@@ -214,7 +214,7 @@ Test(mpc, device_state_fits_and_tracks_a_constant_link)
 	rtci_ctl_policy_destroy(p);
 }
 
-Test(mpc, skip_is_a_valid_action_and_probes_when_idle)
+Test(mpc, skip_only_when_the_link_cannot_carry_the_smallest_setup)
 {
 	struct rtci_ctl_table t = small_table(3);
 	struct rtci_ctl_model m;
@@ -229,11 +229,22 @@ Test(mpc, skip_is_a_valid_action_and_probes_when_idle)
 	struct rtci_ctl_obs o = { .seq = 0, .bytes = 5000, .first_arrival_ns = 0,
 				  .last_arrival_ns = 50000000000LL, .capture_ns = 1 };
 	rtci_ctl_observe_frame(&d, p, &o);
-	/* nothing in flight: the first decision probes with the smallest setup, the next skips */
+	/* nothing in flight: the first decision probes with the smallest setup; the next skips,
+	 * since 100 B/s does not carry even the smallest setup at the frame rate */
 	uint8_t ids[8];
 	rtci_ctl_policy_frontier(p, ids, 8);
 	cr_assert_eq(rtci_ctl_decide(&d, p, 1, 60000000000LL), ids[0]);
 	cr_assert_eq(rtci_ctl_decide(&d, p, 2, 60100000000LL), RTCI_CTL_SKIP);
+	/* with bandwidth to spare the same device moves up again */
+	struct rtci_ctl_obs fast = { .seq = 2, .bytes = 50000, .first_arrival_ns = 60200000000LL,
+				     .last_arrival_ns = 60201000000LL, .capture_ns = 60100000000LL };
+	for (uint32_t k = 0; k < 8; k++) {
+		fast.seq = 2 + k;
+		fast.first_arrival_ns += 100000000;
+		fast.last_arrival_ns += 100000000;
+		rtci_ctl_observe_frame(&d, p, &fast);
+	}
+	cr_assert_neq(rtci_ctl_decide(&d, p, 11, 61200000000LL), ids[0]);
 	rtci_ctl_policy_destroy(p);
 }
 
