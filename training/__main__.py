@@ -32,6 +32,9 @@ def main(argv=None):
     ap.add_argument("--runs-dir", default=None, help="override common.runs_dir")
     ap.add_argument("--setups", default=None,
                     help="train-individual: only these setup ids ('0-24', '3,7,45')")
+    ap.add_argument("--retrain-epochs", type=int, default=None,
+                    help="train-individual: train --setups again for this many epochs at most, "
+                         "keep the better model")
     ap.add_argument("--threads", type=int, default=None, help="override common.threads")
     ap.add_argument("--doc", default=None, help="ablation: output markdown (docs/ablation.md)")
     ap.add_argument("--report-only", action="store_true",
@@ -58,6 +61,8 @@ def main(argv=None):
         elif a.command == "train-individual":
             if a.setups:
                 cfg.setdefault("individual", {})["setups"] = steps.parse_setup_list(a.setups)
+            if a.retrain_epochs:
+                cfg.setdefault("individual", {})["retrain_epochs"] = a.retrain_epochs
             steps.train_individual(cfg)
         elif a.command == "evaluate":
             steps.evaluate(cfg, a.variant, a.model)

@@ -356,16 +356,21 @@ def _merge_individual(path, key, rec):
     return results
 
 
-def _claim_individual(path, key):
+def _claim_individual(path, key, claim_key=None, done=None):
     """Work queue for parallel train-individual processes: a setup is taken by the first live
-    process that claims it (claims of dead processes lapse, so a restart resumes their setup)."""
+    process that claims it (claims of dead processes lapse, so a restart resumes their setup).
+    `done(results)` says whether the work is already in the results (default: key present)."""
     import fcntl
+    claim_key = claim_key or key
     with open(path + ".lock", "w") as lk:
         fcntl.flock(lk, fcntl.LOCK_EX)
-        if os.path.exists(path) and key in read_json(path):
-            return False
+        if os.path.exists(path):
+            res = read_json(path)
+            if done(res) if done else key in res:
+                return False
         cpath = path + ".claims"
         claims = read_json(cpath) if os.path.exists(cpath) else {}
+        key = claim_key
         pid = claims.get(key)
         if pid and pid != os.getpid():
             try:
@@ -417,13 +422,24 @@ def train_individual(cfg):
         return teacher_cache[step]
 
     t_all = time.time()
+    # A retrain (--retrain-epochs N) trains the listed setups again on a longer schedule in
+    # their own run directories and keeps the better of the two models as the benchmark.
+    retrain = int(sec.get("retrain_epochs") or 0)
+    if retrain:
+        sec["epochs"] = retrain
+
+    def done(res, key):
+        return key in res and (not retrain or res[key].get("retrain_epochs") == retrain)
+
     for n, sid in enumerate(ids):
         key = str(sid)
-        if key in results or not _claim_individual(p["individual_json"], key):
+        if done(results, key) or not _claim_individual(
+                p["individual_json"], key, claim_key=key + ("@r%d" % retrain if retrain else ""),
+                done=lambda res, key=key: done(res, key)):
             continue
         s = setups[sid]
         own = Setup(s.id, s.c, s.L, 0)  # a single-setup model has one BN slot
-        run_dir = os.path.join(p["individual"], "s%02d" % sid)
+        run_dir = os.path.join(p["individual"], "s%02d" % sid + ("-r%d" % retrain if retrain else ""))
         model = SWCNN(init.geometry, 1)
         model.load_state_dict(init.state_dict())
         model.to(device)
@@ -452,6 +468,16 @@ def train_individual(cfg):
                         "epochs_run": st["epoch_done"], "stopped_early": st["stopped_early"],
                         "wall_s": st["wall_s"], "images": st["images"],
                         "history": st["history"]}
+        if retrain:
+            first = read_json(p["individual_json"]).get(key) if os.path.exists(
+                p["individual_json"]) else None
+            rec = results[key]
+            rec["retrain_epochs"] = retrain
+            rec["accuracy_retrain"] = best
+            if first:
+                rec["first_run"] = {k: v for k, v in first.items() if k != "history"}
+                if first["accuracy"] > best:
+                    rec["accuracy"] = first["accuracy"]
         results = _merge_individual(p["individual_json"], key, results[key])
         log("%s: accuracy %.4f (before fine-tuning %.4f), %d epoch(s), %s"
             % (label, best, acc0, st["epoch_done"], fmt_time(st["wall_s"])))

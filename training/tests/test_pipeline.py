@@ -141,6 +141,17 @@ def test_individual_evaluate_export_and_ablation(run, tmp_path):
     for r in res.values():
         assert 0 <= r["accuracy"] <= 1 and 1 <= r["epochs_run"] <= 2
         assert r["accuracy"] >= r["accuracy_before"]
+    # a longer retrain of one setup keeps the better model and records both runs
+    import copy
+    cfg2 = copy.deepcopy(run)
+    cfg2["individual"].update({"setups": [4], "retrain_epochs": 1, "lr": 0.02})
+    res2 = steps.train_individual(cfg2)
+    r4 = res2["4"]
+    assert r4["retrain_epochs"] == 1 and r4["first_run"]["accuracy"] == res["4"]["accuracy"]
+    assert r4["accuracy"] == max(r4["accuracy_retrain"], res["4"]["accuracy"])
+    assert os.path.isdir(os.path.join(steps._paths(run)["individual"], "s04-r1"))
+    assert steps.train_individual(cfg2)["4"] == r4        # done: nothing trained again
+    res = res2
     steps.cluster(run)
     steps.train_swcnn(run, "I-D-C")
     ev = steps.evaluate(run, "I-D-C")
