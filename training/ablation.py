@@ -118,6 +118,19 @@ def write_doc(cfg, rows, ind, doc_path):
                                  float(isec["lr"]), int(isec["epochs"]),
                                  int(isec.get("patience", 1)), min(eps), max(eps), min(accs),
                                  max(accs)))
+        rt = {int(k): r for k, r in ind.items() if r.get("retrain_epochs")}
+        if rt:
+            gains = [r["accuracy_retrain"] - r["first_run"]["accuracy"] for r in rt.values()
+                     if r.get("first_run")]
+            L.append("- Retrained (`train-individual --retrain-epochs %d`): setups %s, from the "
+                     "uncompressed model again for up to %d epochs with early stopping; the better "
+                     "of the two models counts. They gained %.4f-%.4f over their first, shorter "
+                     "schedule, so the other setups' individual models are probably short of "
+                     "convergence too and their losses below are understated."
+                     % (max(r["retrain_epochs"] for r in rt.values()),
+                        ", ".join(str(k) for k in sorted(rt)),
+                        max(r["retrain_epochs"] for r in rt.values()),
+                        min(gains) if gains else 0, max(gains) if gains else 0))
     L.append("")
     L.append("| variant | max loss | min loss | mean loss | mean acc | epochs | setups/batch "
              "| image passes | wall time |")
