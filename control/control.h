@@ -49,6 +49,8 @@ double rtci_ctl_trace_cum(const struct rtci_ctl_trace *t, int64_t t_ns);
 double rtci_ctl_trace_bytes(const struct rtci_ctl_trace *t, int64_t t0_ns, int64_t t1_ns);
 /* Earliest time at which `bytes` finish when sending starts at t_ns. O(log n). */
 int64_t rtci_ctl_trace_finish(const struct rtci_ctl_trace *t, int64_t t_ns, double bytes);
+/* What rtci_ctl_trace_finish returns when the bytes would take longer than ~73 years. */
+#define RTCI_CTL_TRACE_NEVER (INT64_MAX / 4)
 
 /* ---------------------------------------------------------------------------------------------
  * Setup tables: each compression setup's payload size and accuracy. */

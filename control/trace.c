@@ -472,6 +472,10 @@ int64_t rtci_ctl_trace_finish(const struct rtci_ctl_trace *tr, int64_t t, double
 	if (frac < 0)
 		frac = 0;
 	double within = (double)tr->t[i - 1] + frac * (double)(tr->t[i] - tr->t[i - 1]);
+	/* A trace of almost no capacity puts the finish centuries away: saturate instead of
+	 * overflowing (RTCI_CTL_TRACE_NEVER, far beyond any deadline yet safe to add to). */
+	if (kf * (double)tr->period + within >= (double)RTCI_CTL_TRACE_NEVER)
+		return t > RTCI_CTL_TRACE_NEVER ? t : RTCI_CTL_TRACE_NEVER;
 	int64_t res = (int64_t)kf * tr->period + (int64_t)ceil(within - 1e-6);
 	return res < t ? t : res;
 }

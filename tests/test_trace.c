@@ -131,3 +131,13 @@ Test(trace, finish_inverts_cumulative)
 	cr_assert(f >= 500000000 && f < 500100000, "finish %lld", (long long)f);
 	rtci_ctl_trace_destroy(t);
 }
+
+Test(trace, finish_saturates_on_a_trace_of_almost_no_capacity)
+{
+	/* found by fuzz_control_parse: 1e-12 Mbit/s put the finish ~10^21 ns away (overflow) */
+	struct rtci_ctl_trace *t = parse_ok("1 1E-12\n");
+	int64_t f = rtci_ctl_trace_finish(t, 0, 1e6);
+	cr_assert_eq(f, RTCI_CTL_TRACE_NEVER);
+	cr_assert_eq(rtci_ctl_trace_finish(t, RTCI_CTL_TRACE_NEVER + 5, 1e6), RTCI_CTL_TRACE_NEVER + 5);
+	rtci_ctl_trace_destroy(t);
+}
