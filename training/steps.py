@@ -9,6 +9,7 @@ Run directory layout (training/runs/<name>/ unless `runs_dir` says otherwise):
     individual.json  every individual model's accuracy and schedule
     eval-<V>.json    evaluate: per-setup test accuracy of variant V
 """
+import contextlib
 import os
 import random
 import subprocess
@@ -344,12 +345,19 @@ def train_swcnn(cfg, variant="I-D-C"):
 # --------------------------------------------------------------------------------------------
 # 4. Individually trained models, one per setup (the benchmark).
 
-def _merge_individual(path, key, rec):
-    """Adds one setup's record to individual.json under a lock, so several train-individual
-    processes (each with its own --setups share) can fill it at once."""
+@contextlib.contextmanager
+def _individual_lock(path):
+    """individual.json and its claims are read and written by several processes: one flock."""
     import fcntl
     with open(path + ".lock", "w") as lk:
         fcntl.flock(lk, fcntl.LOCK_EX)
+        yield
+
+
+def _merge_individual(path, key, rec):
+    """Adds one setup's record to individual.json under the lock, so several train-individual
+    processes can fill it at once."""
+    with _individual_lock(path):
         results = read_json(path) if os.path.exists(path) else {}
         results[key] = rec
         write_json(path, results)
@@ -360,25 +368,22 @@ def _claim_individual(path, key, claim_key=None, done=None):
     """Work queue for parallel train-individual processes: a setup is taken by the first live
     process that claims it (claims of dead processes lapse, so a restart resumes their setup).
     `done(results)` says whether the work is already in the results (default: key present)."""
-    import fcntl
     claim_key = claim_key or key
-    with open(path + ".lock", "w") as lk:
-        fcntl.flock(lk, fcntl.LOCK_EX)
+    with _individual_lock(path):
         if os.path.exists(path):
             res = read_json(path)
             if done(res) if done else key in res:
                 return False
         cpath = path + ".claims"
         claims = read_json(cpath) if os.path.exists(cpath) else {}
-        key = claim_key
-        pid = claims.get(key)
+        pid = claims.get(claim_key)
         if pid and pid != os.getpid():
             try:
                 os.kill(pid, 0)
                 return False          # a live process is training it
             except ProcessLookupError:
                 pass
-        claims[key] = os.getpid()
+        claims[claim_key] = os.getpid()
         write_json(cpath, claims)
     return True
 
