@@ -191,6 +191,7 @@ struct rtci_ctl_device {
 	uint16_t prev_setup;      /* last setup sent (RTCI_CTL_SKIP: none yet) */
 	uint8_t npend, pend_head;
 	uint8_t observed_any, pad_[3];
+	float bw_cap;             /* bound from a drop report until the next frame (0: none) */
 	struct {
 		int64_t ready_ns; /* when the frame joins the device queue */
 		uint32_t seq;
@@ -217,6 +218,22 @@ void rtci_ctl_observe_frame(struct rtci_ctl_device *d, const struct rtci_ctl_pol
  * pending so later backlog estimates include it. Allocation-free. */
 int rtci_ctl_decide(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, uint32_t seq,
 		    int64_t capture_ns);
+/* What a device reports about its own sending (protocol REPORT), as deltas since its previous
+ * report. Times on the gateway's clock. */
+struct rtci_ctl_report {
+	int64_t arrival_ns;      /* the report arrived */
+	uint32_t frames_dropped; /* frames the device dropped since its previous report */
+	uint32_t backlog_bytes;  /* device send queue when the report left */
+	uint16_t setup;          /* the setup the device was on when it left */
+};
+/* Feeds one report. A device drops a frame itself when its queue cannot get it out by the send
+ * deadline, so a drop says the link is below (backlog + the setup's bytes) over the send
+ * window; without reports the gateway hears nothing while the device drops everything (no
+ * frame, no sample). The prediction is held under RTCI_CTL_DROP_BACKOFF x that bound until the
+ * next frame is observed; the report's backlog becomes the backlog anchor. */
+#define RTCI_CTL_DROP_BACKOFF 0.5
+void rtci_ctl_observe_report(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p,
+			     const struct rtci_ctl_report *r);
 /* Current predicted bandwidth and estimated device backlog at now_ns (what decide uses). */
 double rtci_ctl_predicted_bw(const struct rtci_ctl_device *d, const struct rtci_ctl_policy *p);
 double rtci_ctl_backlog_estimate(const struct rtci_ctl_device *d, const struct rtci_ctl_policy *p,
@@ -271,7 +288,15 @@ struct rtci_ctl_sim_cfg {
 	int64_t offset_ns;  /* start position in the trace */
 	unsigned frames;
 	uint64_t seed;      /* SPINN exit draws */
+	/* Device reports (rtci_ctl_observe_report): one every report_ns (0: none), and one as soon
+	 * as a frame is dropped when report_gap_ns has passed since the previous report. */
+	int64_t report_ns, report_gap_ns;
+	/* How the device admits a frame to its uplink queue: RTCI_CTL_ADMIT_START (it starts
+	 * leaving within the send window; it may still finish late) or RTCI_CTL_ADMIT_FINISH (its
+	 * last byte leaves within the window, as rtci-edge's pacer admits). */
+	int admit;
 };
+enum { RTCI_CTL_ADMIT_START = 0, RTCI_CTL_ADMIT_FINISH = 1 };
 
 /* frames_out may be NULL or hold cfg->frames entries. Allocates scratch internally. */
 int rtci_ctl_sim_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_out *frames_out,

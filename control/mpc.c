@@ -432,6 +432,7 @@ void rtci_ctl_observe_frame(struct rtci_ctl_device *d, const struct rtci_ctl_pol
 		rtci_ctl_est_add(&d->est, ((double)o->bytes - frag) / ((double)span * 1e-9));
 	}
 	d->last_done_ns = done;
+	d->bw_cap = 0; /* a frame got through: its sample replaces a drop report's bound */
 	/* The report describes the device queue when the last byte left, one way earlier. */
 	d->anchor_ns = o->last_arrival_ns - p->m.prop_ns / 2;
 	d->anchor_backlog = o->device_backlog_bytes;
@@ -443,12 +444,36 @@ void rtci_ctl_observe_frame(struct rtci_ctl_device *d, const struct rtci_ctl_pol
 	}
 }
 
+void rtci_ctl_observe_report(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p,
+			     const struct rtci_ctl_report *r)
+{
+	/* The device drops a frame when the bytes queued ahead of it plus its own cannot leave
+	 * within the send window: the link is below (backlog + bytes) / W. Until a frame gets
+	 * through, the prediction is held under half that bound (a multiplicative decrease: each
+	 * further drop report halves it again). A bound in the estimator's window instead, as a
+	 * sample, lingered after the link came back and lost 1.4 points at 30 fps (rtci-sim). */
+	if (r->frames_dropped && r->setup < p->table.n && p->W > 0) {
+		double bound = (p->table.s[r->setup].bytes + r->backlog_bytes) / p->W;
+		double cap = RTCI_CTL_DROP_BACKOFF * bound;
+		if (!(d->bw_cap > 0) || cap < d->bw_cap)
+			d->bw_cap = (float)cap;
+	}
+	/* the report is the device's newest word on its queue */
+	int64_t left = r->arrival_ns - p->m.prop_ns / 2;
+	if (!d->observed_any || left > d->anchor_ns) {
+		d->anchor_ns = left;
+		d->anchor_backlog = r->backlog_bytes;
+		d->observed_any = 1;
+	}
+}
+
 double rtci_ctl_predicted_bw(const struct rtci_ctl_device *d, const struct rtci_ctl_policy *p)
 {
 	double bw = rtci_ctl_est_get(&d->est, p->cfg.estimator);
+	if (d->bw_cap > 0 && (!(bw > 0) || bw > d->bw_cap))
+		bw = d->bw_cap;
 	return bw > 0 ? bw : p->m.bw_floor;
 }
-
 double rtci_ctl_backlog_estimate(const struct rtci_ctl_device *d, const struct rtci_ctl_policy *p,
 				 int64_t now, double bw)
 {

@@ -39,6 +39,8 @@ static struct {
 	struct rtci_ctl_model model;
 	enum rtci_ctl_est_kind est;
 	unsigned window;
+	double report_ms, report_gap_ms;
+	int admit;
 	int quiet;
 } opt;
 
@@ -60,6 +62,10 @@ static void usage(FILE *f)
 		"  --frames-csv F       per frame (with --frames-traces NAMES to restrict)\n"
 		"  --head-ms --prop-ms --gw-queue-ms --tail-ms --horizon --switch-penalty\n"
 		"  --estimator robust|harmonic|ewma  --window K   (MPC: robust, K = 8)\n"
+		"  --report-ms MS       device reports to the controller (default 1000, as rtci-edge;\n"
+		"                       0: none)  --report-gap-ms MS  report on a drop after (100)\n"
+		"  --admit finish|start device admits a frame if its last byte (rtci-edge) or its\n"
+		"                       first byte can leave within the send window (default finish)\n"
 		"  --quiet\n");
 }
 
@@ -226,6 +232,9 @@ int main(int argc, char **argv)
 	opt.seed = 1;
 	opt.est = RTCI_CTL_EST_ROBUST;
 	opt.window = 8;
+	opt.report_ms = 1000;
+	opt.report_gap_ms = 100;
+	opt.admit = RTCI_CTL_ADMIT_FINISH;
 	opt.policies = "mpc,fastmpc,rate,bba,spinn,clio,fixed,oracle";
 	opt.fps[0] = 10;
 	opt.nfps = 1;
@@ -239,6 +248,7 @@ int main(int argc, char **argv)
 		{ "head-ms", 1, 0, 5 },     { "prop-ms", 1, 0, 6 },      { "gw-queue-ms", 1, 0, 7 },
 		{ "tail-ms", 1, 0, 8 },     { "horizon", 1, 0, 9 },      { "switch-penalty", 1, 0, 10 },
 		{ "estimator", 1, 0, 11 },  { "window", 1, 0, 12 },      { "quiet", 0, 0, 'q' },
+		{ "report-ms", 1, 0, 13 },  { "report-gap-ms", 1, 0, 14 }, { "admit", 1, 0, 15 },
 		{ "help", 0, 0, 'h' },      { 0, 0, 0, 0 },
 	};
 	char *trace_arg = NULL, *setup_arg = NULL;
@@ -280,13 +290,23 @@ int main(int argc, char **argv)
 				goto bad;
 			break;
 		case 12: opt.window = (unsigned)atoi(optarg); break;
+		case 13: opt.report_ms = atof(optarg); break;
+		case 14: opt.report_gap_ms = atof(optarg); break;
+		case 15:
+			if (!strcmp(optarg, "finish"))
+				opt.admit = RTCI_CTL_ADMIT_FINISH;
+			else if (!strcmp(optarg, "start"))
+				opt.admit = RTCI_CTL_ADMIT_START;
+			else
+				goto bad;
+			break;
 		case 'q': opt.quiet = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: goto bad;
 		}
 	}
 	if (!trace_arg || !setup_arg || opt.duration_s <= 0 || opt.runs < 1 || opt.window < 1 ||
-	    opt.window > RTCI_CTL_EST_WINDOW)
+	    opt.window > RTCI_CTL_EST_WINDOW || !(opt.report_ms >= 0) || !(opt.report_gap_ms >= 0))
 		goto bad;
 
 	char err[512];
@@ -387,6 +407,9 @@ int main(int argc, char **argv)
 							.trace = traces[ti], .table = &tab, .model = &m,
 							.offset_ns = off, .frames = frames,
 							.seed = rtci_ctl_mix64(h),
+							.report_ns = llround(opt.report_ms * 1e6),
+							.report_gap_ns = llround(opt.report_gap_ms * 1e6),
+							.admit = opt.admit,
 						};
 						double bound = -1;
 						int want_frames = ff && name_listed(tn, opt.frames_traces);

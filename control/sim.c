@@ -44,6 +44,70 @@ static void finish_result(struct rtci_ctl_sim_result *res, unsigned frames, doub
 	res->bound = 0;
 }
 
+/* Device reports: generated in device time order, delivered to the controller half the
+ * propagation later, interleaved with frame observations by arrival time. */
+#define SIM_REPORTS 64
+struct reports {
+	int64_t last_t;      /* device time of the previous report */
+	unsigned drop_cur;   /* first frame not yet counted for a report */
+	unsigned done_cur;   /* frames before this left the link before the previous report */
+	uint16_t setup;      /* the device's setup (newest frame captured by the report) */
+	unsigned head, n;
+	struct rtci_ctl_report q[SIM_REPORTS];
+};
+
+/* The report the device sends at device time t; frames [0, upto) have been decided. */
+static void report_make(struct reports *rp, const struct rtci_ctl_sim_cfg *cfg,
+			const struct sent *fr, unsigned upto, int64_t t, int64_t half)
+{
+	struct rtci_ctl_report r = { .arrival_ns = t + half, .setup = rp->setup };
+	while (rp->drop_cur < upto && fr[rp->drop_cur].ready <= t) {
+		const struct sent *f = &fr[rp->drop_cur];
+		if (f->queued && !f->transmitted)
+			r.frames_dropped++;
+		if (f->setup != RTCI_CTL_SKIP)
+			r.setup = rp->setup = f->setup;
+		rp->drop_cur++;
+	}
+	while (rp->done_cur < upto && (!fr[rp->done_cur].transmitted || fr[rp->done_cur].finish <= t))
+		rp->done_cur++;
+	double backlog = 0;
+	for (unsigned j = rp->done_cur; j < rp->drop_cur; j++) {
+		const struct sent *f = &fr[j];
+		if (!f->transmitted || f->finish <= t)
+			continue;
+		/* what is left of it: all of it when it has not started yet */
+		double left = rtci_ctl_trace_bytes(cfg->trace, t, f->finish);
+		backlog += left < f->bytes ? left : f->bytes;
+	}
+	r.backlog_bytes = backlog > UINT32_MAX ? UINT32_MAX : (uint32_t)backlog;
+	if (rp->n == SIM_REPORTS) { /* undelivered for 64 reports: the oldest is stale */
+		rp->head = (rp->head + 1) % SIM_REPORTS;
+		rp->n--;
+	}
+	rp->q[(rp->head + rp->n++) % SIM_REPORTS] = r;
+	rp->last_t = t;
+}
+
+/* Periodic reports due up to device time t. */
+static void report_periodic(struct reports *rp, const struct rtci_ctl_sim_cfg *cfg,
+			    const struct sent *fr, unsigned upto, int64_t t, int64_t half)
+{
+	while (cfg->report_ns > 0 && rp->last_t + cfg->report_ns <= t)
+		report_make(rp, cfg, fr, upto, rp->last_t + cfg->report_ns, half);
+}
+
+/* Hands the controller every report that arrived by `until`. */
+static void report_deliver(struct reports *rp, struct rtci_ctl_device *dev,
+			   const struct rtci_ctl_policy *pol, int64_t until)
+{
+	while (rp->n && rp->q[rp->head].arrival_ns <= until) {
+		rtci_ctl_observe_report(dev, pol, &rp->q[rp->head]);
+		rp->head = (rp->head + 1) % SIM_REPORTS;
+		rp->n--;
+	}
+}
+
 /* plan != NULL: replay those decisions (the oracle) instead of asking a policy. */
 static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 		    struct rtci_ctl_frame_out *out, struct rtci_ctl_sim_result *res)
@@ -73,6 +137,15 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 	double credit = 0, bytes_total = 0;
 	unsigned hits = 0, switches = 0;
 	int last_setup = -1;
+	struct reports *rp = NULL;
+	if (pol && !plan && cfg->report_ns > 0) {
+		rp = calloc(1, sizeof(*rp));
+		if (!rp) {
+			free(fr);
+			return -ENOMEM;
+		}
+		rp->last_t = cfg->offset_ns;
+	}
 
 	for (unsigned k = 0; k < cfg->frames; k++) {
 		int64_t cap = capture_time(cfg, k);
@@ -88,12 +161,16 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 		o.link_bps = rtci_ctl_trace_bytes(cfg->trace, cap, cap + T) * 1e9 / (double)T;
 
 		/* What the gateway has seen by the time its decision must leave for the device. */
+		if (rp)
+			report_periodic(rp, cfg, fr, k, cap, half);
 		if (pol) {
 			while (next_obs < k) {
 				struct sent *s = &fr[next_obs];
 				if (s->transmitted) {
 					if (s->finish + half > cap - half)
 						break;
+					if (rp)
+						report_deliver(rp, &dev, pol, s->finish + half);
 					double behind = 0;
 					for (unsigned j = next_obs + 1; j < k && fr[j].ready <= s->finish; j++)
 						if (fr[j].queued)
@@ -113,6 +190,8 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 				}
 				next_obs++;
 			}
+			if (rp)
+				report_deliver(rp, &dev, pol, cap - half);
 		}
 
 		int exited = 0;
@@ -132,6 +211,7 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 			int s = plan ? plan[k] : rtci_ctl_decide(&dev, pol, k, cap);
 			if (s < 0) {
 				free(fr);
+				free(rp);
 				return s;
 			}
 			o.setup = (uint8_t)s;
@@ -177,8 +257,16 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 					} else {
 						f->queued = 0;
 					}
-				} else if (start - ready >= W) {
+				} else if (cfg->admit == RTCI_CTL_ADMIT_FINISH
+						   ? rtci_ctl_trace_finish(cfg->trace, start, st->bytes) >
+							     ready + W
+						   : start - ready >= W) {
 					f->queued = 1; /* queued, then dropped as stale: never sent */
+					if (rp && ready - rp->last_t >= cfg->report_gap_ns) {
+						report_periodic(rp, cfg, fr, k + 1, ready, half);
+						if (ready > rp->last_t)
+							report_make(rp, cfg, fr, k + 1, ready, half);
+					}
 				} else {
 					f->transmitted = 1;
 					f->first = rtci_ctl_trace_finish(cfg->trace, start,
@@ -208,6 +296,7 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 	}
 	finish_result(res, cfg->frames, credit, hits, switches, bytes_total, m->fps);
 	free(fr);
+	free(rp);
 	return 0;
 }
 

@@ -33,6 +33,8 @@ int rtci_dev_init(struct rtci_dev *d, const struct rtci_dev_config *cfg, int64_t
 	d->next_seq = seq_base;
 	if (d->cfg.report_ns == 0)
 		d->cfg.report_ns = 1000000000LL;
+	if (d->cfg.report_gap_ns == 0)
+		d->cfg.report_gap_ns = 100000000LL;
 	d->last_hello_ns = INT64_MIN;
 	d->last_report_ns = now_ns;
 	/* report sequences share the frames' base: never reused under the key across restarts */
@@ -99,11 +101,23 @@ long rtci_dev_hello(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, size_t cap
 	return n;
 }
 
+static uint64_t frames_dropped(const struct rtci_dev *d)
+{
+	uint64_t n = 0;
+	for (int k = 0; k < RTCI_DEV_SKIP_MAX; k++)
+		n += d->st.skipped[k];
+	return n;
+}
+
 int64_t rtci_dev_next_report(const struct rtci_dev *d)
 {
 	if (d->cfg.report_ns < 0 || (d->state != RTCI_DEV_ACTIVE && d->state != RTCI_DEV_REHELLO))
 		return INT64_MAX;
-	return d->last_report_ns + d->cfg.report_ns;
+	int64_t t = d->last_report_ns + d->cfg.report_ns;
+	if (d->cfg.report_gap_ns >= 0 && frames_dropped(d) > d->report_dropped &&
+	    d->last_report_ns + d->cfg.report_gap_ns < t)
+		t = d->last_report_ns + d->cfg.report_gap_ns;
+	return t;
 }
 
 int rtci_dev_report_due(const struct rtci_dev *d, int64_t now_ns)
@@ -114,9 +128,7 @@ int rtci_dev_report_due(const struct rtci_dev *d, int64_t now_ns)
 long rtci_dev_report(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, size_t cap)
 {
 	int64_t iv = now_ns - d->last_report_ns;
-	uint64_t dropped = 0;
-	for (int k = 0; k < RTCI_DEV_SKIP_MAX; k++)
-		dropped += d->st.skipped[k];
+	uint64_t dropped = frames_dropped(d);
 	uint64_t backlog = rtci_pacer_backlog(&d->pacer);
 	struct rtci_proto_report r = {
 		.bytes_sent = d->st.bytes_sent,
@@ -137,6 +149,7 @@ long rtci_dev_report(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, size_t ca
 		return n;
 	d->report_seq++;
 	d->report_bytes = d->st.bytes_sent;
+	d->report_dropped = dropped;
 	d->last_report_ns = now_ns;
 	d->st.reports_sent++;
 	return n;
@@ -323,6 +336,8 @@ int rtci_dev_handle(struct rtci_dev *d, const uint8_t *buf, size_t len, int64_t 
 			ev->kind = RTCI_DEV_EV_REJECTED;
 			return ev->kind;
 		}
+		if (d->state == RTCI_DEV_HELLO) /* frames skipped before the session are no news */
+			d->report_dropped = frames_dropped(d);
 		d->state = RTCI_DEV_ACTIVE;
 		d->st.hello_acks++;
 		if (supports(d, a->initial_setup_id)) {

@@ -48,6 +48,9 @@ struct rtci_dev_config {
 	int64_t hello_retry_ns;  /* between hellos without an ack; 0: 500 ms */
 	int64_t silence_ns;      /* re-hello after this long without a message; 0: max(1 s, 4 D) */
 	int64_t report_ns;       /* between reports with a session; 0: 1 s; < 0: no reports */
+	int64_t report_gap_ns;   /* after a dropped frame, report once this long has passed since
+				    the previous report (the gateway hears of drops at once);
+				    0: 100 ms; < 0: only periodic reports */
 };
 
 enum rtci_dev_state {
@@ -112,6 +115,7 @@ struct rtci_dev {
 	int64_t last_hello_ns;        /* INT64_MIN: never */
 	int64_t last_report_ns;
 	uint64_t report_seq, report_bytes; /* next report sequence; bytes_sent at the last report */
+	uint64_t report_dropped;      /* frames dropped by the last report */
 	int64_t last_rx_ns;           /* last authenticated message from the gateway */
 	int64_t unanswered_since_ns;  /* first frame sent after last_rx ... */
 	uint8_t unanswered;           /* ... if any */
@@ -155,7 +159,8 @@ int rtci_dev_hello_due(struct rtci_dev *d, int64_t now_ns);
 /* Encodes a hello with a fresh random nonce into buf; returns its length or a negative code. */
 long rtci_dev_hello(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, size_t cap);
 
-/* Whether a report is due (session, interval passed); when it is next due (INT64_MAX: never). */
+/* Whether a report is due (session, and the interval passed or a frame was dropped since the
+ * last report and the gap passed); when it is next due (INT64_MAX: never). */
 int rtci_dev_report_due(const struct rtci_dev *d, int64_t now_ns);
 int64_t rtci_dev_next_report(const struct rtci_dev *d);
 /* Encodes a report (bytes and frames sent, frames dropped, send rate and backlog over the

@@ -37,6 +37,7 @@ struct options {
 	int have_key;
 	const char *model, *images, *labels, *csv, *trace;
 	double fps, deadline_ms, reserve_ms, duration_s, trace_offset_s, drain_ms, report_s;
+	double report_gap_ms;
 	uint32_t frames, zc_threshold;
 	int setup;
 	uint16_t frag_size;
@@ -78,18 +79,20 @@ static void usage(void)
 		"                 [--frames N | --duration S] [--setup ID] [--trace FILE]\n"
 		"                 [--trace-offset-s S] [--csv FILE] [--model-id N] [--frag-size B]\n"
 		"                 [--reserve-ms R] [--zc-threshold B] [--local-ip IP] [--drain-ms MS]\n"
-		"                 [--report-s S] [--quiet]\n"
+		"                 [--report-s S] [--report-gap-ms MS] [--quiet]\n"
 		"  --key is the tenant key (64 hex characters); the device key is derived from it.\n"
 		"  --images: Fashion-MNIST IDX (.gz) or a folder of PGM images (label = leading digits\n"
 		"  of the file name before '_'). --trace: mahimahi or norway bandwidth trace that paces\n"
-		"  the uplink (frames that cannot leave by their deadline are skipped).\n");
+		"  the uplink (frames that cannot leave by their deadline are skipped).\n"
+		"  --report-gap-ms: after a skipped frame, report as soon as this long has passed since\n"
+		"  the last report (default 100; 0: only every --report-s).\n");
 }
 
 static int parse(int argc, char **argv, struct options *o)
 {
 	enum { O_GW = 256, O_TENANT, O_DEVICE, O_KEY, O_MODEL, O_IMAGES, O_LABELS, O_FPS,
 	       O_DEADLINE, O_FRAMES, O_DURATION, O_SETUP, O_TRACE, O_TRACE_OFF, O_CSV, O_MODEL_ID,
-	       O_FRAG, O_RESERVE, O_ZC, O_LOCAL, O_DRAIN, O_QUIET, O_HELP, O_REPORT };
+	       O_FRAG, O_RESERVE, O_ZC, O_LOCAL, O_DRAIN, O_QUIET, O_HELP, O_REPORT, O_REPORT_GAP };
 	static const struct option lo[] = {
 		{ "gateway", 1, 0, O_GW }, { "tenant", 1, 0, O_TENANT }, { "device", 1, 0, O_DEVICE },
 		{ "key", 1, 0, O_KEY }, { "model", 1, 0, O_MODEL }, { "images", 1, 0, O_IMAGES },
@@ -99,7 +102,7 @@ static int parse(int argc, char **argv, struct options *o)
 		{ "model-id", 1, 0, O_MODEL_ID }, { "frag-size", 1, 0, O_FRAG },
 		{ "reserve-ms", 1, 0, O_RESERVE }, { "zc-threshold", 1, 0, O_ZC },
 		{ "local-ip", 1, 0, O_LOCAL }, { "drain-ms", 1, 0, O_DRAIN }, { "quiet", 0, 0, O_QUIET },
-		{ "report-s", 1, 0, O_REPORT },
+		{ "report-s", 1, 0, O_REPORT }, { "report-gap-ms", 1, 0, O_REPORT_GAP },
 		{ "help", 0, 0, O_HELP }, { 0, 0, 0, 0 },
 	};
 	int c, have_gw = 0;
@@ -140,6 +143,7 @@ static int parse(int argc, char **argv, struct options *o)
 		case O_DRAIN: o->drain_ms = strtod(optarg, NULL); break;
 		case O_QUIET: o->quiet = 1; break;
 		case O_REPORT: o->report_s = strtod(optarg, NULL); break;
+		case O_REPORT_GAP: o->report_gap_ms = strtod(optarg, NULL); break;
 		default: usage(); return -EINVAL;
 		}
 	}
@@ -358,6 +362,7 @@ int main(int argc, char **argv)
 	o->frag_size = RTCI_PROTO_DEFAULT_FRAG;
 	o->drain_ms = -1;
 	o->report_s = 1;
+	o->report_gap_ms = 100;
 	o->zc_threshold = RTCI_UPLINK_ZC_THRESHOLD_DEFAULT;
 	if (parse(argc, argv, o))
 		return 2;
@@ -404,6 +409,7 @@ int main(int argc, char **argv)
 		.fps_milli = (uint32_t)lround(o->fps * 1000), .deadline_ns = (int64_t)(o->deadline_ms * 1e6),
 		.reserve_ns = (int64_t)(o->reserve_ms * 1e6), .frag_size = o->frag_size,
 		.report_ns = o->report_s > 0 ? (int64_t)(o->report_s * 1e9) : -1,
+		.report_gap_ns = o->report_gap_ms > 0 ? (int64_t)(o->report_gap_ms * 1e6) : -1,
 	};
 	rtci_auth_derive_device_key(o->tenant_key, o->tenant, o->device, dc.key);
 	int ns = rtci_model_setup_count(m);

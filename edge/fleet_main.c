@@ -58,7 +58,7 @@ struct options {
 	double fps[MAX_LIST], deadline_ms[MAX_LIST];
 	uint32_t n_fps, n_deadline;
 	const char *model, *images, *labels, *traces, *csv, *timeline;
-	double duration_s, reserve_ms, status_s, drain_ms, report_s, batch_us;
+	double duration_s, reserve_ms, status_s, drain_ms, report_s, report_gap_ms, batch_us;
 	uint64_t seed;
 	int setup;
 	uint16_t frag_size;
@@ -432,11 +432,13 @@ static void usage(void)
 		"                  [--images IDX] [--labels IDX] [--n-images N] [--setup ID] [--csv FILE]\n"
 		"                  [--model-id N] [--frag-size B] [--reserve-ms R] [--local-ip IP]\n"
 		"                  [--status-s S] [--cache-mb MB] [--timeline FILE]\n"
-		"                  [--report-s S] [--batch-us US]\n"
+		"                  [--report-s S] [--report-gap-ms MS] [--batch-us US]\n"
 		"  Devices of tenant t get ids first-device.. in a block of devices/tenants; each\n"
 		"  device key is derived from its tenant key. Lists (fps, deadline) are used round robin.\n"
 		"  --timeline: per-frame CSV of the first device (link rate, setup, latency).\n"
 		"  --report-s: seconds between a device's reports (default 1; 0: none).\n"
+		"  --report-gap-ms: after a skipped frame, report as soon as this long has passed since\n"
+		"  the last report (default 100; 0: only every --report-s).\n"
 		"  --batch-us: events due within this window are served together (default 500).\n");
 }
 
@@ -444,7 +446,8 @@ static int parse(int argc, char **argv, struct options *o)
 {
 	enum { O_GW = 256, O_TENANT, O_MODEL, O_DEVICES, O_THREADS, O_FIRST, O_TRACES, O_FPS,
 	       O_DEADLINE, O_DURATION, O_SEED, O_IMAGES, O_LABELS, O_NIMG, O_SETUP, O_CSV, O_MODEL_ID,
-	       O_FRAG, O_RESERVE, O_LOCAL, O_STATUS, O_CACHE, O_DRAIN, O_TIMELINE, O_REPORT, O_BATCH };
+	       O_FRAG, O_RESERVE, O_LOCAL, O_STATUS, O_CACHE, O_DRAIN, O_TIMELINE, O_REPORT, O_BATCH,
+	       O_REPORT_GAP };
 	static const struct option lo[] = {
 		{ "gateway", 1, 0, O_GW }, { "tenant", 1, 0, O_TENANT }, { "model", 1, 0, O_MODEL },
 		{ "devices", 1, 0, O_DEVICES }, { "threads", 1, 0, O_THREADS },
@@ -456,6 +459,7 @@ static int parse(int argc, char **argv, struct options *o)
 		{ "reserve-ms", 1, 0, O_RESERVE }, { "local-ip", 1, 0, O_LOCAL },
 		{ "status-s", 1, 0, O_STATUS }, { "cache-mb", 1, 0, O_CACHE }, { "drain-ms", 1, 0, O_DRAIN },
 		{ "timeline", 1, 0, O_TIMELINE }, { "report-s", 1, 0, O_REPORT },
+		{ "report-gap-ms", 1, 0, O_REPORT_GAP },
 		{ "batch-us", 1, 0, O_BATCH },
 		{ 0, 0, 0, 0 },
 	};
@@ -515,6 +519,7 @@ static int parse(int argc, char **argv, struct options *o)
 		case O_DRAIN: o->drain_ms = strtod(optarg, NULL); break;
 		case O_TIMELINE: o->timeline = optarg; break;
 		case O_REPORT: o->report_s = strtod(optarg, NULL); break;
+		case O_REPORT_GAP: o->report_gap_ms = strtod(optarg, NULL); break;
 		case O_BATCH: o->batch_us = strtod(optarg, NULL); break;
 		default: usage(); return -EINVAL;
 		}
@@ -826,6 +831,7 @@ int main(int argc, char **argv)
 	o->cache_mb = 512;
 	o->drain_ms = -1;
 	o->report_s = 1;
+	o->report_gap_ms = 100;
 	o->batch_us = 500;
 	if (parse(argc, argv, o))
 		return 2;
@@ -902,6 +908,7 @@ int main(int argc, char **argv)
 			/* spread the hellos of a restart over the retry time */
 			.hello_retry_ns = 400000000LL + (int64_t)(rng(&seed) % 200000000ULL),
 			.report_ns = o->report_s > 0 ? (int64_t)(o->report_s * 1e9) : -1,
+			.report_gap_ns = o->report_gap_ms > 0 ? (int64_t)(o->report_gap_ms * 1e6) : -1,
 		};
 		rtci_auth_derive_device_key(tn->key, tn->id, dc.device_id, dc.key);
 		dc.setups[dc.n_setups++] = (uint16_t)o->setup;

@@ -132,6 +132,48 @@ uint16_t gw_ctl_initial_setup(struct gw_device *d, const struct gw_tenant *tn)
 	return (uint16_t)s;
 }
 
+/* Decides for the frame `rel` (controller sequence) captured at capture_ns and writes a
+ * rate-switch command applying from apply_seq when the choice changed (at most one per
+ * GW_CMD_INTERVAL_US); resend: the last command was due from a frame already seen (seen_seq,
+ * seen_setup) that still used another setup. */
+static long decide_and_command(struct gw_device *d, const struct gw_tenant *tn, uint32_t rel,
+			       int64_t capture_ns, uint64_t apply_seq, bool seen,
+			       uint64_t seen_seq, uint16_t seen_setup, uint64_t now_us,
+			       uint8_t *buf, size_t cap)
+{
+	const struct rtci_ctl_policy *p = tn->policy[d->model];
+	int s = rtci_ctl_decide(&d->ctl, p, rel, capture_ns);
+	if (s < 0)
+		return 0;
+	if (s == RTCI_CTL_SKIP) /* the protocol has no "skip": ask for the smallest setup */
+		s = tn->smallest[d->model];
+	bool send = false;
+	if (now_us - d->cmd_last_us >= GW_CMD_INTERVAL_US || d->cmd_seq == 0) {
+		if ((uint16_t)s != d->target) {
+			d->cmd_seq++;
+			d->cmd_setup = (uint16_t)s;
+			d->cmd_apply = apply_seq;
+			d->cmd_pending = true;
+			d->target = (uint16_t)s;
+			send = true;
+		} else if (d->cmd_pending && seen && seen_seq >= d->cmd_apply &&
+			   seen_setup != d->cmd_setup) {
+			send = true; /* not applied yet: the same command again (idempotent) */
+		}
+	}
+	if (!send)
+		return 0;
+	d->cmd_last_us = now_us;
+	struct rtci_proto_frame_info info = {
+		.tenant_id = tn->id, .device_id = d->id, .seq = d->cmd_seq, .setup_id = d->cmd_setup,
+	};
+	struct rtci_proto_command cmd = {
+		.kind = RTCI_PROTO_CMD_RATE_SWITCH, .new_setup_id = d->cmd_setup,
+		.apply_from_seq = d->cmd_apply,
+	};
+	return rtci_proto_encode_command(buf, cap, &info, &cmd, d->key);
+}
+
 long gw_ctl_on_frame(struct gw_device *d, const struct gw_tenant *tn, const struct rtci_proto_hdr *h,
 		     uint32_t frame_len, uint64_t first_us, uint64_t complete_us, uint64_t now_us,
 		     uint8_t *buf, size_t cap)
@@ -154,38 +196,46 @@ long gw_ctl_on_frame(struct gw_device *d, const struct gw_tenant *tn, const stru
 	};
 	rtci_ctl_observe_frame(&d->ctl, p, &o);
 	d->setup = h->setup_id;
+	if (h->seq > d->last_frame_seq)
+		d->last_frame_seq = h->seq;
 	if (d->cmd_pending && h->seq >= d->cmd_apply && h->setup_id == d->cmd_setup)
 		d->cmd_pending = false; /* applied */
 
 	int64_t period_ns = (int64_t)(1e9 / tn->cfg->fps);
-	int s = rtci_ctl_decide(&d->ctl, p, rel + GW_CMD_MARGIN,
-				capture_ns ? capture_ns + GW_CMD_MARGIN * period_ns : 0);
-	if (s < 0)
-		return 0;
-	if (s == RTCI_CTL_SKIP) /* the protocol has no "skip": ask for the smallest setup */
-		s = tn->smallest[d->model];
-	bool send = false;
-	if (now_us - d->cmd_last_us >= GW_CMD_INTERVAL_US || d->cmd_seq == 0) {
-		if ((uint16_t)s != d->target) {
-			d->cmd_seq++;
-			d->cmd_setup = (uint16_t)s;
-			d->cmd_apply = h->seq + GW_CMD_MARGIN;
-			d->cmd_pending = true;
-			d->target = (uint16_t)s;
-			send = true;
-		} else if (d->cmd_pending && h->seq >= d->cmd_apply && h->setup_id != d->cmd_setup) {
-			send = true; /* not applied yet: the same command again (idempotent) */
-		}
-	}
-	if (!send)
-		return 0;
-	d->cmd_last_us = now_us;
-	struct rtci_proto_frame_info info = {
-		.tenant_id = tn->id, .device_id = d->id, .seq = d->cmd_seq, .setup_id = d->cmd_setup,
+	return decide_and_command(d, tn, rel + GW_CMD_MARGIN,
+				  capture_ns ? capture_ns + GW_CMD_MARGIN * period_ns : 0,
+				  h->seq + GW_CMD_MARGIN, true, h->seq, h->setup_id, now_us, buf, cap);
+}
+
+long gw_ctl_on_report(struct gw_device *d, const struct gw_tenant *tn,
+		      const struct rtci_proto_hdr *h, const struct rtci_proto_report *r,
+		      uint64_t now_us, uint8_t *buf, size_t cap)
+{
+	if (d->rep_set && h->seq <= d->rep_seq)
+		return -RTCI_ERR_AUTH_REPLAYED;
+	/* counters are cumulative; the first report, or one from a restarted device (counters
+	 * went back), only sets the base */
+	uint32_t dropped = d->rep_set && r->frames_dropped >= d->rep_dropped
+				   ? r->frames_dropped - d->rep_dropped
+				   : 0;
+	d->rep_set = true;
+	d->rep_seq = h->seq;
+	d->rep_dropped = r->frames_dropped;
+	const struct rtci_ctl_policy *p = tn->policy[d->model];
+	struct rtci_ctl_report cr = {
+		.arrival_ns = (int64_t)now_us * 1000, .frames_dropped = dropped,
+		.backlog_bytes = r->backlog_bytes, .setup = h->setup_id,
 	};
-	struct rtci_proto_command cmd = {
-		.kind = RTCI_PROTO_CMD_RATE_SWITCH, .new_setup_id = d->cmd_setup,
-		.apply_from_seq = d->cmd_apply,
-	};
-	return rtci_proto_encode_command(buf, cap, &info, &cmd, d->key);
+	rtci_ctl_observe_report(&d->ctl, p, &cr);
+	if (!dropped)
+		return 0; /* nothing new for the decision: frames drive it while they arrive */
+	/* the next frame: one period after the report left the device; a command applies from
+	 * the next frame the device captures (apply_from at or below its sequence) */
+	int64_t period_ns = (int64_t)(1e9 / tn->cfg->fps);
+	int64_t capture_ns = d->offset_set
+				     ? ((int64_t)h->capture_us + d->clock_offset_us) * 1000 + period_ns
+				     : 0;
+	uint32_t rel = d->seq_base_set ? (uint32_t)(d->last_frame_seq - d->seq_base) + 1 : 0;
+	uint64_t apply = d->seq_base_set ? d->last_frame_seq + 1 : 0;
+	return decide_and_command(d, tn, rel, capture_ns, apply, false, 0, 0, now_us, buf, cap);
 }

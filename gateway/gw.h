@@ -101,6 +101,10 @@ struct gw_device {
 	uint64_t cmd_seq, cmd_apply, cmd_last_us;
 	uint16_t cmd_setup;
 	bool cmd_pending;
+	bool rep_set;             /* a report arrived; rep_* hold the newest */
+	uint64_t rep_seq;         /* reports carry their own increasing sequence */
+	uint32_t rep_dropped;     /* the device's cumulative drop count then */
+	uint64_t last_frame_seq;  /* newest frame observed (valid once seq_base_set) */
 };
 
 struct gw_listed {
@@ -257,6 +261,13 @@ uint16_t gw_ctl_initial_setup(struct gw_device *d, const struct gw_tenant *tn);
 long gw_ctl_on_frame(struct gw_device *d, const struct gw_tenant *tn, const struct rtci_proto_hdr *h,
 		     uint32_t frame_len, uint64_t first_us, uint64_t complete_us, uint64_t now_us,
 		     uint8_t *buf, size_t cap);
+/* Feeds an authenticated device report (its drops since the previous one, its queue) to the
+ * controller and decides; a command as for gw_ctl_on_frame. A device dropping every frame sends
+ * no frame, so reports are the gateway's only news of it. Returns -RTCI_ERR_AUTH_REPLAYED for a
+ * report not newer than the last one. */
+long gw_ctl_on_report(struct gw_device *d, const struct gw_tenant *tn,
+		      const struct rtci_proto_hdr *h, const struct rtci_proto_report *r,
+		      uint64_t now_us, uint8_t *buf, size_t cap);
 
 /* pipeline.c */
 int gw_rx_init(struct gw *gw, struct gw_rx *rx, char *err, size_t errlen);

@@ -156,6 +156,29 @@ static void handle_hello(struct gw_rx *rx, const struct rtci_port_dgram *dg,
 		rtci_port_send_peer(gw->port, rx->queue, &dg->from, buf, (size_t)n);
 }
 
+/* A device's sending report: its drops reach the controller (a device dropping every frame
+ * sends nothing else). Reports from a device not active yet are verified and ignored. */
+static void handle_report(struct gw_rx *rx, const struct rtci_proto_msg *msg, struct gw_tenant *tn,
+			  struct gw_device *dev, const uint8_t key[32], uint64_t now)
+{
+	struct gw *gw = rx->gw;
+	if (rtci_auth_verify_msg(key, msg) < 0) {
+		drop(rx, (int)tn->slot, GW_DROP_BAD_MAC);
+		return;
+	}
+	if (!dev)
+		return;
+	uint8_t cmd[128];
+	long n = gw_ctl_on_report(dev, tn, &msg->hdr, &msg->u.report, now, cmd, sizeof(cmd));
+	if (n == -RTCI_ERR_AUTH_REPLAYED) {
+		drop(rx, (int)tn->slot, GW_DROP_REPLAYED);
+		return;
+	}
+	if (n > 0 && dev->peer_set &&
+	    rtci_port_send_peer(gw->port, rx->queue, &dev->peer, cmd, (size_t)n) == 0)
+		rtci_metrics_add(gw->metrics, rx->mslot, gw->tseries[tn->slot].commands, 1);
+}
+
 static bool bucket_take(struct gw_tenant *tn, uint16_t rxi, uint32_t nrx, uint64_t now)
 {
 	double rate = (double)tn->cfg->quota.frames_per_s / nrx;
@@ -306,9 +329,8 @@ static void handle(struct gw_rx *rx, const struct rtci_port_dgram *dg, uint64_t 
 		return;
 	}
 	if (msg.hdr.type == RTCI_PROTO_REPORT) {
-		if (rtci_auth_verify_msg(key, &msg) < 0)
-			drop(rx, (int)tn->slot, GW_DROP_BAD_MAC);
-		return; /* the backlog hint also rides on every fragment; nothing else to do */
+		handle_report(rx, &msg, tn, dev, key, now);
+		return;
 	}
 	if (dev) {
 		int rc = rtci_auth_replay_check(&dev->replay, msg.hdr.seq);

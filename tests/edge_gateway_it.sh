@@ -178,9 +178,9 @@ late=$(tail -n 20 "$work/edge2.csv" | awk -F, '$6 == "result"' | wc -l)
 # 3. A fleet of 20 devices for 10 s on the trained model: two real traces and one that runs at
 #    4 Mbit/s for 3 s, then 0.04 Mbit/s for 9 s (a 32-channel frame needs 0.1-0.5 Mbit/s at
 #    10 fps), so every 10 s window holds a drop long enough for a slow frame to be heard of.
-#    A device whose every frame is too late for the link drops them all locally, sends nothing,
-#    and the controller, hearing nothing, does not switch it (the per-second device report is
-#    not used as an observation yet): hence "at least one device on the drop switched".
+#    A device whose every frame is too late for the link drops them all locally and sends no
+#    frame; its drop report (sent at once) is what the controller hears: every device on the
+#    drop trace must be switched.
 cp "$trained" "$work/fmnist.rtcm"
 stop_gateway
 start_gateway 2
@@ -204,7 +204,8 @@ awk -F, 'NR > 1 {
 END {
 	if (rows != 20) { print rows " rows"; bad = 1 }
 	if (on_drop == 0) { print "no device on the drop trace"; bad = 1 }
-	else if (switched == 0) { print "no device on the drop trace switched setups"; bad = 1 }
+	else if (switched < on_drop) {
+		print on_drop - switched " device(s) on the drop trace never switched setups"; bad = 1 }
 	print "fleet rows: captured " cap ", in time " hits "; on the drop trace " on_drop \
 		" devices, " switched " switched"
 	exit bad

@@ -315,6 +315,38 @@ Test(device, frames_that_cannot_make_the_deadline_are_skipped)
 	rtci_ctl_trace_destroy(t);
 }
 
+Test(device, a_dropped_frame_is_reported_early)
+{
+	struct rtci_ctl_trace *t;
+	cr_assert_eq(rtci_ctl_trace_constant(10000.0, 10 * S, &t), 0); /* 10 bytes per ms */
+	cr_assert_eq(rtci_dev_init(&dev, &cfg, 0, 1000, t, 0), 0);
+	uint64_t seq;
+	/* skipped before the session: not news for the gateway */
+	cr_assert(rtci_dev_frame_begin(&dev, 0, &seq) < 0);
+	connect(0, 0, 0);
+	cr_assert_eq(rtci_dev_next_report(&dev), 1 * S);
+	static uint8_t payload[2000];
+	int setup = rtci_dev_frame_begin(&dev, 300 * MS, &seq);
+	cr_assert_eq(rtci_dev_frame_queue(&dev, 300 * MS, seq, (uint16_t)setup, 300 * MS, payload,
+					  2000, 0), -ETIME);
+	/* 100 ms after the previous report (device start), i.e. at once */
+	cr_assert_eq(rtci_dev_next_report(&dev), 100 * MS);
+	cr_assert(rtci_dev_report_due(&dev, 300 * MS));
+	long n = rtci_dev_report(&dev, 300 * MS, dg, sizeof(dg));
+	struct rtci_proto_msg m;
+	cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+	cr_assert_eq(m.u.report.frames_dropped, 2, "cumulative, the pre-session skip included");
+	cr_assert_eq(m.hdr.setup_id, setup);
+	cr_assert_eq(rtci_dev_next_report(&dev), 1300 * MS, "no new drop: the usual interval");
+	/* the next drop: a report 100 ms after this one, not sooner */
+	setup = rtci_dev_frame_begin(&dev, 320 * MS, &seq);
+	cr_assert_eq(rtci_dev_frame_queue(&dev, 320 * MS, seq, (uint16_t)setup, 320 * MS, payload,
+					  2000, 0), -ETIME);
+	cr_assert_not(rtci_dev_report_due(&dev, 350 * MS));
+	cr_assert(rtci_dev_report_due(&dev, 400 * MS));
+	rtci_ctl_trace_destroy(t);
+}
+
 Test(device, reports_with_a_session)
 {
 	cr_assert_not(rtci_dev_report_due(&dev, 5 * S)); /* no session, no report */

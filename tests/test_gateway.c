@@ -220,6 +220,40 @@ Test(gateway, mpc_switches_on_slow_link)
 	gw_table_free(&g, t);
 }
 
+Test(gateway, drop_reports_switch_a_device_that_sends_nothing)
+{
+	struct gw_table *t = table_from(yaml_a, 1);
+	struct gw_tenant *tn = gw_table_tenant(t, 7);
+	uint8_t k[32], buf[128];
+	cr_assert(gw_tenant_device_key(tn, 100, k) == 0);
+	struct gw_device *d = gw_table_activate(&g, t, tn, 100, k, 0);
+	int big = rtci_model_find_setup(md.model, 32, 65535);
+	cr_assert_geq(big, 0);
+	d->target = (uint16_t)big; /* what the hello-ack gave it */
+	struct rtci_proto_hdr h = { .tenant_id = 7, .device_id = 100, .setup_id = (uint16_t)big,
+				    .seq = 500 };
+	struct rtci_proto_report r = { .frames_dropped = 3 };
+	uint64_t now = 2000000;
+	cr_assert_eq(gw_ctl_on_report(d, tn, &h, &r, now, buf, sizeof(buf)), 0,
+		     "the first report only sets the base of the drop counter");
+	r.frames_dropped = 9;
+	cr_assert_eq(gw_ctl_on_report(d, tn, &h, &r, now + 100000, buf, sizeof(buf)),
+		     -RTCI_ERR_AUTH_REPLAYED, "a report not newer than the last is refused");
+	h.seq = 501;
+	long n = gw_ctl_on_report(d, tn, &h, &r, now + 100000, buf, sizeof(buf));
+	cr_assert_gt(n, 0, "six new drops on the largest setup: switch down");
+	struct rtci_proto_msg m;
+	cr_assert(rtci_proto_decode(buf, (size_t)n, &m) == 0);
+	cr_assert(rtci_auth_verify_msg(k, &m) == 0);
+	cr_assert_eq(m.u.command.kind, RTCI_PROTO_CMD_RATE_SWITCH);
+	cr_assert_lt(md.table.s[m.u.command.new_setup_id].bytes, md.table.s[big].bytes);
+	cr_assert_eq(m.u.command.apply_from_seq, 0, "no frame seen: from the device's next frame");
+	/* no new drops: nothing to say */
+	h.seq = 502;
+	cr_assert_eq(gw_ctl_on_report(d, tn, &h, &r, now + 400000, buf, sizeof(buf)), 0);
+	gw_table_free(&g, t);
+}
+
 Test(gateway, commands_rate_limited_and_idempotent)
 {
 	/* the fixed policy always wants setup 2: the device keeps sending setup 9 */

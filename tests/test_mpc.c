@@ -214,6 +214,60 @@ Test(mpc, device_state_fits_and_tracks_a_constant_link)
 	rtci_ctl_policy_destroy(p);
 }
 
+Test(mpc, drop_report_caps_the_prediction_until_a_frame_arrives)
+{
+	struct rtci_ctl_table t = small_table(5);
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_MPC, .estimator = RTCI_CTL_EST_HARMONIC };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	struct rtci_ctl_device d;
+	rtci_ctl_device_init(&d, p);
+	/* 1 MB/s: 14000-byte frames whose fragments span 12.6 ms */
+	struct rtci_ctl_obs o = { .bytes = 14000, .first_arrival_ns = 1000000000,
+				  .last_arrival_ns = 1000000000 + 12600000 };
+	rtci_ctl_observe_frame(&d, p, &o);
+	cr_assert_float_eq(rtci_ctl_predicted_bw(&d, p), 1e6, 1e3);
+	/* a report without drops leaves the prediction alone; its backlog becomes the anchor */
+	struct rtci_ctl_report r = { .arrival_ns = 2000000000, .backlog_bytes = 4000, .setup = 0 };
+	rtci_ctl_observe_report(&d, p, &r);
+	cr_assert_float_eq(rtci_ctl_predicted_bw(&d, p), 1e6, 1e3);
+	int64_t left = r.arrival_ns - m.prop_ns / 2;
+	cr_assert_float_eq(rtci_ctl_backlog_estimate(&d, p, left, 1e6), 4000, 1e-6);
+	cr_assert_float_eq(rtci_ctl_backlog_estimate(&d, p, left + 1000000, 1e6), 3000, 1e-6);
+	/* drops of setup 3 behind 1000 queued bytes: the link is below (bytes + 1000) / W; the
+	 * prediction is held at half of that */
+	double W = (double)(m.deadline_ns - m.head_ns - m.prop_ns - m.gw_queue_ns - m.tail_ns) * 1e-9;
+	double cap = 0.5 * (t.s[3].bytes + 1000) / W;
+	cr_assert_lt(cap, 1e6);
+	r = (struct rtci_ctl_report){ .arrival_ns = 3000000000, .frames_dropped = 2,
+				      .backlog_bytes = 1000, .setup = 3 };
+	rtci_ctl_observe_report(&d, p, &r);
+	cr_assert_float_eq(rtci_ctl_predicted_bw(&d, p), cap, cap * 1e-6);
+	/* a further drop report on a smaller setup lowers it again; a larger bound does not raise
+	 * it */
+	unsigned lo = 0;
+	for (unsigned i = 1; i < t.n; i++)
+		if (t.s[i].bytes < t.s[lo].bytes)
+			lo = i;
+	r.setup = (uint16_t)lo;
+	r.backlog_bytes = 0;
+	rtci_ctl_observe_report(&d, p, &r);
+	double cap2 = 0.5 * t.s[lo].bytes / W;
+	cr_assert_float_eq(rtci_ctl_predicted_bw(&d, p), cap2 < cap ? cap2 : cap, 1e-3);
+	r.setup = 99; /* not a setup of the table: ignored */
+	rtci_ctl_observe_report(&d, p, &r);
+	cr_assert_float_eq(rtci_ctl_predicted_bw(&d, p), cap2 < cap ? cap2 : cap, 1e-3);
+	/* a frame got through: its sample counts again */
+	o.seq = 1;
+	o.first_arrival_ns = 4000000000;
+	o.last_arrival_ns = o.first_arrival_ns + 12600000;
+	rtci_ctl_observe_frame(&d, p, &o);
+	cr_assert_float_eq(rtci_ctl_predicted_bw(&d, p), 1e6, 1e3);
+	rtci_ctl_policy_destroy(p);
+}
+
 Test(mpc, skip_only_when_the_link_cannot_carry_the_smallest_setup)
 {
 	struct rtci_ctl_table t = small_table(3);

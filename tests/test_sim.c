@@ -97,6 +97,49 @@ Test(sim, hand_computed_fixed_setup_on_constant_link)
 	rtci_ctl_trace_destroy(tr);
 }
 
+Test(sim, drop_reports_bring_mpc_down_to_what_a_lost_link_carries)
+{
+	/* 400 kB/s for 5 s, then 20 kB/s: the device (admitting a frame only when its last byte
+	 * leaves in time, as rtci-edge does) drops every frame of the setup it was on and sends
+	 * nothing, so without reports the controller never hears of the change */
+	struct rtci_ctl_table tab = test_table();
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	int64_t dur[] = { 5000000000LL, 5000000000LL };
+	double bps[] = { 400000, 20000 };
+	struct rtci_ctl_trace *tr;
+	cr_assert_eq(rtci_ctl_trace_steps(dur, bps, 2, &tr), 0);
+	struct rtci_ctl_policy_cfg pc = { .kind = RTCI_CTL_MPC, .estimator = RTCI_CTL_EST_ROBUST,
+					  .est_window = 8 };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+	static struct rtci_ctl_frame_out out[100];
+	struct rtci_ctl_sim_result r;
+	unsigned hits_low[2] = { 0, 0 }, hits_high[2] = { 0, 0 };
+	for (int with = 0; with < 2; with++) {
+		struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m, .frames = 100,
+					       .admit = RTCI_CTL_ADMIT_FINISH,
+					       .report_ns = with ? 1000000000 : 0,
+					       .report_gap_ns = 100000000 };
+		cr_assert_eq(rtci_ctl_sim_run(&sc, out, &r), 0);
+		for (int k = 0; k < 100; k++) {
+			if (k < 50)
+				hits_high[with] += out[k].hit;
+			else
+				hits_low[with] += out[k].hit;
+			if (out[k].sent) /* admitted frames leave in time */
+				cr_assert(out[k].hit, "frame %d sent and late", k);
+		}
+	}
+	cr_assert_eq(hits_high[0], hits_high[1], "reports change nothing while frames arrive");
+	cr_assert_gt(hits_high[0], 45);
+	cr_assert_lt(hits_low[0], 5, "without reports: stuck on a setup the link lost (%u)",
+		     hits_low[0]);
+	cr_assert_gt(hits_low[1], 35, "with reports: down to a setup that fits (%u)", hits_low[1]);
+	rtci_ctl_policy_destroy(p);
+	rtci_ctl_trace_destroy(tr);
+}
+
 Test(sim, oracle_bounds_every_policy_on_random_traces)
 {
 	struct rtci_ctl_table tab = test_table();
