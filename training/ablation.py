@@ -29,8 +29,8 @@ def collect(cfg, variants):
     ind = read_json(p["individual_json"]) if os.path.exists(p["individual_json"]) else {}
     rows = []
     for v in variants:
-        ev = os.path.join(p["root"], "eval-%s.json" % steps.run_name(v))
-        stf = os.path.join(p["root"], "swcnn-" + steps.run_name(v), "state.json")
+        ev = steps.eval_path(p, v)
+        stf = os.path.join(steps.swcnn_dir(p, v), "state.json")
         row = {"variant": v, "done": os.path.exists(ev)}
         if os.path.exists(stf):
             row["state"] = read_json(stf)
@@ -120,17 +120,27 @@ def write_doc(cfg, rows, ind, doc_path):
                                  max(accs)))
         rt = {int(k): r for k, r in ind.items() if r.get("retrain_epochs")}
         if rt:
-            gains = [r["accuracy_retrain"] - r["first_run"]["accuracy"] for r in rt.values()
+            n_ep = max(r["retrain_epochs"] for r in rt.values())
+            gains = [r["accuracy"] - r["first_run"]["accuracy"] for r in rt.values()
                      if r.get("first_run")]
+            better = sum(1 for r in rt.values()
+                         if r.get("first_run") and r["accuracy_retrain"] > r["first_run"]["accuracy"])
+            rising = sorted(k for k, r in rt.items()
+                            if r["epochs_run"] == r["retrain_epochs"] and
+                            r["best_epoch"] == r["epochs_run"])
+            early = sorted(k for k, r in rt.items() if r.get("stopped_early"))
+            listed = ("all %d" % len(rt) if len(rt) == len(setup_space())
+                      else ", ".join(str(k) for k in sorted(rt)))
             L.append("- Retrained (`train-individual --retrain-epochs %d`): setups %s, from the "
-                     "uncompressed model again for up to %d epochs with early stopping; the better "
-                     "of the two models counts. They gained %.4f-%.4f over their first, shorter "
-                     "schedule, so the other setups' individual models are probably short of "
-                     "convergence too and their losses below are understated."
-                     % (max(r["retrain_epochs"] for r in rt.values()),
-                        ", ".join(str(k) for k in sorted(rt)),
-                        max(r["retrain_epochs"] for r in rt.values()),
-                        min(gains) if gains else 0, max(gains) if gains else 0))
+                     "uncompressed model again with the LR decaying over up to %d epochs and the "
+                     "same early stop; the better of the two models counts. The kept model gained "
+                     "%.4f-%.4f over the first run (the longer run was better for %d of %d). Still "
+                     "improving at its last epoch, so possibly short of convergence: %d setups "
+                     "(%s). Stopped early: %d setups (with the LR still high mid-schedule, a "
+                     "patience of one epoch can stop a run that would have gained later)."
+                     % (n_ep, listed, n_ep, min(gains) if gains else 0,
+                        max(gains) if gains else 0, better, len(gains), len(rising),
+                        ", ".join(str(k) for k in rising) or "none", len(early)))
     L.append("")
     L.append("| variant | max loss | min loss | mean loss | mean acc | epochs | setups/batch "
              "| image passes | wall time |")
@@ -187,7 +197,7 @@ def run(cfg, variants=None, doc_path=None, report_only=False):
     p = steps._paths(cfg)
     for v in variants:
         steps.train_swcnn(cfg, v)
-        if not os.path.exists(os.path.join(p["root"], "eval-%s.json" % steps.run_name(v))):
+        if not os.path.exists(steps.eval_path(p, v)):
             steps.evaluate(cfg, v)
     ind, rows = collect(cfg, variants)
     write_doc(cfg, rows, ind, doc_path)

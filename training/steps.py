@@ -46,6 +46,16 @@ def run_name(variant):
     return variant.replace("@", "-")
 
 
+def swcnn_dir(p, variant):
+    """Run directory of a variant's train-swcnn (checkpoint.pt, model.pt, state.json)."""
+    return os.path.join(p["root"], "swcnn-" + run_name(variant))
+
+
+def eval_path(p, variant):
+    """A variant's evaluate output."""
+    return os.path.join(p["root"], "eval-%s.json" % run_name(variant))
+
+
 def _paths(cfg):
     root = C.runs_dir(cfg)
     return {
@@ -279,7 +289,7 @@ def train_swcnn(cfg, variant="I-D-C"):
     sec.update(overrides)
     device = _setup_env(sec)
     p = _paths(cfg)
-    run_dir = os.path.join(p["root"], "swcnn-" + run_name(variant))
+    run_dir = swcnn_dir(p, variant)
     out = os.path.join(run_dir, "model.pt")
     if os.path.exists(out):
         log("train-swcnn %s: %s exists" % (variant, out))
@@ -513,12 +523,12 @@ def evaluate(cfg, variant="I-D-C", model_file=None):
         setups = setups_from_metadata(doc)
         out = None
     else:
-        path = os.path.join(p["root"], "swcnn-" + run_name(variant), "model.pt")
+        path = os.path.join(swcnn_dir(p, variant), "model.pt")
         if not os.path.exists(path):
             raise SystemExit("no SW-CNN at %s: run train-swcnn --variant %s" % (path, variant))
         model = load_model_pt(path, device)
         setups = setup_space()
-        out = os.path.join(p["root"], "eval-%s.json" % run_name(variant))
+        out = eval_path(p, variant)
         if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(path):
             res = read_json(out)
             log("evaluate %s: %s is up to date" % (variant, out))
@@ -628,7 +638,7 @@ def export(cfg, variant="I-D-C", out_path=None):
     sec = C.section(cfg, "export")
     _setup_env(sec)  # threads; export runs on the CPU
     p = _paths(cfg)
-    path = os.path.join(p["root"], "swcnn-" + run_name(variant), "model.pt")
+    path = os.path.join(swcnn_dir(p, variant), "model.pt")
     if not os.path.exists(path):
         raise SystemExit("no SW-CNN at %s: run train-swcnn --variant %s" % (path, variant))
     model = load_model_pt(path, "cpu")
@@ -636,7 +646,7 @@ def export(cfg, variant="I-D-C", out_path=None):
     parse_variant(variant)
     if os.path.exists(p["groups"]):
         set_groups(meta, read_json(p["groups"])["groups"])
-    ev = os.path.join(p["root"], "eval-%s.json" % run_name(variant))
+    ev = eval_path(p, variant)
     if not os.path.exists(ev):
         evaluate(cfg, variant)
     accs = read_json(ev)["accuracy"]
@@ -649,7 +659,7 @@ def export(cfg, variant="I-D-C", out_path=None):
         s["accuracy"] = accs.get(str(s["id"]))
         if payload:
             s["payload_bytes"] = round(payload[s["id"]], 1)
-    st = read_json(os.path.join(p["root"], "swcnn-" + run_name(variant), "state.json"))
+    st = read_json(os.path.join(swcnn_dir(p, variant), "state.json"))
     meta["provenance"] = (
         "SW-CNN %s trained by training/ (python3 -m training, config %s): %d epochs x %d steps of "
         "batch %d, seed %s; accuracy = top-1 on the %d Fashion-MNIST test images with the codec's "
