@@ -144,6 +144,10 @@ static void handle_hello(struct gw_rx *rx, const struct rtci_port_dgram *dg,
 			}
 			ack.initial_setup_id = gw_ctl_initial_setup(dev, tn);
 			ack.min_frame_seq = dev->replay.started ? dev->replay.top + 1 : 0;
+			/* report sequences start from the same base: a restarted device must not
+			 * reuse one (a device dropping every frame reports more often than it sends) */
+			if (dev->rep_set && dev->rep_seq + 1 > ack.min_frame_seq)
+				ack.min_frame_seq = dev->rep_seq + 1;
 			rtci_metrics_add(gw->metrics, rx->mslot, gw->tseries[tn->slot].hellos, 1);
 		}
 	}
