@@ -24,6 +24,19 @@ def losses(individual, evaluation):
     return out
 
 
+def id_ranges(ids):
+    """[0, 1, 2, 5, 7, 8] -> '0-2, 5, 7-8'."""
+    out, ids = [], sorted(ids)
+    i = 0
+    while i < len(ids):
+        j = i
+        while j + 1 < len(ids) and ids[j + 1] == ids[j] + 1:
+            j += 1
+        out.append(str(ids[i]) if i == j else "%d-%d" % (ids[i], ids[j]))
+        i = j + 1
+    return ", ".join(out)
+
+
 def collect(cfg, variants):
     p = steps._paths(cfg)
     ind = read_json(p["individual_json"]) if os.path.exists(p["individual_json"]) else {}
@@ -120,27 +133,29 @@ def write_doc(cfg, rows, ind, doc_path):
                                  max(accs)))
         rt = {int(k): r for k, r in ind.items() if r.get("retrain_epochs")}
         if rt:
-            n_ep = max(r["retrain_epochs"] for r in rt.values())
-            gains = [r["accuracy"] - r["first_run"]["accuracy"] for r in rt.values()
-                     if r.get("first_run")]
-            better = sum(1 for r in rt.values()
-                         if r.get("first_run") and r["accuracy_retrain"] > r["first_run"]["accuracy"])
+            def origin(r):  # the first, shortest run of a setup retrained once or more
+                while r.get("first_run"):
+                    r = r["first_run"]
+                return r
+            by_ep = {}
+            for k, r in rt.items():
+                by_ep.setdefault(r["retrain_epochs"], []).append(k)
+            gains = [r["accuracy"] - origin(r)["accuracy"] for r in rt.values()]
             rising = sorted(k for k, r in rt.items()
                             if r["epochs_run"] == r["retrain_epochs"] and
                             r["best_epoch"] == r["epochs_run"])
             early = sorted(k for k, r in rt.items() if r.get("stopped_early"))
-            listed = ("all %d" % len(rt) if len(rt) == len(setup_space())
-                      else ", ".join(str(k) for k in sorted(rt)))
-            L.append("- Retrained (`train-individual --retrain-epochs %d`): setups %s, from the "
-                     "uncompressed model again with the LR decaying over up to %d epochs and the "
-                     "same early stop; the better of the two models counts. The kept model gained "
-                     "%.4f-%.4f over the first run (the longer run was better for %d of %d). Still "
+            L.append("- Retrained (`train-individual --retrain-epochs N`) from the uncompressed "
+                     "model again with the LR decaying over up to N epochs and the same early "
+                     "stop; the best model of a setup's runs counts: %s. Over the first run the "
+                     "kept model gained %.4f-%.4f (more than 0.002 for %d of %d setups). Still "
                      "improving at its last epoch, so possibly short of convergence: %d setups "
                      "(%s). Stopped early: %d setups (with the LR still high mid-schedule, a "
                      "patience of one epoch can stop a run that would have gained later)."
-                     % (n_ep, listed, n_ep, min(gains) if gains else 0,
-                        max(gains) if gains else 0, better, len(gains), len(rising),
-                        ", ".join(str(k) for k in rising) or "none", len(early)))
+                     % ("; ".join("setups %s up to %d epochs" % (id_ranges(ids), n)
+                                  for n, ids in sorted(by_ep.items())),
+                        min(gains), max(gains), sum(1 for g in gains if g > 0.002), len(gains),
+                        len(rising), id_ranges(rising) or "none", len(early)))
     L.append("")
     L.append("| variant | max loss | min loss | mean loss | mean acc | epochs | setups/batch "
              "| image passes | wall time |")
