@@ -189,15 +189,24 @@ static long feed(struct gw_device *d, struct gw_tenant *tn, struct rtci_proto_hd
 	return gw_ctl_on_frame(d, tn, h, len, now - 500000, now, now, buf, 128);
 }
 
+/* Device 100 of tenant 7 (yaml_a, MPC), active; its key in k; the largest setup in *big. */
+static struct gw_device *mpc_device(struct gw_table *t, struct gw_tenant **tn, uint8_t k[32],
+				    int *big)
+{
+	*tn = gw_table_tenant(t, 7);
+	cr_assert(gw_tenant_device_key(*tn, 100, k) == 0);
+	*big = rtci_model_find_setup(md.model, 32, 65535);
+	cr_assert_geq(*big, 0);
+	return gw_table_activate(&g, t, *tn, 100, k, 0);
+}
+
 Test(gateway, mpc_switches_on_slow_link)
 {
 	struct gw_table *t = table_from(yaml_a, 1);
-	struct gw_tenant *tn = gw_table_tenant(t, 7);
+	struct gw_tenant *tn;
 	uint8_t k[32], buf[128];
-	cr_assert(gw_tenant_device_key(tn, 100, k) == 0);
-	struct gw_device *d = gw_table_activate(&g, t, tn, 100, k, 0);
-	int big = rtci_model_find_setup(md.model, 32, 65535);
-	cr_assert_geq(big, 0);
+	int big;
+	struct gw_device *d = mpc_device(t, &tn, k, &big);
 	uint32_t len = (uint32_t)md.table.s[big].bytes;
 	struct rtci_proto_hdr h = { .tenant_id = 7, .device_id = 100, .setup_id = (uint16_t)big,
 				    .frag_size = 1400, .frag_count = (uint16_t)((len + 1399) / 1400),
@@ -223,12 +232,10 @@ Test(gateway, mpc_switches_on_slow_link)
 Test(gateway, drop_reports_switch_a_device_that_sends_nothing)
 {
 	struct gw_table *t = table_from(yaml_a, 1);
-	struct gw_tenant *tn = gw_table_tenant(t, 7);
+	struct gw_tenant *tn;
 	uint8_t k[32], buf[128];
-	cr_assert(gw_tenant_device_key(tn, 100, k) == 0);
-	struct gw_device *d = gw_table_activate(&g, t, tn, 100, k, 0);
-	int big = rtci_model_find_setup(md.model, 32, 65535);
-	cr_assert_geq(big, 0);
+	int big;
+	struct gw_device *d = mpc_device(t, &tn, k, &big);
 	d->target = (uint16_t)big; /* what the hello-ack gave it */
 	struct rtci_proto_hdr h = { .tenant_id = 7, .device_id = 100, .setup_id = (uint16_t)big,
 				    .seq = 500 };

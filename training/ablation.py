@@ -24,19 +24,6 @@ def losses(individual, evaluation):
     return out
 
 
-def id_ranges(ids):
-    """[0, 1, 2, 5, 7, 8] -> '0-2, 5, 7-8'."""
-    out, ids = [], sorted(ids)
-    i = 0
-    while i < len(ids):
-        j = i
-        while j + 1 < len(ids) and ids[j + 1] == ids[j] + 1:
-            j += 1
-        out.append(str(ids[i]) if i == j else "%d-%d" % (ids[i], ids[j]))
-        i = j + 1
-    return ", ".join(out)
-
-
 def collect(cfg, variants):
     p = steps._paths(cfg)
     ind = read_json(p["individual_json"]) if os.path.exists(p["individual_json"]) else {}
@@ -152,10 +139,11 @@ def write_doc(cfg, rows, ind, doc_path):
                      "improving at its last epoch, so possibly short of convergence: %d setups "
                      "(%s). Stopped early: %d setups (with the LR still high mid-schedule, a "
                      "patience of one epoch can stop a run that would have gained later)."
-                     % ("; ".join("setups %s up to %d epochs" % (id_ranges(ids), n)
+                     % ("; ".join("setups %s up to %d epochs"
+                                  % (steps.format_setup_list(ids), n)
                                   for n, ids in sorted(by_ep.items())),
                         min(gains), max(gains), sum(1 for g in gains if g > 0.002), len(gains),
-                        len(rising), id_ranges(rising) or "none", len(early)))
+                        len(rising), steps.format_setup_list(rising) or "none", len(early)))
     L.append("")
     L.append("| variant | max loss | min loss | mean loss | mean acc | epochs | setups/batch "
              "| image passes | wall time |")

@@ -398,6 +398,19 @@ def _claim_individual(path, key, claim_key=None, done=None):
     return True
 
 
+def format_setup_list(ids):
+    """[0, 1, 2, 5, 7, 8] -> '0-2, 5, 7-8' (what parse_setup_list reads back)."""
+    out, ids = [], sorted(ids)
+    i = 0
+    while i < len(ids):
+        j = i
+        while j + 1 < len(ids) and ids[j + 1] == ids[j] + 1:
+            j += 1
+        out.append(str(ids[i]) if i == j else "%d-%d" % (ids[i], ids[j]))
+        i = j + 1
+    return ", ".join(out)
+
+
 def parse_setup_list(text):
     """'0-24' or '3,7,45' or '0-4,40-49' -> sorted setup ids."""
     ids = set()
