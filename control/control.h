@@ -140,12 +140,14 @@ struct rtci_ctl_model {
 	int64_t gw_queue_ns;   /* gateway queueing (batcher wait) */
 	int64_t tail_ns;       /* tail inference time */
 	double switch_penalty; /* objective cost of one setup change, in accuracy units */
+	double min_gain;       /* a larger setup is a candidate only if it is at least this much
+				* more accurate than every smaller candidate */
 	unsigned horizon;      /* H, 1..8 */
 	uint32_t frag_bytes;   /* payload bytes per UDP fragment */
 	double bw_floor;       /* prediction used before any sample, bytes/s */
 };
-/* Defaults: 10 fps, D 200 ms, head 5 ms, prop 20 ms, gateway 2 ms, tail 8 ms, penalty 0.002,
- * H 5, fragments of 1400 bytes, 125 kB/s before the first sample. */
+/* Defaults: 10 fps, D 200 ms, head 5 ms, prop 20 ms, gateway 2 ms, tail 8 ms, penalty 0.02,
+ * min gain 0.002, H 5, fragments of 1400 bytes, 125 kB/s before the first sample. */
 void rtci_ctl_model_default(struct rtci_ctl_model *m);
 
 enum rtci_ctl_kind {

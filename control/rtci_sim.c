@@ -61,6 +61,7 @@ static void usage(FILE *f)
 		"  --runs-csv F         per device run and policy\n"
 		"  --frames-csv F       per frame (with --frames-traces NAMES to restrict)\n"
 		"  --head-ms --prop-ms --gw-queue-ms --tail-ms --horizon --switch-penalty\n"
+		"  --min-gain A         frontier: a larger setup must gain A in accuracy (0.002)\n"
 		"  --estimator robust|harmonic|ewma  --window K   (MPC: robust, K = 8)\n"
 		"  --report-ms MS       device reports to the controller (default 1000, as rtci-edge;\n"
 		"                       0: none)  --report-gap-ms MS  report on a drop after (100)\n"
@@ -249,7 +250,7 @@ int main(int argc, char **argv)
 		{ "tail-ms", 1, 0, 8 },     { "horizon", 1, 0, 9 },      { "switch-penalty", 1, 0, 10 },
 		{ "estimator", 1, 0, 11 },  { "window", 1, 0, 12 },      { "quiet", 0, 0, 'q' },
 		{ "report-ms", 1, 0, 13 },  { "report-gap-ms", 1, 0, 14 }, { "admit", 1, 0, 15 },
-		{ "help", 0, 0, 'h' },      { 0, 0, 0, 0 },
+		{ "min-gain", 1, 0, 16 },   { "help", 0, 0, 'h' },      { 0, 0, 0, 0 },
 	};
 	char *trace_arg = NULL, *setup_arg = NULL;
 	int c;
@@ -279,6 +280,7 @@ int main(int argc, char **argv)
 		case 8: opt.model.tail_ns = llround(atof(optarg) * 1e6); break;
 		case 9: opt.model.horizon = (unsigned)atoi(optarg); break;
 		case 10: opt.model.switch_penalty = atof(optarg); break;
+		case 16: opt.model.min_gain = atof(optarg); break;
 		case 11:
 			if (!strcmp(optarg, "robust"))
 				opt.est = RTCI_CTL_EST_ROBUST;

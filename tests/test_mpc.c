@@ -1,5 +1,6 @@
 /* Latency model, exact MPC solver against brute force, fast path, per-device API, setup tables. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,7 @@ Test(mpc, exact_matches_brute_force)
 		m.horizon = H;
 		m.fps = 5 + 25 * urand();
 		m.switch_penalty = urand() < 0.3 ? 0 : 0.05 * urand();
+		m.min_gain = 0; /* the brute force plans over every setup */
 		struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_MPC };
 		struct rtci_ctl_policy *p;
 		cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
@@ -148,6 +150,39 @@ Test(mpc, frontier_drops_dominated_setups)
 	cr_assert_eq(ids[0], 0);
 	cr_assert_eq(ids[1], 1);
 	rtci_ctl_policy_destroy(p);
+}
+
+Test(mpc, frontier_leaves_out_setups_that_gain_less_than_min_gain)
+{
+	struct rtci_ctl_table t;
+	memset(&t, 0, sizeof(t));
+	t.n = 4;
+	t.clio.L = 255;
+	/* 1 and 3 gain 0.001 over the next smaller candidate, 2 gains 0.05 */
+	double b[] = { 100, 200, 300, 600 }, a[] = { 0.80, 0.801, 0.85, 0.851 };
+	for (unsigned i = 0; i < 4; i++)
+		t.s[i] = (struct rtci_ctl_setup){ .c = (uint16_t)(i + 1), .L = 255, .bits = 8,
+						  .accuracy = a[i], .bytes = b[i] };
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	cr_assert_float_eq(m.min_gain, 0.002, 1e-12);
+	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_MPC };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	uint8_t ids[8];
+	cr_assert_eq(rtci_ctl_policy_frontier(p, ids, 8), 2);
+	cr_assert_eq(ids[0], 0);
+	cr_assert_eq(ids[1], 2);
+	/* a link that carries every setup: the plan takes the top candidate, not setup 3 */
+	cr_assert_eq(rtci_ctl_solve_exact(p, 1e8, 0, RTCI_CTL_SKIP, NULL, NULL), 2);
+	rtci_ctl_policy_destroy(p);
+	m.min_gain = 0;
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	cr_assert_eq(rtci_ctl_policy_frontier(p, ids, 8), 4);
+	cr_assert_eq(rtci_ctl_solve_exact(p, 1e8, 0, RTCI_CTL_SKIP, NULL, NULL), 3);
+	rtci_ctl_policy_destroy(p);
+	m.min_gain = -0.1;
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), -EINVAL);
 }
 
 Test(mpc, fast_path_agrees_where_the_choice_is_clear)
