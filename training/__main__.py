@@ -35,6 +35,9 @@ def main(argv=None):
     ap.add_argument("--retrain-epochs", type=int, default=None,
                     help="train-individual: train --setups again for this many epochs at most, "
                          "keep the better model")
+    ap.add_argument("--patience", type=int, default=None,
+                    help="train-individual: stop after this many epochs without a gain of "
+                         "min_delta (override individual.patience)")
     ap.add_argument("--threads", type=int, default=None, help="override common.threads")
     ap.add_argument("--doc", default=None, help="ablation: output markdown (docs/ablation.md)")
     ap.add_argument("--report-only", action="store_true",
@@ -63,6 +66,8 @@ def main(argv=None):
                 cfg.setdefault("individual", {})["setups"] = steps.parse_setup_list(a.setups)
             if a.retrain_epochs:
                 cfg.setdefault("individual", {})["retrain_epochs"] = a.retrain_epochs
+            if a.patience:
+                cfg.setdefault("individual", {})["patience"] = a.patience
             steps.train_individual(cfg)
         elif a.command == "evaluate":
             steps.evaluate(cfg, a.variant, a.model)

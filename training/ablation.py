@@ -124,26 +124,34 @@ def write_doc(cfg, rows, ind, doc_path):
                 while r.get("first_run"):
                     r = r["first_run"]
                 return r
-            by_ep = {}
+            # every retrain schedule a setup went through (its runs form a first_run chain)
+            by_sched = {}
+            pat0 = int(isec.get("patience", 1))
             for k, r in rt.items():
-                by_ep.setdefault(r["retrain_epochs"], []).append(k)
+                while r.get("retrain_epochs"):
+                    sched = (r["retrain_epochs"], int(r.get("patience", pat0)))
+                    by_sched.setdefault(sched, []).append(k)
+                    r = r.get("first_run") or {}
             gains = [r["accuracy"] - origin(r)["accuracy"] for r in rt.values()]
             rising = sorted(k for k, r in rt.items()
                             if r["epochs_run"] == r["retrain_epochs"] and
                             r["best_epoch"] == r["epochs_run"])
             early = sorted(k for k, r in rt.items() if r.get("stopped_early"))
-            L.append("- Retrained (`train-individual --retrain-epochs N`) from the uncompressed "
-                     "model again with the LR decaying over up to N epochs and the same early "
-                     "stop; the best model of a setup's runs counts: %s. Over the first run the "
-                     "kept model gained %.4f-%.4f (more than 0.002 for %d of %d setups). Still "
-                     "improving at its last epoch, so possibly short of convergence: %d setups "
-                     "(%s). Stopped early: %d setups (with the LR still high mid-schedule, a "
-                     "patience of one epoch can stop a run that would have gained later)."
-                     % ("; ".join("setups %s up to %d epochs"
-                                  % (steps.format_setup_list(ids), n)
-                                  for n, ids in sorted(by_ep.items())),
+            L.append("- Retrained (`train-individual --retrain-epochs N [--patience P]`) from the "
+                     "uncompressed model again with the LR decaying over up to N epochs, stopped "
+                     "after P epochs without a gain of %g; the best model of a setup's runs "
+                     "counts: %s. Over the first run the kept model gained %.4f-%.4f (more than "
+                     "0.002 for %d of %d setups). Still improving at the last epoch of its latest "
+                     "run, so possibly short of convergence: %d setups (%s). Latest run stopped "
+                     "early: %d setups (%s; with the LR still high mid-schedule, a short patience "
+                     "can stop a run that would have gained later)."
+                     % (float(isec.get("min_delta", 0)),
+                        "; ".join("setups %s up to %d epochs, P = %d"
+                                  % (steps.format_setup_list(sorted(ids)), n, pat)
+                                  for (n, pat), ids in sorted(by_sched.items())),
                         min(gains), max(gains), sum(1 for g in gains if g > 0.002), len(gains),
-                        len(rising), steps.format_setup_list(rising) or "none", len(early)))
+                        len(rising), steps.format_setup_list(rising) or "none", len(early),
+                        steps.format_setup_list(early) or "none"))
     L.append("")
     L.append("| variant | max loss | min loss | mean loss | mean acc | epochs | setups/batch "
              "| image passes | wall time |")

@@ -486,8 +486,9 @@ def train_individual(cfg):
             return accuracy(m, te, own, device, int(sec["eval_batch_size"]))
 
         acc0 = eval_fn(model)
+        patience = int(sec.get("patience", 1))
         st = train(run_dir, label, model, tr, sec, batch_fn, device, eval_fn,
-                   patience=int(sec.get("patience", 1)),
+                   patience=patience,
                    passes_per_batch=1.0, baseline=acc0,
                    min_delta=float(sec.get("min_delta", 0.0)))
         best = st["best"] if st["best"] is not None and st["best"] >= acc0 else acc0
@@ -495,7 +496,7 @@ def train_individual(cfg):
                         "accuracy_before": acc0, "best_epoch": st["best_epoch"],
                         "epochs_run": st["epoch_done"], "stopped_early": st["stopped_early"],
                         "wall_s": st["wall_s"], "images": st["images"],
-                        "history": st["history"]}
+                        "patience": patience, "history": st["history"]}
         if retrain:
             first = read_json(p["individual_json"]).get(key) if os.path.exists(
                 p["individual_json"]) else None

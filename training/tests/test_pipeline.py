@@ -151,6 +151,15 @@ def test_individual_evaluate_export_and_ablation(run, tmp_path):
     assert r4["accuracy"] == max(r4["accuracy_retrain"], res["4"]["accuracy"])
     assert os.path.isdir(os.path.join(steps._paths(run)["individual"], "s04-r1"))
     assert steps.train_individual(cfg2)["4"] == r4        # done: nothing trained again
+    # a second retrain on another schedule keeps the chain of runs and its patience
+    cfg3 = copy.deepcopy(cfg2)
+    cfg3["individual"].update({"retrain_epochs": 2, "patience": 2})
+    r4b = steps.train_individual(cfg3)["4"]
+    assert r4b["retrain_epochs"] == 2 and r4b["patience"] == 2
+    assert r4b["first_run"]["retrain_epochs"] == 1
+    assert r4b["first_run"]["first_run"]["accuracy"] == res["4"]["accuracy"]
+    assert r4b["accuracy"] == max(r4b["accuracy_retrain"], r4["accuracy"])
+    res2["4"] = r4b
     res = res2
     steps.cluster(run)
     steps.train_swcnn(run, "I-D-C")
@@ -175,6 +184,7 @@ def test_individual_evaluate_export_and_ablation(run, tmp_path):
     rows = ablation.run(run, ["I-D-C", "noI-noD-noC"], str(doc_path))
     text = doc_path.read_text()
     assert "| I-D-C |" in text and "| noI-noD-noC |" in text
+    assert "setups 4 up to 1 epochs, P = 1; setups 4 up to 2 epochs, P = 2" in text
     assert (tmp_path / "ablation.png").stat().st_size > 1000
     r = rows[0]
     for sid, loss in r["loss"].items():
