@@ -582,17 +582,12 @@ int rtci_ctl_decide(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, 
 	default:
 		return -EINVAL;
 	}
-	/* A plan that skips this frame becomes the smallest setup when the link, by the plain
-	 * (not discounted) harmonic-mean estimate, carries that setup at the frame rate: the plan
-	 * rests on the deliberately pessimistic robust estimate, and the device drops a frame
-	 * itself when its own, exactly known queue cannot get it out by the deadline. Where even
-	 * the smallest setup outruns the link, skipping keeps the queue short for later frames.
-	 * A skip while nothing is in flight would leave the estimate stuck (no frame, no sample),
-	 * so that case always sends. rtci-sim, docs/control.md: +0.2-0.6 points over always
-	 * skipping at 10 fps; at 30 fps with mnv2-224 payloads never skipping lost 2.6-4.9. */
-	if (s == RTCI_CTL_SKIP &&
-	    (d->npend == 0 ||
-	     p->table.s[p->fid[0]].bytes <= rtci_ctl_est_harmonic(&d->est) * p->T))
+	/* A plan that skips this frame sends the smallest setup instead. The device drops a frame
+	 * itself when its own, exactly known queue cannot get it out by the deadline, so a frame
+	 * the plan would skip costs nothing unless it can make it; and the protocol has no "skip"
+	 * (the gateway would ask for the smallest setup anyway). rtci-sim, docs/control.md §3:
+	 * +0.7 to +0.9 points at 30 fps with mnv2-224 payloads, no change elsewhere. */
+	if (s == RTCI_CTL_SKIP)
 		s = p->fid[0];
 	if (s != RTCI_CTL_SKIP) {
 		if (d->npend == RTCI_CTL_PENDING) { /* oldest is long sent; forget it */
