@@ -216,8 +216,9 @@ void rtci_ctl_device_init(struct rtci_ctl_device *d, const struct rtci_ctl_polic
 /* Feeds one frame: a throughput sample and the device's backlog report. */
 void rtci_ctl_observe_frame(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p,
 			    const struct rtci_ctl_obs *obs);
-/* Setup id for the frame `seq` captured at capture_ns (or RTCI_CTL_SKIP), and records it as
- * pending so later backlog estimates include it. Allocation-free. */
+/* Setup id for the frame `seq` captured at capture_ns, and records it as pending so later
+ * backlog estimates include it. Never RTCI_CTL_SKIP: where a plan skips, the smallest setup is
+ * sent and the device drops the frame if it cannot leave in time. Allocation-free. */
 int rtci_ctl_decide(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, uint32_t seq,
 		    int64_t capture_ns);
 /* What a device reports about its own sending (protocol REPORT), as deltas since its previous
