@@ -133,24 +133,29 @@ def write_doc(cfg, rows, ind, doc_path):
                     by_sched.setdefault(sched, []).append(k)
                     r = r.get("first_run") or {}
             gains = [r["accuracy"] - origin(r)["accuracy"] for r in rt.values()]
-            rising = sorted(k for k, r in rt.items()
-                            if r["epochs_run"] == r["retrain_epochs"] and
-                            r["best_epoch"] == r["epochs_run"])
+            min_delta = float(isec.get("min_delta", 0))
+
+            def still_rising(r):  # the stop rule would have gone on: last epoch gained min_delta
+                h = r.get("history") or []
+                return (r["epochs_run"] == r["retrain_epochs"] and len(h) >= 2 and
+                        h[-1]["test_acc"] - max(e["test_acc"] for e in h[:-1]) >= min_delta)
+            rising = sorted(k for k, r in rt.items() if still_rising(r))
             early = sorted(k for k, r in rt.items() if r.get("stopped_early"))
             L.append("- Retrained (`train-individual --retrain-epochs N [--patience P]`) from the "
                      "uncompressed model again with the LR decaying over up to N epochs, stopped "
                      "after P epochs without a gain of %g; the best model of a setup's runs "
                      "counts: %s. Over the first run the kept model gained %.4f-%.4f (more than "
-                     "0.002 for %d of %d setups). Still improving at the last epoch of its latest "
-                     "run, so possibly short of convergence: %d setups (%s). Latest run stopped "
+                     "0.002 for %d of %d setups). Latest run still gaining at least %g in its last "
+                     "epoch (the stop rule would have gone on), so possibly short of "
+                     "convergence: %d setups (%s). Latest run stopped "
                      "early: %d setups (%s; with the LR still high mid-schedule, a short patience "
                      "can stop a run that would have gained later)."
-                     % (float(isec.get("min_delta", 0)),
+                     % (min_delta,
                         "; ".join("setups %s up to %d epochs, P = %d"
                                   % (steps.format_setup_list(sorted(ids)), n, pat)
                                   for (n, pat), ids in sorted(by_sched.items())),
                         min(gains), max(gains), sum(1 for g in gains if g > 0.002), len(gains),
-                        len(rising), steps.format_setup_list(rising) or "none", len(early),
+                        min_delta, len(rising), steps.format_setup_list(rising) or "none", len(early),
                         steps.format_setup_list(early) or "none"))
     L.append("")
     L.append("| variant | max loss | min loss | mean loss | mean acc | epochs | setups/batch "
