@@ -589,19 +589,17 @@ int rtci_ctl_decide(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, 
 	 * +0.7 to +0.9 points at 30 fps with mnv2-224 payloads, no change elsewhere. */
 	if (s == RTCI_CTL_SKIP)
 		s = p->fid[0];
-	if (s != RTCI_CTL_SKIP) {
-		if (d->npend == RTCI_CTL_PENDING) { /* oldest is long sent; forget it */
-			d->pend_head = (uint8_t)((d->pend_head + 1) % RTCI_CTL_PENDING);
-			d->npend--;
-		}
-		unsigned k = (d->pend_head + d->npend) % RTCI_CTL_PENDING;
-		d->pend[k].ready_ns = capture_ns + p->m.head_ns;
-		d->pend[k].seq = seq;
-		d->pend[k].bytes = (uint32_t)p->table.s[s].bytes;
-		d->npend++;
-		if (d->prev_setup != s)
-			d->switch_seq = seq;
-		d->prev_setup = (uint16_t)s;
+	if (d->npend == RTCI_CTL_PENDING) { /* oldest is long sent; forget it */
+		d->pend_head = (uint8_t)((d->pend_head + 1) % RTCI_CTL_PENDING);
+		d->npend--;
 	}
+	unsigned k = (d->pend_head + d->npend) % RTCI_CTL_PENDING;
+	d->pend[k].ready_ns = capture_ns + p->m.head_ns;
+	d->pend[k].seq = seq;
+	d->pend[k].bytes = (uint32_t)p->table.s[s].bytes;
+	d->npend++;
+	if (d->prev_setup != s)
+		d->switch_seq = seq;
+	d->prev_setup = (uint16_t)s;
 	return s;
 }
