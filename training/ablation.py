@@ -155,8 +155,8 @@ def write_doc(cfg, rows, ind, doc_path):
                                   % (steps.format_setup_list(sorted(ids)), n, pat)
                                   for (n, pat), ids in sorted(by_sched.items())),
                         min(gains), max(gains), sum(1 for g in gains if g > 0.002), len(gains),
-                        min_delta, len(rising), steps.format_setup_list(rising) or "none", len(early),
-                        steps.format_setup_list(early) or "none"))
+                        min_delta, len(rising), steps.format_setup_list(rising) or "none",
+                        len(early), steps.format_setup_list(early) or "none"))
     L.append("")
     L.append("| variant | max loss | min loss | mean loss | mean acc | epochs | setups/batch "
              "| image passes | wall time |")
