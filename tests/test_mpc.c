@@ -130,16 +130,23 @@ Test(mpc, exact_matches_brute_force)
 	}
 }
 
-Test(mpc, frontier_drops_dominated_setups)
+/* A table of n 8-bit setups with these payload sizes and accuracies (c = 1..n). */
+static struct rtci_ctl_table table_of(unsigned n, const double *bytes, const double *acc)
 {
 	struct rtci_ctl_table t;
 	memset(&t, 0, sizeof(t));
-	t.n = 4;
+	t.n = n;
 	t.clio.L = 255;
-	double b[] = { 100, 200, 300, 150 }, a[] = { 0.5, 0.7, 0.6, 0.5 };
-	for (unsigned i = 0; i < 4; i++)
+	for (unsigned i = 0; i < n; i++)
 		t.s[i] = (struct rtci_ctl_setup){ .c = (uint16_t)(i + 1), .L = 255, .bits = 8,
-						  .accuracy = a[i], .bytes = b[i] };
+						  .accuracy = acc[i], .bytes = bytes[i] };
+	return t;
+}
+
+Test(mpc, frontier_drops_dominated_setups)
+{
+	double b[] = { 100, 200, 300, 150 }, a[] = { 0.5, 0.7, 0.6, 0.5 };
+	struct rtci_ctl_table t = table_of(4, b, a);
 	struct rtci_ctl_model m;
 	rtci_ctl_model_default(&m);
 	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_MPC };
@@ -154,15 +161,9 @@ Test(mpc, frontier_drops_dominated_setups)
 
 Test(mpc, frontier_leaves_out_setups_that_gain_less_than_min_gain)
 {
-	struct rtci_ctl_table t;
-	memset(&t, 0, sizeof(t));
-	t.n = 4;
-	t.clio.L = 255;
 	/* 1 and 3 gain 0.001 over the next smaller candidate, 2 gains 0.05 */
 	double b[] = { 100, 200, 300, 600 }, a[] = { 0.80, 0.801, 0.85, 0.851 };
-	for (unsigned i = 0; i < 4; i++)
-		t.s[i] = (struct rtci_ctl_setup){ .c = (uint16_t)(i + 1), .L = 255, .bits = 8,
-						  .accuracy = a[i], .bytes = b[i] };
+	struct rtci_ctl_table t = table_of(4, b, a);
 	struct rtci_ctl_model m;
 	rtci_ctl_model_default(&m);
 	cr_assert_float_eq(m.min_gain, 0.002, 1e-12);
