@@ -302,7 +302,7 @@ struct y_batching {
 
 struct y_control {
 	char *policy;
-	unsigned *horizon, *fixed_setup;
+	unsigned *horizon, *fixed_setup, *head_us, *rtt_us;
 };
 
 struct y_metrics {
@@ -384,6 +384,8 @@ static const cyaml_schema_field_t control_fields[] = {
 	STR("policy", OPT, struct y_control, policy),
 	CYAML_FIELD_UINT_PTR("horizon", OPT, struct y_control, horizon),
 	CYAML_FIELD_UINT_PTR("fixed_setup", OPT, struct y_control, fixed_setup),
+	CYAML_FIELD_UINT_PTR("head_us", OPT, struct y_control, head_us),
+	CYAML_FIELD_UINT_PTR("rtt_us", OPT, struct y_control, rtt_us),
 	CYAML_FIELD_END
 };
 
@@ -784,6 +786,12 @@ static int convert_gateway(struct loader *l, const struct y_gateway *y,
 		return rc;
 	if ((rc = range_u32(l, "control.fixed_setup", ct ? ct->fixed_setup : NULL, 0, 0, 255,
 			    &c->control.fixed_setup)) < 0)
+		return rc;
+	if ((rc = range_u32(l, "control.head_us", ct ? ct->head_us : NULL, 5000, 0, 1000000,
+			    &c->control.head_us)) < 0)
+		return rc;
+	if ((rc = range_u32(l, "control.rtt_us", ct ? ct->rtt_us : NULL, 20000, 0, 1000000,
+			    &c->control.rtt_us)) < 0)
 		return rc;
 
 	/* metrics */

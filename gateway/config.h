@@ -73,6 +73,8 @@ struct rtci_gateway_config {
 		enum rtci_config_policy policy; /* never RTCI_POLICY_DEFAULT here */
 		uint32_t horizon;
 		uint32_t fixed_setup;           /* setup id used by the fixed policy */
+		uint32_t head_us;               /* device: capture until the frame is ready to send */
+		uint32_t rtt_us;                /* device <-> gateway round trip */
 	} control;
 
 	struct {

@@ -76,6 +76,8 @@ int gw_ctl_policies_create(struct gw *gw, struct gw_tenant *tn, char *err, size_
 		cm.fps = tn->cfg->fps;
 		cm.deadline_ns = (int64_t)tn->cfg->deadline_ms * 1000000;
 		cm.horizon = gw->cfg->control.horizon > 8 ? 8 : gw->cfg->control.horizon;
+		cm.head_ns = (int64_t)gw->cfg->control.head_us * 1000;
+		cm.prop_ns = (int64_t)gw->cfg->control.rtt_us * 1000;
 		cm.frag_bytes = RTCI_PROTO_DEFAULT_FRAG;
 		/* short deadlines: scale the fixed latency terms so a sending window remains */
 		int64_t fixed = cm.head_ns + cm.prop_ns + cm.gw_queue_ns + cm.tail_ns;
@@ -174,6 +176,21 @@ static long decide_and_command(struct gw_device *d, const struct gw_tenant *tn, 
 	return rtci_proto_encode_command(buf, cap, &info, &cmd, d->key);
 }
 
+/* The device's capture time on the controller's clock (0: no offset yet). The clock offset is
+ * the smallest gateway-arrival minus device-send time seen, so it holds the one-way delay too: a
+ * device time mapped with it lands when news of that instant could first reach the gateway. The
+ * controller dates arrivals half a round trip after the device's send, so the capture goes half a
+ * round trip earlier; a frame's time on the link (last arrival minus capture minus head) then
+ * no longer depends on whether rtt_us matches the real network. */
+static int64_t capture_time(const struct gw_device *d, const struct rtci_ctl_policy *p,
+			    const struct rtci_proto_hdr *h)
+{
+	if (!d->offset_set)
+		return 0;
+	return ((int64_t)h->capture_us + d->clock_offset_us) * 1000 -
+	       rtci_ctl_policy_model(p)->prop_ns / 2;
+}
+
 long gw_ctl_on_frame(struct gw_device *d, const struct gw_tenant *tn, const struct rtci_proto_hdr *h,
 		     uint32_t frame_len, uint64_t first_us, uint64_t complete_us, uint64_t now_us,
 		     uint8_t *buf, size_t cap)
@@ -185,7 +202,7 @@ long gw_ctl_on_frame(struct gw_device *d, const struct gw_tenant *tn, const stru
 		d->target = h->setup_id;
 	}
 	uint32_t rel = (uint32_t)(h->seq - d->seq_base);
-	int64_t capture_ns = d->offset_set ? ((int64_t)h->capture_us + d->clock_offset_us) * 1000 : 0;
+	int64_t capture_ns = capture_time(d, p, h);
 	struct rtci_ctl_obs o = {
 		.seq = rel, .bytes = frame_len,
 		.first_arrival_ns = (int64_t)first_us * 1000,
@@ -232,9 +249,7 @@ long gw_ctl_on_report(struct gw_device *d, const struct gw_tenant *tn,
 	/* the next frame: one period after the report left the device; a command applies from
 	 * the next frame the device captures (apply_from at or below its sequence) */
 	int64_t period_ns = (int64_t)(1e9 / tn->cfg->fps);
-	int64_t capture_ns = d->offset_set
-				     ? ((int64_t)h->capture_us + d->clock_offset_us) * 1000 + period_ns
-				     : 0;
+	int64_t capture_ns = d->offset_set ? capture_time(d, p, h) + period_ns : 0;
 	uint32_t rel = d->seq_base_set ? (uint32_t)(d->last_frame_seq - d->seq_base) + 1 : 0;
 	uint64_t apply = d->seq_base_set ? d->last_frame_seq + 1 : 0;
 	return decide_and_command(d, tn, rel, capture_ns, apply, false, 0, 0, now_us, buf, cap);

@@ -48,6 +48,8 @@ Test(config, example_gateway_file)
 	cr_expect_eq(c->batching.queue_capacity, 1024);
 	cr_expect_eq(c->control.policy, RTCI_POLICY_MPC);
 	cr_expect_eq(c->control.horizon, 5);
+	cr_expect_eq(c->control.head_us, 5000);
+	cr_expect_eq(c->control.rtt_us, 30000);
 	cr_expect_str_eq(c->metrics.listen, "127.0.0.1");
 	cr_expect_eq(c->metrics.port, 9464);
 	cr_expect(strstr(c->tenants_file, "configs/tenants.yaml") != NULL);
@@ -119,6 +121,8 @@ Test(config, defaults_for_optional_sections)
 	cr_expect_eq(c->port.udp_port, 47000);
 	cr_expect_eq(c->batching.max_batch, 8);
 	cr_expect_eq(c->control.policy, RTCI_POLICY_MPC);
+	cr_expect_eq(c->control.head_us, 5000);
+	cr_expect_eq(c->control.rtt_us, 20000);
 	cr_expect(c->metrics.enabled);
 	cr_expect_str_eq(c->metrics.listen, "127.0.0.1");
 	cr_expect_str_eq(c->tenants_file, "/etc/rtci/tenants.yaml", "absolute path kept");
@@ -184,6 +188,8 @@ Test(config, out_of_range)
 	expect_rejected(1, "gw-range.yaml", RTCI_ERR_CONFIG_INVALID, 7, "batching.max_batch",
 			"out of range");
 	expect_rejected(0, "tn-range.yaml", RTCI_ERR_CONFIG_INVALID, 5, "tenants[0].deadline_ms",
+			"out of range");
+	expect_rejected(1, "gw-rtt-range.yaml", RTCI_ERR_CONFIG_INVALID, 8, "control.rtt_us",
 			"out of range");
 	expect_rejected(1, "gw-notuint.yaml", RTCI_ERR_CONFIG_SYNTAX, 3, "port.udp_port", "-5");
 	expect_rejected(0, "tn-zeroid.yaml", RTCI_ERR_CONFIG_INVALID, 2, "tenants[0].id",

@@ -5,6 +5,7 @@
 #include "inference/codec.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@ static void setup(void)
 	unlink(path);
 	cfg.control.policy = RTCI_POLICY_MPC;
 	cfg.control.horizon = 5;
+	cfg.control.head_us = 5000; /* the config file's defaults */
+	cfg.control.rtt_us = 20000;
 	g.cfg = &cfg;
 	g.nmodels = 1;
 	g.models = &md;
@@ -226,6 +229,38 @@ Test(gateway, mpc_switches_on_slow_link)
 	cr_assert_eq(m.u.command.kind, RTCI_PROTO_CMD_RATE_SWITCH);
 	cr_assert_lt(md.table.s[m.u.command.new_setup_id].bytes, md.table.s[big].bytes);
 	cr_assert_eq(m.u.command.apply_from_seq, h.seq + GW_CMD_MARGIN);
+	gw_table_free(&g, t);
+}
+
+Test(gateway, link_time_measured_whatever_the_configured_round_trip)
+{
+	/* Frames of two fragments that each spend 8 ms on the link, a real one-way delay of
+	 * 1 ms, and a configured round trip of 40 ms: the clock offset the gateway measured
+	 * already holds the real delay, so the controller must see an 8 ms link time (not none,
+	 * as it would after taking 20 ms off the arrival, nor a shorter one). */
+	cfg.control.head_us = 0;
+	cfg.control.rtt_us = 40000;
+	struct gw_table *t = table_from(yaml_a, 1);
+	struct gw_tenant *tn;
+	uint8_t k[32], buf[128];
+	int big;
+	struct gw_device *d = mpc_device(t, &tn, k, &big);
+	const int64_t skew_us = 7000000, delay_us = 1000, link_us = 8000;
+	d->clock_offset_us = skew_us + delay_us; /* smallest arrival minus send seen */
+	d->offset_set = true;
+	const uint32_t len = 2000;
+	struct rtci_proto_hdr h = { .tenant_id = 7, .device_id = 100, .setup_id = (uint16_t)big,
+				    .frag_size = 1400, .frag_count = 2, .frame_len = len };
+	for (int i = 0; i < 10; i++) {
+		h.seq = 200 + (uint64_t)i;
+		h.capture_us = 3000000 + 100000 * (uint64_t)i;
+		uint64_t arrive = h.capture_us + (uint64_t)(skew_us + delay_us);
+		gw_ctl_on_frame(d, tn, &h, len, arrive + 5600, arrive + (uint64_t)link_us,
+				arrive + (uint64_t)link_us, buf, sizeof(buf));
+	}
+	double bw = rtci_ctl_predicted_bw(&d->ctl, tn->policy[d->model]);
+	double want = len / (link_us * 1e-6);
+	cr_assert(fabs(bw - want) < 0.02 * want, "predicted %.0f B/s, link %.0f B/s", bw, want);
 	gw_table_free(&g, t);
 }
 
