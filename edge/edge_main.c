@@ -49,6 +49,7 @@ enum rec_status { REC_SKIPPED = 0, REC_SENT, REC_RESULT };
 struct frame_rec {
 	uint64_t seq;
 	int64_t capture_ns, latency_ns;
+	int64_t ready_ns; /* head + encode done: what the gateway's control.head_us stands for */
 	uint32_t image;
 	int16_t label, setup;
 	uint16_t cls;
@@ -246,6 +247,8 @@ static void summary(struct edge *e, const struct rtci_model *m)
 {
 	const struct rtci_dev_stats *st = &e->dev.st;
 	double *lat = malloc((e->nrec + 1) * sizeof(double));
+	double *ready = malloc((e->nrec + 1) * sizeof(double));
+	size_t nready = 0;
 	uint64_t setups[RTCI_PROTO_MAX_SETUPS] = { 0 };
 	uint64_t n_ok = 0, hits = 0, labelled = 0, labelled_ok = 0, correct = 0, rt_correct = 0;
 	uint64_t sent = 0, answered = 0;
@@ -254,6 +257,8 @@ static void summary(struct edge *e, const struct rtci_model *m)
 		const struct frame_rec *r = &e->rec[i];
 		if (r->label >= 0)
 			labelled++;
+		if (ready && r->setup >= 0)
+			ready[nready++] = (double)r->ready_ns / 1e6;
 		if (r->status == REC_SKIPPED)
 			continue;
 		sent++;
@@ -296,6 +301,10 @@ static void summary(struct edge *e, const struct rtci_model *m)
 		printf("latency ms (capture -> result): p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", p50,
 		       p90, p99, mx);
 	}
+	if (nready)
+		printf("head + encode ms: p50 %.2f  p99 %.2f  (the gateway's control.head_us)\n",
+		       rtci_edge_quantile(ready, nready, 0.50), rtci_edge_quantile(ready, nready, 0.99));
+	free(ready);
 	if (labelled)
 		printf("accuracy: real-time %.4f (correct and in time / captured), delivered %.4f "
 		       "(correct / %llu answered)\n", (double)rt_correct / (double)labelled,
@@ -468,6 +477,7 @@ int main(int argc, char **argv)
 				uint8_t *buf = payloads + (size_t)pbuf * fcap;
 				rtci_frames_input(rtci_model_geometry(m), &imgs, img, input);
 				ssize_t len = rtci_encoder_run(enc, input, setup, buf, fcap);
+				r->ready_ns = now_rel(&e) - now;
 				r->seq = seq;
 				r->setup = (int16_t)setup;
 				if (len < 0) {
