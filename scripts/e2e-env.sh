@@ -42,6 +42,12 @@ e2e_gateway_config() {
 	cp "$tenants" "$out/tenants.yaml"
 }
 
+# e2e_tenants_pace FILE FPS DEADLINE_MS: the tenants' fps and deadline as the fleet runs them
+# (the gateway's controller plans with the tenant's, not with what a device's hello says)
+e2e_tenants_pace() {
+	sed -i -e "s/^    fps: .*/    fps: $2/" -e "s/^    deadline_ms: .*/    deadline_ms: $3/" "$1"
+}
+
 e2e_gateway_start() {
 	local out=$1
 	: > "$out/gateway.log"
