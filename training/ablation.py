@@ -111,26 +111,32 @@ def write_doc(cfg, rows, ind, doc_path):
     if ind:
         accs = [r["accuracy"] for r in ind.values()]
         eps = [r["epochs_run"] for r in ind.values()]
+
+        def origin(r):  # the first run of a setup (retrains chain back to it via first_run)
+            while r.get("first_run"):
+                r = r["first_run"]
+            return r
+
+        def sched(r):  # (epochs planned, patience) as the run recorded them; else the config's
+            return (int(r.get("schedule_epochs") or r.get("retrain_epochs") or isec["epochs"]),
+                    int(r.get("patience", isec.get("patience", 1))))
+        first = sorted({sched(origin(r)) for r in ind.values()})
         L.append("- Individual models (%d of %d done): fine-tuned from the uncompressed model with "
-                 "%s loss, LR %g decaying over at most %d epochs, stopped when test accuracy did "
-                 "not improve for %d epoch(s); best epoch kept. Epochs run: %d-%d; accuracy "
+                 "%s loss, LR %g decaying over at most N epochs, stopped when test accuracy did "
+                 "not improve for P epoch(s); best epoch kept. First run: %s (the config now "
+                 "plans N = %d, P = %d for a fresh run). Epochs run: %d-%d; accuracy "
                  "%.4f-%.4f." % (len(ind), len(setup_space()), isec.get("loss", "soft"),
-                                 float(isec["lr"]), int(isec["epochs"]),
-                                 int(isec.get("patience", 1)), min(eps), max(eps), min(accs),
-                                 max(accs)))
+                                 float(isec["lr"]),
+                                 ", ".join("N = %d, P = %d" % f for f in first),
+                                 int(isec["epochs"]), int(isec.get("patience", 1)),
+                                 min(eps), max(eps), min(accs), max(accs)))
         rt = {int(k): r for k, r in ind.items() if r.get("retrain_epochs")}
         if rt:
-            def origin(r):  # the first, shortest run of a setup retrained once or more
-                while r.get("first_run"):
-                    r = r["first_run"]
-                return r
             # every retrain schedule a setup went through (its runs form a first_run chain)
             by_sched = {}
-            pat0 = int(isec.get("patience", 1))
             for k, r in rt.items():
                 while r.get("retrain_epochs"):
-                    sched = (r["retrain_epochs"], int(r.get("patience", pat0)))
-                    by_sched.setdefault(sched, []).append(k)
+                    by_sched.setdefault(sched(r), []).append(k)
                     r = r.get("first_run") or {}
             gains = [r["accuracy"] - origin(r)["accuracy"] for r in rt.values()]
             min_delta = float(isec.get("min_delta", 0))

@@ -496,7 +496,8 @@ def train_individual(cfg):
                         "accuracy_before": acc0, "best_epoch": st["best_epoch"],
                         "epochs_run": st["epoch_done"], "stopped_early": st["stopped_early"],
                         "wall_s": st["wall_s"], "images": st["images"],
-                        "patience": patience, "history": st["history"]}
+                        "schedule_epochs": int(sec["epochs"]), "patience": patience,
+                        "history": st["history"]}
         if retrain:
             first = read_json(p["individual_json"]).get(key) if os.path.exists(
                 p["individual_json"]) else None

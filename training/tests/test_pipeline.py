@@ -185,6 +185,16 @@ def test_individual_evaluate_export_and_ablation(run, tmp_path):
     text = doc_path.read_text()
     assert "| I-D-C |" in text and "| noI-noD-noC |" in text
     assert "setups 4 up to 1 epochs, P = 1; setups 4 up to 2 epochs, P = 2" in text
+    # first runs are described as they ran, even after the config plans another schedule
+    isec = run["individual"]
+    ep0, pat0 = int(isec["epochs"]), int(isec.get("patience", 1))
+    assert res["22"]["schedule_epochs"] == ep0 and res["22"]["patience"] == pat0
+    cfg4 = copy.deepcopy(run)
+    cfg4["individual"].update({"epochs": ep0 + 5, "patience": pat0 + 1})
+    ablation.run(cfg4, ["I-D-C"], str(doc_path), report_only=True)
+    text = doc_path.read_text()
+    assert "First run: N = %d, P = %d (the config now plans N = %d, P = %d" % (
+        ep0, pat0, ep0 + 5, pat0 + 1) in text
     assert (tmp_path / "ablation.png").stat().st_size > 1000
     r = rows[0]
     for sid, loss in r["loss"].items():
