@@ -128,7 +128,7 @@ uint16_t gw_ctl_initial_setup(struct gw_device *d, const struct gw_tenant *tn)
 {
 	/* decided for the first frame with what the controller knows before any sample */
 	int s = rtci_ctl_decide(&d->ctl, tn->policy[d->model], 0, 0);
-	if (s < 0 || s == RTCI_CTL_SKIP)
+	if (s < 0)
 		s = tn->smallest[d->model];
 	d->target = (uint16_t)s;
 	return (uint16_t)s;
@@ -145,10 +145,8 @@ static long decide_and_command(struct gw_device *d, const struct gw_tenant *tn, 
 {
 	const struct rtci_ctl_policy *p = tn->policy[d->model];
 	int s = rtci_ctl_decide(&d->ctl, p, rel, capture_ns);
-	if (s < 0)
+	if (s < 0) /* never RTCI_CTL_SKIP: a skipping plan already sends the smallest setup */
 		return 0;
-	if (s == RTCI_CTL_SKIP) /* the protocol has no "skip": ask for the smallest setup */
-		s = tn->smallest[d->model];
 	bool send = false;
 	if (now_us - d->cmd_last_us >= GW_CMD_INTERVAL_US || d->cmd_seq == 0) {
 		if ((uint16_t)s != d->target) {
