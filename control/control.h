@@ -167,6 +167,12 @@ struct rtci_ctl_policy_cfg {
 	unsigned fixed_setup;
 };
 
+/* The estimator a policy is defined with (docs/control.md): the robust estimate for the MPCs,
+ * the plain harmonic mean for the rate rule and SPINN's uploads, which the baselines they stand
+ * for (rate-based ABR, SPINN) use; policies without an estimate get the robust one. rtci-sim and
+ * the gateway both take it from here, so a policy name means the same controller in both. */
+enum rtci_ctl_est_kind rtci_ctl_policy_estimator(enum rtci_ctl_kind kind);
+
 /* Shared, read-only after creation: one per (table, model, policy). Creating a FASTMPC policy
  * precomputes its decision table with the exact solver. */
 struct rtci_ctl_policy;

@@ -52,6 +52,12 @@ void rtci_ctl_model_default(struct rtci_ctl_model *m)
 	};
 }
 
+enum rtci_ctl_est_kind rtci_ctl_policy_estimator(enum rtci_ctl_kind kind)
+{
+	return kind == RTCI_CTL_RATE || kind == RTCI_CTL_SPINN ? RTCI_CTL_EST_HARMONIC
+							       : RTCI_CTL_EST_ROBUST;
+}
+
 static int cmp_by_bytes(const void *a, const void *b, void *ctx)
 {
 	const struct rtci_ctl_table *t = ctx;

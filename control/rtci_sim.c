@@ -165,12 +165,12 @@ static int parse_policies(const char *arg, const struct rtci_ctl_table *tab, str
 			p.cfg.kind = RTCI_CTL_FASTMPC;
 		else if (!strcmp(items[i], "rate")) {
 			p.cfg.kind = RTCI_CTL_RATE;
-			p.cfg.estimator = RTCI_CTL_EST_HARMONIC;
+			p.cfg.estimator = rtci_ctl_policy_estimator(p.cfg.kind);
 		} else if (!strcmp(items[i], "bba"))
 			p.cfg.kind = RTCI_CTL_BBA;
 		else if (!strcmp(items[i], "spinn")) {
 			p.cfg.kind = RTCI_CTL_SPINN;
-			p.cfg.estimator = RTCI_CTL_EST_HARMONIC;
+			p.cfg.estimator = rtci_ctl_policy_estimator(p.cfg.kind);
 		} else if (!strcmp(items[i], "clio"))
 			p.cfg.kind = RTCI_CTL_CLIO;
 		else if (!strcmp(items[i], "oracle"))

@@ -90,7 +90,7 @@ int gw_ctl_policies_create(struct gw *gw, struct gw_tenant *tn, char *err, size_
 		}
 		const struct rtci_ctl_table *tab = &gw->models[k].table;
 		struct rtci_ctl_policy_cfg pc = {
-			.kind = kind_of(pol), .estimator = RTCI_CTL_EST_ROBUST,
+			.kind = kind_of(pol), .estimator = rtci_ctl_policy_estimator(kind_of(pol)),
 			.est_window = RTCI_CTL_EST_WINDOW,
 			.fixed_setup = gw->cfg->control.fixed_setup < tab->n ? gw->cfg->control.fixed_setup
 									      : 0,

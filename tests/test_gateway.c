@@ -264,6 +264,45 @@ Test(gateway, link_time_measured_whatever_the_configured_round_trip)
 	gw_table_free(&g, t);
 }
 
+/* Feeds frames of five 1400-byte fragments whose last four fragments took 5.6 ms and 56 ms in
+ * turn (1 MB/s and 100 kB/s) to device 100 of tenant 7 under `policy`; its predicted rate. */
+static double predicted_after_alternating_link(const char *policy)
+{
+	char yaml[512];
+	snprintf(yaml, sizeof(yaml),
+		 "tenants:\n"
+		 "  - id: 7\n    name: a\n    key: " K1 "\n    deadline_ms: 1000\n    fps: 10\n"
+		 "    policy: %s\n    derive: {first: 100, last: 199}\n", policy);
+	struct gw_table *t = table_from(yaml, 1);
+	struct gw_tenant *tn;
+	uint8_t k[32], buf[128];
+	int big;
+	struct gw_device *d = mpc_device(t, &tn, k, &big);
+	const uint32_t len = 7000;
+	struct rtci_proto_hdr h = { .tenant_id = 7, .device_id = 100, .setup_id = (uint16_t)big,
+				    .frag_size = 1400, .frag_count = 5, .frame_len = len };
+	for (uint64_t i = 0; i < 8; i++) {
+		h.seq = 300 + i;
+		uint64_t first = 2000000 + 1000000 * i, span = i % 2 ? 56000 : 5600;
+		gw_ctl_on_frame(d, tn, &h, len, first, first + span, first + span, buf, sizeof(buf));
+	}
+	double bw = rtci_ctl_predicted_bw(&d->ctl, tn->policy[d->model]);
+	gw_table_free(&g, t);
+	return bw;
+}
+
+Test(gateway, each_policy_predicts_with_its_own_estimator)
+{
+	/* rate is defined with the plain harmonic mean, as rtci-sim runs it (docs/control.md §4);
+	 * MPC discounts it by its recent prediction error */
+	double harmonic = 2 / (1 / 1e6 + 1 / 1e5);
+	double rate = predicted_after_alternating_link("rate");
+	cr_assert(fabs(rate - harmonic) < 0.01 * harmonic, "rate predicted %.0f B/s, harmonic %.0f",
+		  rate, harmonic);
+	double mpc = predicted_after_alternating_link("mpc");
+	cr_assert_lt(mpc, 0.75 * harmonic, "mpc predicted %.0f B/s", mpc);
+}
+
 Test(gateway, drop_reports_switch_a_device_that_sends_nothing)
 {
 	struct gw_table *t = table_from(yaml_a, 1);
