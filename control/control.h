@@ -144,11 +144,19 @@ struct rtci_ctl_model {
 				* more accurate than every smaller candidate */
 	unsigned horizon;      /* H, 1..8 */
 	uint32_t frag_bytes;   /* payload bytes per UDP fragment */
+	/* Link bytes beyond the payload: per fragment (protocol header, IP and UDP headers) and
+	 * per frame (the authentication tag). Traces give link capacity; with these a frame of b
+	 * payload bytes takes rtci_ctl_link_bytes() of it. 0 and 0: payload only. */
+	uint32_t frag_overhead, frame_overhead;
 	double bw_floor;       /* prediction used before any sample, bytes/s */
 };
 /* Defaults: 10 fps, D 200 ms, head 5 ms, prop 20 ms, gateway 2 ms, tail 8 ms, penalty 0.02,
- * min gain 0.002, H 5, fragments of 1400 bytes, 125 kB/s before the first sample. */
+ * min gain 0.002, H 5, fragments of 1400 bytes and no overhead, 125 kB/s before the first
+ * sample. */
 void rtci_ctl_model_default(struct rtci_ctl_model *m);
+/* Bytes a frame of `payload` bytes occupies on the link: its fragments' payload and overhead
+ * plus the frame's. */
+double rtci_ctl_link_bytes(const struct rtci_ctl_model *m, double payload);
 
 enum rtci_ctl_kind {
 	RTCI_CTL_MPC = 0,  /* exact MPC solve per decision */
@@ -274,7 +282,7 @@ struct rtci_ctl_frame_out {
 	uint8_t exited;    /* SPINN: answered on the device */
 	uint8_t sent;      /* bytes went on the uplink */
 	uint8_t hit;       /* result within the deadline */
-	double bytes;      /* bytes put on the uplink */
+	double bytes;      /* bytes put on the uplink (link bytes: the model's overheads too) */
 	double latency_ms; /* -1 when nothing came back */
 	double credit;     /* accuracy credited (0 on a miss) */
 };

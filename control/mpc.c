@@ -29,6 +29,7 @@ struct rtci_ctl_policy {
 	unsigned nh;            /* concave hull of (0,0) and the frontier */
 	double hx[RTCI_CTL_MAX_SETUPS + 1], hy[RTCI_CTL_MAX_SETUPS + 1];
 	uint8_t clio_setup;
+	double lb[RTCI_CTL_MAX_SETUPS]; /* setup id -> link bytes of a frame (model overheads) */
 	uint8_t *fast;          /* [FAST_NBW][FAST_NE][nf + 1] */
 	double fast_lbw_lo, fast_lbw_scale;
 };
@@ -50,6 +51,14 @@ void rtci_ctl_model_default(struct rtci_ctl_model *m)
 		.frag_bytes = 1400,
 		.bw_floor = 125000,
 	};
+}
+
+double rtci_ctl_link_bytes(const struct rtci_ctl_model *m, double payload)
+{
+	if (!(payload > 0))
+		return 0;
+	double frags = m->frag_bytes ? ceil(payload / m->frag_bytes) : 1;
+	return payload + frags * m->frag_overhead + m->frame_overhead;
 }
 
 enum rtci_ctl_est_kind rtci_ctl_policy_estimator(enum rtci_ctl_kind kind)
@@ -107,7 +116,7 @@ static void build_frontier(struct rtci_ctl_policy *p)
 	p->hx[p->nh] = 0;
 	p->hy[p->nh++] = 0;
 	for (unsigned i = 0; i < p->nf; i++) {
-		double x = t->s[p->fid[i]].bytes, y = t->s[p->fid[i]].accuracy;
+		double x = p->lb[p->fid[i]], y = t->s[p->fid[i]].accuracy;
 		while (p->nh >= 2) {
 			double x1 = p->hx[p->nh - 2], y1 = p->hy[p->nh - 2];
 			double x2 = p->hx[p->nh - 1], y2 = p->hy[p->nh - 1];
@@ -217,17 +226,17 @@ static int solve_e(const struct rtci_ctl_policy *p, double bw, double e0, unsign
 		const struct rtci_ctl_setup *s = &p->table.s[p->fid[i]];
 		if (prev_in && p->table.s[prev].bytes < s->bytes) {
 			c.id[c.nc] = (uint8_t)prev;
-			c.tx[c.nc] = p->table.s[prev].bytes / bw;
+			c.tx[c.nc] = p->lb[prev] / bw;
 			c.acc[c.nc++] = p->table.s[prev].accuracy;
 			prev_in = 0;
 		}
 		c.id[c.nc] = p->fid[i];
-		c.tx[c.nc] = s->bytes / bw;
+		c.tx[c.nc] = p->lb[p->fid[i]] / bw;
 		c.acc[c.nc++] = s->accuracy;
 	}
 	if (prev_in) {
 		c.id[c.nc] = (uint8_t)prev;
-		c.tx[c.nc] = p->table.s[prev].bytes / bw;
+		c.tx[c.nc] = p->lb[prev] / bw;
 		c.acc[c.nc++] = p->table.s[prev].accuracy;
 	}
 	/* incumbent: skip everything */
@@ -286,7 +295,7 @@ double rtci_ctl_plan_value(const struct rtci_ctl_policy *p, double bw, double ba
 				val -= p->m.switch_penalty;
 			prev = s;
 			if (e < p->W) { /* otherwise the device drops it before sending */
-				double tx = p->table.s[s].bytes / bw;
+				double tx = p->lb[s] / bw;
 				end = e + tx;
 				if (end <= p->W)
 					val += p->table.s[s].accuracy;
@@ -361,6 +370,8 @@ int rtci_ctl_policy_create(const struct rtci_ctl_table *table, const struct rtci
 		free(p);
 		return -EINVAL;
 	}
+	for (unsigned i = 0; i < table->n; i++)
+		p->lb[i] = rtci_ctl_link_bytes(m, table->s[i].bytes);
 	build_frontier(p);
 	unsigned cmax = 0;
 	for (unsigned i = 0; i < table->n; i++)
@@ -427,20 +438,25 @@ void rtci_ctl_observe_frame(struct rtci_ctl_device *d, const struct rtci_ctl_pol
 	 * after the first fragment over the first-to-last fragment span (the link's rate while it
 	 * was busy with this frame). A frame of one or two fragments has no usable span; with its
 	 * capture time known it was on the link from the later of its ready time and the previous
-	 * frame's departure until its last byte left: the whole frame over that time. */
+	 * frame's departure until its last byte left: the whole frame over that time. Bytes are
+	 * counted as the link carried them (the model's overheads included), as traces and the
+	 * solver count them. */
 	int64_t done = o->last_arrival_ns - p->m.prop_ns / 2;
 	double frag = o->frag_bytes ? o->frag_bytes : p->m.frag_bytes;
 	int64_t span = o->last_arrival_ns - o->first_arrival_ns;
+	double nfrag = frag > 0 ? ceil((double)o->bytes / frag) : 1;
+	double link = (double)o->bytes + nfrag * p->m.frag_overhead + p->m.frame_overhead;
+	double after_first = link - frag - p->m.frag_overhead;
 	if ((double)o->bytes >= 3 * frag && span > 0) {
-		rtci_ctl_est_add(&d->est, ((double)o->bytes - frag) / ((double)span * 1e-9));
+		rtci_ctl_est_add(&d->est, after_first / ((double)span * 1e-9));
 	} else if (o->capture_ns) {
 		int64_t start = o->capture_ns + p->m.head_ns;
 		if (d->observed_any && d->last_done_ns > start)
 			start = d->last_done_ns;
 		if (done > start)
-			rtci_ctl_est_add(&d->est, (double)o->bytes / ((double)(done - start) * 1e-9));
+			rtci_ctl_est_add(&d->est, link / ((double)(done - start) * 1e-9));
 	} else if ((double)o->bytes > frag && span > 0) {
-		rtci_ctl_est_add(&d->est, ((double)o->bytes - frag) / ((double)span * 1e-9));
+		rtci_ctl_est_add(&d->est, after_first / ((double)span * 1e-9));
 	}
 	d->last_done_ns = done;
 	d->bw_cap = 0; /* a frame got through: its sample replaces a drop report's bound */
@@ -464,7 +480,7 @@ void rtci_ctl_observe_report(struct rtci_ctl_device *d, const struct rtci_ctl_po
 	 * further drop report halves it again). A bound in the estimator's window instead, as a
 	 * sample, lingered after the link came back and lost 1.4 points at 30 fps (rtci-sim). */
 	if (r->frames_dropped && r->setup < p->table.n && p->W > 0) {
-		double bound = (p->table.s[r->setup].bytes + r->backlog_bytes) / p->W;
+		double bound = (p->lb[r->setup] + r->backlog_bytes) / p->W;
 		double cap = RTCI_CTL_DROP_BACKOFF * bound;
 		if (!(d->bw_cap > 0) || cap < d->bw_cap)
 			d->bw_cap = (float)cap;
@@ -524,7 +540,7 @@ static int rate_choice(const struct rtci_ctl_policy *p, double bw)
 	double budget = bw * p->T;
 	int best = p->fid[0];
 	for (unsigned i = 0; i < p->nf; i++)
-		if (p->table.s[p->fid[i]].bytes <= budget)
+		if (p->lb[p->fid[i]] <= budget)
 			best = p->fid[i];
 	return best;
 }
@@ -542,7 +558,7 @@ static int bba_choice(const struct rtci_ctl_device *d, const struct rtci_ctl_pol
 		cur = 0;
 	if (!d->observed_any)
 		return p->fid[cur];
-	double x = d->anchor_backlog / p->table.s[p->fid[cur]].bytes;
+	double x = d->anchor_backlog / p->lb[p->fid[cur]];
 	if (x > 1.5) {
 		int down = (int)ceil(log2(x));
 		cur = cur - down < 0 ? 0 : cur - down;
@@ -602,7 +618,7 @@ int rtci_ctl_decide(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, 
 	unsigned k = (d->pend_head + d->npend) % RTCI_CTL_PENDING;
 	d->pend[k].ready_ns = capture_ns + p->m.head_ns;
 	d->pend[k].seq = seq;
-	d->pend[k].bytes = (uint32_t)p->table.s[s].bytes;
+	d->pend[k].bytes = (uint32_t)p->lb[s];
 	d->npend++;
 	if (d->prev_setup != s)
 		d->switch_seq = seq;

@@ -62,6 +62,10 @@ static void usage(FILE *f)
 		"  --frames-csv F       per frame (with --frames-traces NAMES to restrict)\n"
 		"  --head-ms --prop-ms --gw-queue-ms --tail-ms --horizon --switch-penalty\n"
 		"  --min-gain A         frontier: a larger setup must gain A in accuracy (0.002)\n"
+		"  --frag-overhead B --frame-overhead B\n"
+		"                       link bytes beyond the payload per fragment (of --frag-bytes,\n"
+		"                       1400) and per frame, for device and controller alike (0, 0;\n"
+		"                       rtci-edge and the gateway: 76 and 16)\n"
 		"  --estimator robust|harmonic|ewma  --window K   (MPC: robust, K = 8)\n"
 		"  --report-ms MS       device reports to the controller (default 1000, as rtci-edge;\n"
 		"                       0: none)  --report-gap-ms MS  report on a drop after (100)\n"
@@ -250,7 +254,9 @@ int main(int argc, char **argv)
 		{ "tail-ms", 1, 0, 8 },     { "horizon", 1, 0, 9 },      { "switch-penalty", 1, 0, 10 },
 		{ "estimator", 1, 0, 11 },  { "window", 1, 0, 12 },      { "quiet", 0, 0, 'q' },
 		{ "report-ms", 1, 0, 13 },  { "report-gap-ms", 1, 0, 14 }, { "admit", 1, 0, 15 },
-		{ "min-gain", 1, 0, 16 },   { "help", 0, 0, 'h' },      { 0, 0, 0, 0 },
+		{ "min-gain", 1, 0, 16 },   { "frag-overhead", 1, 0, 17 },
+		{ "frame-overhead", 1, 0, 18 }, { "frag-bytes", 1, 0, 19 },
+		{ "help", 0, 0, 'h' },      { 0, 0, 0, 0 },
 	};
 	char *trace_arg = NULL, *setup_arg = NULL;
 	int c;
@@ -281,6 +287,9 @@ int main(int argc, char **argv)
 		case 9: opt.model.horizon = (unsigned)atoi(optarg); break;
 		case 10: opt.model.switch_penalty = atof(optarg); break;
 		case 16: opt.model.min_gain = atof(optarg); break;
+		case 17: opt.model.frag_overhead = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 18: opt.model.frame_overhead = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 19: opt.model.frag_bytes = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 11:
 			if (!strcmp(optarg, "robust"))
 				opt.est = RTCI_CTL_EST_ROBUST;
@@ -308,7 +317,9 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!trace_arg || !setup_arg || opt.duration_s <= 0 || opt.runs < 1 || opt.window < 1 ||
-	    opt.window > RTCI_CTL_EST_WINDOW || !(opt.report_ms >= 0) || !(opt.report_gap_ms >= 0))
+	    opt.window > RTCI_CTL_EST_WINDOW || !(opt.report_ms >= 0) || !(opt.report_gap_ms >= 0) ||
+	    opt.model.frag_bytes < 1 || opt.model.frag_bytes > 65535 ||
+	    opt.model.frag_overhead > 65535 || opt.model.frame_overhead > 65535)
 		goto bad;
 
 	char err[512];

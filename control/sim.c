@@ -20,7 +20,8 @@ uint64_t rtci_ctl_mix64(uint64_t x)
 
 struct sent {
 	int64_t ready, finish, first;
-	double bytes;
+	double bytes;   /* on the link (the model's overheads included) */
+	double payload;
 	uint32_t seq;
 	uint8_t setup; /* RTCI_CTL_SKIP: not queued */
 	uint8_t queued, transmitted;
@@ -177,7 +178,7 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 							behind += fr[j].bytes;
 					struct rtci_ctl_obs ob = {
 						.seq = s->seq,
-						.bytes = (uint32_t)s->bytes,
+						.bytes = (uint32_t)s->payload,
 						.first_arrival_ns = s->first + half,
 						.last_arrival_ns = s->finish + half,
 						.device_backlog_bytes = (uint32_t)behind,
@@ -222,17 +223,19 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 				const struct rtci_ctl_setup *st = &tab->s[s];
 				f->setup = (uint8_t)s;
 				f->queued = 1;
-				f->bytes = st->bytes;
+				f->payload = st->bytes;
+				f->bytes = rtci_ctl_link_bytes(m, st->bytes);
 				int64_t start = ready > link_free ? ready : link_free;
 				if (kind == RTCI_CTL_CLIO && !plan) {
-					/* progressive slices until the send deadline or the next frame */
+					/* progressive slices until the send deadline or the next frame
+					 * (payload bytes only: slices have no model of their overhead) */
 					int64_t stop = ready + (W < T ? W : T);
 					double can = start < stop
 							     ? rtci_ctl_trace_bytes(cfg->trace, start, stop)
 							     : 0;
 					double b = can < st->bytes ? can : st->bytes;
 					if (b > 0) {
-						f->bytes = b;
+						f->bytes = f->payload = b;
 						f->transmitted = 1;
 						f->first = rtci_ctl_trace_finish(cfg->trace, start,
 										 b < frag ? b : frag);
@@ -258,7 +261,7 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 						f->queued = 0;
 					}
 				} else if (cfg->admit == RTCI_CTL_ADMIT_FINISH
-						   ? rtci_ctl_trace_finish(cfg->trace, start, st->bytes) >
+						   ? rtci_ctl_trace_finish(cfg->trace, start, f->bytes) >
 							     ready + W
 						   : start - ready >= W) {
 					f->queued = 1; /* queued, then dropped as stale: never sent */
@@ -269,13 +272,13 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 					}
 				} else {
 					f->transmitted = 1;
-					f->first = rtci_ctl_trace_finish(cfg->trace, start,
-									 st->bytes < frag ? st->bytes : frag);
-					f->finish = rtci_ctl_trace_finish(cfg->trace, start, st->bytes);
+					double first = st->bytes <= frag ? f->bytes : frag + m->frag_overhead;
+					f->first = rtci_ctl_trace_finish(cfg->trace, start, first);
+					f->finish = rtci_ctl_trace_finish(cfg->trace, start, f->bytes);
 					link_free = f->finish;
 					int64_t lat = f->finish + post - cap;
 					o.sent = 1;
-					o.bytes = st->bytes;
+					o.bytes = f->bytes;
 					o.latency_ms = (double)lat * 1e-6;
 					if (lat <= m->deadline_ns) {
 						o.hit = 1;
@@ -371,9 +374,10 @@ static int oracle_dp(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *fid, uns
 			double room = cdl - rtci_ctl_trace_cum(cfg->trace, start);
 			for (unsigned i = 0; i < nf; i++) {
 				const struct rtci_ctl_setup *s = &tab->s[fid[i]];
-				if (s->bytes > room)
+				double link = rtci_ctl_link_bytes(m, s->bytes);
+				if (link > room)
 					break;
-				int64_t fin = rtci_ctl_trace_finish(cfg->trace, start, s->bytes);
+				int64_t fin = rtci_ctl_trace_finish(cfg->trace, start, link);
 				if (fin > dl)
 					break;
 				e2 = fin - rn;

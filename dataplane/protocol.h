@@ -19,6 +19,10 @@
 #define RTCI_PROTO_TAG_LEN 16        /* Poly1305 tag */
 #define RTCI_PROTO_MAX_DATAGRAM 1472 /* default largest UDP payload (1500 MTU - IPv4 - UDP) */
 #define RTCI_PROTO_DEFAULT_FRAG 1400 /* default fragment payload bytes */
+#define RTCI_PROTO_IPV4_UDP_LEN 28   /* IPv4 + UDP headers under every datagram */
+/* Link bytes a frame takes beyond its payload: header and IPv4/UDP per fragment, one tag. */
+#define RTCI_PROTO_FRAG_OVERHEAD (RTCI_PROTO_HDR_LEN + RTCI_PROTO_IPV4_UDP_LEN)
+#define RTCI_PROTO_FRAME_OVERHEAD RTCI_PROTO_TAG_LEN
 /* Largest fragment payload that still fits a default datagram with the tag. */
 #define RTCI_PROTO_MAX_FRAG (RTCI_PROTO_MAX_DATAGRAM - RTCI_PROTO_HDR_LEN - RTCI_PROTO_TAG_LEN)
 #define RTCI_PROTO_MAX_TOPK 16

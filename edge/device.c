@@ -204,8 +204,8 @@ int rtci_dev_frame_queue(struct rtci_dev *d, int64_t now_ns, uint64_t seq, uint1
 		d->st.skipped[RTCI_DEV_SKIP_ENCODE]++;
 		return (int)count;
 	}
-	uint64_t bytes = (uint64_t)len + (uint64_t)count * (RTCI_PROTO_HDR_LEN + RTCI_PACER_OVERHEAD) +
-			 RTCI_PROTO_TAG_LEN;
+	uint64_t bytes = (uint64_t)len + (uint64_t)count * RTCI_PROTO_FRAG_OVERHEAD +
+			 RTCI_PROTO_FRAME_OVERHEAD;
 	uint64_t backlog = rtci_pacer_backlog(&d->pacer);
 	int64_t send_deadline = capture_ns + d->cfg.deadline_ns - d->cfg.reserve_ns;
 	if (rtci_pacer_admit(&d->pacer, now_ns, bytes, send_deadline, NULL) < 0) {

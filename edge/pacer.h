@@ -17,9 +17,10 @@
 #include <stdint.h>
 
 #include "control/control.h"
+#include "dataplane/protocol.h"
 
 /* IPv4 + UDP header bytes added to a datagram's payload on the emulated link. */
-#define RTCI_PACER_OVERHEAD 28u
+#define RTCI_PACER_OVERHEAD ((unsigned)RTCI_PROTO_IPV4_UDP_LEN)
 
 struct rtci_pacer {
 	const struct rtci_ctl_trace *trace; /* NULL: unlimited link */

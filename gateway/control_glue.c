@@ -79,6 +79,9 @@ int gw_ctl_policies_create(struct gw *gw, struct gw_tenant *tn, char *err, size_
 		cm.head_ns = (int64_t)gw->cfg->control.head_us * 1000;
 		cm.prop_ns = (int64_t)gw->cfg->control.rtt_us * 1000;
 		cm.frag_bytes = RTCI_PROTO_DEFAULT_FRAG;
+		/* plan and measure in the bytes the uplink carries, as devices pace them */
+		cm.frag_overhead = RTCI_PROTO_FRAG_OVERHEAD;
+		cm.frame_overhead = RTCI_PROTO_FRAME_OVERHEAD;
 		/* short deadlines: scale the fixed latency terms so a sending window remains */
 		int64_t fixed = cm.head_ns + cm.prop_ns + cm.gw_queue_ns + cm.tail_ns;
 		if (fixed >= cm.deadline_ns / 2) {

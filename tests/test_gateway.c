@@ -259,13 +259,16 @@ Test(gateway, link_time_measured_whatever_the_configured_round_trip)
 				arrive + (uint64_t)link_us, buf, sizeof(buf));
 	}
 	double bw = rtci_ctl_predicted_bw(&d->ctl, tn->policy[d->model]);
-	double want = len / (link_us * 1e-6);
+	/* what the link carried: payload, two fragments' headers, the tag */
+	double link = len + 2 * RTCI_PROTO_FRAG_OVERHEAD + RTCI_PROTO_FRAME_OVERHEAD;
+	double want = link / (link_us * 1e-6);
 	cr_assert(fabs(bw - want) < 0.02 * want, "predicted %.0f B/s, link %.0f B/s", bw, want);
 	gw_table_free(&g, t);
 }
 
 /* Feeds frames of five 1400-byte fragments whose last four fragments took 5.6 ms and 56 ms in
- * turn (1 MB/s and 100 kB/s) to device 100 of tenant 7 under `policy`; its predicted rate. */
+ * turn (about 1 MB/s and 100 kB/s) to device 100 of tenant 7 under `policy`; its predicted
+ * rate. */
 static double predicted_after_alternating_link(const char *policy)
 {
 	char yaml[512];
@@ -295,7 +298,8 @@ Test(gateway, each_policy_predicts_with_its_own_estimator)
 {
 	/* rate is defined with the plain harmonic mean, as rtci-sim runs it (docs/control.md §4);
 	 * MPC discounts it by its recent prediction error */
-	double harmonic = 2 / (1 / 1e6 + 1 / 1e5);
+	double after_first = 4 * (1400 + RTCI_PROTO_FRAG_OVERHEAD) + RTCI_PROTO_FRAME_OVERHEAD;
+	double harmonic = 2 / (0.0056 / after_first + 0.056 / after_first);
 	double rate = predicted_after_alternating_link("rate");
 	cr_assert(fabs(rate - harmonic) < 0.01 * harmonic, "rate predicted %.0f B/s, harmonic %.0f",
 		  rate, harmonic);

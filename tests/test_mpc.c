@@ -250,6 +250,53 @@ Test(mpc, device_state_fits_and_tracks_a_constant_link)
 	rtci_ctl_policy_destroy(p);
 }
 
+Test(mpc, link_overheads_planned_and_measured)
+{
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m); /* fragments of 1400 payload bytes */
+	cr_assert_float_eq(rtci_ctl_link_bytes(&m, 1401), 1401, 1e-9, "no overheads: payload");
+	m.frag_overhead = 76;
+	m.frame_overhead = 16;
+	cr_assert_float_eq(rtci_ctl_link_bytes(&m, 100), 192, 1e-9);
+	cr_assert_float_eq(rtci_ctl_link_bytes(&m, 1400), 1492, 1e-9);
+	cr_assert_float_eq(rtci_ctl_link_bytes(&m, 1401), 1569, 1e-9);
+	cr_assert_float_eq(rtci_ctl_link_bytes(&m, 0), 0, 1e-9);
+
+	/* two setups whose payloads fit 250 bytes per frame period but only one with overheads */
+	struct rtci_ctl_table t;
+	memset(&t, 0, sizeof(t));
+	t.n = 2;
+	t.s[0] = (struct rtci_ctl_setup){ .c = 1, .bits = 8, .L = 255, .accuracy = 0.7, .bytes = 100 };
+	t.s[1] = (struct rtci_ctl_setup){ .c = 2, .bits = 8, .L = 255, .accuracy = 0.8, .bytes = 200 };
+	t.clio.L = 255;
+	m.bw_floor = 2500; /* 250 bytes per 100 ms */
+	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_RATE, .estimator = RTCI_CTL_EST_HARMONIC };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	struct rtci_ctl_device d;
+	rtci_ctl_device_init(&d, p);
+	cr_assert_eq(rtci_ctl_decide(&d, p, 0, 0), 0, "200 + 92 link bytes do not fit 250");
+	rtci_ctl_policy_destroy(p);
+
+	/* frames of 14000 payload bytes, 10 fragments, on a link of 1 MB/s in link bytes: the first
+	 * fragment leaves after 1476 bytes, the last after 14776; the prediction is the link's */
+	t = small_table(5);
+	m.bw_floor = 125000;
+	c = (struct rtci_ctl_policy_cfg){ .kind = RTCI_CTL_MPC, .estimator = RTCI_CTL_EST_ROBUST };
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	rtci_ctl_device_init(&d, p);
+	int64_t now = 1000000000;
+	for (uint32_t k = 0; k < 10; k++, now += 100000000) {
+		struct rtci_ctl_obs o = {
+			.seq = k, .bytes = 14000, .first_arrival_ns = now + m.prop_ns / 2 + 1476000,
+			.last_arrival_ns = now + m.prop_ns / 2 + 14776000, .capture_ns = now,
+		};
+		rtci_ctl_observe_frame(&d, p, &o);
+	}
+	cr_assert_float_eq(rtci_ctl_predicted_bw(&d, p), 1e6, 1e2);
+	rtci_ctl_policy_destroy(p);
+}
+
 Test(mpc, drop_report_caps_the_prediction_until_a_frame_arrives)
 {
 	struct rtci_ctl_table t = small_table(5);

@@ -97,6 +97,30 @@ Test(sim, hand_computed_fixed_setup_on_constant_link)
 	rtci_ctl_trace_destroy(tr);
 }
 
+Test(sim, link_overheads_charged_per_fragment_and_frame)
+{
+	struct rtci_ctl_table tab = test_table();
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	m.frag_overhead = 76; /* what rtci-edge's pacer charges: header + IPv4/UDP, and the tag */
+	m.frame_overhead = 16;
+	struct rtci_ctl_trace *tr;
+	cr_assert_eq(rtci_ctl_trace_constant(200000, 10000000000LL, &tr), 0); /* 200 kB/s */
+	/* setup 2: 24000 payload bytes in 18 fragments: 24000 + 18 x 76 + 16 = 25384 link bytes,
+	 * 126.92 ms at 200 kB/s: latency 5 + 126.92 + 30 */
+	struct rtci_ctl_policy_cfg pc = { .kind = RTCI_CTL_FIXED, .fixed_setup = 2 };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+	struct rtci_ctl_frame_out out[1];
+	struct rtci_ctl_sim_result r;
+	struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m, .frames = 1 };
+	cr_assert_eq(rtci_ctl_sim_run(&sc, out, &r), 0);
+	cr_assert_float_eq(out[0].latency_ms, 161.92, 1e-3);
+	cr_assert_float_eq(out[0].bytes, 25384, 1e-6);
+	rtci_ctl_policy_destroy(p);
+	rtci_ctl_trace_destroy(tr);
+}
+
 Test(sim, drop_reports_bring_mpc_down_to_what_a_lost_link_carries)
 {
 	/* 400 kB/s for 5 s, then 20 kB/s: the device (admitting a frame only when its last byte
