@@ -206,7 +206,6 @@ int rtci_dev_frame_queue(struct rtci_dev *d, int64_t now_ns, uint64_t seq, uint1
 	}
 	uint64_t bytes = (uint64_t)len + (uint64_t)count * RTCI_PROTO_FRAG_OVERHEAD +
 			 RTCI_PROTO_FRAME_OVERHEAD;
-	uint64_t backlog = rtci_pacer_backlog(&d->pacer);
 	int64_t send_deadline = capture_ns + d->cfg.deadline_ns - d->cfg.reserve_ns;
 	if (rtci_pacer_admit(&d->pacer, now_ns, bytes, send_deadline, NULL) < 0) {
 		d->st.skipped[RTCI_DEV_SKIP_LATE]++;
@@ -215,8 +214,7 @@ int rtci_dev_frame_queue(struct rtci_dev *d, int64_t now_ns, uint64_t seq, uint1
 	struct rtci_dev_queued *q = &d->q[(d->q_head + d->q_len) % RTCI_DEV_QUEUE];
 	*q = (struct rtci_dev_queued){
 		.payload = payload, .len = len, .seq = seq, .capture_ns = capture_ns,
-		.queued_ns = now_ns, .backlog = backlog > UINT32_MAX ? UINT32_MAX : (uint32_t)backlog,
-		.user = user, .setup = setup, .frag_count = (uint16_t)count,
+		.queued_ns = now_ns, .user = user, .setup = setup, .frag_count = (uint16_t)count,
 		.frag_size = d->cfg.frag_size,
 	};
 	struct rtci_proto_hdr h = {
@@ -255,9 +253,14 @@ long rtci_dev_next_datagram(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, si
 	int64_t dep = rtci_pacer_departure(&d->pacer, q->queued_ns, link);
 	if (dep > now_ns)
 		return 0;
+	/* the hint is the queue this datagram leaves behind: on a frame's last fragment, the
+	 * frames queued after it, which the gateway's controller expects to drain next */
+	uint64_t behind = rtci_pacer_backlog(&d->pacer);
+	behind = behind > link ? behind - link : 0;
 	struct rtci_proto_frame_info info = {
 		.tenant_id = d->cfg.tenant_id, .device_id = d->cfg.device_id, .seq = q->seq,
-		.setup_id = q->setup, .backlog_bytes = q->backlog,
+		.setup_id = q->setup,
+		.backlog_bytes = behind > UINT32_MAX ? UINT32_MAX : (uint32_t)behind,
 		.capture_us = (uint64_t)(q->capture_ns / 1000),
 	};
 	size_t off = (size_t)i * q->frag_size;

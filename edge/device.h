@@ -97,7 +97,6 @@ struct rtci_dev_queued {
 	uint64_t seq;
 	int64_t capture_ns;
 	int64_t queued_ns;
-	uint32_t backlog;    /* link bytes ahead of this frame when queued */
 	uint32_t user;
 	uint16_t setup, frag_count, next_frag, frag_size;
 	uint8_t tag[RTCI_PROTO_TAG_LEN];

@@ -78,7 +78,7 @@ struct gw_model {
 struct gw_tenant_series {
 	uint32_t id;
 	bool used;
-	int frames_in, frames_done, ingest_frames, commands, hellos, latency, devices;
+	int frames_in, frames_done, ingest_frames, commands, hellos, hellos_off_pace, latency, devices;
 	int batch_drop[RTCI_BATCHER_DROP_COUNT + 1]; /* + overload */
 	int drop[GW_DROP_COUNT];
 	int *setup;               /* per model, per setup: rtci_setup_frames_total */

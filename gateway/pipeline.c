@@ -149,6 +149,12 @@ static void handle_hello(struct gw_rx *rx, const struct rtci_port_dgram *dg,
 			if (dev->rep_set && dev->rep_seq + 1 > ack.min_frame_seq)
 				ack.min_frame_seq = dev->rep_seq + 1;
 			rtci_metrics_add(gw->metrics, rx->mslot, gw->tseries[tn->slot].hellos, 1);
+			/* the controller budgets the tenant's frame period and deadline: a device
+			 * running at another pace is planned for wrongly, so operators can see it */
+			if (msg->u.hello.fps_milli != tn->cfg->fps * 1000u ||
+			    msg->u.hello.deadline_us != tn->cfg->deadline_ms * 1000u)
+				rtci_metrics_add(gw->metrics, rx->mslot,
+						 gw->tseries[tn->slot].hellos_off_pace, 1);
 		}
 	}
 	uint8_t buf[RTCI_PROTO_HDR_LEN + RTCI_PROTO_HELLO_ACK_LEN + RTCI_PROTO_TAG_LEN];

@@ -73,6 +73,9 @@ static int tenant_slot(struct gw *gw, uint32_t id, char *err, size_t errlen)
 		NULL, 0, RTCI_METRICS_SUMMARY);
 	SERIES1(hellos, "rtci_hellos_total", "authenticated hellos answered", RTCI_METRIC_COUNTER,
 		NULL, 0, 0);
+	SERIES1(hellos_off_pace, "rtci_hellos_off_pace_total",
+		"accepted hellos announcing another fps or deadline than the tenant's (the controller "
+		"plans with the tenant's)", RTCI_METRIC_COUNTER, NULL, 0, 0);
 	SERIES1(latency, "rtci_frame_latency_seconds",
 		"capture (device clock mapped to the gateway's) to result sent",
 		RTCI_METRIC_HISTOGRAM, lat_b, sizeof(lat_b) / sizeof(lat_b[0]), RTCI_METRICS_SUMMARY);

@@ -5,8 +5,9 @@
 #   tests/gateway_it.sh <rtci-gateway> <gateway_client> <rtci-model>
 #
 # Checks: results of devices of two tenants match a local tail run; bad traffic of every kind
-# is dropped and counted; a slow device gets a rate-switch command; SIGHUP adds and removes
-# devices while kept devices keep their state; SIGTERM drains and exits 0.
+# is dropped and counted; hellos at another pace than their tenant's are counted; a slow device
+# gets a rate-switch command; SIGHUP adds and removes devices while kept devices keep their
+# state; SIGTERM drains and exits 0.
 # Exits 77 (meson: skipped) without root or `ip netns`. Always removes what it created.
 set -u
 . "$(dirname "$0")/../scripts/netns-pair.sh"
@@ -189,6 +190,10 @@ check_ge 'rtci_commands_total{tenant="1"}' 1
 check_ge 'rtci_frames_inferred_total{tenant="1"}' 19
 check_ge 'rtci_frames_inferred_total{tenant="2"}' 6
 check_ge 'rtci_reloads_total{result="ok"}' 1
+# the client's hellos announce 10 fps and 1000 ms: tenant 1's pace, not tenant 2's (5 fps)
+check_ge 'rtci_hellos_off_pace_total{tenant="2"}' 1
+[ "$(metric 'rtci_hellos_off_pace_total{tenant="1"}')" = 0 ] ||
+	fail "tenant 1's hellos counted off pace"
 grep -q "final " "$work/gateway.log" || fail "no final summary line"
 # every frame taken into the batcher was answered or counted as dropped, also during the drain
 submitted=$(metric 'rtci_frames_total{tenant="1"}')

@@ -315,6 +315,38 @@ Test(device, frames_that_cannot_make_the_deadline_are_skipped)
 	rtci_ctl_trace_destroy(t);
 }
 
+Test(device, backlog_hint_is_the_queue_a_datagram_leaves_behind)
+{
+	struct rtci_ctl_trace *t;
+	cr_assert_eq(rtci_ctl_trace_constant(10000.0, 10 * S, &t), 0); /* 10 bytes per ms */
+	cr_assert_eq(rtci_dev_init(&dev, &cfg, 0, 1000, t, 0), 0);
+	connect(0, 0, 0);
+	static uint8_t payload[150];
+	/* frame A: 150 bytes in fragments of 100 + 50, i.e. 176 + 142 link bytes; frame B: 50
+	 * bytes, 142 link bytes; both queued at once */
+	uint64_t sa, sb;
+	int a = rtci_dev_frame_begin(&dev, 0, &sa);
+	cr_assert_eq(rtci_dev_frame_queue(&dev, 0, sa, (uint16_t)a, 0, payload, 150, 0), 0);
+	int b = rtci_dev_frame_begin(&dev, 0, &sb);
+	cr_assert_eq(rtci_dev_frame_queue(&dev, 0, sb, (uint16_t)b, 0, payload, 50, 0), 0);
+	/* A's first fragment leaves A's second and B behind, A's last leaves B, B's leaves none:
+	 * the gateway reads the hint of a frame's last fragment as the queue behind the frame */
+	const uint32_t want[] = { 142 + 142, 142, 0 };
+	const uint64_t seq[] = { sa, sa, sb };
+	for (int i = 0; i < 3; i++) {
+		int64_t dep = rtci_dev_next_departure(&dev);
+		long n = rtci_dev_next_datagram(&dev, dep, dg, sizeof(dg));
+		cr_assert_gt(n, 0, "datagram %d", i);
+		struct rtci_proto_msg m;
+		cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+		cr_assert_eq(m.hdr.seq, seq[i]);
+		cr_assert_eq(m.hdr.backlog_bytes, want[i], "datagram %d: hint %u", i,
+			     m.hdr.backlog_bytes);
+	}
+	cr_assert_eq(dev.q_len, 0);
+	rtci_ctl_trace_destroy(t);
+}
+
 Test(device, a_dropped_frame_is_reported_early)
 {
 	struct rtci_ctl_trace *t;
