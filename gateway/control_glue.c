@@ -151,7 +151,9 @@ static long decide_and_command(struct gw_device *d, const struct gw_tenant *tn, 
 	if (s < 0) /* never RTCI_CTL_SKIP: a skipping plan already sends the smallest setup */
 		return 0;
 	bool send = false;
-	if (now_us - d->cmd_last_us >= GW_CMD_INTERVAL_US || d->cmd_seq == 0) {
+	bool applied = !d->cmd_pending; /* the device uses the last command's setup */
+	if (now_us - d->cmd_last_us >= GW_CMD_INTERVAL_US || d->cmd_seq == 0 ||
+	    (applied && (uint16_t)s != d->target)) {
 		if ((uint16_t)s != d->target) {
 			d->cmd_seq++;
 			d->cmd_setup = (uint16_t)s;
@@ -219,10 +221,20 @@ long gw_ctl_on_frame(struct gw_device *d, const struct gw_tenant *tn, const stru
 	if (d->cmd_pending && h->seq >= d->cmd_apply && h->setup_id == d->cmd_setup)
 		d->cmd_pending = false; /* applied */
 
+	/* Decide for the first frame a command sent now can still reach before its capture: at
+	 * least GW_CMD_MARGIN frames on, more when this frame took longer than that to arrive
+	 * (the frames in between are already encoded, and the queue the controller expects at a
+	 * capture time already past would not be drained). */
 	int64_t period_ns = (int64_t)(1e9 / tn->cfg->fps);
-	return decide_and_command(d, tn, rel + GW_CMD_MARGIN,
-				  capture_ns ? capture_ns + GW_CMD_MARGIN * period_ns : 0,
-				  h->seq + GW_CMD_MARGIN, true, h->seq, h->setup_id, now_us, buf, cap);
+	uint32_t margin = GW_CMD_MARGIN;
+	if (capture_ns) {
+		int64_t reach = (int64_t)now_us * 1000 + rtci_ctl_policy_model(p)->prop_ns / 2;
+		while (margin < GW_CMD_MAX_MARGIN && capture_ns + (int64_t)margin * period_ns < reach)
+			margin++;
+	}
+	return decide_and_command(d, tn, rel + margin,
+				  capture_ns ? capture_ns + (int64_t)margin * period_ns : 0,
+				  h->seq + margin, true, h->seq, h->setup_id, now_us, buf, cap);
 }
 
 long gw_ctl_on_report(struct gw_device *d, const struct gw_tenant *tn,

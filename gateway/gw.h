@@ -36,7 +36,8 @@ struct rtci_codec;
 #define GW_TENANT_SLOTS 256       /* tenant ids seen over the process lifetime (metrics, batcher) */
 #define GW_TOPK 5
 #define GW_CMD_INTERVAL_US 200000 /* at most one rate-switch command per device per 200 ms */
-#define GW_CMD_MARGIN 2           /* a command applies from the frame seq + this margin */
+#define GW_CMD_MARGIN 1           /* a command applies from the frame seq + this margin */
+#define GW_CMD_MAX_MARGIN 64      /* ... or more, up to this, for a frame not captured yet */
 #define GW_SLOT_MEMORY (256u << 20) /* decoded-tensor pool budget per RX lcore */
 #define GW_RESULT_MAX (RTCI_PROTO_HDR_LEN + RTCI_PROTO_RESULT_LEN + \
 		       RTCI_PROTO_MAX_TOPK * RTCI_PROTO_TOPK_ENTRY_LEN + RTCI_PROTO_TAG_LEN)

@@ -232,6 +232,78 @@ Test(gateway, mpc_switches_on_slow_link)
 	gw_table_free(&g, t);
 }
 
+Test(gateway, a_command_names_a_frame_not_captured_yet)
+{
+	/* the same slow frames, now with the device clock known (offset 0): each arrives 500 ms
+	 * after its capture, so the frames up to 5 periods on are already captured and the
+	 * command must name the sixth (capture + 6 x 100 ms >= arrival + 10 ms of one-way delay) */
+	struct gw_table *t = table_from(yaml_a, 1);
+	struct gw_tenant *tn;
+	uint8_t k[32], buf[128];
+	int big;
+	struct gw_device *d = mpc_device(t, &tn, k, &big);
+	d->clock_offset_us = 0;
+	d->offset_set = true;
+	uint32_t len = (uint32_t)md.table.s[big].bytes;
+	struct rtci_proto_hdr h = { .tenant_id = 7, .device_id = 100, .setup_id = (uint16_t)big,
+				    .frag_size = 1400, .frag_count = (uint16_t)((len + 1399) / 1400),
+				    .frame_len = len };
+	uint64_t now = 1000000;
+	long n = 0;
+	for (int i = 0; i < 8 && n == 0; i++, now += 100000) {
+		h.seq = 1000 + (uint64_t)i;
+		h.backlog_bytes = 20000u * (uint32_t)(i + 1);
+		n = feed(d, tn, &h, len, now, buf);
+	}
+	cr_assert_gt(n, 0);
+	struct rtci_proto_msg m;
+	cr_assert(rtci_proto_decode(buf, (size_t)n, &m) == 0);
+	cr_assert_eq(m.u.command.apply_from_seq, h.seq + 6);
+	gw_table_free(&g, t);
+}
+
+Test(gateway, a_new_command_follows_once_the_last_is_applied)
+{
+	/* down on a slow link, then the device applies the command and its frames cross a fast
+	 * link: the command back up need not wait out the 200 ms between commands */
+	struct gw_table *t = table_from(yaml_a, 1);
+	struct gw_tenant *tn;
+	uint8_t k[32], buf[128];
+	int big;
+	struct gw_device *d = mpc_device(t, &tn, k, &big);
+	uint32_t len = (uint32_t)md.table.s[big].bytes;
+	struct rtci_proto_hdr h = { .tenant_id = 7, .device_id = 100, .setup_id = (uint16_t)big,
+				    .frag_size = 1400, .frag_count = (uint16_t)((len + 1399) / 1400),
+				    .frame_len = len };
+	uint64_t now = 1000000;
+	long n = 0;
+	for (int i = 0; i < 8 && n == 0; i++, now += 100000) {
+		h.seq = 1000 + (uint64_t)i;
+		h.backlog_bytes = 20000u * (uint32_t)(i + 1);
+		n = feed(d, tn, &h, len, now, buf);
+	}
+	cr_assert_gt(n, 0);
+	struct rtci_proto_msg m;
+	cr_assert(rtci_proto_decode(buf, (size_t)n, &m) == 0);
+	uint64_t sent_at = now - 100000;
+	uint16_t down = m.u.command.new_setup_id;
+	/* frames of the commanded setup from the named frame on, 10 ms apart, each crossing at
+	 * 1400 bytes per 10 us */
+	h.seq = m.u.command.apply_from_seq;
+	h.setup_id = down;
+	h.backlog_bytes = 0;
+	n = 0;
+	for (int i = 0; i < 12 && n == 0; i++, h.seq++) {
+		uint64_t at = sent_at + 10000 * (uint64_t)(i + 1);
+		n = gw_ctl_on_frame(d, tn, &h, len, at - 10 * (h.frag_count - 1u), at, at, buf,
+				    sizeof(buf));
+	}
+	cr_assert_gt(n, 0, "a command within 200 ms of the last, which the device applied");
+	cr_assert(rtci_proto_decode(buf, (size_t)n, &m) == 0);
+	cr_assert_gt(md.table.s[m.u.command.new_setup_id].bytes, md.table.s[down].bytes);
+	gw_table_free(&g, t);
+}
+
 Test(gateway, link_time_measured_whatever_the_configured_round_trip)
 {
 	/* Frames of two fragments that each spend 8 ms on the link, a real one-way delay of
