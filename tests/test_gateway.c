@@ -203,6 +203,28 @@ static struct gw_device *mpc_device(struct gw_table *t, struct gw_tenant **tn, u
 	return gw_table_activate(&g, t, *tn, 100, k, 0);
 }
 
+/* Frames of the largest setup, each arriving 500 ms after capture, 100 ms apart, with a
+ * growing backlog, until the controller sends a command: its encoding in buf, its length
+ * returned; *h holds the last frame fed, *now the time after it. */
+static long slow_frames_until_command(struct gw_device *d, struct gw_tenant *tn, int big,
+				      struct rtci_proto_hdr *h, uint64_t *now, uint8_t *buf)
+{
+	uint32_t len = (uint32_t)md.table.s[big].bytes;
+	*h = (struct rtci_proto_hdr){ .tenant_id = 7, .device_id = 100, .setup_id = (uint16_t)big,
+				      .frag_size = 1400,
+				      .frag_count = (uint16_t)((len + 1399) / 1400),
+				      .frame_len = len };
+	*now = 1000000;
+	long n = 0;
+	for (int i = 0; i < 8 && n == 0; i++, *now += 100000) {
+		h->seq = 1000 + (uint64_t)i;
+		h->backlog_bytes = 20000u * (uint32_t)(i + 1);
+		n = feed(d, tn, h, len, *now, buf);
+	}
+	cr_assert_gt(n, 0, "a slow link makes the controller switch");
+	return n;
+}
+
 Test(gateway, mpc_switches_on_slow_link)
 {
 	struct gw_table *t = table_from(yaml_a, 1);
@@ -210,18 +232,9 @@ Test(gateway, mpc_switches_on_slow_link)
 	uint8_t k[32], buf[128];
 	int big;
 	struct gw_device *d = mpc_device(t, &tn, k, &big);
-	uint32_t len = (uint32_t)md.table.s[big].bytes;
-	struct rtci_proto_hdr h = { .tenant_id = 7, .device_id = 100, .setup_id = (uint16_t)big,
-				    .frag_size = 1400, .frag_count = (uint16_t)((len + 1399) / 1400),
-				    .frame_len = len };
-	uint64_t now = 1000000;
-	long n = 0;
-	for (int i = 0; i < 8 && n == 0; i++, now += 100000) {
-		h.seq = 1000 + (uint64_t)i;
-		h.backlog_bytes = 20000u * (uint32_t)(i + 1);
-		n = feed(d, tn, &h, len, now, buf);
-	}
-	cr_assert_gt(n, 0, "a slow link makes the controller switch");
+	struct rtci_proto_hdr h;
+	uint64_t now;
+	long n = slow_frames_until_command(d, tn, big, &h, &now, buf);
 	struct rtci_proto_msg m;
 	cr_assert(rtci_proto_decode(buf, (size_t)n, &m) == 0);
 	cr_assert(rtci_auth_verify_msg(k, &m) == 0, "commands are authenticated with the device key");
@@ -244,18 +257,9 @@ Test(gateway, a_command_names_a_frame_not_captured_yet)
 	struct gw_device *d = mpc_device(t, &tn, k, &big);
 	d->clock_offset_us = 0;
 	d->offset_set = true;
-	uint32_t len = (uint32_t)md.table.s[big].bytes;
-	struct rtci_proto_hdr h = { .tenant_id = 7, .device_id = 100, .setup_id = (uint16_t)big,
-				    .frag_size = 1400, .frag_count = (uint16_t)((len + 1399) / 1400),
-				    .frame_len = len };
-	uint64_t now = 1000000;
-	long n = 0;
-	for (int i = 0; i < 8 && n == 0; i++, now += 100000) {
-		h.seq = 1000 + (uint64_t)i;
-		h.backlog_bytes = 20000u * (uint32_t)(i + 1);
-		n = feed(d, tn, &h, len, now, buf);
-	}
-	cr_assert_gt(n, 0);
+	struct rtci_proto_hdr h;
+	uint64_t now;
+	long n = slow_frames_until_command(d, tn, big, &h, &now, buf);
 	struct rtci_proto_msg m;
 	cr_assert(rtci_proto_decode(buf, (size_t)n, &m) == 0);
 	cr_assert_eq(m.u.command.apply_from_seq, h.seq + 6);
@@ -271,18 +275,9 @@ Test(gateway, a_new_command_follows_once_the_last_is_applied)
 	uint8_t k[32], buf[128];
 	int big;
 	struct gw_device *d = mpc_device(t, &tn, k, &big);
-	uint32_t len = (uint32_t)md.table.s[big].bytes;
-	struct rtci_proto_hdr h = { .tenant_id = 7, .device_id = 100, .setup_id = (uint16_t)big,
-				    .frag_size = 1400, .frag_count = (uint16_t)((len + 1399) / 1400),
-				    .frame_len = len };
-	uint64_t now = 1000000;
-	long n = 0;
-	for (int i = 0; i < 8 && n == 0; i++, now += 100000) {
-		h.seq = 1000 + (uint64_t)i;
-		h.backlog_bytes = 20000u * (uint32_t)(i + 1);
-		n = feed(d, tn, &h, len, now, buf);
-	}
-	cr_assert_gt(n, 0);
+	struct rtci_proto_hdr h;
+	uint64_t now;
+	long n = slow_frames_until_command(d, tn, big, &h, &now, buf);
 	struct rtci_proto_msg m;
 	cr_assert(rtci_proto_decode(buf, (size_t)n, &m) == 0);
 	uint64_t sent_at = now - 100000;
@@ -295,8 +290,8 @@ Test(gateway, a_new_command_follows_once_the_last_is_applied)
 	n = 0;
 	for (int i = 0; i < 12 && n == 0; i++, h.seq++) {
 		uint64_t at = sent_at + 10000 * (uint64_t)(i + 1);
-		n = gw_ctl_on_frame(d, tn, &h, len, at - 10 * (h.frag_count - 1u), at, at, buf,
-				    sizeof(buf));
+		n = gw_ctl_on_frame(d, tn, &h, h.frame_len, at - 10 * (h.frag_count - 1u), at, at,
+				    buf, sizeof(buf));
 	}
 	cr_assert_gt(n, 0, "a command within 200 ms of the last, which the device applied");
 	cr_assert(rtci_proto_decode(buf, (size_t)n, &m) == 0);
