@@ -309,19 +309,24 @@ def cmd_summary(outdir):
                       m[0][acc_col] / ra[0][acc_col] if ra[0][acc_col] else float('nan')))
     if os.path.exists(os.path.join(outdir, 'sim-runs.csv')):
         rs = sim_med(outdir)
-        print('\n== live vs rtci-sim (same traces, fps, deadline, duration, table; sim per-trace '
-              'means weighted by the fleet\'s devices per trace) ==')
+        print('\n== live vs rtci-sim (same fps, deadline, duration, table; rtci-sim runs each '
+              'device of the fleet on its trace from its start offset; per-trace means weighted '
+              'by the fleet\'s devices per trace) ==')
         live = 'live_table_rt_accuracy' if proxy else 'live_rt_accuracy'
-        print('%-10s %9s %9s %7s %9s %9s %7s' % ('policy', 'live-rta', 'sim-rta', 'ratio',
-                                                 'live-hit', 'sim-hit', 'ratio'))
+        ratio = lambda a, b: a / b if b else float('nan')
+        print('%-10s %9s %9s %9s %7s %7s %9s %9s %7s' % (
+            'policy', 'live-rta', 'live-tab', 'sim-rta', 'ratio', 'tab/sim', 'live-hit',
+            'sim-hit', 'ratio'))
         for r in rs:
-            print('%-10s %9.4f %9.4f %7.3f %9.4f %9.4f %7.3f' % (
-                r['policy'], r[live], r['sim_rt_accuracy'],
-                r[live] / r['sim_rt_accuracy'] if r['sim_rt_accuracy'] else float('nan'),
+            print('%-10s %9.4f %9.4f %9.4f %7.3f %7.3f %9.4f %9.4f %7.3f' % (
+                r['policy'], r[live], r['live_table_rt_accuracy'], r['sim_rt_accuracy'],
+                ratio(r[live], r['sim_rt_accuracy']),
+                ratio(r['live_table_rt_accuracy'], r['sim_rt_accuracy']),
                 r['live_hit_rate'], r['sim_hit_rate'],
-                r['live_hit_rate'] / r['sim_hit_rate'] if r['sim_hit_rate'] else float('nan')))
-        print('live-rta: %s' % ('table-weighted (in-time frames x table accuracy of their setup)'
-                                if proxy else 'correct and in time / captured (labels)'))
+                ratio(r['live_hit_rate'], r['sim_hit_rate'])))
+        print('live-rta: %s; live-tab: table-weighted (in-time frames x table accuracy of their '
+              'setup), what rtci-sim credits' % (
+                  'table-weighted' if proxy else 'correct and in time / captured (labels)'))
 
 
 def main():

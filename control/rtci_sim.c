@@ -35,7 +35,7 @@ static struct {
 	double duration_s;
 	unsigned runs;
 	uint64_t seed;
-	const char *summary_csv, *runs_csv, *frames_csv;
+	const char *summary_csv, *runs_csv, *frames_csv, *runs_from;
 	struct rtci_ctl_model model;
 	enum rtci_ctl_est_kind est;
 	unsigned window;
@@ -60,6 +60,8 @@ static void usage(FILE *f)
 		"  --summary-csv F      per configuration and policy\n"
 		"  --runs-csv F         per device run and policy\n"
 		"  --frames-csv F       per frame (with --frames-traces NAMES to restrict)\n"
+		"  --runs-from F        instead of --runs: one run per row of an rtci-fleet devices\n"
+		"                       CSV, on that device's trace (by file name) and start offset\n"
 		"  --head-ms --prop-ms --gw-queue-ms --tail-ms --horizon --switch-penalty\n"
 		"  --min-gain A         frontier: a larger setup must gain A in accuracy (0.002)\n"
 		"  --frag-overhead B --frame-overhead B\n"
@@ -218,6 +220,91 @@ static uint64_t fnv(const char *s)
 	return h;
 }
 
+/* One device run: a trace, a run index (seeds) and the start offset into the trace. */
+struct simrun {
+	unsigned ti, run;
+	int64_t off;
+};
+#define MAX_RUNS_FROM 100000
+
+static int csv_column(char *header, const char *name)
+{
+	int i = 0;
+	for (char *tok = strtok(header, ",\r\n"); tok; tok = strtok(NULL, ",\r\n"), i++)
+		if (!strcmp(tok, name))
+			return i;
+	return -1;
+}
+
+/* Runs from an rtci-fleet devices CSV (columns trace and trace_offset_s): the fleet's own
+ * traces and start offsets, so the prediction is for that fleet device by device. */
+static int load_runs_from(const char *path, struct rtci_ctl_trace *const *traces, unsigned ntr,
+			  struct simrun **out, unsigned *nout)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "rtci-sim: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	char line[8192], hdr[8192];
+	int ct = -1, co = -1, rc = -1;
+	struct simrun *r = NULL;
+	unsigned n = 0, lineno = 1;
+	if (!fgets(line, sizeof(line), f))
+		goto bad;
+	snprintf(hdr, sizeof(hdr), "%s", line);
+	ct = csv_column(hdr, "trace");
+	snprintf(hdr, sizeof(hdr), "%s", line);
+	co = csv_column(hdr, "trace_offset_s");
+	if (ct < 0 || co < 0)
+		goto bad;
+	r = calloc(MAX_RUNS_FROM, sizeof(*r));
+	if (!r)
+		goto out;
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		char *trace = NULL, *offs = NULL;
+		int i = 0;
+		for (char *tok = strtok(line, ",\r\n"); tok; tok = strtok(NULL, ",\r\n"), i++) {
+			if (i == ct)
+				trace = tok;
+			if (i == co)
+				offs = tok;
+		}
+		if (!trace || !offs || n == MAX_RUNS_FROM)
+			goto bad;
+		const char *base = strrchr(trace, '/') ? strrchr(trace, '/') + 1 : trace;
+		unsigned ti = 0;
+		while (ti < ntr && strcmp(rtci_ctl_trace_name(traces[ti]), base))
+			ti++;
+		char *e;
+		double off = strtod(offs, &e);
+		if (ti == ntr || e == offs || !(off >= 0) || off > 1e9) {
+			fprintf(stderr, "rtci-sim: %s:%u: no such trace among --traces, or a bad "
+					"offset\n", path, lineno);
+			goto out;
+		}
+		int64_t period = rtci_ctl_trace_period_ns(traces[ti]);
+		r[n] = (struct simrun){ .ti = ti, .run = n,
+					.off = llround(off * 1e9) % (period > 0 ? period : 1) };
+		n++;
+	}
+	if (!n)
+		goto bad;
+	*out = r;
+	*nout = n;
+	r = NULL;
+	rc = 0;
+	goto out;
+bad:
+	fprintf(stderr, "rtci-sim: %s:%u: not an rtci-fleet devices CSV (trace, trace_offset_s)\n",
+		path, lineno);
+out:
+	free(r);
+	fclose(f);
+	return rc;
+}
+
 static int name_listed(const char *name, const char *list)
 {
 	if (!list)
@@ -256,6 +343,7 @@ int main(int argc, char **argv)
 		{ "report-ms", 1, 0, 13 },  { "report-gap-ms", 1, 0, 14 }, { "admit", 1, 0, 15 },
 		{ "min-gain", 1, 0, 16 },   { "frag-overhead", 1, 0, 17 },
 		{ "frame-overhead", 1, 0, 18 }, { "frag-bytes", 1, 0, 19 },
+		{ "runs-from", 1, 0, 20 },
 		{ "help", 0, 0, 'h' },      { 0, 0, 0, 0 },
 	};
 	char *trace_arg = NULL, *setup_arg = NULL;
@@ -290,6 +378,7 @@ int main(int argc, char **argv)
 		case 17: opt.model.frag_overhead = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 18: opt.model.frame_overhead = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 19: opt.model.frag_bytes = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 20: opt.runs_from = optarg; break;
 		case 11:
 			if (!strcmp(optarg, "robust"))
 				opt.est = RTCI_CTL_EST_ROBUST;
@@ -339,6 +428,8 @@ int main(int argc, char **argv)
 	struct rtci_ctl_frame_out *fo = NULL;
 	struct rtci_ctl_policy *pol[MAX_POL] = { 0 };
 	unsigned np = 0;
+	struct simrun *runs = NULL;
+	unsigned nruns = 0;
 	for (unsigned i = 0; i < ntr; i++) {
 		int rc = rtci_ctl_trace_load_file(tpaths[i], RTCI_CTL_TRACE_AUTO, &traces[i], err,
 						  sizeof(err));
@@ -347,6 +438,28 @@ int main(int argc, char **argv)
 			status = 1;
 			goto done;
 		}
+	}
+	/* the device runs: every trace from --runs seeded offsets, or the rows of --runs-from */
+	if (opt.runs_from) {
+		if (load_runs_from(opt.runs_from, traces, ntr, &runs, &nruns)) {
+			status = 1;
+			goto done;
+		}
+	} else {
+		runs = calloc((size_t)ntr * opt.runs, sizeof(*runs));
+		if (!runs) {
+			status = 1;
+			goto done;
+		}
+		for (unsigned ti = 0; ti < ntr; ti++)
+			for (unsigned run = 0; run < opt.runs; run++) {
+				const char *tn = rtci_ctl_trace_name(traces[ti]);
+				uint64_t h = rtci_ctl_mix64(opt.seed ^ fnv(tn) ^ rtci_ctl_mix64(run + 1));
+				runs[nruns++] = (struct simrun){
+					.ti = ti, .run = run,
+					.off = (int64_t)(h % (uint64_t)rtci_ctl_trace_period_ns(traces[ti])),
+				};
+			}
 	}
 	fs = opt.summary_csv ? fopen(opt.summary_csv, "w") : NULL;
 	fr = opt.runs_csv ? fopen(opt.runs_csv, "w") : NULL;
@@ -409,73 +522,72 @@ int main(int argc, char **argv)
 				}
 				double obound_sum = 0;
 				unsigned obound_n = 0;
-				for (unsigned ti = 0; ti < ntr; ti++)
-					for (unsigned run = 0; run < opt.runs; run++) {
-						const char *tn = rtci_ctl_trace_name(traces[ti]);
-						uint64_t h = rtci_ctl_mix64(opt.seed ^ fnv(tn) ^
-									    rtci_ctl_mix64(run + 1));
-						int64_t off = (int64_t)(h % (uint64_t)rtci_ctl_trace_period_ns(
-									      traces[ti]));
-						struct rtci_ctl_sim_cfg sc = {
-							.trace = traces[ti], .table = &tab, .model = &m,
-							.offset_ns = off, .frames = frames,
-							.seed = rtci_ctl_mix64(h),
-							.report_ns = llround(opt.report_ms * 1e6),
-							.report_gap_ns = llround(opt.report_gap_ms * 1e6),
-							.admit = opt.admit,
-						};
-						double bound = -1;
-						int want_frames = ff && name_listed(tn, opt.frames_traces);
-						for (unsigned pi = 0; pi < np; pi++) {
-							/* the oracle first, so every row carries its bound */
-							unsigned p = oracle_i < 0 ? pi
-								     : pi == 0 ? (unsigned)oracle_i
-								     : pi <= (unsigned)oracle_i ? pi - 1 : pi;
-							struct rtci_ctl_sim_result r;
-							sc.policy = pol[p];
-							rc = ps[p].oracle ? rtci_ctl_oracle_run(&sc, fo, &r)
-									  : rtci_ctl_sim_run(&sc, fo, &r);
-							if (rc) {
-								fprintf(stderr, "rtci-sim: %s on %s: %s\n",
-									ps[p].name, tn, rtci_strerror(rc));
-								status = 1;
-								goto done;
-							}
-							if (ps[p].oracle) {
-								bound = r.bound;
-								obound_sum += r.bound;
-								obound_n++;
-							}
-							ac[p].runs++;
-							ac[p].rt += r.rt_accuracy;
-							ac[p].hit += r.hit_rate;
-							ac[p].deliv += r.delivered_accuracy;
-							ac[p].sw += r.switches_per_min;
-							ac[p].bytes += r.bytes_sent;
-							if (fr)
-								fprintf(fr,
-									"%s,%g,%g,%s,%u,%.3f,%s,%u,%.6f,%.6f,%.6f,%.3f,%.0f,%.6f\n",
-									tab.name, m.fps, opt.deadline_ms[di], tn, run,
-									(double)off * 1e-9, ps[p].name, r.frames,
-									r.rt_accuracy, r.hit_rate, r.delivered_accuracy,
-									r.switches_per_min, r.bytes_sent,
-									ps[p].oracle ? r.bound : bound);
-							if (want_frames && strncmp(ps[p].name, "fixed", 5))
-								for (unsigned k = 0; k < frames; k++) {
-									const struct rtci_ctl_frame_out *o = &fo[k];
-									int s = o->setup == RTCI_CTL_SKIP ? -1 : o->setup;
-									fprintf(ff,
-										"%s,%g,%g,%s,%u,%s,%u,%.4f,%.4f,%d,%u,%u,%.0f,%.3f,%u,%u,%.4f\n",
-										tab.name, m.fps, opt.deadline_ms[di], tn,
-										run, ps[p].name, k,
-										(double)(o->capture_ns - off) * 1e-9,
-										o->link_bps * 8e-6, s,
-										s >= 0 ? tab.s[s].c : 0,
-										s >= 0 ? tab.s[s].bits : 0, o->bytes,
-										o->latency_ms, o->hit, o->exited, o->credit);
-								}
+				for (unsigned ri = 0; ri < nruns; ri++) {
+					unsigned ti = runs[ri].ti, run = runs[ri].run;
+					int64_t off = runs[ri].off;
+					const char *tn = rtci_ctl_trace_name(traces[ti]);
+					uint64_t h = rtci_ctl_mix64(opt.seed ^ fnv(tn) ^
+								    rtci_ctl_mix64(run + 1));
+					struct rtci_ctl_sim_cfg sc = {
+						.trace = traces[ti], .table = &tab, .model = &m,
+						.offset_ns = off, .frames = frames,
+						.seed = rtci_ctl_mix64(h),
+						.report_ns = llround(opt.report_ms * 1e6),
+						.report_gap_ns = llround(opt.report_gap_ms * 1e6),
+						.admit = opt.admit,
+					};
+					double bound = -1;
+					int want_frames = ff && name_listed(tn, opt.frames_traces);
+					for (unsigned pi = 0; pi < np; pi++) {
+						/* the oracle first, so every row carries its bound */
+						unsigned p = oracle_i < 0 ? pi
+							     : pi == 0 ? (unsigned)oracle_i
+							     : pi <= (unsigned)oracle_i ? pi - 1 : pi;
+						struct rtci_ctl_sim_result r;
+						sc.policy = pol[p];
+						rc = ps[p].oracle ? rtci_ctl_oracle_run(&sc, fo, &r)
+								  : rtci_ctl_sim_run(&sc, fo, &r);
+						if (rc) {
+							fprintf(stderr, "rtci-sim: %s on %s: %s\n",
+								ps[p].name, tn, rtci_strerror(rc));
+							status = 1;
+							goto done;
 						}
+						if (ps[p].oracle) {
+							bound = r.bound;
+							obound_sum += r.bound;
+							obound_n++;
+						}
+						ac[p].runs++;
+						ac[p].rt += r.rt_accuracy;
+						ac[p].hit += r.hit_rate;
+						ac[p].deliv += r.delivered_accuracy;
+						ac[p].sw += r.switches_per_min;
+						ac[p].bytes += r.bytes_sent;
+						if (fr)
+							fprintf(fr,
+								"%s,%g,%g,%s,%u,%.3f,%s,%u,%.6f,%.6f,%.6f,%.3f,%.0f,%.6f\n",
+								tab.name, m.fps, opt.deadline_ms[di], tn, run,
+								(double)off * 1e-9, ps[p].name, r.frames,
+								r.rt_accuracy, r.hit_rate, r.delivered_accuracy,
+								r.switches_per_min, r.bytes_sent,
+								ps[p].oracle ? r.bound : bound);
+						if (want_frames && strncmp(ps[p].name, "fixed", 5))
+							for (unsigned k = 0; k < frames; k++) {
+								const struct rtci_ctl_frame_out *o = &fo[k];
+								int s = o->setup == RTCI_CTL_SKIP ? -1 : o->setup;
+								fprintf(ff,
+									"%s,%g,%g,%s,%u,%s,%u,%.4f,%.4f,%d,%u,%u,%.0f,%.3f,%u,%u,%.4f\n",
+									tab.name, m.fps, opt.deadline_ms[di], tn,
+									run, ps[p].name, k,
+									(double)(o->capture_ns - off) * 1e-9,
+									o->link_bps * 8e-6, s,
+									s >= 0 ? tab.s[s].c : 0,
+									s >= 0 ? tab.s[s].bits : 0, o->bytes,
+									o->latency_ms, o->hit, o->exited, o->credit);
+							}
 					}
+				}
 				free(fo);
 				fo = NULL;
 				double ob = obound_n ? obound_sum / obound_n : 0;
@@ -486,9 +598,16 @@ int main(int argc, char **argv)
 					    (best_fixed < 0 || ac[p].rt > ac[best_fixed].rt))
 						best_fixed = (int)p;
 				if (!opt.quiet) {
-					printf("\n== table %s, %g fps, deadline %g ms: %u traces x %u runs, %u "
-					       "frames each ==\n",
-					       tab.name, m.fps, opt.deadline_ms[di], ntr, opt.runs, frames);
+					if (opt.runs_from)
+						printf("\n== table %s, %g fps, deadline %g ms: %u devices "
+						       "of %s, %u frames each ==\n",
+						       tab.name, m.fps, opt.deadline_ms[di], nruns,
+						       opt.runs_from, frames);
+					else
+						printf("\n== table %s, %g fps, deadline %g ms: %u traces x "
+						       "%u runs, %u frames each ==\n",
+						       tab.name, m.fps, opt.deadline_ms[di], ntr, opt.runs,
+						       frames);
 					printf("%-14s %9s %8s %9s %8s %10s %9s\n", "policy", "rt-acc", "hit",
 					       "deliv-acc", "sw/min", "MB/run", "of-oracle");
 				}
@@ -519,6 +638,7 @@ int main(int argc, char **argv)
 	}
 done:
 	free(fo);
+	free(runs);
 	for (unsigned p = 0; p < MAX_POL; p++)
 		rtci_ctl_policy_destroy(pol[p]);
 	if (fs)
