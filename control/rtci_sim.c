@@ -227,13 +227,21 @@ struct simrun {
 };
 #define MAX_RUNS_FROM 100000
 
-static int csv_column(char *header, const char *name)
+/* Splits a CSV line (no quoting) in place into at most cap fields; empty fields count. */
+#define CSV_FIELDS 64
+static int csv_split(char *line, char **field, int cap)
 {
-	int i = 0;
-	for (char *tok = strtok(header, ",\r\n"); tok; tok = strtok(NULL, ",\r\n"), i++)
-		if (!strcmp(tok, name))
-			return i;
-	return -1;
+	line[strcspn(line, "\r\n")] = 0;
+	int n = 0;
+	for (char *p = line; n < cap;) {
+		field[n++] = p;
+		char *comma = strchr(p, ',');
+		if (!comma)
+			break;
+		*comma = 0;
+		p = comma + 1;
+	}
+	return n;
 }
 
 /* Runs from an rtci-fleet devices CSV (columns trace and trace_offset_s): the fleet's own
@@ -246,16 +254,19 @@ static int load_runs_from(const char *path, struct rtci_ctl_trace *const *traces
 		fprintf(stderr, "rtci-sim: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	char line[8192], hdr[8192];
+	char line[8192], *field[CSV_FIELDS];
 	int ct = -1, co = -1, rc = -1;
 	struct simrun *r = NULL;
 	unsigned n = 0, lineno = 1;
 	if (!fgets(line, sizeof(line), f))
 		goto bad;
-	snprintf(hdr, sizeof(hdr), "%s", line);
-	ct = csv_column(hdr, "trace");
-	snprintf(hdr, sizeof(hdr), "%s", line);
-	co = csv_column(hdr, "trace_offset_s");
+	int nf = csv_split(line, field, CSV_FIELDS);
+	for (int i = 0; i < nf; i++) {
+		if (!strcmp(field[i], "trace"))
+			ct = i;
+		if (!strcmp(field[i], "trace_offset_s"))
+			co = i;
+	}
 	if (ct < 0 || co < 0)
 		goto bad;
 	r = calloc(MAX_RUNS_FROM, sizeof(*r));
@@ -263,23 +274,17 @@ static int load_runs_from(const char *path, struct rtci_ctl_trace *const *traces
 		goto out;
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
-		char *trace = NULL, *offs = NULL;
-		int i = 0;
-		for (char *tok = strtok(line, ",\r\n"); tok; tok = strtok(NULL, ",\r\n"), i++) {
-			if (i == ct)
-				trace = tok;
-			if (i == co)
-				offs = tok;
-		}
-		if (!trace || !offs || n == MAX_RUNS_FROM)
+		nf = csv_split(line, field, CSV_FIELDS);
+		if (nf <= ct || nf <= co || n == MAX_RUNS_FROM)
 			goto bad;
+		const char *trace = field[ct], *offs = field[co];
 		const char *base = strrchr(trace, '/') ? strrchr(trace, '/') + 1 : trace;
 		unsigned ti = 0;
 		while (ti < ntr && strcmp(rtci_ctl_trace_name(traces[ti]), base))
 			ti++;
 		char *e;
 		double off = strtod(offs, &e);
-		if (ti == ntr || e == offs || !(off >= 0) || off > 1e9) {
+		if (ti == ntr || e == offs || *e || !(off >= 0) || off > 1e9) {
 			fprintf(stderr, "rtci-sim: %s:%u: no such trace among --traces, or a bad "
 					"offset\n", path, lineno);
 			goto out;

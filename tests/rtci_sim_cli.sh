@@ -15,16 +15,18 @@ tenant,device,trace,trace_offset_s,fps,deadline_ms,captured
 1,1000,traces/norway_bus_14,12.500,10.000,200.0,50
 1,1001,traces/ATT-LTE-driving-2016.up,88.328,10.000,200.0,50
 1,1002,/elsewhere/ATT-LTE-driving-2016.up,3.000,10.000,200.0,50
+,1003,traces/norway_bus_14,7.250,,,
 CSV
 common=(--traces "$src/traces" --setups "$src/configs/setups-fmnist.json" --duration-s 5
 	--quiet)
 "$sim" "${common[@]}" --policies mpc,fixed:0 --runs-from "$dir/devices.csv" \
 	--runs-csv "$dir/runs.csv"
 # one row per device and policy, each on its own trace and offset
-[ "$(grep -c ',mpc,' "$dir/runs.csv")" -eq 3 ] || fail "not one mpc run per device"
+[ "$(grep -c ',mpc,' "$dir/runs.csv")" -eq 4 ] || fail "not one mpc run per device"
 grep -q ',norway_bus_14,0,12.500,mpc,' "$dir/runs.csv" || fail "device 1000's run"
 grep -q ',ATT-LTE-driving-2016.up,1,88.328,mpc,' "$dir/runs.csv" || fail "device 1001's run"
 grep -q ',ATT-LTE-driving-2016.up,2,3.000,fixed:0,' "$dir/runs.csv" || fail "device 1002's run"
+grep -q ',norway_bus_14,3,7.250,mpc,' "$dir/runs.csv" || fail "device 1003's run (empty fields)"
 
 # overheads: on a flat 1 Mbit/s link every frame of fixed setup 0 (one fragment) leaves, and
 # each takes 76 + 16 link bytes more with the protocol's overheads
