@@ -87,6 +87,7 @@ static const struct {
 	{ RTCI_ERR_CTL_TRACE_EMPTY, "bandwidth trace carries no data" },
 	{ RTCI_ERR_CTL_TABLE, "invalid setup table" },
 	{ RTCI_ERR_CTL_TOO_LARGE, "input larger than the allowed limit" },
+	{ RTCI_ERR_CTL_FLEET, "invalid fleet devices file" },
 
 	/* gateway */
 	{ RTCI_ERR_CONFIG_SYNTAX, "config file: syntax or schema error" },

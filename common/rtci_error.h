@@ -96,6 +96,7 @@ enum rtci_error_code {
 	RTCI_ERR_CTL_TRACE_EMPTY = 1601,  /* trace with no capacity */
 	RTCI_ERR_CTL_TABLE = 1602,        /* invalid setup table or model metadata */
 	RTCI_ERR_CTL_TOO_LARGE = 1603,    /* input above the configured limit */
+	RTCI_ERR_CTL_FLEET = 1604,        /* invalid fleet devices file */
 
 	/* gateway (gateway/): 1700-1799 */
 	RTCI_ERR_GATEWAY_FIRST = 1700,

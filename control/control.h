@@ -53,6 +53,29 @@ int64_t rtci_ctl_trace_finish(const struct rtci_ctl_trace *t, int64_t t_ns, doub
 #define RTCI_CTL_TRACE_NEVER (INT64_MAX / 4)
 
 /* ---------------------------------------------------------------------------------------------
+ * Fleet files: the trace and start offset each device of a live fleet ran on (rtci-fleet's
+ * devices CSV), so a simulation can run that very fleet. */
+
+struct rtci_ctl_fleet_run {
+	unsigned trace;  /* index into the trace names given to the parser */
+	double offset_s; /* start offset into the trace, 0..1e9 s */
+};
+#define RTCI_CTL_FLEET_MAX_RUNS 100000
+#define RTCI_CTL_FLEET_MAX_LINE 8192
+
+/* Parses a CSV (no quoting) whose header names the columns trace and trace_offset_s: one run per
+ * row, the trace matched by its file name (after the last '/') among names[0..nnames). Empty
+ * lines are skipped. On success *out (malloc'd, free() it) holds *nruns >= 1 runs. On failure
+ * returns a negative code and, when err/err_len are given, writes "name:line: reason" there. */
+int rtci_ctl_fleet_parse(const char *buf, size_t len, const char *name, const char *const *names,
+			 unsigned nnames, struct rtci_ctl_fleet_run **out, unsigned *nruns,
+			 char *err, size_t err_len);
+/* Reads a file (at most 64 MiB) and parses it. */
+int rtci_ctl_fleet_load_file(const char *path, const char *const *names, unsigned nnames,
+			     struct rtci_ctl_fleet_run **out, unsigned *nruns, char *err,
+			     size_t err_len);
+
+/* ---------------------------------------------------------------------------------------------
  * Setup tables: each compression setup's payload size and accuracy. */
 
 #define RTCI_CTL_MAX_SETUPS 64

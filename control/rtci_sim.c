@@ -225,90 +225,6 @@ struct simrun {
 	unsigned ti, run;
 	int64_t off;
 };
-#define MAX_RUNS_FROM 100000
-
-/* Splits a CSV line (no quoting) in place into at most cap fields; empty fields count. */
-#define CSV_FIELDS 64
-static int csv_split(char *line, char **field, int cap)
-{
-	line[strcspn(line, "\r\n")] = 0;
-	int n = 0;
-	for (char *p = line; n < cap;) {
-		field[n++] = p;
-		char *comma = strchr(p, ',');
-		if (!comma)
-			break;
-		*comma = 0;
-		p = comma + 1;
-	}
-	return n;
-}
-
-/* Runs from an rtci-fleet devices CSV (columns trace and trace_offset_s): the fleet's own
- * traces and start offsets, so the prediction is for that fleet device by device. */
-static int load_runs_from(const char *path, struct rtci_ctl_trace *const *traces, unsigned ntr,
-			  struct simrun **out, unsigned *nout)
-{
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		fprintf(stderr, "rtci-sim: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	char line[8192], *field[CSV_FIELDS];
-	int ct = -1, co = -1, rc = -1;
-	struct simrun *r = NULL;
-	unsigned n = 0, lineno = 1;
-	if (!fgets(line, sizeof(line), f))
-		goto bad;
-	int nf = csv_split(line, field, CSV_FIELDS);
-	for (int i = 0; i < nf; i++) {
-		if (!strcmp(field[i], "trace"))
-			ct = i;
-		if (!strcmp(field[i], "trace_offset_s"))
-			co = i;
-	}
-	if (ct < 0 || co < 0)
-		goto bad;
-	r = calloc(MAX_RUNS_FROM, sizeof(*r));
-	if (!r)
-		goto out;
-	while (fgets(line, sizeof(line), f)) {
-		lineno++;
-		nf = csv_split(line, field, CSV_FIELDS);
-		if (nf <= ct || nf <= co || n == MAX_RUNS_FROM)
-			goto bad;
-		const char *trace = field[ct], *offs = field[co];
-		const char *base = strrchr(trace, '/') ? strrchr(trace, '/') + 1 : trace;
-		unsigned ti = 0;
-		while (ti < ntr && strcmp(rtci_ctl_trace_name(traces[ti]), base))
-			ti++;
-		char *e;
-		double off = strtod(offs, &e);
-		if (ti == ntr || e == offs || *e || !(off >= 0) || off > 1e9) {
-			fprintf(stderr, "rtci-sim: %s:%u: no such trace among --traces, or a bad "
-					"offset\n", path, lineno);
-			goto out;
-		}
-		int64_t period = rtci_ctl_trace_period_ns(traces[ti]);
-		r[n] = (struct simrun){ .ti = ti, .run = n,
-					.off = llround(off * 1e9) % (period > 0 ? period : 1) };
-		n++;
-	}
-	if (!n)
-		goto bad;
-	*out = r;
-	*nout = n;
-	r = NULL;
-	rc = 0;
-	goto out;
-bad:
-	fprintf(stderr, "rtci-sim: %s:%u: not an rtci-fleet devices CSV (trace, trace_offset_s)\n",
-		path, lineno);
-out:
-	free(r);
-	fclose(f);
-	return rc;
-}
 
 static int name_listed(const char *name, const char *list)
 {
@@ -446,10 +362,31 @@ int main(int argc, char **argv)
 	}
 	/* the device runs: every trace from --runs seeded offsets, or the rows of --runs-from */
 	if (opt.runs_from) {
-		if (load_runs_from(opt.runs_from, traces, ntr, &runs, &nruns)) {
+		const char *names[MAX_TRACES];
+		for (unsigned i = 0; i < ntr; i++)
+			names[i] = rtci_ctl_trace_name(traces[i]);
+		struct rtci_ctl_fleet_run *fleet = NULL;
+		int rc = rtci_ctl_fleet_load_file(opt.runs_from, names, ntr, &fleet, &nruns, err,
+						  sizeof(err));
+		if (rc) {
+			fprintf(stderr, "rtci-sim: %s (%s)\n", err, rtci_strerror(rc));
 			status = 1;
 			goto done;
 		}
+		runs = calloc(nruns, sizeof(*runs));
+		if (!runs) {
+			free(fleet);
+			status = 1;
+			goto done;
+		}
+		for (unsigned i = 0; i < nruns; i++) {
+			int64_t period = rtci_ctl_trace_period_ns(traces[fleet[i].trace]);
+			runs[i] = (struct simrun){
+				.ti = fleet[i].trace, .run = i,
+				.off = llround(fleet[i].offset_s * 1e9) % (period > 0 ? period : 1),
+			};
+		}
+		free(fleet);
 	} else {
 		runs = calloc((size_t)ntr * opt.runs, sizeof(*runs));
 		if (!runs) {

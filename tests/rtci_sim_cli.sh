@@ -48,7 +48,7 @@ printf 'trace,trace_offset_s\ntraces/nowhere.up,1.0\n' > "$dir/bad.csv"
 if "$sim" "${common[@]}" --policies mpc --runs-from "$dir/bad.csv" 2> "$dir/err.txt"; then
 	fail "an unknown trace must be refused"
 fi
-grep -q "bad.csv:2: no such trace" "$dir/err.txt" || fail "message: $(cat "$dir/err.txt")"
+grep -q "bad.csv:2: trace \"nowhere.up\" is not among the traces loaded" "$dir/err.txt" || fail "message: $(cat "$dir/err.txt")"
 printf 'device,offset\n1,2\n' > "$dir/bad.csv"
 if "$sim" "${common[@]}" --policies mpc --runs-from "$dir/bad.csv" 2> "$dir/err.txt"; then
 	fail "a file without trace columns must be refused"

@@ -1,8 +1,9 @@
 /* libFuzzer target: the control module's parsers of untrusted files — bandwidth traces (both
- * formats) and setup tables (JSON or a model file's header). The first byte picks the parser;
- * a trace that parses is also queried, so its derived tables are exercised. */
+ * formats), setup tables (JSON or a model file's header) and fleet device files. The first byte
+ * picks the parser; a trace that parses is also queried, so its derived tables are exercised. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "control/control.h"
 
@@ -15,6 +16,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *buf = (const char *)data + 1;
 	size_t len = size - 1;
 
+	if (data[0] & 0x80) {
+		static const char *const names[] = { "a.up", "norway_bus_14", "" };
+		struct rtci_ctl_fleet_run *runs = NULL;
+		unsigned n = 0;
+		if (rtci_ctl_fleet_parse(buf, len, "fuzz", names, 3, &runs, &n, err, sizeof(err)) ==
+		    0) {
+			for (unsigned i = 0; i < n; i++)
+				if (runs[i].trace >= 3 || !(runs[i].offset_s >= 0))
+					__builtin_trap();
+			free(runs);
+		}
+		return 0;
+	}
 	if (data[0] & 1) {
 		static struct rtci_ctl_table table;
 		rtci_ctl_table_parse(buf, len, "fuzz", &table, err, sizeof(err));

@@ -1,5 +1,6 @@
 /* Writes valid inputs for fuzz_control_parse into <dir>/fuzz_control_parse/: small traces in
- * both formats and a setup table. The first byte selects the parser (see the target). */
+ * both formats, a setup table and a fleet devices file. The first byte selects the parser (see
+ * the target). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,10 +41,13 @@ int main(int argc, char **argv)
 		"{\"id\":1,\"c\":32,\"L\":1,\"accuracy\":0.9,\"payload_bytes\":1040}],"
 		"\"spinn\":{\"coverage\":0.5,\"exit_accuracy\":0.9,\"rest_factor\":1.0,\"exit_ms\":1},"
 		"\"clio\":{\"L\":15}}");
+	bad |= write_seed(argv[1], "fleet", (char)0x80,
+		"tenant,device,trace,trace_offset_s,fps\n1,1000,traces/a.up,12.5,10\n"
+		",1001,/x/norway_bus_14,0,\r\n");
 	if (bad) {
 		fprintf(stderr, "seed_control: cannot write seeds under %s\n", argv[1]);
 		return 1;
 	}
-	printf("seed_control: 3 seeds in %s\n", path);
+	printf("seed_control: 4 seeds in %s\n", path);
 	return 0;
 }
