@@ -1,6 +1,6 @@
 /* Rate control: bandwidth traces, bandwidth estimators, the uplink latency model, the per-device
- * MPC (exact solver + table-driven fast path), baseline policies, the offline oracle and the
- * trace-driven stream simulator. Pure C: the core does no I/O; the *_load_file wrappers are the
+ * MPC (exact solver + table-driven fast path), baseline policies, the offline oracle, the
+ * trace-driven stream simulator and the fleet files it can replay. Pure C: the core does no I/O; the *_load_file wrappers are the
  * only functions that touch the file system. docs/control.md defines the problem and the model.
  *
  * Units: time in nanoseconds (int64_t), sizes in bytes, bandwidth in bytes per second (double). */
