@@ -2,26 +2,15 @@
  * can predict the fleet that actually ran. The file is untrusted input: every line is bounded,
  * every field checked, and a bad file is refused with its line number. */
 #include "control/control.h"
+#include "control/ctl_io.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define FLEET_MAX_FILE (64u << 20)
 #define FLEET_FIELDS 64
-
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-	if (!err || !len)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 /* Splits a line (NUL-terminated, no line end) in place into at most cap fields; empty fields
  * count, so columns keep their places. */
@@ -56,12 +45,12 @@ int rtci_ctl_fleet_parse(const char *buf, size_t len, const char *name, const ch
 		size_t l = (nl ? (size_t)(nl - buf) : len) - pos;
 		lineno++;
 		if (l >= sizeof(line)) {
-			set_err(err, err_len, "%s:%u: line longer than %u bytes", name, lineno,
+			rtci_ctl_set_err(err, err_len, "%s:%u: line longer than %u bytes", name, lineno,
 				RTCI_CTL_FLEET_MAX_LINE - 1);
 			goto fail;
 		}
 		if (memchr(buf + pos, 0, l)) {
-			set_err(err, err_len, "%s:%u: NUL byte", name, lineno);
+			rtci_ctl_set_err(err, err_len, "%s:%u: NUL byte", name, lineno);
 			goto fail;
 		}
 		memcpy(line, buf + pos, l);
@@ -79,14 +68,14 @@ int rtci_ctl_fleet_parse(const char *buf, size_t len, const char *name, const ch
 					co = i;
 			}
 			if (ct < 0 || co < 0) {
-				set_err(err, err_len, "%s:%u: no trace and trace_offset_s columns (not "
+				rtci_ctl_set_err(err, err_len, "%s:%u: no trace and trace_offset_s columns (not "
 						      "an rtci-fleet devices CSV)", name, lineno);
 				goto fail;
 			}
 			continue;
 		}
 		if (nf <= ct || nf <= co) {
-			set_err(err, err_len, "%s:%u: %d fields, the header names %d", name, lineno, nf,
+			rtci_ctl_set_err(err, err_len, "%s:%u: %d fields, the header names %d", name, lineno, nf,
 				(ct > co ? ct : co) + 1);
 			goto fail;
 		}
@@ -96,19 +85,19 @@ int rtci_ctl_fleet_parse(const char *buf, size_t len, const char *name, const ch
 		while (ti < nnames && strcmp(names[ti], base))
 			ti++;
 		if (ti == nnames) {
-			set_err(err, err_len, "%s:%u: trace \"%.64s\" is not among the traces loaded",
+			rtci_ctl_set_err(err, err_len, "%s:%u: trace \"%.64s\" is not among the traces loaded",
 				name, lineno, base);
 			goto fail;
 		}
 		char *e;
 		double off = strtod(field[co], &e);
 		if (e == field[co] || *e || !(off >= 0) || off > 1e9) {
-			set_err(err, err_len, "%s:%u: offset \"%.32s\" is not a number of seconds "
+			rtci_ctl_set_err(err, err_len, "%s:%u: offset \"%.32s\" is not a number of seconds "
 					      "in 0..1e9", name, lineno, field[co]);
 			goto fail;
 		}
 		if (n == RTCI_CTL_FLEET_MAX_RUNS) {
-			set_err(err, err_len, "%s:%u: more than %u devices", name, lineno,
+			rtci_ctl_set_err(err, err_len, "%s:%u: more than %u devices", name, lineno,
 				RTCI_CTL_FLEET_MAX_RUNS);
 			rc = -RTCI_ERR_CTL_TOO_LARGE;
 			goto fail;
@@ -126,7 +115,7 @@ int rtci_ctl_fleet_parse(const char *buf, size_t len, const char *name, const ch
 		r[n++] = (struct rtci_ctl_fleet_run){ .trace = ti, .offset_s = off };
 	}
 	if (!n) {
-		set_err(err, err_len, "%s: %s", name,
+		rtci_ctl_set_err(err, err_len, "%s: %s", name,
 			ct < 0 ? "empty (no header)" : "no device rows");
 		goto fail;
 	}
@@ -142,30 +131,12 @@ int rtci_ctl_fleet_load_file(const char *path, const char *const *names, unsigne
 			     struct rtci_ctl_fleet_run **out, unsigned *nruns, char *err,
 			     size_t err_len)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		int e = errno;
-		set_err(err, err_len, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	char *buf = malloc(FLEET_MAX_FILE + 1);
-	if (!buf) {
-		fclose(f);
-		return -ENOMEM;
-	}
-	size_t len = fread(buf, 1, FLEET_MAX_FILE + 1, f);
-	int rerr = ferror(f);
-	fclose(f);
-	int rc;
-	if (rerr) {
-		set_err(err, err_len, "%s: read error", path);
-		rc = -EIO;
-	} else if (len > FLEET_MAX_FILE) {
-		set_err(err, err_len, "%s: larger than %u bytes", path, FLEET_MAX_FILE);
-		rc = -RTCI_ERR_CTL_TOO_LARGE;
-	} else {
-		rc = rtci_ctl_fleet_parse(buf, len, path, names, nnames, out, nruns, err, err_len);
-	}
+	char *buf;
+	size_t len;
+	int rc = rtci_ctl_read_file(path, FLEET_MAX_FILE, &buf, &len, err, err_len);
+	if (rc)
+		return rc;
+	rc = rtci_ctl_fleet_parse(buf, len, path, names, nnames, out, nruns, err, err_len);
 	free(buf);
 	return rc;
 }

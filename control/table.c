@@ -1,26 +1,16 @@
 /* Setup tables: a small JSON file (docs/control.md) or the setups of a model file's metadata
  * (docs/model-format.md). */
 #include "control/control.h"
+#include "control/ctl_io.h"
 
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define TABLE_MAX_FILE (1u << 20)
 #define MODEL_MAX_HEADER (16u << 20)
-
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-	if (!err || !len)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 static unsigned bits_of(uint32_t L)
 {
@@ -43,12 +33,12 @@ static int parse_setups(json_t *arr, const char *name, struct rtci_ctl_table *t,
 			size_t err_len)
 {
 	if (!json_is_array(arr) || json_array_size(arr) == 0) {
-		set_err(err, err_len, "%s: \"setups\" must be a non-empty array", name);
+		rtci_ctl_set_err(err, err_len, "%s: \"setups\" must be a non-empty array", name);
 		return -RTCI_ERR_CTL_TABLE;
 	}
 	size_t n = json_array_size(arr);
 	if (n > RTCI_CTL_MAX_SETUPS) {
-		set_err(err, err_len, "%s: %zu setups, at most %d", name, n, RTCI_CTL_MAX_SETUPS);
+		rtci_ctl_set_err(err, err_len, "%s: %zu setups, at most %d", name, n, RTCI_CTL_MAX_SETUPS);
 		return -RTCI_ERR_CTL_TABLE;
 	}
 	uint64_t seen = 0;
@@ -57,34 +47,34 @@ static int parse_setups(json_t *arr, const char *name, struct rtci_ctl_table *t,
 		json_t *s = json_array_get(arr, i);
 		double id = (double)i, c, L, acc, bytes;
 		if (!json_is_object(s)) {
-			set_err(err, err_len, "%s: setups[%zu] is not an object", name, i);
+			rtci_ctl_set_err(err, err_len, "%s: setups[%zu] is not an object", name, i);
 			return -RTCI_ERR_CTL_TABLE;
 		}
 		if (json_object_get(s, "id") && get_number(s, "id", &id)) {
-			set_err(err, err_len, "%s: setups[%zu].id is not a number", name, i);
+			rtci_ctl_set_err(err, err_len, "%s: setups[%zu].id is not a number", name, i);
 			return -RTCI_ERR_CTL_TABLE;
 		}
 		if (id < 0 || id >= (double)n || id != floor(id) || (seen >> (unsigned)id & 1)) {
-			set_err(err, err_len, "%s: setups[%zu].id %.0f out of range or repeated", name, i,
+			rtci_ctl_set_err(err, err_len, "%s: setups[%zu].id %.0f out of range or repeated", name, i,
 				id);
 			return -RTCI_ERR_CTL_TABLE;
 		}
 		seen |= (uint64_t)1 << (unsigned)id;
 		if (get_number(s, "c", &c) || c < 1 || c > 4096 || c != floor(c)) {
-			set_err(err, err_len, "%s: setups[%zu].c must be an integer 1..4096", name, i);
+			rtci_ctl_set_err(err, err_len, "%s: setups[%zu].c must be an integer 1..4096", name, i);
 			return -RTCI_ERR_CTL_TABLE;
 		}
 		if (get_number(s, "L", &L) || L < 1 || L > 4294967295.0 || L != floor(L)) {
-			set_err(err, err_len, "%s: setups[%zu].L must be an integer >= 1", name, i);
+			rtci_ctl_set_err(err, err_len, "%s: setups[%zu].L must be an integer >= 1", name, i);
 			return -RTCI_ERR_CTL_TABLE;
 		}
 		if (get_number(s, "accuracy", &acc) || acc < 0 || acc > 1) {
-			set_err(err, err_len, "%s: setups[%zu].accuracy missing or not in [0, 1]", name,
+			rtci_ctl_set_err(err, err_len, "%s: setups[%zu].accuracy missing or not in [0, 1]", name,
 				i);
 			return -RTCI_ERR_CTL_TABLE;
 		}
 		if (get_number(s, "payload_bytes", &bytes) || !(bytes > 0) || bytes > 1e9) {
-			set_err(err, err_len, "%s: setups[%zu].payload_bytes missing or not in (0, 1e9]",
+			rtci_ctl_set_err(err, err_len, "%s: setups[%zu].payload_bytes missing or not in (0, 1e9]",
 				name, i);
 			return -RTCI_ERR_CTL_TABLE;
 		}
@@ -137,7 +127,7 @@ static int parse_extras(json_t *root, const char *name, struct rtci_ctl_table *t
 		    get_number(sp, "exit_ms", &v.exit_ms) || v.coverage < 0 || v.coverage > 1 ||
 		    v.exit_accuracy < 0 || v.exit_accuracy > 1 || v.rest_factor < 0 ||
 		    v.rest_factor > 1.5 || v.exit_ms < 0 || v.exit_ms > 1e4) {
-			set_err(err, err_len,
+			rtci_ctl_set_err(err, err_len,
 				"%s: \"spinn\" needs coverage, exit_accuracy in [0,1], rest_factor in "
 				"[0,1.5], exit_ms >= 0",
 				name);
@@ -150,7 +140,7 @@ static int parse_extras(json_t *root, const char *name, struct rtci_ctl_table *t
 		double L;
 		if (!json_is_object(cl) || get_number(cl, "L", &L) || L < 1 || L != floor(L) ||
 		    L > 4294967295.0) {
-			set_err(err, err_len, "%s: \"clio\" needs an integer L", name);
+			rtci_ctl_set_err(err, err_len, "%s: \"clio\" needs an integer L", name);
 			return -RTCI_ERR_CTL_TABLE;
 		}
 		t->clio.L = (uint32_t)L;
@@ -161,7 +151,7 @@ static int parse_extras(json_t *root, const char *name, struct rtci_ctl_table *t
 		for (unsigned i = 0; i < t->n; i++)
 			found |= t->s[i].L == t->clio.L;
 		if (!found) {
-			set_err(err, err_len, "%s: clio.L %u matches no setup", name, t->clio.L);
+			rtci_ctl_set_err(err, err_len, "%s: clio.L %u matches no setup", name, t->clio.L);
 			return -RTCI_ERR_CTL_TABLE;
 		}
 	}
@@ -172,7 +162,7 @@ static int from_root(json_t *root, const char *name, struct rtci_ctl_table *t, c
 		     size_t err_len)
 {
 	if (!json_is_object(root)) {
-		set_err(err, err_len, "%s: top level is not an object", name);
+		rtci_ctl_set_err(err, err_len, "%s: top level is not an object", name);
 		return -RTCI_ERR_CTL_TABLE;
 	}
 	int rc = parse_setups(json_object_get(root, "setups"), name, t, err, err_len);
@@ -196,12 +186,12 @@ int rtci_ctl_table_parse(const void *buf, size_t len, const char *name, struct r
 	int rc;
 	if (!looks_like_model(b, len)) {
 		if (len > TABLE_MAX_FILE) {
-			set_err(err, err_len, "%s: larger than %u bytes", name, TABLE_MAX_FILE);
+			rtci_ctl_set_err(err, err_len, "%s: larger than %u bytes", name, TABLE_MAX_FILE);
 			return -RTCI_ERR_CTL_TOO_LARGE;
 		}
 		json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 		if (!root) {
-			set_err(err, err_len, "%s:%d: %s", name, je.line, je.text);
+			rtci_ctl_set_err(err, err_len, "%s:%d: %s", name, je.line, je.text);
 			return -RTCI_ERR_CTL_TABLE;
 		}
 		json_t *nm = json_object_get(root, "name");
@@ -216,26 +206,26 @@ int rtci_ctl_table_parse(const void *buf, size_t len, const char *name, struct r
 	for (int k = 7; k >= 0; k--)
 		n = n << 8 | b[k];
 	if (n < 1 || n > MODEL_MAX_HEADER || n > len - 8) {
-		set_err(err, err_len, "%s: model header length %llu invalid", name,
+		rtci_ctl_set_err(err, err_len, "%s: model header length %llu invalid", name,
 			(unsigned long long)n);
 		return -RTCI_ERR_CTL_TABLE;
 	}
 	json_t *hdr = json_loadb((const char *)b + 8, (size_t)n, JSON_REJECT_DUPLICATES, &je);
 	if (!hdr) {
-		set_err(err, err_len, "%s: model header: line %d: %s", name, je.line, je.text);
+		rtci_ctl_set_err(err, err_len, "%s: model header: line %d: %s", name, je.line, je.text);
 		return -RTCI_ERR_CTL_TABLE;
 	}
 	json_t *meta = json_object_get(hdr, "__metadata__");
 	json_t *rt = meta ? json_object_get(meta, "rtci") : NULL;
 	if (!json_is_string(rt)) {
-		set_err(err, err_len, "%s: model header has no __metadata__.rtci string", name);
+		rtci_ctl_set_err(err, err_len, "%s: model header has no __metadata__.rtci string", name);
 		json_decref(hdr);
 		return -RTCI_ERR_CTL_TABLE;
 	}
 	json_t *doc = json_loads(json_string_value(rt), JSON_REJECT_DUPLICATES, &je);
 	json_decref(hdr);
 	if (!doc) {
-		set_err(err, err_len, "%s: __metadata__.rtci: line %d: %s", name, je.line, je.text);
+		rtci_ctl_set_err(err, err_len, "%s: __metadata__.rtci: line %d: %s", name, je.line, je.text);
 		return -RTCI_ERR_CTL_TABLE;
 	}
 	json_t *geo = json_object_get(doc, "geometry");
@@ -253,7 +243,7 @@ int rtci_ctl_table_load_file(const char *path, struct rtci_ctl_table *out, char 
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		int e = errno;
-		set_err(err, err_len, "%s: %s", path, strerror(e));
+		rtci_ctl_set_err(err, err_len, "%s: %s", path, strerror(e));
 		return -e;
 	}
 	/* A model file can be large; the table needs only its header. */
@@ -276,7 +266,7 @@ int rtci_ctl_table_load_file(const char *path, struct rtci_ctl_table *out, char 
 	size_t len = got + (got == 9 && want >= 9 ? fread(buf + 9, 1, want + 1 - 9, f) : 0);
 	fclose(f);
 	if (len > want && !model) {
-		set_err(err, err_len, "%s: larger than %u bytes", path, TABLE_MAX_FILE);
+		rtci_ctl_set_err(err, err_len, "%s: larger than %u bytes", path, TABLE_MAX_FILE);
 		free(buf);
 		return -RTCI_ERR_CTL_TOO_LARGE;
 	}

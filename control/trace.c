@@ -1,11 +1,11 @@
 /* Bandwidth traces as a piecewise-linear cumulative capacity C(t) over one period, looping.
  * Queries are a binary search over the breakpoints: O(log n). */
 #include "control/control.h"
+#include "control/ctl_io.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,16 +21,6 @@ struct rtci_ctl_trace {
 	int64_t period;
 	double total;
 };
-
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-	if (!err || !len)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 static struct rtci_ctl_trace *trace_alloc(const char *name, size_t cap)
 {
@@ -138,7 +128,7 @@ static int parse_mahimahi(const char *buf, size_t len, const char *name, struct 
 {
 	size_t lines = count_lines(buf, len);
 	if (lines > TRACE_MAX_LINES) {
-		set_err(err, err_len, "%s: more than %u lines", name, TRACE_MAX_LINES);
+		rtci_ctl_set_err(err, err_len, "%s: more than %u lines", name, TRACE_MAX_LINES);
 		return -RTCI_ERR_CTL_TOO_LARGE;
 	}
 	long long *ts = malloc(lines * sizeof(*ts));
@@ -153,18 +143,18 @@ static int parse_mahimahi(const char *buf, size_t len, const char *name, struct 
 		errno = 0;
 		long long v = strtoll(it.line, &endp, 10);
 		if (endp == it.line || *endp || errno) {
-			set_err(err, err_len, "%s:%u: expected one integer timestamp in ms, got \"%.40s\"",
+			rtci_ctl_set_err(err, err_len, "%s:%u: expected one integer timestamp in ms, got \"%.40s\"",
 				name, it.lineno, it.line);
 			free(ts);
 			return -RTCI_ERR_CTL_TRACE_SYNTAX;
 		}
 		if (v < 0 || v > 1000LL * 86400 * 365) {
-			set_err(err, err_len, "%s:%u: timestamp %lld out of range", name, it.lineno, v);
+			rtci_ctl_set_err(err, err_len, "%s:%u: timestamp %lld out of range", name, it.lineno, v);
 			free(ts);
 			return -RTCI_ERR_CTL_TRACE_SYNTAX;
 		}
 		if (v < prev) {
-			set_err(err, err_len, "%s:%u: timestamp %lld goes back (previous %lld)", name,
+			rtci_ctl_set_err(err, err_len, "%s:%u: timestamp %lld goes back (previous %lld)", name,
 				it.lineno, v, prev);
 			free(ts);
 			return -RTCI_ERR_CTL_TRACE_SYNTAX;
@@ -173,12 +163,12 @@ static int parse_mahimahi(const char *buf, size_t len, const char *name, struct 
 		ts[n++] = v;
 	}
 	if (r < 0) {
-		set_err(err, err_len, "%s:%u: line too long", name, it.lineno);
+		rtci_ctl_set_err(err, err_len, "%s:%u: line too long", name, it.lineno);
 		free(ts);
 		return -RTCI_ERR_CTL_TRACE_SYNTAX;
 	}
 	if (n == 0) {
-		set_err(err, err_len, "%s: no delivery opportunities", name);
+		rtci_ctl_set_err(err, err_len, "%s: no delivery opportunities", name);
 		free(ts);
 		return -RTCI_ERR_CTL_TRACE_EMPTY;
 	}
@@ -215,7 +205,7 @@ static int parse_mahimahi(const char *buf, size_t len, const char *name, struct 
 	free(ts);
 	int rc = finish_build(tr);
 	if (rc) {
-		set_err(err, err_len, "%s: trace carries no data", name);
+		rtci_ctl_set_err(err, err_len, "%s: trace carries no data", name);
 		rtci_ctl_trace_destroy(tr);
 		return rc;
 	}
@@ -228,7 +218,7 @@ static int parse_norway(const char *buf, size_t len, const char *name, struct rt
 {
 	size_t lines = count_lines(buf, len);
 	if (lines > TRACE_MAX_LINES) {
-		set_err(err, err_len, "%s: more than %u lines", name, TRACE_MAX_LINES);
+		rtci_ctl_set_err(err, err_len, "%s: more than %u lines", name, TRACE_MAX_LINES);
 		return -RTCI_ERR_CTL_TOO_LARGE;
 	}
 	struct rtci_ctl_trace *tr = trace_alloc(name, lines + 2);
@@ -246,25 +236,25 @@ static int parse_norway(const char *buf, size_t len, const char *name, struct rt
 		double mbps = e1 != it.line ? strtod(e1, &e2) : 0;
 		if (e1 == it.line || e2 == e1 || errno || count_fields(it.line) != 2 ||
 		    !isspace((unsigned char)*e1)) {
-			set_err(err, err_len,
+			rtci_ctl_set_err(err, err_len,
 				"%s:%u: expected \"<time s> <Mbit/s>\", got \"%.40s\"", name, it.lineno,
 				it.line);
 			rtci_ctl_trace_destroy(tr);
 			return -RTCI_ERR_CTL_TRACE_SYNTAX;
 		}
 		if (!isfinite(t) || t < 0 || t > 86400.0 * 365) {
-			set_err(err, err_len, "%s:%u: time %.6g out of range", name, it.lineno, t);
+			rtci_ctl_set_err(err, err_len, "%s:%u: time %.6g out of range", name, it.lineno, t);
 			rtci_ctl_trace_destroy(tr);
 			return -RTCI_ERR_CTL_TRACE_SYNTAX;
 		}
 		if (!isfinite(mbps) || mbps < 0 || mbps > 1e6) {
-			set_err(err, err_len, "%s:%u: rate %.6g Mbit/s out of range", name, it.lineno,
+			rtci_ctl_set_err(err, err_len, "%s:%u: rate %.6g Mbit/s out of range", name, it.lineno,
 				mbps);
 			rtci_ctl_trace_destroy(tr);
 			return -RTCI_ERR_CTL_TRACE_SYNTAX;
 		}
 		if (t < prev_t) {
-			set_err(err, err_len, "%s:%u: time %.6g goes back (previous %.6g)", name,
+			rtci_ctl_set_err(err, err_len, "%s:%u: time %.6g goes back (previous %.6g)", name,
 				it.lineno, t, prev_t);
 			rtci_ctl_trace_destroy(tr);
 			return -RTCI_ERR_CTL_TRACE_SYNTAX;
@@ -277,13 +267,13 @@ static int parse_norway(const char *buf, size_t len, const char *name, struct rt
 		rows++;
 	}
 	if (r < 0) {
-		set_err(err, err_len, "%s:%u: line too long", name, it.lineno);
+		rtci_ctl_set_err(err, err_len, "%s:%u: line too long", name, it.lineno);
 		rtci_ctl_trace_destroy(tr);
 		return -RTCI_ERR_CTL_TRACE_SYNTAX;
 	}
 	int rc = rows ? finish_build(tr) : -RTCI_ERR_CTL_TRACE_EMPTY;
 	if (rc) {
-		set_err(err, err_len, "%s: trace carries no data (needs positive duration and rate)",
+		rtci_ctl_set_err(err, err_len, "%s: trace carries no data (needs positive duration and rate)",
 			name);
 		rtci_ctl_trace_destroy(tr);
 		return rc;
@@ -301,18 +291,18 @@ int rtci_ctl_trace_parse(const char *buf, size_t len, const char *name,
 	if (!name)
 		name = "trace";
 	if (len > TRACE_MAX_FILE) {
-		set_err(err, err_len, "%s: larger than %u bytes", name, TRACE_MAX_FILE);
+		rtci_ctl_set_err(err, err_len, "%s: larger than %u bytes", name, TRACE_MAX_FILE);
 		return -RTCI_ERR_CTL_TOO_LARGE;
 	}
 	if (memchr(buf, 0, len)) {
-		set_err(err, err_len, "%s: contains a NUL byte (binary file?)", name);
+		rtci_ctl_set_err(err, err_len, "%s: contains a NUL byte (binary file?)", name);
 		return -RTCI_ERR_CTL_TRACE_SYNTAX;
 	}
 	if (fmt == RTCI_CTL_TRACE_AUTO) {
 		struct line_iter it = { .p = buf, .end = buf + len };
 		int r = next_line(&it);
 		if (r <= 0) {
-			set_err(err, err_len, r < 0 ? "%s:%u: line too long" : "%s: empty trace", name,
+			rtci_ctl_set_err(err, err_len, r < 0 ? "%s:%u: line too long" : "%s: empty trace", name,
 				it.lineno);
 			return r < 0 ? -RTCI_ERR_CTL_TRACE_SYNTAX : -RTCI_ERR_CTL_TRACE_EMPTY;
 		}
@@ -322,7 +312,7 @@ int rtci_ctl_trace_parse(const char *buf, size_t len, const char *name,
 		else if (f == 2)
 			fmt = RTCI_CTL_TRACE_NORWAY;
 		else {
-			set_err(err, err_len,
+			rtci_ctl_set_err(err, err_len,
 				"%s:%u: %u columns: expected 1 (mahimahi ms) or 2 (time s, Mbit/s)", name,
 				it.lineno, f);
 			return -RTCI_ERR_CTL_TRACE_SYNTAX;
@@ -338,32 +328,13 @@ int rtci_ctl_trace_parse(const char *buf, size_t len, const char *name,
 int rtci_ctl_trace_load_file(const char *path, enum rtci_ctl_trace_format fmt,
 			     struct rtci_ctl_trace **out, char *err, size_t err_len)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		int e = errno;
-		set_err(err, err_len, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	char *buf = malloc(TRACE_MAX_FILE + 1);
-	if (!buf) {
-		fclose(f);
-		return -ENOMEM;
-	}
-	size_t len = fread(buf, 1, TRACE_MAX_FILE + 1, f);
-	int rerr = ferror(f);
-	fclose(f);
-	if (rerr) {
-		set_err(err, err_len, "%s: read error", path);
-		free(buf);
-		return -EIO;
-	}
-	if (len > TRACE_MAX_FILE) {
-		set_err(err, err_len, "%s: larger than %u bytes", path, TRACE_MAX_FILE);
-		free(buf);
-		return -RTCI_ERR_CTL_TOO_LARGE;
-	}
+	char *buf;
+	size_t len;
+	int rc = rtci_ctl_read_file(path, TRACE_MAX_FILE, &buf, &len, err, err_len);
+	if (rc)
+		return rc;
 	const char *base = strrchr(path, '/');
-	int rc = rtci_ctl_trace_parse(buf, len, base ? base + 1 : path, fmt, out, err, err_len);
+	rc = rtci_ctl_trace_parse(buf, len, base ? base + 1 : path, fmt, out, err, err_len);
 	free(buf);
 	return rc;
 }
