@@ -53,12 +53,18 @@ void rtci_ctl_model_default(struct rtci_ctl_model *m)
 	};
 }
 
-double rtci_ctl_link_bytes(const struct rtci_ctl_model *m, double payload)
+/* Link bytes of a frame of `payload` bytes sent in fragments of `frag` payload bytes. */
+static double link_bytes(const struct rtci_ctl_model *m, double payload, double frag)
 {
 	if (!(payload > 0))
 		return 0;
-	double frags = m->frag_bytes ? ceil(payload / m->frag_bytes) : 1;
+	double frags = frag > 0 ? ceil(payload / frag) : 1;
 	return payload + frags * m->frag_overhead + m->frame_overhead;
+}
+
+double rtci_ctl_link_bytes(const struct rtci_ctl_model *m, double payload)
+{
+	return link_bytes(m, payload, m->frag_bytes);
 }
 
 enum rtci_ctl_est_kind rtci_ctl_policy_estimator(enum rtci_ctl_kind kind)
@@ -444,8 +450,7 @@ void rtci_ctl_observe_frame(struct rtci_ctl_device *d, const struct rtci_ctl_pol
 	int64_t done = o->last_arrival_ns - p->m.prop_ns / 2;
 	double frag = o->frag_bytes ? o->frag_bytes : p->m.frag_bytes;
 	int64_t span = o->last_arrival_ns - o->first_arrival_ns;
-	double nfrag = frag > 0 ? ceil((double)o->bytes / frag) : 1;
-	double link = (double)o->bytes + nfrag * p->m.frag_overhead + p->m.frame_overhead;
+	double link = link_bytes(&p->m, o->bytes, frag);
 	double after_first = link - frag - p->m.frag_overhead;
 	if ((double)o->bytes >= 3 * frag && span > 0) {
 		rtci_ctl_est_add(&d->est, after_first / ((double)span * 1e-9));

@@ -188,8 +188,7 @@ void rtci_dev_frame_failed(struct rtci_dev *d)
 static uint64_t frag_link_bytes(uint32_t len, uint16_t frag_size, uint16_t count, uint16_t i)
 {
 	uint32_t plen = i + 1 == count ? len - (uint32_t)i * frag_size : frag_size;
-	return RTCI_PROTO_HDR_LEN + plen + (i + 1 == count ? RTCI_PROTO_TAG_LEN : 0) +
-	       RTCI_PACER_OVERHEAD;
+	return plen + RTCI_PROTO_FRAG_OVERHEAD + (i + 1 == count ? RTCI_PROTO_FRAME_OVERHEAD : 0);
 }
 
 int rtci_dev_frame_queue(struct rtci_dev *d, int64_t now_ns, uint64_t seq, uint16_t setup,

@@ -17,10 +17,6 @@
 #include <stdint.h>
 
 #include "control/control.h"
-#include "dataplane/protocol.h"
-
-/* IPv4 + UDP header bytes added to a datagram's payload on the emulated link. */
-#define RTCI_PACER_OVERHEAD ((unsigned)RTCI_PROTO_IPV4_UDP_LEN)
 
 struct rtci_pacer {
 	const struct rtci_ctl_trace *trace; /* NULL: unlimited link */
@@ -36,7 +32,8 @@ void rtci_pacer_init(struct rtci_pacer *p, const struct rtci_ctl_trace *trace, i
 /* When `bytes` that start crossing the link at start_ns will have left. */
 int64_t rtci_pacer_finish(const struct rtci_pacer *p, int64_t start_ns, uint64_t bytes);
 
-/* Admits a frame of `bytes` link bytes (datagrams plus RTCI_PACER_OVERHEAD each) at now_ns:
+/* Admits a frame of `bytes` link bytes (datagrams plus their IPv4 and UDP headers:
+ * dataplane/protocol.h RTCI_PROTO_FRAG_OVERHEAD) at now_ns:
  * on success sets *finish_ns to the time its last byte leaves and returns 0; returns -ETIME and
  * changes nothing when that time would be after send_deadline_ns. */
 int rtci_pacer_admit(struct rtci_pacer *p, int64_t now_ns, uint64_t bytes,

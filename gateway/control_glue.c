@@ -151,10 +151,11 @@ static long decide_and_command(struct gw_device *d, const struct gw_tenant *tn, 
 	if (s < 0) /* never RTCI_CTL_SKIP: a skipping plan already sends the smallest setup */
 		return 0;
 	bool send = false;
-	bool applied = !d->cmd_pending; /* the device uses the last command's setup */
+	bool changed = (uint16_t)s != d->target;
+	/* a new command waits out the interval unless the device already uses the last one */
 	if (now_us - d->cmd_last_us >= GW_CMD_INTERVAL_US || d->cmd_seq == 0 ||
-	    (applied && (uint16_t)s != d->target)) {
-		if ((uint16_t)s != d->target) {
+	    (changed && !d->cmd_pending)) {
+		if (changed) {
 			d->cmd_seq++;
 			d->cmd_setup = (uint16_t)s;
 			d->cmd_apply = apply_seq;
@@ -226,15 +227,16 @@ long gw_ctl_on_frame(struct gw_device *d, const struct gw_tenant *tn, const stru
 	 * (the frames in between are already encoded, and the queue the controller expects at a
 	 * capture time already past would not be drained). */
 	int64_t period_ns = (int64_t)(1e9 / tn->cfg->fps);
-	uint32_t margin = GW_CMD_MARGIN;
+	int64_t margin = GW_CMD_MARGIN;
 	if (capture_ns) {
 		int64_t reach = (int64_t)now_us * 1000 + rtci_ctl_policy_model(p)->prop_ns / 2;
-		while (margin < GW_CMD_MAX_MARGIN && capture_ns + (int64_t)margin * period_ns < reach)
-			margin++;
+		int64_t need = (reach - capture_ns + period_ns - 1) / period_ns; /* ceil, reach later */
+		if (need > margin)
+			margin = need < GW_CMD_MAX_MARGIN ? need : GW_CMD_MAX_MARGIN;
 	}
-	return decide_and_command(d, tn, rel + margin,
-				  capture_ns ? capture_ns + (int64_t)margin * period_ns : 0,
-				  h->seq + margin, true, h->seq, h->setup_id, now_us, buf, cap);
+	return decide_and_command(d, tn, rel + (uint32_t)margin,
+				  capture_ns ? capture_ns + margin * period_ns : 0,
+				  h->seq + (uint64_t)margin, true, h->seq, h->setup_id, now_us, buf, cap);
 }
 
 long gw_ctl_on_report(struct gw_device *d, const struct gw_tenant *tn,
