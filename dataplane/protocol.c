@@ -1,6 +1,7 @@
 #include "dataplane/protocol.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "common/rtci_error.h"
@@ -101,15 +102,29 @@ static int decode_result(const uint8_t *b, size_t n, struct rtci_proto_result *r
 
 static int decode_command(const uint8_t *b, size_t n, struct rtci_proto_command *c)
 {
-	if (n != RTCI_PROTO_COMMAND_LEN)
+	if (n < RTCI_PROTO_COMMAND_LEN)
 		return -RTCI_ERR_PROTO_BODY_LEN;
 	c->kind = b[0];
 	c->new_setup_id = rtci_ld16(b + 2);
 	c->apply_from_seq = rtci_ld64(b + 4);
-	if (c->kind != RTCI_PROTO_CMD_RATE_SWITCH)
+	c->plan[0] = c->new_setup_id;
+	if (c->kind == RTCI_PROTO_CMD_RATE_SWITCH) {
+		if (n != RTCI_PROTO_COMMAND_LEN)
+			return -RTCI_ERR_PROTO_BODY_LEN;
+		if (b[1] != 0)
+			return -RTCI_ERR_PROTO_RESERVED;
+		c->count = 1;
+		return 0;
+	}
+	if (c->kind != RTCI_PROTO_CMD_PLAN)
 		return -RTCI_ERR_PROTO_BAD_COMMAND;
-	if (b[1] != 0)
-		return -RTCI_ERR_PROTO_RESERVED;
+	c->count = b[1];
+	if (c->count < 2 || c->count > RTCI_PROTO_MAX_PLAN)
+		return -RTCI_ERR_PROTO_BAD_COMMAND;
+	if (n != RTCI_PROTO_COMMAND_LEN + 2u * (c->count - 1u))
+		return -RTCI_ERR_PROTO_BODY_LEN;
+	for (unsigned i = 1; i < c->count; i++)
+		c->plan[i] = rtci_ld16(b + RTCI_PROTO_COMMAND_LEN + 2 * (i - 1));
 	return 0;
 }
 
@@ -334,15 +349,23 @@ long rtci_proto_encode_result(uint8_t *buf, size_t cap, const struct rtci_proto_
 long rtci_proto_encode_command(uint8_t *buf, size_t cap, const struct rtci_proto_frame_info *info,
 			       const struct rtci_proto_command *cmd, const uint8_t key[32])
 {
-	if (!cmd || cmd->kind != RTCI_PROTO_CMD_RATE_SWITCH)
+	if (!cmd)
 		return -EINVAL;
-	NEED(RTCI_PROTO_COMMAND_LEN);
+	bool plan = cmd->kind == RTCI_PROTO_CMD_PLAN;
+	if (!plan && cmd->kind != RTCI_PROTO_CMD_RATE_SWITCH)
+		return -EINVAL;
+	if (plan && (cmd->count < 2 || cmd->count > RTCI_PROTO_MAX_PLAN))
+		return -EINVAL;
+	size_t n = RTCI_PROTO_COMMAND_LEN + (plan ? 2u * (cmd->count - 1u) : 0);
+	NEED(n);
 	uint8_t *b = buf + RTCI_PROTO_HDR_LEN;
 	b[0] = cmd->kind;
-	b[1] = 0;
-	rtci_st16(b + 2, cmd->new_setup_id);
+	b[1] = plan ? cmd->count : 0;
+	rtci_st16(b + 2, plan ? cmd->plan[0] : cmd->new_setup_id);
 	rtci_st64(b + 4, cmd->apply_from_seq);
-	return finish_message(buf, cap, info, RTCI_PROTO_COMMAND, RTCI_PROTO_COMMAND_LEN, key);
+	for (unsigned i = 1; plan && i < cmd->count; i++)
+		rtci_st16(b + RTCI_PROTO_COMMAND_LEN + 2 * (i - 1), cmd->plan[i]);
+	return finish_message(buf, cap, info, RTCI_PROTO_COMMAND, n, key);
 }
 
 long rtci_proto_encode_hello(uint8_t *buf, size_t cap, const struct rtci_proto_frame_info *info,

@@ -86,13 +86,19 @@ struct rtci_proto_result {
 };
 
 enum rtci_proto_command_kind {
-	RTCI_PROTO_CMD_RATE_SWITCH = 1,
+	RTCI_PROTO_CMD_RATE_SWITCH = 1, /* one setup from a frame on */
+	RTCI_PROTO_CMD_PLAN = 2,        /* a setup per frame for the next frames, the last one held */
 };
+#define RTCI_PROTO_MAX_PLAN 8
 
 struct rtci_proto_command {
 	uint8_t kind;          /* enum rtci_proto_command_kind */
-	uint16_t new_setup_id;
+	uint8_t count;         /* plan: 2..RTCI_PROTO_MAX_PLAN setups; decoded rate switch: 1 */
+	uint16_t new_setup_id; /* = plan[0] */
 	uint64_t apply_from_seq; /* first frame seq to encode with new_setup_id */
+	/* plan: frame apply_from_seq + i is encoded with plan[i], frames after the last with
+	 * plan[count - 1]; a decoded rate switch has plan[0] = new_setup_id */
+	uint16_t plan[RTCI_PROTO_MAX_PLAN];
 };
 
 struct rtci_proto_hello {
@@ -130,7 +136,7 @@ struct rtci_proto_report {
 /* Body lengths (fixed parts). */
 #define RTCI_PROTO_RESULT_LEN 20
 #define RTCI_PROTO_TOPK_ENTRY_LEN 8
-#define RTCI_PROTO_COMMAND_LEN 12
+#define RTCI_PROTO_COMMAND_LEN 12 /* a plan adds 2 bytes per setup after the first */
 #define RTCI_PROTO_HELLO_LEN 16
 #define RTCI_PROTO_HELLO_ACK_LEN 16
 #define RTCI_PROTO_REPORT_LEN 32

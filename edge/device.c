@@ -29,7 +29,7 @@ int rtci_dev_init(struct rtci_dev *d, const struct rtci_dev_config *cfg, int64_t
 	}
 	d->state = RTCI_DEV_HELLO;
 	d->setup = cfg->setups[0];
-	d->pending_setup = -1;
+	d->plan_len = 0;
 	d->next_seq = seq_base;
 	if (d->cfg.report_ns == 0)
 		d->cfg.report_ns = 1000000000LL;
@@ -165,11 +165,14 @@ int rtci_dev_frame_begin(struct rtci_dev *d, int64_t now_ns, uint64_t *seq)
 	}
 	uint64_t s = d->next_seq++;
 	/* a switch takes effect from its frame whether or not that frame is sent */
-	if (d->pending_setup >= 0 && s >= d->pending_from) {
-		if (d->setup != (uint16_t)d->pending_setup)
+	if (d->plan_len && s >= d->plan_from) {
+		uint64_t i = s - d->plan_from;
+		uint16_t next = d->plan[i < d->plan_len ? i : d->plan_len - 1u];
+		if (i + 1 >= d->plan_len)
+			d->plan_len = 0; /* the last setup stays */
+		if (d->setup != next)
 			d->st.switches++;
-		d->setup = (uint16_t)d->pending_setup;
-		d->pending_setup = -1;
+		d->setup = next;
 	}
 	if (d->q_len == RTCI_DEV_QUEUE) {
 		d->st.skipped[RTCI_DEV_SKIP_QUEUE_FULL]++;
@@ -347,7 +350,7 @@ int rtci_dev_handle(struct rtci_dev *d, const uint8_t *buf, size_t len, int64_t 
 				d->st.switches++;
 			d->setup = a->initial_setup_id;
 		}
-		d->pending_setup = -1;
+		d->plan_len = 0;
 		if (a->max_frag_size >= 64 && a->max_frag_size < d->cfg.frag_size)
 			d->cfg.frag_size = a->max_frag_size;
 		if (d->next_seq < a->min_frame_seq)
@@ -365,15 +368,22 @@ int rtci_dev_handle(struct rtci_dev *d, const uint8_t *buf, size_t len, int64_t 
 			return drop(ev, rc);
 		}
 		const struct rtci_proto_command *c = &m.u.command;
-		if (c->kind != RTCI_PROTO_CMD_RATE_SWITCH || !supports(d, c->new_setup_id))
-			return drop(ev, -RTCI_ERR_PROTO_BAD_COMMAND);
+		for (unsigned i = 0; i < c->count; i++)
+			if (!supports(d, c->plan[i]))
+				return drop(ev, -RTCI_ERR_PROTO_BAD_COMMAND);
 		d->st.commands++;
-		d->pending_setup = (int16_t)c->new_setup_id;
-		/* the named frame may already be captured: then from the next one */
-		d->pending_from = c->apply_from_seq > d->next_seq ? c->apply_from_seq : d->next_seq;
+		memcpy(d->plan, c->plan, c->count * sizeof(c->plan[0]));
+		d->plan_len = c->count;
+		d->plan_from = c->apply_from_seq;
+		/* Frames already captured keep their setup. A rate switch then applies from the next
+		 * frame; a plan names a setup per frame, so the next frame takes its own step. */
+		if (c->count == 1 && d->plan_from < d->next_seq)
+			d->plan_from = d->next_seq;
+		uint64_t first = d->plan_from > d->next_seq ? d->plan_from : d->next_seq;
+		uint64_t i = first - d->plan_from;
 		ev->kind = RTCI_DEV_EV_COMMAND;
-		ev->setup = c->new_setup_id;
-		ev->apply_from = d->pending_from;
+		ev->setup = d->plan[i < d->plan_len ? i : d->plan_len - 1u];
+		ev->apply_from = first;
 		return ev->kind;
 	}
 

@@ -106,8 +106,11 @@ struct rtci_dev {
 	struct rtci_dev_config cfg;
 	enum rtci_dev_state state;
 	uint16_t setup;               /* current setup */
-	int16_t pending_setup;        /* -1: no switch pending */
-	uint64_t pending_from;        /* ... from this frame sequence */
+	/* The gateway's plan: frame plan_from + i uses plan[i], later frames the last one
+	 * (plan_len 0: none pending). A rate switch is a plan of one setup. */
+	uint16_t plan[RTCI_PROTO_MAX_PLAN];
+	uint8_t plan_len;
+	uint64_t plan_from;
 	uint64_t next_seq;
 	uint64_t nonces[RTCI_DEV_NONCES];
 	uint8_t n_nonces, nonce_head;
@@ -131,7 +134,7 @@ enum rtci_dev_event_kind {
 	RTCI_DEV_EV_HELLO_ACK,    /* session (re)established */
 	RTCI_DEV_EV_REJECTED,     /* hello refused */
 	RTCI_DEV_EV_RESULT,       /* result for a frame in flight */
-	RTCI_DEV_EV_COMMAND,      /* rate switch accepted (applies from apply_from) */
+	RTCI_DEV_EV_COMMAND,      /* rate switch or plan accepted (frame apply_from uses setup) */
 };
 
 struct rtci_dev_event {

@@ -62,6 +62,17 @@ static size_t command(uint64_t cseq, uint16_t setup, uint64_t from)
 	return (size_t)n;
 }
 
+static size_t plan(uint64_t cseq, uint64_t from, unsigned n, const uint16_t *setups)
+{
+	struct rtci_proto_frame_info i = info(cseq);
+	struct rtci_proto_command c = { .kind = RTCI_PROTO_CMD_PLAN, .count = (uint8_t)n,
+					.apply_from_seq = from };
+	memcpy(c.plan, setups, n * sizeof(*setups));
+	long n2 = rtci_proto_encode_command(dg, sizeof(dg), &i, &c, cfg.key);
+	cr_assert_gt(n2, 0);
+	return (size_t)n2;
+}
+
 static size_t result(uint64_t seq, uint16_t cls, uint8_t status, const uint8_t *key)
 {
 	struct rtci_proto_frame_info i = info(seq);
@@ -183,6 +194,40 @@ Test(device, command_applies_from_the_named_frame)
 	/* a setup the device did not announce is refused */
 	cr_assert_eq(rtci_dev_handle(&dev, dg, command(3, 4, 0), 0, &ev), RTCI_DEV_EV_NONE);
 	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 5);
+}
+
+Test(device, plan_names_a_setup_per_frame_and_holds_the_last)
+{
+	connect(0, 0, 0);
+	uint64_t seq;
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 0);
+	cr_assert_eq(seq, 1000);
+	struct rtci_dev_event ev;
+	uint16_t p1[] = { 9, 5, 5, 0, 9 };
+	/* frames 1002..1006; 1001 keeps its setup */
+	cr_assert_eq(rtci_dev_handle(&dev, dg, plan(1, 1002, 5, p1), 0, &ev), RTCI_DEV_EV_COMMAND);
+	cr_assert_eq(ev.apply_from, 1002);
+	cr_assert_eq(ev.setup, 9);
+	int want[] = { 0, 9, 5, 5, 0, 9, 9, 9 };
+	for (int k = 0; k < 8; k++) {
+		cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), want[k], "frame %d", 1001 + k);
+		cr_assert_eq(seq, 1001u + (unsigned)k);
+	}
+	cr_assert_eq(dev.st.switches, 4);
+	/* a plan whose first frames are already captured: frame 1009 takes its own step */
+	uint16_t p2[] = { 0, 5, 0 };
+	cr_assert_eq(rtci_dev_handle(&dev, dg, plan(2, 1008, 3, p2), 0, &ev), RTCI_DEV_EV_COMMAND);
+	cr_assert_eq(ev.apply_from, 1009);
+	cr_assert_eq(ev.setup, 5);
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 5);
+	/* a newer command replaces the rest of the plan */
+	cr_assert_eq(rtci_dev_handle(&dev, dg, command(3, 9, 0), 0, &ev), RTCI_DEV_EV_COMMAND);
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 9);
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 9);
+	/* one setup the device did not announce refuses the whole plan */
+	uint16_t p3[] = { 5, 4 };
+	cr_assert_eq(rtci_dev_handle(&dev, dg, plan(4, 0, 2, p3), 0, &ev), RTCI_DEV_EV_NONE);
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 9);
 }
 
 Test(device, fragments_reassemble_and_authenticate)

@@ -84,6 +84,32 @@ Test(protocol, command_roundtrip)
 	cr_assert_eq(m.u.command.kind, RTCI_PROTO_CMD_RATE_SWITCH);
 	cr_assert_eq(m.u.command.new_setup_id, 33);
 	cr_assert_eq(m.u.command.apply_from_seq, 0xdeadbeefcafeull);
+	cr_assert_eq(m.u.command.count, 1);
+	cr_assert_eq(m.u.command.plan[0], 33);
+}
+
+Test(protocol, plan_command_roundtrip)
+{
+	struct rtci_proto_command c = { .kind = RTCI_PROTO_CMD_PLAN, .count = 5,
+					.apply_from_seq = 1234, .plan = { 48, 48, 17, 17, 2 } };
+	uint8_t buf[256];
+	long n = rtci_proto_encode_command(buf, sizeof(buf), &info, &c, key);
+	cr_assert_eq(n, RTCI_PROTO_HDR_LEN + RTCI_PROTO_COMMAND_LEN + 4 * 2 + RTCI_PROTO_TAG_LEN);
+	struct rtci_proto_msg m;
+	cr_assert_eq(rtci_proto_decode(buf, (size_t)n, &m), 0);
+	check_common(&m, RTCI_PROTO_COMMAND);
+	cr_assert_eq(m.u.command.kind, RTCI_PROTO_CMD_PLAN);
+	cr_assert_eq(m.u.command.count, 5);
+	cr_assert_eq(m.u.command.new_setup_id, 48);
+	cr_assert_eq(m.u.command.apply_from_seq, 1234);
+	uint16_t want[] = { 48, 48, 17, 17, 2 };
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(m.u.command.plan[i], want[i], "step %d", i);
+	/* a plan is 2 to RTCI_PROTO_MAX_PLAN setups */
+	c.count = 1;
+	cr_assert_eq(rtci_proto_encode_command(buf, sizeof(buf), &info, &c, key), -EINVAL);
+	c.count = RTCI_PROTO_MAX_PLAN + 1;
+	cr_assert_eq(rtci_proto_encode_command(buf, sizeof(buf), &info, &c, key), -EINVAL);
 }
 
 Test(protocol, hello_roundtrip)
@@ -449,6 +475,15 @@ Test(protocol_reject, body_lengths)
 	cr_assert_eq(dec(), -RTCI_ERR_PROTO_BODY_LEN);
 	raw_message(RTCI_PROTO_COMMAND, body, 13);
 	cr_assert_eq(dec(), -RTCI_ERR_PROTO_BODY_LEN);
+	body[0] = RTCI_PROTO_CMD_PLAN;
+	body[1] = 3; /* three setups: 12 + 2 x 2 bytes */
+	raw_message(RTCI_PROTO_COMMAND, body, 15);
+	cr_assert_eq(dec(), -RTCI_ERR_PROTO_BODY_LEN);
+	raw_message(RTCI_PROTO_COMMAND, body, 17);
+	cr_assert_eq(dec(), -RTCI_ERR_PROTO_BODY_LEN);
+	raw_message(RTCI_PROTO_COMMAND, body, 16);
+	cr_assert_eq(dec(), 0);
+	memset(body, 0, sizeof(body));
 	raw_message(RTCI_PROTO_RESULT, body, 19);
 	cr_assert_eq(dec(), -RTCI_ERR_PROTO_BODY_LEN);
 	body[3] = 1; /* one top-k entry announced, none present */
@@ -492,6 +527,12 @@ Test(protocol_reject, body_fields)
 	body[1] = 1;
 	raw_message(RTCI_PROTO_COMMAND, body, 12);
 	cr_assert_eq(dec(), -RTCI_ERR_PROTO_RESERVED);
+	body[0] = RTCI_PROTO_CMD_PLAN; /* a plan of one setup is a rate switch */
+	raw_message(RTCI_PROTO_COMMAND, body, 12);
+	cr_assert_eq(dec(), -RTCI_ERR_PROTO_BAD_COMMAND);
+	body[1] = RTCI_PROTO_MAX_PLAN + 1;
+	raw_message(RTCI_PROTO_COMMAND, body, 12 + 2 * RTCI_PROTO_MAX_PLAN);
+	cr_assert_eq(dec(), -RTCI_ERR_PROTO_BAD_COMMAND);
 	memset(body, 0, sizeof(body));
 	body[14] = 0;
 	body[15] = RTCI_PROTO_MAX_SETUPS + 1;

@@ -27,8 +27,17 @@ static void check(const struct rtci_dev *d)
 	    d->st.results_ok + d->st.results_gw_dropped != d->st.results ||
 	    d->cfg.frag_size == 0 || d->cfg.frag_size > RTCI_PROTO_MAX_FRAG)
 		abort();
-	if (d->pending_setup >= 0 && d->pending_from < 1000)
+	/* a pending plan holds supported setups only; a rate switch never names a frame already
+	 * captured (the fuzzed device starts at frame 1000) */
+	if (d->plan_len > RTCI_PROTO_MAX_PLAN || (d->plan_len == 1 && d->plan_from < 1000))
 		abort();
+	for (unsigned k = 0; k < d->plan_len; k++) {
+		int known = 0;
+		for (unsigned i = 0; i < d->cfg.n_setups; i++)
+			known |= d->cfg.setups[i] == d->plan[k];
+		if (!known)
+			abort();
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
