@@ -7,6 +7,7 @@
 #ifndef RTCI_CONTROL_H
 #define RTCI_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -220,6 +221,7 @@ size_t rtci_ctl_policy_table_bytes(const struct rtci_ctl_policy *p);
 /* Per-device controller state: a plain struct so a gateway can keep it in its device table
  * without allocating. Fields are private to control/. */
 #define RTCI_CTL_PENDING 16
+#define RTCI_CTL_PEND_MAX_BYTES 0xffffff
 struct rtci_ctl_device {
 	struct rtci_ctl_est est;
 	int64_t anchor_ns;        /* device time of the last backlog report */
@@ -234,7 +236,8 @@ struct rtci_ctl_device {
 	struct {
 		int64_t ready_ns; /* when the frame joins the device queue */
 		uint32_t seq;
-		uint32_t bytes;
+		uint32_t bytes : 24; /* link bytes, at most RTCI_CTL_PEND_MAX_BYTES */
+		uint32_t setup : 8;
 	} pend[RTCI_CTL_PENDING];  /* decided, not yet observed */
 };
 
@@ -258,6 +261,67 @@ void rtci_ctl_observe_frame(struct rtci_ctl_device *d, const struct rtci_ctl_pol
  * sent and the device drops the frame if it cannot leave in time. Allocation-free. */
 int rtci_ctl_decide(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, uint32_t seq,
 		    int64_t capture_ns);
+/* rtci_ctl_decide in two steps, for a caller that may not pass every choice on (the gateway
+ * sends the MPC's whole plan, and holds a new command back while the last one is in flight).
+ * Choose: the setup for frame `seq` and, when plan and plan_len are given, the policy's plan for
+ * frames seq, seq + 1, ... (the MPC's horizon; one step for the other policies; never skip).
+ * Commit: the setups frames seq .. seq + n - 1 will really use, so that backlog estimates and
+ * the switch penalty follow the device and not choices it never heard of. A frame committed
+ * again replaces its entry and those after it; frames between the last committed one and `seq`
+ * count with the setup the device holds. */
+int rtci_ctl_choose(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, uint32_t seq,
+		    int64_t capture_ns, uint8_t *plan, unsigned *plan_len);
+void rtci_ctl_commit(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, uint32_t seq,
+		     int64_t capture_ns, const uint8_t *setups, unsigned n);
+/* ---------------------------------------------------------------------------------------------
+ * Commands: what the gateway tells a device, and when (control/command.c). The gateway decides
+ * when a frame or a drop report arrives, for the first frame a command leaving then reaches
+ * before its capture, and sends the controller's plan for the frames from there (the MPC's
+ * horizon; one setup for the other policies); the device encodes each frame with its step and
+ * holds the last. rtci-sim runs the same code. */
+
+#define RTCI_CTL_MAX_PLAN 8                   /* steps a command carries (protocol: 8) */
+#define RTCI_CTL_CMD_INTERVAL_NS 200000000    /* a command not seen in force: again after this */
+#define RTCI_CTL_CMD_MAX_MARGIN 64            /* frames ahead a decision may name */
+
+struct rtci_ctl_cmd {
+	uint64_t from;     /* device frame of plan[0] */
+	uint64_t count;    /* commands issued (0: none yet) */
+	int64_t last_ns;   /* when the last one was issued */
+	uint16_t plan[RTCI_CTL_MAX_PLAN]; /* frame from + i: plan[i]; later frames: the last */
+	uint8_t n;         /* steps (0: nothing told) */
+	bool pending;      /* the last command not yet seen in force */
+};
+
+/* The device was told `setup` from frame `frame` on (a hello's answer), no command yet. */
+void rtci_ctl_cmd_init(struct rtci_ctl_cmd *c, unsigned setup, uint64_t frame);
+/* The setup the commands tell the device for `frame` (fallback for frames before any). */
+unsigned rtci_ctl_cmd_setup_at(const struct rtci_ctl_cmd *c, uint64_t frame, unsigned fallback);
+/* A frame arrived on `setup`: the last command is in force once a frame it covers does. */
+void rtci_ctl_cmd_seen(struct rtci_ctl_cmd *c, uint64_t frame, unsigned setup);
+/* Frames after the one captured at capture_ns to the first that a command leaving at now_ns
+ * reaches (one_way_ns later) before its capture: 1 .. RTCI_CTL_CMD_MAX_MARGIN. */
+unsigned rtci_ctl_cmd_margin(int64_t now_ns, int64_t capture_ns, int64_t one_way_ns, double fps);
+
+enum { RTCI_CTL_CMD_NONE = 0, RTCI_CTL_CMD_NEW = 1, RTCI_CTL_CMD_RESEND = 2 };
+struct rtci_ctl_cmd_at {
+	uint32_t seq;       /* the controller's sequence of the frame decided for */
+	int64_t capture_ns; /* its capture time on the controller's clock (0: unknown) */
+	uint64_t frame;     /* its device frame sequence */
+	int64_t now_ns;
+	unsigned max_steps; /* plan steps a command may carry (1: a rate switch) */
+	bool seen;          /* a frame arrived with this decision: */
+	uint64_t seen_frame;
+	unsigned seen_setup;
+};
+/* Asks the controller for its plan from at->frame and commits what the device will do. NEW: c
+ * holds a new command (plan of c->n steps from c->from) to send, because the plan differs from
+ * what the device was told for those frames and no command is in flight (or the last one is
+ * overdue); RESEND: the last command again (a frame it covers arrived on another setup after
+ * the interval); NONE; or a negative error. */
+int rtci_ctl_cmd_decide(struct rtci_ctl_cmd *c, struct rtci_ctl_device *d,
+			const struct rtci_ctl_policy *p, const struct rtci_ctl_cmd_at *at);
+
 /* What a device reports about its own sending (protocol REPORT), as deltas since its previous
  * report. Times on the gateway's clock. */
 struct rtci_ctl_report {
@@ -335,8 +399,16 @@ struct rtci_ctl_sim_cfg {
 	 * leaving within the send window; it may still finish late) or RTCI_CTL_ADMIT_FINISH (its
 	 * last byte leaves within the window, as rtci-edge's pacer admits). */
 	int admit;
+	/* When the controller decides: RTCI_CTL_DECIDE_CAPTURE, for every frame at its capture with
+	 * what arrived half the propagation before; or RTCI_CTL_DECIDE_GATEWAY, as the gateway does:
+	 * when a frame or a drop report arrives, for a frame a few ahead, through the commands of
+	 * rtci_ctl_cmd_decide (plans, one command in flight), applied by the device as rtci-edge
+	 * does. */
+	int decide;
+	unsigned plan_steps; /* gateway decisions: steps a command may carry (0: RTCI_CTL_MAX_PLAN) */
 };
 enum { RTCI_CTL_ADMIT_START = 0, RTCI_CTL_ADMIT_FINISH = 1 };
+enum { RTCI_CTL_DECIDE_CAPTURE = 0, RTCI_CTL_DECIDE_GATEWAY = 1 };
 
 /* frames_out may be NULL or hold cfg->frames entries. Allocates scratch internally. */
 int rtci_ctl_sim_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_out *frames_out,

@@ -218,13 +218,13 @@ static double excess0(const struct rtci_ctl_policy *p, double bw, double backlog
 }
 
 static int solve_e(const struct rtci_ctl_policy *p, double bw, double e0, unsigned prev,
-		   uint8_t *plan, double *value)
+		   double lambda, uint8_t *plan, double *value)
 {
 	struct solve_ctx c;
 	c.p = p;
 	c.H = p->m.horizon;
 	c.bw = bw;
-	c.lambda = p->m.switch_penalty;
+	c.lambda = lambda;
 	c.nc = 0;
 	c.e_end = e0 + 1e-12;
 	int prev_in = prev != RTCI_CTL_SKIP && prev < p->table.n && p->fidx[prev] < 0;
@@ -266,7 +266,8 @@ int rtci_ctl_solve_exact(const struct rtci_ctl_policy *p, double bw, double back
 			 uint8_t *plan, double *value)
 {
 	bw = clamp_bw(p, bw);
-	return solve_e(p, bw, excess0(p, bw, backlog > 0 ? backlog : 0), prev, plan, value);
+	return solve_e(p, bw, excess0(p, bw, backlog > 0 ? backlog : 0), prev, p->m.switch_penalty,
+		       plan, value);
 }
 
 static unsigned prev_slot(const struct rtci_ctl_policy *p, unsigned prev)
@@ -341,7 +342,8 @@ static int build_fast(struct rtci_ctl_policy *p)
 			for (size_t ps = 0; ps < slots; ps++) {
 				unsigned prev = ps < p->nf ? p->fid[ps] : RTCI_CTL_SKIP;
 				p->fast[((size_t)ib * FAST_NE + (size_t)ie) * slots + ps] =
-					(uint8_t)solve_e(p, bw, e, prev, NULL, NULL);
+					(uint8_t)solve_e(p, bw, e, prev, p->m.switch_penalty,
+							 NULL, NULL);
 			}
 		}
 	}
@@ -573,25 +575,91 @@ static int bba_choice(const struct rtci_ctl_device *d, const struct rtci_ctl_pol
 	return p->fid[cur];
 }
 
-int rtci_ctl_decide(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, uint32_t seq,
-		    int64_t capture_ns)
+static void pend_push(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, uint32_t seq,
+		      int64_t capture_ns, unsigned setup)
 {
+	double bytes = p->lb[setup] < RTCI_CTL_PEND_MAX_BYTES ? p->lb[setup] : RTCI_CTL_PEND_MAX_BYTES;
+	if (d->npend == RTCI_CTL_PENDING) { /* oldest is long sent; forget it */
+		d->pend_head = (uint8_t)((d->pend_head + 1) % RTCI_CTL_PENDING);
+		d->npend--;
+	}
+	unsigned k = (d->pend_head + d->npend) % RTCI_CTL_PENDING;
+	d->pend[k].ready_ns = capture_ns + p->m.head_ns;
+	d->pend[k].seq = seq;
+	d->pend[k].bytes = (uint32_t)bytes;
+	d->pend[k].setup = (uint8_t)setup;
+	d->npend++;
+}
+
+/* The setup of the frame before `seq` as the controller expects it: its pending entry, or the
+ * last one committed. The switch penalty counts changes against it. */
+static unsigned prev_setup_before(const struct rtci_ctl_device *d, uint32_t seq)
+{
+	for (unsigned i = d->npend; i-- > 0;) {
+		unsigned k = (d->pend_head + i) % RTCI_CTL_PENDING;
+		if ((int32_t)(d->pend[k].seq - seq) < 0)
+			return d->pend[k].setup;
+	}
+	return d->prev_setup;
+}
+
+/* The frames the device will have queued before frame `seq`: a frame decided again (the gateway
+ * decides a few frames ahead, by how late the last arrival was) replaces its earlier entry, and
+ * so do the frames after it; frames between the last one accounted for and `seq` were not
+ * decided but are captured all the same, with the setup the device is on. */
+static void account_frames_before(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p,
+				  uint32_t seq, int64_t capture_ns)
+{
+	while (d->npend) {
+		unsigned last = (d->pend_head + d->npend - 1) % RTCI_CTL_PENDING;
+		if ((int32_t)(d->pend[last].seq - seq) < 0)
+			break;
+		d->npend--;
+	}
+	if (capture_ns && d->prev_setup < p->table.n) {
+		uint32_t from = seq;
+		if (d->npend)
+			from = d->pend[(d->pend_head + d->npend - 1) % RTCI_CTL_PENDING].seq + 1;
+		else if (d->observed_any)
+			from = d->last_seq + 1;
+		/* at most a ring's worth, and none that rtci_ctl_choose would forget at once */
+		uint32_t back = (uint32_t)((double)p->m.deadline_ns * 2e-9 / p->T);
+		if (back > RTCI_CTL_PENDING - 1)
+			back = RTCI_CTL_PENDING - 1;
+		if ((int32_t)(seq - from) > (int32_t)back)
+			from = seq - back;
+		unsigned hold = prev_setup_before(d, seq);
+		for (uint32_t j = from; (int32_t)(seq - j) > 0; j++)
+			pend_push(d, p, j, capture_ns - llround((double)(seq - j) * p->T * 1e9), hold);
+	}
+}
+
+int rtci_ctl_choose(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, uint32_t seq,
+		    int64_t capture_ns, uint8_t *plan, unsigned *plan_len)
+{
+	uint8_t steps[MAX_H];
+	unsigned nsteps = 1;
 	/* A decided frame not heard of two deadlines after it was ready was dropped by the device
 	 * or is hopelessly late: stop counting it as in flight. */
 	while (d->npend && d->pend[d->pend_head].ready_ns < capture_ns - 2 * p->m.deadline_ns) {
 		d->pend_head = (uint8_t)((d->pend_head + 1) % RTCI_CTL_PENDING);
 		d->npend--;
 	}
+	account_frames_before(d, p, seq, capture_ns);
+	unsigned prev = prev_setup_before(d, seq);
 	double bw = rtci_ctl_predicted_bw(d, p);
 	int s;
 	switch (p->cfg.kind) {
-	case RTCI_CTL_MPC:
-		s = rtci_ctl_solve_exact(p, bw, rtci_ctl_backlog_estimate(d, p, capture_ns, bw),
-					 d->prev_setup, NULL, NULL);
+	case RTCI_CTL_MPC: {
+		double lambda = p->m.switch_penalty;
+		bw = clamp_bw(p, bw);
+		double q = rtci_ctl_backlog_estimate(d, p, capture_ns, bw);
+		s = solve_e(p, bw, excess0(p, bw, q), prev, lambda, steps, NULL);
+		nsteps = p->m.horizon;
 		break;
+	}
 	case RTCI_CTL_FASTMPC:
-		s = rtci_ctl_solve_fast(p, bw, rtci_ctl_backlog_estimate(d, p, capture_ns, bw),
-					d->prev_setup);
+		s = rtci_ctl_solve_fast(p, bw, rtci_ctl_backlog_estimate(d, p, capture_ns, bw), prev);
 		break;
 	case RTCI_CTL_RATE:
 	case RTCI_CTL_SPINN:
@@ -616,17 +684,41 @@ int rtci_ctl_decide(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, 
 	 * +0.7 to +0.9 points at 30 fps with mnv2-224 payloads, no change elsewhere. */
 	if (s == RTCI_CTL_SKIP)
 		s = p->fid[0];
-	if (d->npend == RTCI_CTL_PENDING) { /* oldest is long sent; forget it */
-		d->pend_head = (uint8_t)((d->pend_head + 1) % RTCI_CTL_PENDING);
-		d->npend--;
+	steps[0] = (uint8_t)s;
+	if (plan && plan_len) {
+		for (unsigned i = 0; i < nsteps; i++)
+			plan[i] = steps[i] == RTCI_CTL_SKIP ? p->fid[0] : steps[i];
+		*plan_len = nsteps;
 	}
-	unsigned k = (d->pend_head + d->npend) % RTCI_CTL_PENDING;
-	d->pend[k].ready_ns = capture_ns + p->m.head_ns;
-	d->pend[k].seq = seq;
-	d->pend[k].bytes = (uint32_t)p->lb[s];
-	d->npend++;
-	if (d->prev_setup != s)
-		d->switch_seq = seq;
-	d->prev_setup = (uint16_t)s;
+	return s;
+}
+
+void rtci_ctl_commit(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, uint32_t seq,
+		     int64_t capture_ns, const uint8_t *setups, unsigned n)
+{
+	if (!n || n > RTCI_CTL_PENDING)
+		return;
+	for (unsigned i = 0; i < n; i++)
+		if (setups[i] >= p->table.n)
+			return;
+	account_frames_before(d, p, seq, capture_ns);
+	int64_t T = llround(p->T * 1e9);
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t prev = prev_setup_before(d, seq + i);
+		pend_push(d, p, seq + i, capture_ns ? capture_ns + (int64_t)i * T : 0, setups[i]);
+		if (prev != setups[i])
+			d->switch_seq = seq + i;
+		d->prev_setup = setups[i];
+	}
+}
+
+int rtci_ctl_decide(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, uint32_t seq,
+		    int64_t capture_ns)
+{
+	int s = rtci_ctl_choose(d, p, seq, capture_ns, NULL, NULL);
+	if (s >= 0) {
+		uint8_t one = (uint8_t)s;
+		rtci_ctl_commit(d, p, seq, capture_ns, &one, 1);
+	}
 	return s;
 }

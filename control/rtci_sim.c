@@ -41,6 +41,8 @@ static struct {
 	unsigned window;
 	double report_ms, report_gap_ms;
 	int admit;
+	int decide;
+	unsigned plan_steps;
 	int quiet;
 } opt;
 
@@ -73,6 +75,11 @@ static void usage(FILE *f)
 		"                       0: none)  --report-gap-ms MS  report on a drop after (100)\n"
 		"  --admit finish|start device admits a frame if its last byte (rtci-edge) or its\n"
 		"                       first byte can leave within the send window (default finish)\n"
+		"  --decide gateway|capture  when policies decide: as the gateway (on arrivals, for a\n"
+		"                       frame a few ahead, through its commands; default) or for every\n"
+		"                       frame at its capture\n"
+		"  --plan-steps N       gateway decisions: setups a command carries, 1..8 (8: the\n"
+		"                       MPC's plan, as the gateway; 1: its first step only)\n"
 		"  --quiet\n");
 }
 
@@ -248,6 +255,7 @@ int main(int argc, char **argv)
 	opt.report_ms = 1000;
 	opt.report_gap_ms = 100;
 	opt.admit = RTCI_CTL_ADMIT_FINISH;
+	opt.decide = RTCI_CTL_DECIDE_GATEWAY;
 	opt.policies = "mpc,fastmpc,rate,bba,spinn,clio,fixed,oracle";
 	opt.fps[0] = 10;
 	opt.nfps = 1;
@@ -262,6 +270,7 @@ int main(int argc, char **argv)
 		{ "tail-ms", 1, 0, 8 },     { "horizon", 1, 0, 9 },      { "switch-penalty", 1, 0, 10 },
 		{ "estimator", 1, 0, 11 },  { "window", 1, 0, 12 },      { "quiet", 0, 0, 'q' },
 		{ "report-ms", 1, 0, 13 },  { "report-gap-ms", 1, 0, 14 }, { "admit", 1, 0, 15 },
+		{ "decide", 1, 0, 22 },     { "plan-steps", 1, 0, 23 },
 		{ "min-gain", 1, 0, 16 },   { "frag-overhead", 1, 0, 17 },
 		{ "frame-overhead", 1, 0, 18 }, { "frag-bytes", 1, 0, 19 },
 		{ "runs-from", 1, 0, 20 },
@@ -300,6 +309,19 @@ int main(int argc, char **argv)
 		case 18: opt.model.frame_overhead = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 19: opt.model.frag_bytes = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 20: opt.runs_from = optarg; break;
+		case 23:
+			opt.plan_steps = (unsigned)atoi(optarg);
+			if (opt.plan_steps < 1 || opt.plan_steps > RTCI_CTL_MAX_PLAN)
+				goto bad;
+			break;
+		case 22:
+			if (!strcmp(optarg, "gateway"))
+				opt.decide = RTCI_CTL_DECIDE_GATEWAY;
+			else if (!strcmp(optarg, "capture"))
+				opt.decide = RTCI_CTL_DECIDE_CAPTURE;
+			else
+				goto bad;
+			break;
 		case 11:
 			if (!strcmp(optarg, "robust"))
 				opt.est = RTCI_CTL_EST_ROBUST;
@@ -477,6 +499,8 @@ int main(int argc, char **argv)
 						.report_ns = llround(opt.report_ms * 1e6),
 						.report_gap_ns = llround(opt.report_gap_ms * 1e6),
 						.admit = opt.admit,
+						.decide = opt.decide,
+						.plan_steps = opt.plan_steps,
 					};
 					double bound = -1;
 					int want_frames = ff && name_listed(tn, opt.frames_traces);

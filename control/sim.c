@@ -98,15 +98,91 @@ static void report_periodic(struct reports *rp, const struct rtci_ctl_sim_cfg *c
 		report_make(rp, cfg, fr, upto, rp->last_t + cfg->report_ns, half);
 }
 
-/* Hands the controller every report that arrived by `until`. */
-static void report_deliver(struct reports *rp, struct rtci_ctl_device *dev,
-			   const struct rtci_ctl_policy *pol, int64_t until)
+/* Decisions as the gateway makes them (RTCI_CTL_DECIDE_GATEWAY): on arrivals, through the
+ * shared command logic, and the device's side of the commands (edge/device.c). */
+struct gw_path {
+	struct rtci_ctl_cmd cmd;  /* the gateway's */
+	long last_frame;          /* newest frame observed (-1: none) */
+	uint16_t plan[RTCI_CTL_MAX_PLAN]; /* the device's */
+	uint8_t plan_len;
+	uint64_t plan_from;
+	uint16_t setup;
+};
+
+/* The device receives the command the gateway just issued; frames before `next` are captured. */
+static void gw_deliver(struct gw_path *g, uint64_t next)
+{
+	memcpy(g->plan, g->cmd.plan, sizeof(g->plan));
+	g->plan_len = g->cmd.n;
+	g->plan_from = g->cmd.from;
+	if (g->plan_len == 1 && g->plan_from < next)
+		g->plan_from = next;
+}
+
+/* The device's setup for frame k. */
+static unsigned gw_frame_setup(struct gw_path *g, uint64_t k)
+{
+	if (g->plan_len && k >= g->plan_from) {
+		uint64_t i = k - g->plan_from;
+		g->setup = g->plan[i < g->plan_len ? i : g->plan_len - 1u];
+		if (i + 1 >= g->plan_len)
+			g->plan_len = 0;
+	}
+	return g->setup;
+}
+
+/* Hands the controller every report that arrived by `until`; with the gateway's decisions, one
+ * that counts drops brings a decision for the frame after the newest seen (next: the device's
+ * next frame, for the command's delivery). */
+static int report_deliver(struct reports *rp, struct rtci_ctl_device *dev,
+			  const struct rtci_ctl_policy *pol, int64_t until, struct gw_path *g,
+			  const struct rtci_ctl_model *m, uint64_t next)
 {
 	while (rp->n && rp->q[rp->head].arrival_ns <= until) {
-		rtci_ctl_observe_report(dev, pol, &rp->q[rp->head]);
+		const struct rtci_ctl_report *r = &rp->q[rp->head];
+		rtci_ctl_observe_report(dev, pol, r);
+		if (g && r->frames_dropped) {
+			int64_t half = m->prop_ns / 2;
+			uint64_t f = (uint64_t)(g->last_frame + 1);
+			struct rtci_ctl_cmd_at at = {
+				.seq = (uint32_t)f, .frame = f, .now_ns = r->arrival_ns, .max_steps = 1,
+				.capture_ns = r->arrival_ns - half + llround(1e9 / m->fps),
+			};
+			int rc = rtci_ctl_cmd_decide(&g->cmd, dev, pol, &at);
+			if (rc < 0)
+				return rc;
+			if (rc == RTCI_CTL_CMD_NEW)
+				gw_deliver(g, next);
+		}
 		rp->head = (rp->head + 1) % SIM_REPORTS;
 		rp->n--;
 	}
+	return 0;
+}
+
+/* Frame s arrived at the gateway (its last byte half the propagation after it left): the
+ * gateway decides for the first frame a command leaving now reaches before its capture. Frames
+ * before k are captured. */
+static int gw_on_frame(struct gw_path *g, struct rtci_ctl_device *dev,
+		       const struct rtci_ctl_policy *pol, const struct rtci_ctl_sim_cfg *cfg,
+		       const struct sent *s, unsigned k)
+{
+	const struct rtci_ctl_model *m = cfg->model;
+	int64_t half = m->prop_ns / 2, now = s->finish + half, cap = capture_time(cfg, s->seq);
+	if ((long)s->seq > g->last_frame)
+		g->last_frame = s->seq;
+	rtci_ctl_cmd_seen(&g->cmd, s->seq, s->setup);
+	unsigned margin = rtci_ctl_cmd_margin(now, cap, half, m->fps);
+	struct rtci_ctl_cmd_at at = {
+		.seq = s->seq + margin, .capture_ns = capture_time(cfg, s->seq + margin),
+		.frame = s->seq + margin, .now_ns = now,
+		.max_steps = cfg->plan_steps ? cfg->plan_steps : RTCI_CTL_MAX_PLAN,
+		.seen = true, .seen_frame = s->seq, .seen_setup = s->setup,
+	};
+	int rc = rtci_ctl_cmd_decide(&g->cmd, dev, pol, &at);
+	if (rc == RTCI_CTL_CMD_NEW)
+		gw_deliver(g, k);
+	return rc < 0 ? rc : 0;
 }
 
 /* plan != NULL: replay those decisions (the oracle) instead of asking a policy. */
@@ -147,6 +223,22 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 		}
 		rp->last_t = cfg->offset_ns;
 	}
+	struct gw_path gwp, *g = NULL;
+	if (pol && !plan && cfg->decide == RTCI_CTL_DECIDE_GATEWAY) {
+		/* the hello's answer: a decision before any sample, for the first frame */
+		g = &gwp;
+		memset(g, 0, sizeof(*g));
+		g->last_frame = -1;
+		int s0 = rtci_ctl_decide(&dev, pol, 0, capture_time(cfg, 0));
+		if (s0 < 0) {
+			free(fr);
+			free(rp);
+			return s0;
+		}
+		rtci_ctl_cmd_init(&g->cmd, (unsigned)s0, 0);
+		g->setup = (uint16_t)s0;
+	}
+	int rc = 0;
 
 	for (unsigned k = 0; k < cfg->frames; k++) {
 		int64_t cap = capture_time(cfg, k);
@@ -170,8 +262,9 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 				if (s->transmitted) {
 					if (s->finish + half > cap - half)
 						break;
-					if (rp)
-						report_deliver(rp, &dev, pol, s->finish + half);
+					if (rp && (rc = report_deliver(rp, &dev, pol, s->finish + half, g,
+								       m, k)) < 0)
+						goto out;
 					double behind = 0;
 					for (unsigned j = next_obs + 1; j < k && fr[j].ready <= s->finish; j++)
 						if (fr[j].queued)
@@ -186,13 +279,15 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 						.capture_ns = capture_time(cfg, s->seq),
 					};
 					rtci_ctl_observe_frame(&dev, pol, &ob);
+					if (g && (rc = gw_on_frame(g, &dev, pol, cfg, s, k)) < 0)
+						goto out;
 				} else if (s->queued && !s->transmitted) {
 					/* dropped by the device: the gateway never hears of it */
 				}
 				next_obs++;
 			}
-			if (rp)
-				report_deliver(rp, &dev, pol, cap - half);
+			if (rp && (rc = report_deliver(rp, &dev, pol, cap - half, g, m, k)) < 0)
+				goto out;
 		}
 
 		int exited = 0;
@@ -209,11 +304,11 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 				o.credit = tab->spinn.exit_accuracy;
 			}
 		} else {
-			int s = plan ? plan[k] : rtci_ctl_decide(&dev, pol, k, cap);
+			int s = plan ? plan[k]
+				     : g ? (int)gw_frame_setup(g, k) : rtci_ctl_decide(&dev, pol, k, cap);
 			if (s < 0) {
-				free(fr);
-				free(rp);
-				return s;
+				rc = s;
+				goto out;
 			}
 			o.setup = (uint8_t)s;
 			if (s != RTCI_CTL_SKIP) {
@@ -298,9 +393,10 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 			out[k] = o;
 	}
 	finish_result(res, cfg->frames, credit, hits, switches, bytes_total, m->fps);
+out:
 	free(fr);
 	free(rp);
-	return 0;
+	return rc;
 }
 
 int rtci_ctl_sim_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_out *out,

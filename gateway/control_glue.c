@@ -133,50 +133,29 @@ uint16_t gw_ctl_initial_setup(struct gw_device *d, const struct gw_tenant *tn)
 	int s = rtci_ctl_decide(&d->ctl, tn->policy[d->model], 0, 0);
 	if (s < 0)
 		s = tn->smallest[d->model];
-	d->target = (uint16_t)s;
+	rtci_ctl_cmd_init(&d->cmd, (unsigned)s, 0);
 	return (uint16_t)s;
 }
 
-/* Decides for the frame `rel` (controller sequence) captured at capture_ns and writes a
- * rate-switch command applying from apply_seq when the choice changed (at most one per
- * GW_CMD_INTERVAL_US); resend: the last command was due from a frame already seen (seen_seq,
- * seen_setup) that still used another setup. */
-static long decide_and_command(struct gw_device *d, const struct gw_tenant *tn, uint32_t rel,
-			       int64_t capture_ns, uint64_t apply_seq, bool seen,
-			       uint64_t seen_seq, uint16_t seen_setup, uint64_t now_us,
-			       uint8_t *buf, size_t cap)
+/* Decides for device frame `frame` (controller sequence rel) captured at capture_ns and, when the
+ * controller's plan differs from what the device was told, writes the command (control/command.c:
+ * one in flight, or again after RTCI_CTL_CMD_INTERVAL_NS). */
+static long decide_and_command(struct gw_device *d, const struct gw_tenant *tn,
+			       const struct rtci_ctl_cmd_at *at, uint8_t *buf, size_t cap)
 {
 	const struct rtci_ctl_policy *p = tn->policy[d->model];
-	int s = rtci_ctl_decide(&d->ctl, p, rel, capture_ns);
-	if (s < 0) /* never RTCI_CTL_SKIP: a skipping plan already sends the smallest setup */
+	int rc = rtci_ctl_cmd_decide(&d->cmd, &d->ctl, p, at);
+	if (rc <= 0)
 		return 0;
-	bool send = false;
-	bool changed = (uint16_t)s != d->target;
-	/* a new command waits out the interval unless the device already uses the last one */
-	if (now_us - d->cmd_last_us >= GW_CMD_INTERVAL_US || d->cmd_seq == 0 ||
-	    (changed && !d->cmd_pending)) {
-		if (changed) {
-			d->cmd_seq++;
-			d->cmd_setup = (uint16_t)s;
-			d->cmd_apply = apply_seq;
-			d->cmd_pending = true;
-			d->target = (uint16_t)s;
-			send = true;
-		} else if (d->cmd_pending && seen && seen_seq >= d->cmd_apply &&
-			   seen_setup != d->cmd_setup) {
-			send = true; /* not applied yet: the same command again (idempotent) */
-		}
-	}
-	if (!send)
-		return 0;
-	d->cmd_last_us = now_us;
 	struct rtci_proto_frame_info info = {
-		.tenant_id = tn->id, .device_id = d->id, .seq = d->cmd_seq, .setup_id = d->cmd_setup,
+		.tenant_id = tn->id, .device_id = d->id, .seq = d->cmd.count,
+		.setup_id = d->cmd.plan[0],
 	};
 	struct rtci_proto_command cmd = {
-		.kind = RTCI_PROTO_CMD_RATE_SWITCH, .new_setup_id = d->cmd_setup,
-		.apply_from_seq = d->cmd_apply,
+		.kind = d->cmd.n > 1 ? RTCI_PROTO_CMD_PLAN : RTCI_PROTO_CMD_RATE_SWITCH,
+		.count = d->cmd.n, .new_setup_id = d->cmd.plan[0], .apply_from_seq = d->cmd.from,
 	};
+	memcpy(cmd.plan, d->cmd.plan, sizeof(cmd.plan));
 	return rtci_proto_encode_command(buf, cap, &info, &cmd, d->key);
 }
 
@@ -203,7 +182,8 @@ long gw_ctl_on_frame(struct gw_device *d, const struct gw_tenant *tn, const stru
 	if (!d->seq_base_set) {
 		d->seq_base = h->seq;
 		d->seq_base_set = true;
-		d->target = h->setup_id;
+		if (!d->cmd.count) /* the device's own start: what its frames say */
+			rtci_ctl_cmd_init(&d->cmd, h->setup_id, h->seq);
 	}
 	uint32_t rel = (uint32_t)(h->seq - d->seq_base);
 	int64_t capture_ns = capture_time(d, p, h);
@@ -219,24 +199,21 @@ long gw_ctl_on_frame(struct gw_device *d, const struct gw_tenant *tn, const stru
 	d->setup = h->setup_id;
 	if (h->seq > d->last_frame_seq)
 		d->last_frame_seq = h->seq;
-	if (d->cmd_pending && h->seq >= d->cmd_apply && h->setup_id == d->cmd_setup)
-		d->cmd_pending = false; /* applied */
+	rtci_ctl_cmd_seen(&d->cmd, h->seq, h->setup_id);
 
 	/* Decide for the first frame a command sent now can still reach before its capture: at
-	 * least GW_CMD_MARGIN frames on, more when this frame took longer than that to arrive
-	 * (the frames in between are already encoded, and the queue the controller expects at a
-	 * capture time already past would not be drained). */
+	 * least one frame on, more when this frame took longer than that to arrive (the frames in
+	 * between are already encoded, and the queue the controller expects at a capture time
+	 * already past would not be drained). */
 	int64_t period_ns = (int64_t)(1e9 / tn->cfg->fps);
-	int64_t margin = GW_CMD_MARGIN;
-	if (capture_ns) {
-		int64_t reach = (int64_t)now_us * 1000 + rtci_ctl_policy_model(p)->prop_ns / 2;
-		int64_t need = (reach - capture_ns + period_ns - 1) / period_ns; /* ceil, reach later */
-		if (need > margin)
-			margin = need < GW_CMD_MAX_MARGIN ? need : GW_CMD_MAX_MARGIN;
-	}
-	return decide_and_command(d, tn, rel + (uint32_t)margin,
-				  capture_ns ? capture_ns + margin * period_ns : 0,
-				  h->seq + (uint64_t)margin, true, h->seq, h->setup_id, now_us, buf, cap);
+	unsigned margin = rtci_ctl_cmd_margin((int64_t)now_us * 1000, capture_ns,
+					      rtci_ctl_policy_model(p)->prop_ns / 2, tn->cfg->fps);
+	struct rtci_ctl_cmd_at at = {
+		.seq = rel + margin, .capture_ns = capture_ns ? capture_ns + margin * period_ns : 0,
+		.frame = h->seq + margin, .now_ns = (int64_t)now_us * 1000,
+		.max_steps = RTCI_PROTO_MAX_PLAN, .seen = true, .seen_frame = h->seq, .seen_setup = h->setup_id,
+	};
+	return decide_and_command(d, tn, &at, buf, cap);
 }
 
 long gw_ctl_on_report(struct gw_device *d, const struct gw_tenant *tn,
@@ -265,7 +242,12 @@ long gw_ctl_on_report(struct gw_device *d, const struct gw_tenant *tn,
 	 * the next frame the device captures (apply_from at or below its sequence) */
 	int64_t period_ns = (int64_t)(1e9 / tn->cfg->fps);
 	int64_t capture_ns = d->offset_set ? capture_time(d, p, h) + period_ns : 0;
-	uint32_t rel = d->seq_base_set ? (uint32_t)(d->last_frame_seq - d->seq_base) + 1 : 0;
-	uint64_t apply = d->seq_base_set ? d->last_frame_seq + 1 : 0;
-	return decide_and_command(d, tn, rel, capture_ns, apply, false, 0, 0, now_us, buf, cap);
+	struct rtci_ctl_cmd_at at = {
+		.seq = d->seq_base_set ? (uint32_t)(d->last_frame_seq - d->seq_base) + 1 : 0,
+		.capture_ns = capture_ns, .frame = d->seq_base_set ? d->last_frame_seq + 1 : 0,
+		/* one setup: the device's next frame number is not known here, so a plan's steps
+		 * would meet other frames than planned */
+		.now_ns = (int64_t)now_us * 1000, .max_steps = 1,
+	};
+	return decide_and_command(d, tn, &at, buf, cap);
 }

@@ -35,9 +35,6 @@ struct rtci_codec;
 #define GW_MAX_WORKERS 16
 #define GW_TENANT_SLOTS 256       /* tenant ids seen over the process lifetime (metrics, batcher) */
 #define GW_TOPK 5
-#define GW_CMD_INTERVAL_US 200000 /* at most one rate-switch command per device per 200 ms */
-#define GW_CMD_MARGIN 1           /* a command applies from the frame seq + this margin */
-#define GW_CMD_MAX_MARGIN 64      /* ... or more, up to this, for a frame not captured yet */
 #define GW_SLOT_MEMORY (256u << 20) /* decoded-tensor pool budget per RX lcore */
 #define GW_RESULT_MAX (RTCI_PROTO_HDR_LEN + RTCI_PROTO_RESULT_LEN + \
 		       RTCI_PROTO_MAX_TOPK * RTCI_PROTO_TOPK_ENTRY_LEN + RTCI_PROTO_TAG_LEN)
@@ -97,11 +94,8 @@ struct gw_device {
 	int64_t clock_offset_us;  /* gateway_us - device_us, smallest seen (see operations.md) */
 	uint64_t seq_base;        /* controller sequences are relative to this */
 	uint16_t setup;           /* setup of the newest frame */
-	uint16_t target;          /* setup the device was told to use (or uses) */
 	struct rtci_ctl_device ctl;
-	uint64_t cmd_seq, cmd_apply, cmd_last_us;
-	uint16_t cmd_setup;
-	bool cmd_pending;
+	struct rtci_ctl_cmd cmd;  /* what the device was told (its sequence numbers commands) */
 	bool rep_set;             /* a report arrived; rep_* hold the newest */
 	uint64_t rep_seq;         /* reports carry their own increasing sequence */
 	uint32_t rep_dropped;     /* the device's cumulative drop count then */

@@ -412,7 +412,8 @@ static int phase1(void)
 		       "(%zd bytes)\n",
 		       (unsigned long long)slow.cmd_seq, slow.cmd.new_setup_id, sa,
 		       (unsigned long long)slow.cmd.apply_from_seq, big, sb);
-		if (slow.cmd.kind != RTCI_PROTO_CMD_RATE_SWITCH || sa < 0 || sa >= sb)
+		if ((slow.cmd.kind != RTCI_PROTO_CMD_RATE_SWITCH &&
+		     slow.cmd.kind != RTCI_PROTO_CMD_PLAN) || sa < 0 || sa >= sb)
 			FAIL("command does not ask for a smaller setup");
 	}
 	dev_close(&slow);

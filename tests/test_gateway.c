@@ -144,7 +144,7 @@ Test(gateway, reload_handover)
 	struct gw_device *d120 = gw_table_activate(&g, t, tn, 120, k, 0);
 	cr_assert(d1 && d2 && d120);
 	cr_assert(rtci_auth_replay_accept(&d2->replay, 41) == 0);
-	d2->cmd_seq = 5;
+	d2->cmd.count = 5;
 	cr_assert(rtci_auth_replay_accept(&d1->replay, 9) == 0);
 	/* device 1 gets a new key, device 120 leaves the derive range, device 2 stays */
 	struct gw_table *n = table_from(
@@ -159,7 +159,7 @@ Test(gateway, reload_handover)
 	cr_assert_not_null(n2, "device 2 kept");
 	cr_assert(rtci_auth_replay_check(&n2->replay, 41) == -RTCI_ERR_AUTH_REPLAYED,
 		  "its replay window came along");
-	cr_assert_eq(n2->cmd_seq, 5);
+	cr_assert_eq(n2->cmd.count, 5);
 	cr_assert_null(gw_table_device(n, 7, 1), "a changed key starts over");
 	cr_assert_null(gw_table_device(n, 7, 120), "a removed device is gone");
 	cr_assert_eq(rtci_metrics_value(g.metrics, g.tseries[tn->slot].devices), 1.0);
@@ -239,9 +239,11 @@ Test(gateway, mpc_switches_on_slow_link)
 	cr_assert(rtci_proto_decode(buf, (size_t)n, &m) == 0);
 	cr_assert(rtci_auth_verify_msg(k, &m) == 0, "commands are authenticated with the device key");
 	cr_assert_eq(m.hdr.type, RTCI_PROTO_COMMAND);
-	cr_assert_eq(m.u.command.kind, RTCI_PROTO_CMD_RATE_SWITCH);
+	/* the MPC's plan (a rate switch when all its steps agree), from the next frame */
+	cr_assert(m.u.command.kind == RTCI_PROTO_CMD_PLAN ||
+		  m.u.command.kind == RTCI_PROTO_CMD_RATE_SWITCH);
 	cr_assert_lt(md.table.s[m.u.command.new_setup_id].bytes, md.table.s[big].bytes);
-	cr_assert_eq(m.u.command.apply_from_seq, h.seq + GW_CMD_MARGIN);
+	cr_assert_eq(m.u.command.apply_from_seq, h.seq + 1);
 	gw_table_free(&g, t);
 }
 
@@ -281,21 +283,24 @@ Test(gateway, a_new_command_follows_once_the_last_is_applied)
 	struct rtci_proto_msg m;
 	cr_assert(rtci_proto_decode(buf, (size_t)n, &m) == 0);
 	uint64_t sent_at = now - 100000;
-	uint16_t down = m.u.command.new_setup_id;
-	/* frames of the commanded setup from the named frame on, 10 ms apart, each crossing at
-	 * 1400 bytes per 10 us */
-	h.seq = m.u.command.apply_from_seq;
-	h.setup_id = down;
+	struct rtci_proto_command down = m.u.command;
+	/* frames as commanded from the named frame on (each its plan step, the last held), 10 ms
+	 * apart, each crossing at 1400 bytes per 10 us */
+	h.seq = down.apply_from_seq;
 	h.backlog_bytes = 0;
 	n = 0;
 	for (int i = 0; i < 12 && n == 0; i++, h.seq++) {
+		h.setup_id = down.plan[i < down.count ? i : down.count - 1];
 		uint64_t at = sent_at + 10000 * (uint64_t)(i + 1);
 		n = gw_ctl_on_frame(d, tn, &h, h.frame_len, at - 10 * (h.frag_count - 1u), at, at,
 				    buf, sizeof(buf));
 	}
 	cr_assert_gt(n, 0, "a command within 200 ms of the last, which the device applied");
 	cr_assert(rtci_proto_decode(buf, (size_t)n, &m) == 0);
-	cr_assert_gt(md.table.s[m.u.command.new_setup_id].bytes, md.table.s[down].bytes);
+	uint64_t i = m.u.command.apply_from_seq - down.apply_from_seq;
+	uint16_t told = down.plan[i < down.count ? i : down.count - 1u];
+	cr_assert_gt(md.table.s[m.u.command.new_setup_id].bytes, md.table.s[told].bytes,
+		     "back up: setup %u after %u", m.u.command.new_setup_id, told);
 	gw_table_free(&g, t);
 }
 
@@ -381,7 +386,7 @@ Test(gateway, drop_reports_switch_a_device_that_sends_nothing)
 	uint8_t k[32], buf[128];
 	int big;
 	struct gw_device *d = mpc_device(t, &tn, k, &big);
-	d->target = (uint16_t)big; /* what the hello-ack gave it */
+	rtci_ctl_cmd_init(&d->cmd, (unsigned)big, 0); /* what the hello-ack gave it */
 	struct rtci_proto_hdr h = { .tenant_id = 7, .device_id = 100, .setup_id = (uint16_t)big,
 				    .seq = 500 };
 	struct rtci_proto_report r = { .frames_dropped = 3 };
@@ -428,7 +433,7 @@ Test(gateway, commands_rate_limited_and_idempotent)
 	cr_assert(rtci_proto_decode(buf, (size_t)n, &m) == 0);
 	cr_assert(rtci_auth_verify_msg(k, &m) == 0);
 	cr_assert_eq(m.u.command.new_setup_id, 2);
-	cr_assert_eq(m.u.command.apply_from_seq, 50 + GW_CMD_MARGIN);
+	cr_assert_eq(m.u.command.apply_from_seq, 51);
 	cr_assert_eq(m.hdr.seq, 1);
 	memcpy(first, buf, (size_t)n);
 	long first_len = n;
@@ -437,14 +442,14 @@ Test(gateway, commands_rate_limited_and_idempotent)
 	cr_assert_eq(feed(d, tn, &h, 1000, now + 100000, buf), 0, "rate limit");
 	/* 200 ms later: the same command again, byte for byte */
 	h.seq = 54;
-	n = feed(d, tn, &h, 1000, now + GW_CMD_INTERVAL_US, buf);
+	n = feed(d, tn, &h, 1000, now + (RTCI_CTL_CMD_INTERVAL_NS / 1000), buf);
 	cr_assert(n == first_len && memcmp(buf, first, (size_t)n) == 0,
 		  "retransmission is identical (same command sequence)");
 	/* once the device uses setup 2, no more commands */
 	h.seq = 55;
 	h.setup_id = 2;
-	cr_assert_eq(feed(d, tn, &h, 1000, now + 2 * GW_CMD_INTERVAL_US, buf), 0);
+	cr_assert_eq(feed(d, tn, &h, 1000, now + 2 * (RTCI_CTL_CMD_INTERVAL_NS / 1000), buf), 0);
 	h.seq = 56;
-	cr_assert_eq(feed(d, tn, &h, 1000, now + 3 * GW_CMD_INTERVAL_US, buf), 0);
+	cr_assert_eq(feed(d, tn, &h, 1000, now + 3 * (RTCI_CTL_CMD_INTERVAL_NS / 1000), buf), 0);
 	gw_table_free(&g, t);
 }

@@ -385,6 +385,59 @@ Test(mpc, a_skipping_plan_sends_the_smallest_setup)
 	rtci_ctl_policy_destroy(p);
 }
 
+/* The gateway decides a few frames ahead, by how late the last arrival was, sends plans and
+ * may hold a choice back: the frames the controller expects in the device queue are those the
+ * device captures, each with the setup it really uses. */
+Test(mpc, committed_frames_follow_the_device)
+{
+	double bytes[] = { 1000, 2000, 4000 }, acc[] = { 0.7, 0.8, 0.9 };
+	struct rtci_ctl_table t = table_of(3, bytes, acc);
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m); /* 10 fps, no overheads: link bytes = payload */
+	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_MPC };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	struct rtci_ctl_device d;
+	rtci_ctl_device_init(&d, p);
+	const int64_t t0 = 1000000000, T = 100000000;
+	/* a link too slow to drain anything in between: the estimate is the bytes queued */
+	const double slow = 1e-6;
+	uint8_t one = 1;
+	rtci_ctl_commit(&d, p, 0, t0, &one, 1);
+	cr_assert_float_eq(rtci_ctl_backlog_estimate(&d, p, t0 + T, slow), 2000, 1e-3);
+	/* frame 3 decided next: frames 1 and 2 are captured on setup 1 all the same */
+	uint8_t two = 2;
+	rtci_ctl_commit(&d, p, 3, t0 + 3 * T, &two, 1);
+	cr_assert_float_eq(rtci_ctl_backlog_estimate(&d, p, t0 + 4 * T, slow), 3 * 2000 + 4000,
+			   1e-3);
+	/* frame 2 decided again: it and frame 3 now go on the newer choice */
+	uint8_t zero = 0;
+	rtci_ctl_commit(&d, p, 2, t0 + 2 * T, &zero, 1);
+	cr_assert_float_eq(rtci_ctl_backlog_estimate(&d, p, t0 + 4 * T, slow), 2 * 2000 + 1000,
+			   1e-3);
+	/* a plan: frames 3, 4, 5 on setups 2, 1, 0 */
+	uint8_t plan[] = { 2, 1, 0 };
+	rtci_ctl_commit(&d, p, 3, t0 + 3 * T, plan, 3);
+	cr_assert_float_eq(rtci_ctl_backlog_estimate(&d, p, t0 + 6 * T, slow),
+			   2 * 2000 + 1000 + 4000 + 2000 + 1000, 1e-3);
+	cr_assert_eq(d.prev_setup, 0);
+	/* the MPC's plan for frame 4 on: as many steps as its horizon, and the frames before it
+	 * stay as committed; a choice the gateway held back commits what the device keeps */
+	uint8_t got[8];
+	unsigned n = 0;
+	int s = rtci_ctl_choose(&d, p, 4, t0 + 4 * T, got, &n);
+	cr_assert(s >= 0 && s < 3);
+	cr_assert_eq(n, m.horizon);
+	cr_assert_eq(got[0], s);
+	for (unsigned i = 0; i < n; i++)
+		cr_assert_lt(got[i], 3, "step %u", i);
+	uint8_t kept[] = { 1, 0 };
+	rtci_ctl_commit(&d, p, 4, t0 + 4 * T, kept, 2);
+	cr_assert_float_eq(rtci_ctl_backlog_estimate(&d, p, t0 + 6 * T, slow),
+			   2 * 2000 + 1000 + 4000 + 2000 + 1000, 1e-3);
+	rtci_ctl_policy_destroy(p);
+}
+
 static const char *json_table =
 	"{\"name\":\"x\",\"setups\":["
 	"{\"id\":0,\"c\":1,\"L\":255,\"accuracy\":0.5,\"payload_bytes\":100},"
