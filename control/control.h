@@ -143,6 +143,8 @@ void rtci_ctl_est_add(struct rtci_ctl_est *e, double bytes_per_s);
 /* Prediction in bytes/s; 0 when there is no sample yet. */
 double rtci_ctl_est_harmonic(const struct rtci_ctl_est *e);
 double rtci_ctl_est_robust(const struct rtci_ctl_est *e);
+/* The largest relative prediction error in the window, capped at RTCI_CTL_ROBUST_MAX_ERROR. */
+double rtci_ctl_est_max_error(const struct rtci_ctl_est *e);
 double rtci_ctl_est_ewma(const struct rtci_ctl_est *e);
 double rtci_ctl_est_get(const struct rtci_ctl_est *e, enum rtci_ctl_est_kind kind);
 #define RTCI_CTL_EWMA_ALPHA 0.3
@@ -163,7 +165,10 @@ struct rtci_ctl_model {
 	int64_t prop_ns;       /* propagation, uplink + result downlink */
 	int64_t gw_queue_ns;   /* gateway queueing (batcher wait) */
 	int64_t tail_ns;       /* tail inference time */
-	double switch_penalty; /* objective cost of one setup change, in accuracy units */
+	double switch_penalty; /* objective cost of one setup change, in accuracy units; the
+				* MPC's decisions use between half and all of it, by the
+				* recent prediction error, unless fixed_switch_penalty is set */
+	int fixed_switch_penalty;
 	double min_gain;       /* a larger setup is a candidate only if it is at least this much
 				* more accurate than every smaller candidate */
 	unsigned horizon;      /* H, 1..8 */

@@ -23,18 +23,20 @@ double rtci_ctl_est_harmonic(const struct rtci_ctl_est *e)
 	return e->n / inv;
 }
 
-double rtci_ctl_est_robust(const struct rtci_ctl_est *e)
+double rtci_ctl_est_max_error(const struct rtci_ctl_est *e)
 {
-	double hm = rtci_ctl_est_harmonic(e);
 	double maxerr = 0;
 	for (unsigned i = 0; i < e->n; i++) {
 		unsigned idx = (e->head + RTCI_CTL_EST_WINDOW - 1 - i) % RTCI_CTL_EST_WINDOW;
 		if (e->error[idx] > maxerr)
 			maxerr = e->error[idx];
 	}
-	if (maxerr > RTCI_CTL_ROBUST_MAX_ERROR)
-		maxerr = RTCI_CTL_ROBUST_MAX_ERROR;
-	return hm / (1.0 + maxerr);
+	return maxerr > RTCI_CTL_ROBUST_MAX_ERROR ? RTCI_CTL_ROBUST_MAX_ERROR : maxerr;
+}
+
+double rtci_ctl_est_robust(const struct rtci_ctl_est *e)
+{
+	return rtci_ctl_est_harmonic(e) / (1.0 + rtci_ctl_est_max_error(e));
 }
 
 double rtci_ctl_est_ewma(const struct rtci_ctl_est *e) { return e->n ? e->ewma : 0; }

@@ -651,7 +651,14 @@ int rtci_ctl_choose(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, 
 	int s;
 	switch (p->cfg.kind) {
 	case RTCI_CTL_MPC: {
+		/* The switch penalty is hysteresis against measurement noise. Half of it stays; the
+		 * other half is scaled by the recent relative prediction error (0..1). On a link the
+		 * estimator predicts well, frames may then alternate between neighbouring setups
+		 * and so use capacity that one setup leaves idle; on a noisy one the full penalty
+		 * holds the setup. rtci-sim, docs/control.md §3. */
 		double lambda = p->m.switch_penalty;
+		if (!p->m.fixed_switch_penalty)
+			lambda *= 0.5 + 0.5 * rtci_ctl_est_max_error(&d->est) / RTCI_CTL_ROBUST_MAX_ERROR;
 		bw = clamp_bw(p, bw);
 		double q = rtci_ctl_backlog_estimate(d, p, capture_ns, bw);
 		s = solve_e(p, bw, excess0(p, bw, q), prev, lambda, steps, NULL);

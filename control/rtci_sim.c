@@ -65,6 +65,8 @@ static void usage(FILE *f)
 		"  --runs-from F        instead of --runs: one run per row of an rtci-fleet devices\n"
 		"                       CSV, on that device's trace (by file name) and start offset\n"
 		"  --head-ms --prop-ms --gw-queue-ms --tail-ms --horizon --switch-penalty\n"
+		"  --fixed-switch-penalty  MPC: the penalty as set, not scaled by the recent\n"
+		"                       prediction error\n"
 		"  --min-gain A         frontier: a larger setup must gain A in accuracy (0.002)\n"
 		"  --frag-overhead B --frame-overhead B\n"
 		"                       link bytes beyond the payload per fragment (of --frag-bytes,\n"
@@ -273,7 +275,7 @@ int main(int argc, char **argv)
 		{ "decide", 1, 0, 22 },     { "plan-steps", 1, 0, 23 },
 		{ "min-gain", 1, 0, 16 },   { "frag-overhead", 1, 0, 17 },
 		{ "frame-overhead", 1, 0, 18 }, { "frag-bytes", 1, 0, 19 },
-		{ "runs-from", 1, 0, 20 },
+		{ "runs-from", 1, 0, 20 },  { "fixed-switch-penalty", 0, 0, 21 },
 		{ "help", 0, 0, 'h' },      { 0, 0, 0, 0 },
 	};
 	char *trace_arg = NULL, *setup_arg = NULL;
@@ -309,6 +311,7 @@ int main(int argc, char **argv)
 		case 18: opt.model.frame_overhead = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 19: opt.model.frag_bytes = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 20: opt.runs_from = optarg; break;
+		case 21: opt.model.fixed_switch_penalty = 1; break;
 		case 23:
 			opt.plan_steps = (unsigned)atoi(optarg);
 			if (opt.plan_steps < 1 || opt.plan_steps > RTCI_CTL_MAX_PLAN)

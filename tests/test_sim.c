@@ -121,6 +121,58 @@ Test(sim, link_overheads_charged_per_fragment_and_frame)
 	rtci_ctl_trace_destroy(tr);
 }
 
+/* A steady link between two setups: 9000 bytes per frame period, one setup of 6000 bytes and one
+ * of 12000 (133 ms of a 165 ms send window). Alternating them fills the link; holding either
+ * leaves a third of it idle or falls behind. The exact throughput samples of a steady link make
+ * the MPC's prediction error 0, and with it half of the switch penalty goes: 2.5 points for one
+ * larger frame pay for its two switches at 0.01 each but not at 0.02. */
+static void run_steady_between_two(int fixed_penalty, struct rtci_ctl_sim_result *r,
+				   unsigned *large)
+{
+	double bytes[] = { 6000, 12000 }, acc[] = { 0.8, 0.825 };
+	struct rtci_ctl_table tab;
+	memset(&tab, 0, sizeof(tab));
+	tab.n = 2;
+	tab.clio.L = 255;
+	for (unsigned i = 0; i < 2; i++)
+		tab.s[i] = (struct rtci_ctl_setup){ .c = (uint16_t)(i + 1), .L = 255, .bits = 8,
+						    .accuracy = acc[i], .bytes = bytes[i] };
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m); /* 10 fps, D 200 ms, W 165 ms, penalty 0.02 */
+	m.fixed_switch_penalty = fixed_penalty;
+	struct rtci_ctl_trace *tr;
+	cr_assert_eq(rtci_ctl_trace_constant(90000, 100000000000LL, &tr), 0);
+	struct rtci_ctl_policy_cfg pc = { .kind = RTCI_CTL_MPC, .estimator = RTCI_CTL_EST_ROBUST };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+	struct rtci_ctl_frame_out out[300];
+	struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m, .frames = 300,
+				       .report_ns = 1000000000, .report_gap_ns = 100000000,
+				       .admit = RTCI_CTL_ADMIT_FINISH };
+	cr_assert_eq(rtci_ctl_sim_run(&sc, out, r), 0);
+	*large = 0;
+	for (unsigned k = 50; k < 300; k++) /* after the estimate has settled */
+		*large += out[k].setup == 1;
+	rtci_ctl_policy_destroy(p);
+	rtci_ctl_trace_destroy(tr);
+}
+
+Test(sim, mpc_alternates_setups_on_a_steady_link_between_them)
+{
+	struct rtci_ctl_sim_result scaled, fixed;
+	unsigned large_scaled, large_fixed;
+	run_steady_between_two(0, &scaled, &large_scaled);
+	run_steady_between_two(1, &fixed, &large_fixed);
+	/* frame 1 is decided before frame 0 has arrived, on the model's floor estimate, and the
+	 * device drops it */
+	cr_assert_geq(scaled.hit_rate, 0.99, "alternating fits the link: %f", scaled.hit_rate);
+	cr_assert_geq(fixed.hit_rate, 0.99, "%f", fixed.hit_rate);
+	cr_assert_geq(large_scaled, 75, "the larger setup on %u of 250 frames", large_scaled);
+	cr_assert_leq(large_fixed, 10, "the full penalty holds one setup: %u", large_fixed);
+	cr_assert_gt(scaled.rt_accuracy, fixed.rt_accuracy + 0.005, "%f vs %f", scaled.rt_accuracy,
+		     fixed.rt_accuracy);
+}
+
 Test(sim, drop_reports_bring_mpc_down_to_what_a_lost_link_carries)
 {
 	/* 400 kB/s for 5 s, then 20 kB/s: the device (admitting a frame only when its last byte
