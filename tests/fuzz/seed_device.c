@@ -68,6 +68,10 @@ int main(int argc, char **argv)
 	c.apply_from_seq = 900;
 	info.seq = 2;
 	add(3, b, rtci_proto_encode_command(b, sizeof(b), &info, &c, key));
+	struct rtci_proto_command pl = { .kind = RTCI_PROTO_CMD_PLAN, .count = 3,
+					 .apply_from_seq = 1003, .plan = { 9, 5, 0 } };
+	info.seq = 3;
+	add(3, b, rtci_proto_encode_command(b, sizeof(b), &info, &pl, key));
 	rc |= save(argv[1], "commands");
 
 	struct rtci_proto_hello_ack a = { .initial_setup_id = 5, .max_frag_size = 200,

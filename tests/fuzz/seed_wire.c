@@ -80,6 +80,10 @@ int main(int argc, char **argv)
 	struct rtci_proto_command cmd = { .kind = RTCI_PROTO_CMD_RATE_SWITCH, .new_setup_id = 7,
 					  .apply_from_seq = 1010 };
 	bad |= wire(dir, "command", buf, rtci_proto_encode_command(buf, sizeof(buf), &info, &cmd, key));
+	struct rtci_proto_command plan = { .kind = RTCI_PROTO_CMD_PLAN, .count = 4,
+					   .apply_from_seq = 1010, .plan = { 48, 48, 17, 2 } };
+	bad |= wire(dir, "command_plan", buf,
+		    rtci_proto_encode_command(buf, sizeof(buf), &info, &plan, key));
 	struct rtci_proto_hello hello = { .model_id = 1, .fps_milli = 30000, .deadline_us = 100000,
 					  .max_frag_size = 1400, .n_setups = 3,
 					  .setups = { 0, 7, 49 } };
