@@ -268,8 +268,9 @@ int rtci_ctl_decide(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, 
 		    int64_t capture_ns);
 /* rtci_ctl_decide in two steps, for a caller that may not pass every choice on (the gateway
  * sends the MPC's whole plan, and holds a new command back while the last one is in flight).
- * Choose: the setup for frame `seq` and, when plan and plan_len are given, the policy's plan for
- * frames seq, seq + 1, ... (the MPC's horizon; one step for the other policies; never skip).
+ * Choose: the setup for frame `seq` and, when plan (room for RTCI_CTL_MAX_PLAN) and plan_len
+ * are given, the policy's plan for frames seq, seq + 1, ... (the MPC's horizon; one step for the
+ * other policies; never skip).
  * Commit: the setups frames seq .. seq + n - 1 will really use, so that backlog estimates and
  * the switch penalty follow the device and not choices it never heard of. A frame committed
  * again replaces its entry and those after it; frames between the last committed one and `seq`

@@ -11,6 +11,7 @@
 _Static_assert(sizeof(struct rtci_ctl_device) <= 512, "controller state must fit 512 bytes");
 
 #define MAX_H 8
+_Static_assert(MAX_H <= RTCI_CTL_MAX_PLAN, "a plan of the longest horizon fits a command");
 /* Fast-path bins: bandwidth log-spaced over [FAST_BW_LO, FAST_BW_HI] bytes/s, uplink excess
  * (queue drain time beyond the head time) linear over [0, W]. */
 #define FAST_NBW 160

@@ -140,6 +140,8 @@ uint16_t gw_ctl_initial_setup(struct gw_device *d, const struct gw_tenant *tn)
 /* Decides for device frame `frame` (controller sequence rel) captured at capture_ns and, when the
  * controller's plan differs from what the device was told, writes the command (control/command.c:
  * one in flight, or again after RTCI_CTL_CMD_INTERVAL_NS). */
+_Static_assert(RTCI_CTL_MAX_PLAN == RTCI_PROTO_MAX_PLAN, "the controller's plans are the protocol's");
+
 static long decide_and_command(struct gw_device *d, const struct gw_tenant *tn,
 			       const struct rtci_ctl_cmd_at *at, uint8_t *buf, size_t cap)
 {
