@@ -5,23 +5,24 @@
 #include <errno.h>
 #include <string.h>
 
-void rtci_ctl_cmd_init(struct rtci_ctl_cmd *c, unsigned setup, uint64_t frame)
+unsigned rtci_ctl_plan_setup(const struct rtci_ctl_plan *pl, uint64_t frame, unsigned fallback)
 {
-	*c = (struct rtci_ctl_cmd){ .from = frame, .n = 1 };
-	c->plan[0] = (uint16_t)setup;
+	if (!pl->n || frame < pl->from)
+		return fallback;
+	uint64_t i = frame - pl->from;
+	return pl->setup[i < pl->n ? i : pl->n - 1u];
 }
 
-unsigned rtci_ctl_cmd_setup_at(const struct rtci_ctl_cmd *c, uint64_t frame, unsigned fallback)
+void rtci_ctl_cmd_init(struct rtci_ctl_cmd *c, unsigned setup, uint64_t frame)
 {
-	if (!c->n || frame < c->from)
-		return fallback;
-	uint64_t i = frame - c->from;
-	return c->plan[i < c->n ? i : c->n - 1u];
+	*c = (struct rtci_ctl_cmd){ .told = { .from = frame, .n = 1 } };
+	c->told.setup[0] = (uint16_t)setup;
 }
 
 void rtci_ctl_cmd_seen(struct rtci_ctl_cmd *c, uint64_t frame, unsigned setup)
 {
-	if (c->pending && frame >= c->from && setup == rtci_ctl_cmd_setup_at(c, frame, setup))
+	if (c->pending && frame >= c->told.from &&
+	    setup == rtci_ctl_plan_setup(&c->told, frame, setup))
 		c->pending = false;
 }
 
@@ -46,10 +47,8 @@ int rtci_ctl_cmd_decide(struct rtci_ctl_cmd *c, struct rtci_ctl_device *d,
 	int s = rtci_ctl_choose(d, p, at->seq, at->capture_ns, plan, &n);
 	if (s < 0)
 		return s;
-	if (n > at->max_steps)
+	if (n > at->max_steps) /* n <= the horizon <= RTCI_CTL_MAX_PLAN */
 		n = at->max_steps ? at->max_steps : 1;
-	if (n > RTCI_CTL_MAX_PLAN)
-		n = RTCI_CTL_MAX_PLAN;
 	/* The plan travels up to its first step up: the device holds the step before it. Steps
 	 * down keep frames in time when no later decision reaches the device (a slow link delays
 	 * the arrivals that bring decisions); a step up at the end of a horizon is tentative, and
@@ -65,11 +64,11 @@ int rtci_ctl_cmd_decide(struct rtci_ctl_cmd *c, struct rtci_ctl_device *d,
 	uint8_t told[RTCI_CTL_MAX_PLAN], want[RTCI_CTL_MAX_PLAN];
 	for (unsigned i = 0; i < n; i++) {
 		want[i] = plan[i < steps ? i : steps - 1];
-		told[i] = (uint8_t)rtci_ctl_cmd_setup_at(c, at->frame + i, RTCI_CTL_SKIP);
+		told[i] = (uint8_t)rtci_ctl_plan_setup(&c->told, at->frame + i, RTCI_CTL_SKIP);
 	}
 	/* A command when the decision itself (the plan's first step) is news, and then with the
 	 * steps after it. Later steps alone are not: the next arrival decides them again, and
-	 * sending on them too cost 0.04 points at 30 fps, 100 ms (rtci-sim, docs/control.md).
+	 * sending on them too cost 0.04 points at 30 fps, 100 ms (rtci-sim, docs/control.md §6).
 	 * One command in flight: a new one waits until the device uses the last, or out the
 	 * interval (a lost command). */
 	bool differs = told[0] != want[0];
@@ -81,17 +80,17 @@ int rtci_ctl_cmd_decide(struct rtci_ctl_cmd *c, struct rtci_ctl_device *d,
 		unsigned send = steps;
 		while (send > 1 && plan[send - 1] == plan[send - 2])
 			send--;
-		c->from = at->frame;
-		c->n = (uint8_t)send;
+		c->told.from = at->frame;
+		c->told.n = (uint8_t)send;
 		for (unsigned i = 0; i < send; i++)
-			c->plan[i] = plan[i];
+			c->told.setup[i] = plan[i];
 		c->pending = true;
 		c->count++;
 		c->last_ns = at->now_ns;
 		memcpy(told, want, n);
 		out = RTCI_CTL_CMD_NEW;
-	} else if (!differs && c->pending && at->seen && at->seen_frame >= c->from &&
-		   at->seen_setup != rtci_ctl_cmd_setup_at(c, at->seen_frame, at->seen_setup) &&
+	} else if (!differs && c->pending && at->seen && at->seen_frame >= c->told.from &&
+		   at->seen_setup != rtci_ctl_plan_setup(&c->told, at->seen_frame, at->seen_setup) &&
 		   at->now_ns - c->last_ns >= RTCI_CTL_CMD_INTERVAL_NS) {
 		c->last_ns = at->now_ns; /* not in force yet: the same command again */
 		out = RTCI_CTL_CMD_RESEND;

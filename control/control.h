@@ -290,19 +290,25 @@ void rtci_ctl_commit(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p,
 #define RTCI_CTL_CMD_INTERVAL_NS 200000000    /* a command not seen in force: again after this */
 #define RTCI_CTL_CMD_MAX_MARGIN 64            /* frames ahead a decision may name */
 
+/* What a device was told: frame from + i uses setup[i], later frames the last step. A rate
+ * switch is a plan of one step. The gateway keeps one per device, and so do devices. */
+struct rtci_ctl_plan {
+	uint64_t from;
+	uint16_t setup[RTCI_CTL_MAX_PLAN];
+	uint8_t n;         /* steps (0: nothing told) */
+};
+/* The setup the plan gives `frame` (fallback: no plan, or a frame before it). */
+unsigned rtci_ctl_plan_setup(const struct rtci_ctl_plan *pl, uint64_t frame, unsigned fallback);
+
 struct rtci_ctl_cmd {
-	uint64_t from;     /* device frame of plan[0] */
+	struct rtci_ctl_plan told; /* the last command's plan */
 	uint64_t count;    /* commands issued (0: none yet) */
 	int64_t last_ns;   /* when the last one was issued */
-	uint16_t plan[RTCI_CTL_MAX_PLAN]; /* frame from + i: plan[i]; later frames: the last */
-	uint8_t n;         /* steps (0: nothing told) */
 	bool pending;      /* the last command not yet seen in force */
 };
 
 /* The device was told `setup` from frame `frame` on (a hello's answer), no command yet. */
 void rtci_ctl_cmd_init(struct rtci_ctl_cmd *c, unsigned setup, uint64_t frame);
-/* The setup the commands tell the device for `frame` (fallback for frames before any). */
-unsigned rtci_ctl_cmd_setup_at(const struct rtci_ctl_cmd *c, uint64_t frame, unsigned fallback);
 /* A frame arrived on `setup`: the last command is in force once a frame it covers does. */
 void rtci_ctl_cmd_seen(struct rtci_ctl_cmd *c, uint64_t frame, unsigned setup);
 /* Frames after the one captured at capture_ns to the first that a command leaving at now_ns
@@ -321,7 +327,7 @@ struct rtci_ctl_cmd_at {
 	unsigned seen_setup;
 };
 /* Asks the controller for its plan from at->frame and commits what the device will do. NEW: c
- * holds a new command (plan of c->n steps from c->from) to send, because the plan differs from
+ * holds a new command (c->told) to send, because the plan differs from
  * what the device was told for those frames and no command is in flight (or the last one is
  * overdue); RESEND: the last command again (a frame it covers arrived on another setup after
  * the interval); NONE; or a negative error. */

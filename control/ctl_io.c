@@ -19,15 +19,24 @@ void rtci_ctl_set_err(char *err, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-int rtci_ctl_read_file(const char *path, size_t max, char **buf, size_t *len, char *err,
-		       size_t err_len)
+FILE *rtci_ctl_open_file(const char *path, int *rc, char *err, size_t err_len)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		int e = errno;
 		rtci_ctl_set_err(err, err_len, "%s: %s", path, strerror(e));
-		return -e;
+		*rc = -e;
 	}
+	return f;
+}
+
+int rtci_ctl_read_file(const char *path, size_t max, char **buf, size_t *len, char *err,
+		       size_t err_len)
+{
+	int rc;
+	FILE *f = rtci_ctl_open_file(path, &rc, err, err_len);
+	if (!f)
+		return rc;
 	char *b = malloc(max + 1);
 	if (!b) {
 		fclose(f);

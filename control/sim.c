@@ -101,42 +101,25 @@ static void report_periodic(struct reports *rp, const struct rtci_ctl_sim_cfg *c
 /* Decisions as the gateway makes them (RTCI_CTL_DECIDE_GATEWAY): on arrivals, through the
  * shared command logic, and the device's side of the commands (edge/device.c). */
 struct gw_path {
-	struct rtci_ctl_cmd cmd;  /* the gateway's */
-	long last_frame;          /* newest frame observed (-1: none) */
-	uint16_t plan[RTCI_CTL_MAX_PLAN]; /* the device's */
-	uint8_t plan_len;
-	uint64_t plan_from;
-	uint16_t setup;
+	struct rtci_ctl_cmd cmd;   /* the gateway's */
+	long last_frame;           /* newest frame observed (-1: none) */
+	struct rtci_ctl_plan told; /* the device's: the last command it received */
+	uint16_t setup;            /* ... and the setup of its newest frame */
 };
 
-/* The device receives the command the gateway just issued; frames before `next` are captured. */
-static void gw_deliver(struct gw_path *g, uint64_t next)
-{
-	memcpy(g->plan, g->cmd.plan, sizeof(g->plan));
-	g->plan_len = g->cmd.n;
-	g->plan_from = g->cmd.from;
-	if (g->plan_len == 1 && g->plan_from < next)
-		g->plan_from = next;
-}
-
-/* The device's setup for frame k. */
+/* The device's setup for frame k: its plan's step, else the setup it is on. Commands reach the
+ * device before the capture they are delivered for, so frames before k never change. */
 static unsigned gw_frame_setup(struct gw_path *g, uint64_t k)
 {
-	if (g->plan_len && k >= g->plan_from) {
-		uint64_t i = k - g->plan_from;
-		g->setup = g->plan[i < g->plan_len ? i : g->plan_len - 1u];
-		if (i + 1 >= g->plan_len)
-			g->plan_len = 0;
-	}
+	g->setup = (uint16_t)rtci_ctl_plan_setup(&g->told, k, g->setup);
 	return g->setup;
 }
 
 /* Hands the controller every report that arrived by `until`; with the gateway's decisions, one
- * that counts drops brings a decision for the frame after the newest seen (next: the device's
- * next frame, for the command's delivery). */
+ * that counts drops brings a decision for the frame after the newest seen. */
 static int report_deliver(struct reports *rp, struct rtci_ctl_device *dev,
 			  const struct rtci_ctl_policy *pol, int64_t until, struct gw_path *g,
-			  const struct rtci_ctl_model *m, uint64_t next)
+			  const struct rtci_ctl_model *m)
 {
 	while (rp->n && rp->q[rp->head].arrival_ns <= until) {
 		const struct rtci_ctl_report *r = &rp->q[rp->head];
@@ -152,7 +135,7 @@ static int report_deliver(struct reports *rp, struct rtci_ctl_device *dev,
 			if (rc < 0)
 				return rc;
 			if (rc == RTCI_CTL_CMD_NEW)
-				gw_deliver(g, next);
+				g->told = g->cmd.told;
 		}
 		rp->head = (rp->head + 1) % SIM_REPORTS;
 		rp->n--;
@@ -161,11 +144,10 @@ static int report_deliver(struct reports *rp, struct rtci_ctl_device *dev,
 }
 
 /* Frame s arrived at the gateway (its last byte half the propagation after it left): the
- * gateway decides for the first frame a command leaving now reaches before its capture. Frames
- * before k are captured. */
+ * gateway decides for the first frame a command leaving now reaches before its capture. */
 static int gw_on_frame(struct gw_path *g, struct rtci_ctl_device *dev,
 		       const struct rtci_ctl_policy *pol, const struct rtci_ctl_sim_cfg *cfg,
-		       const struct sent *s, unsigned k)
+		       const struct sent *s)
 {
 	const struct rtci_ctl_model *m = cfg->model;
 	int64_t half = m->prop_ns / 2, now = s->finish + half, cap = capture_time(cfg, s->seq);
@@ -181,7 +163,7 @@ static int gw_on_frame(struct gw_path *g, struct rtci_ctl_device *dev,
 	};
 	int rc = rtci_ctl_cmd_decide(&g->cmd, dev, pol, &at);
 	if (rc == RTCI_CTL_CMD_NEW)
-		gw_deliver(g, k);
+		g->told = g->cmd.told;
 	return rc < 0 ? rc : 0;
 }
 
@@ -263,7 +245,7 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 					if (s->finish + half > cap - half)
 						break;
 					if (rp && (rc = report_deliver(rp, &dev, pol, s->finish + half, g,
-								       m, k)) < 0)
+								       m)) < 0)
 						goto out;
 					double behind = 0;
 					for (unsigned j = next_obs + 1; j < k && fr[j].ready <= s->finish; j++)
@@ -279,14 +261,14 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 						.capture_ns = capture_time(cfg, s->seq),
 					};
 					rtci_ctl_observe_frame(&dev, pol, &ob);
-					if (g && (rc = gw_on_frame(g, &dev, pol, cfg, s, k)) < 0)
+					if (g && (rc = gw_on_frame(g, &dev, pol, cfg, s)) < 0)
 						goto out;
 				} else if (s->queued && !s->transmitted) {
 					/* dropped by the device: the gateway never hears of it */
 				}
 				next_obs++;
 			}
-			if (rp && (rc = report_deliver(rp, &dev, pol, cap - half, g, m, k)) < 0)
+			if (rp && (rc = report_deliver(rp, &dev, pol, cap - half, g, m)) < 0)
 				goto out;
 		}
 

@@ -240,12 +240,10 @@ int rtci_ctl_table_parse(const void *buf, size_t len, const char *name, struct r
 int rtci_ctl_table_load_file(const char *path, struct rtci_ctl_table *out, char *err,
 			     size_t err_len)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		int e = errno;
-		rtci_ctl_set_err(err, err_len, "%s: %s", path, strerror(e));
-		return -e;
-	}
+	int rc;
+	FILE *f = rtci_ctl_open_file(path, &rc, err, err_len);
+	if (!f)
+		return rc;
 	/* A model file can be large; the table needs only its header. */
 	unsigned char lenb[9];
 	size_t got = fread(lenb, 1, 9, f);
@@ -272,7 +270,7 @@ int rtci_ctl_table_load_file(const char *path, struct rtci_ctl_table *out, char 
 	}
 	if (len > want)
 		len = want;
-	int rc = rtci_ctl_table_parse(buf, len, path, out, err, err_len);
+	rc = rtci_ctl_table_parse(buf, len, path, out, err, err_len);
 	free(buf);
 	return rc;
 }

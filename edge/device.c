@@ -29,7 +29,7 @@ int rtci_dev_init(struct rtci_dev *d, const struct rtci_dev_config *cfg, int64_t
 	}
 	d->state = RTCI_DEV_HELLO;
 	d->setup = cfg->setups[0];
-	d->plan_len = 0;
+	d->plan.n = 0;
 	d->next_seq = seq_base;
 	if (d->cfg.report_ns == 0)
 		d->cfg.report_ns = 1000000000LL;
@@ -165,15 +165,10 @@ int rtci_dev_frame_begin(struct rtci_dev *d, int64_t now_ns, uint64_t *seq)
 	}
 	uint64_t s = d->next_seq++;
 	/* a switch takes effect from its frame whether or not that frame is sent */
-	if (d->plan_len && s >= d->plan_from) {
-		uint64_t i = s - d->plan_from;
-		uint16_t next = d->plan[i < d->plan_len ? i : d->plan_len - 1u];
-		if (i + 1 >= d->plan_len)
-			d->plan_len = 0; /* the last setup stays */
-		if (d->setup != next)
-			d->st.switches++;
-		d->setup = next;
-	}
+	uint16_t next = (uint16_t)rtci_ctl_plan_setup(&d->plan, s, d->setup);
+	if (d->setup != next)
+		d->st.switches++;
+	d->setup = next;
 	if (d->q_len == RTCI_DEV_QUEUE) {
 		d->st.skipped[RTCI_DEV_SKIP_QUEUE_FULL]++;
 		return -ENOBUFS;
@@ -350,7 +345,7 @@ int rtci_dev_handle(struct rtci_dev *d, const uint8_t *buf, size_t len, int64_t 
 				d->st.switches++;
 			d->setup = a->initial_setup_id;
 		}
-		d->plan_len = 0;
+		d->plan.n = 0;
 		if (a->max_frag_size >= 64 && a->max_frag_size < d->cfg.frag_size)
 			d->cfg.frag_size = a->max_frag_size;
 		if (d->next_seq < a->min_frame_seq)
@@ -372,17 +367,16 @@ int rtci_dev_handle(struct rtci_dev *d, const uint8_t *buf, size_t len, int64_t 
 			if (!supports(d, c->plan[i]))
 				return drop(ev, -RTCI_ERR_PROTO_BAD_COMMAND);
 		d->st.commands++;
-		memcpy(d->plan, c->plan, c->count * sizeof(c->plan[0]));
-		d->plan_len = c->count;
-		d->plan_from = c->apply_from_seq;
+		memcpy(d->plan.setup, c->plan, c->count * sizeof(c->plan[0]));
+		d->plan.n = c->count;
+		d->plan.from = c->apply_from_seq;
 		/* Frames already captured keep their setup. A rate switch then applies from the next
 		 * frame; a plan names a setup per frame, so the next frame takes its own step. */
-		if (c->count == 1 && d->plan_from < d->next_seq)
-			d->plan_from = d->next_seq;
-		uint64_t first = d->plan_from > d->next_seq ? d->plan_from : d->next_seq;
-		uint64_t i = first - d->plan_from;
+		if (c->count == 1 && d->plan.from < d->next_seq)
+			d->plan.from = d->next_seq;
+		uint64_t first = d->plan.from > d->next_seq ? d->plan.from : d->next_seq;
 		ev->kind = RTCI_DEV_EV_COMMAND;
-		ev->setup = d->plan[i < d->plan_len ? i : d->plan_len - 1u];
+		ev->setup = (uint16_t)rtci_ctl_plan_setup(&d->plan, first, d->setup);
 		ev->apply_from = first;
 		return ev->kind;
 	}

@@ -106,11 +106,9 @@ struct rtci_dev {
 	struct rtci_dev_config cfg;
 	enum rtci_dev_state state;
 	uint16_t setup;               /* current setup */
-	/* The gateway's plan: frame plan_from + i uses plan[i], later frames the last one
-	 * (plan_len 0: none pending). A rate switch is a plan of one setup. */
-	uint16_t plan[RTCI_PROTO_MAX_PLAN];
-	uint8_t plan_len;
-	uint64_t plan_from;
+	/* The gateway's last command (plan.n 0: none since the hello-ack); frames before it, and
+	 * the setup between commands, stay on `setup`. */
+	struct rtci_ctl_plan plan;
 	uint64_t next_seq;
 	uint64_t nonces[RTCI_DEV_NONCES];
 	uint8_t n_nonces, nonce_head;

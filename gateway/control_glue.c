@@ -137,11 +137,10 @@ uint16_t gw_ctl_initial_setup(struct gw_device *d, const struct gw_tenant *tn)
 	return (uint16_t)s;
 }
 
-/* Decides for device frame `frame` (controller sequence rel) captured at capture_ns and, when the
- * controller's plan differs from what the device was told, writes the command (control/command.c:
- * one in flight, or again after RTCI_CTL_CMD_INTERVAL_NS). */
 _Static_assert(RTCI_CTL_MAX_PLAN == RTCI_PROTO_MAX_PLAN, "the controller's plans are the protocol's");
 
+/* Decides for the frame at->frame and, when the controller's plan is news to the device, writes
+ * the command (control/command.c: one in flight, or again after RTCI_CTL_CMD_INTERVAL_NS). */
 static long decide_and_command(struct gw_device *d, const struct gw_tenant *tn,
 			       const struct rtci_ctl_cmd_at *at, uint8_t *buf, size_t cap)
 {
@@ -149,15 +148,16 @@ static long decide_and_command(struct gw_device *d, const struct gw_tenant *tn,
 	int rc = rtci_ctl_cmd_decide(&d->cmd, &d->ctl, p, at);
 	if (rc <= 0)
 		return 0;
+	const struct rtci_ctl_plan *told = &d->cmd.told;
 	struct rtci_proto_frame_info info = {
 		.tenant_id = tn->id, .device_id = d->id, .seq = d->cmd.count,
-		.setup_id = d->cmd.plan[0],
+		.setup_id = told->setup[0],
 	};
 	struct rtci_proto_command cmd = {
-		.kind = d->cmd.n > 1 ? RTCI_PROTO_CMD_PLAN : RTCI_PROTO_CMD_RATE_SWITCH,
-		.count = d->cmd.n, .new_setup_id = d->cmd.plan[0], .apply_from_seq = d->cmd.from,
+		.kind = told->n > 1 ? RTCI_PROTO_CMD_PLAN : RTCI_PROTO_CMD_RATE_SWITCH,
+		.count = told->n, .new_setup_id = told->setup[0], .apply_from_seq = told->from,
 	};
-	memcpy(cmd.plan, d->cmd.plan, sizeof(cmd.plan));
+	memcpy(cmd.plan, told->setup, sizeof(cmd.plan));
 	return rtci_proto_encode_command(buf, cap, &info, &cmd, d->key);
 }
 

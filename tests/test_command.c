@@ -51,21 +51,21 @@ Test(command, margin_names_the_first_frame_not_captured_yet)
 	cr_assert_eq(rtci_ctl_cmd_margin(30 * MS, 0, 0, 10), 1, "capture unknown");
 }
 
-Test(command, setup_at_follows_the_plan_and_holds_its_last_step)
+Test(command, a_plan_gives_each_frame_its_step_and_holds_the_last)
 {
 	struct rtci_ctl_cmd c;
 	rtci_ctl_cmd_init(&c, 2, 0);
-	cr_assert_eq(rtci_ctl_cmd_setup_at(&c, 77, 9), 2);
-	c.from = 10;
-	c.n = 3;
-	c.plan[0] = 1;
-	c.plan[1] = 0;
-	c.plan[2] = 2;
-	cr_assert_eq(rtci_ctl_cmd_setup_at(&c, 9, 9), 9, "before the plan: the fallback");
-	cr_assert_eq(rtci_ctl_cmd_setup_at(&c, 10, 9), 1);
-	cr_assert_eq(rtci_ctl_cmd_setup_at(&c, 11, 9), 0);
-	cr_assert_eq(rtci_ctl_cmd_setup_at(&c, 12, 9), 2);
-	cr_assert_eq(rtci_ctl_cmd_setup_at(&c, 500, 9), 2);
+	cr_assert_eq(rtci_ctl_plan_setup(&c.told, 77, 9), 2);
+	c.told.from = 10;
+	c.told.n = 3;
+	c.told.setup[0] = 1;
+	c.told.setup[1] = 0;
+	c.told.setup[2] = 2;
+	cr_assert_eq(rtci_ctl_plan_setup(&c.told, 9, 9), 9, "before the plan: the fallback");
+	cr_assert_eq(rtci_ctl_plan_setup(&c.told, 10, 9), 1);
+	cr_assert_eq(rtci_ctl_plan_setup(&c.told, 11, 9), 0);
+	cr_assert_eq(rtci_ctl_plan_setup(&c.told, 12, 9), 2);
+	cr_assert_eq(rtci_ctl_plan_setup(&c.told, 500, 9), 2);
 	/* in force once a frame it covers arrives on its step */
 	c.pending = true;
 	rtci_ctl_cmd_seen(&c, 9, 1);
@@ -89,14 +89,14 @@ Test(command, a_plan_down_travels_and_one_command_is_in_flight)
 				      .now_ns = 1850 * MS, .max_steps = RTCI_CTL_MAX_PLAN };
 	cr_assert_eq(rtci_ctl_cmd_decide(&c, &d, p, &at), RTCI_CTL_CMD_NEW);
 	cr_assert_eq(c.count, 1);
-	cr_assert_eq(c.from, 109);
+	cr_assert_eq(c.told.from, 109);
 	cr_assert(c.pending);
 	/* one frame of 2000 bytes, then 1000-byte frames the device holds: the step down travels
 	 * (the steps after it repeat it) */
-	cr_assert_eq(c.n, 2);
-	cr_assert_eq(c.plan[0], 1);
-	cr_assert_eq(c.plan[1], 0);
-	cr_assert_eq(rtci_ctl_cmd_setup_at(&c, 115, 9), 0);
+	cr_assert_eq(c.told.n, 2);
+	cr_assert_eq(c.told.setup[0], 1);
+	cr_assert_eq(c.told.setup[1], 0);
+	cr_assert_eq(rtci_ctl_plan_setup(&c.told, 115, 9), 0);
 	/* the next decision wants something else for its frame: the last command is not in
 	 * force yet, so nothing goes out until the interval has passed */
 	struct rtci_ctl_cmd keep = c;
@@ -114,7 +114,7 @@ Test(command, a_plan_down_travels_and_one_command_is_in_flight)
 				       .now_ns = 1850 * MS + 100 * MS, .max_steps = RTCI_CTL_MAX_PLAN };
 	cr_assert_eq(rtci_ctl_cmd_decide(&c, &d, p, &at), RTCI_CTL_CMD_NONE);
 	cr_assert_eq(c.count, keep.count);
-	cr_assert_eq(memcmp(c.plan, keep.plan, sizeof(c.plan)), 0);
+	cr_assert_eq(memcmp(&c.told, &keep.told, sizeof(c.told)), 0);
 	/* a frame arrives on its commanded step: in force, the next decision goes out at once */
 	rtci_ctl_cmd_seen(&c, 109, 1);
 	cr_assert_not(c.pending);
@@ -124,8 +124,8 @@ Test(command, a_plan_down_travels_and_one_command_is_in_flight)
 	at.now_ns += 10 * MS;
 	cr_assert_eq(rtci_ctl_cmd_decide(&c, &d, p, &at), RTCI_CTL_CMD_NEW);
 	cr_assert_eq(c.count, 2);
-	cr_assert_eq(c.from, 131);
-	cr_assert_eq(c.plan[0], 2, "back up on a fast link");
+	cr_assert_eq(c.told.from, 131);
+	cr_assert_eq(c.told.setup[0], 2, "back up on a fast link");
 	rtci_ctl_policy_destroy(p);
 }
 
@@ -140,8 +140,8 @@ Test(command, lost_command_goes_again_and_rate_plans_one_step)
 	struct rtci_ctl_cmd_at at = { .seq = 9, .capture_ns = 1900 * MS, .frame = 9,
 				      .now_ns = 1850 * MS, .max_steps = RTCI_CTL_MAX_PLAN };
 	cr_assert_eq(rtci_ctl_cmd_decide(&c, &d, p, &at), RTCI_CTL_CMD_NEW);
-	cr_assert_eq(c.n, 1, "one setup: a rate switch");
-	cr_assert_eq(c.plan[0], 1);
+	cr_assert_eq(c.told.n, 1, "one setup: a rate switch");
+	cr_assert_eq(c.told.setup[0], 1);
 	/* frame 10 arrives on the old setup: within the interval nothing, after it the same
 	 * command again */
 	at = (struct rtci_ctl_cmd_at){ .seq = 11, .capture_ns = 2100 * MS, .frame = 11,

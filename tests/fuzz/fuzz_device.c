@@ -29,12 +29,12 @@ static void check(const struct rtci_dev *d)
 		abort();
 	/* a pending plan holds supported setups only; a rate switch never names a frame already
 	 * captured (the fuzzed device starts at frame 1000) */
-	if (d->plan_len > RTCI_PROTO_MAX_PLAN || (d->plan_len == 1 && d->plan_from < 1000))
+	if (d->plan.n > RTCI_PROTO_MAX_PLAN || (d->plan.n == 1 && d->plan.from < 1000))
 		abort();
-	for (unsigned k = 0; k < d->plan_len; k++) {
+	for (unsigned k = 0; k < d->plan.n; k++) {
 		int known = 0;
 		for (unsigned i = 0; i < d->cfg.n_setups; i++)
-			known |= d->cfg.setups[i] == d->plan[k];
+			known |= d->cfg.setups[i] == d->plan.setup[k];
 		if (!known)
 			abort();
 	}
