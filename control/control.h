@@ -221,6 +221,9 @@ const struct rtci_ctl_model *rtci_ctl_policy_model(const struct rtci_ctl_policy 
 enum rtci_ctl_kind rtci_ctl_policy_kind(const struct rtci_ctl_policy *p);
 /* Setups not dominated by another (smaller and at least as accurate), ascending size. */
 unsigned rtci_ctl_policy_frontier(const struct rtci_ctl_policy *p, uint8_t *ids, unsigned cap);
+/* The setup sent when no setup is predicted to make its deadline: the most accurate frontier
+ * setup within twice the smallest one's link bytes and within one datagram. */
+unsigned rtci_ctl_policy_fallback(const struct rtci_ctl_policy *p);
 size_t rtci_ctl_policy_table_bytes(const struct rtci_ctl_policy *p);
 
 /* Per-device controller state: a plain struct so a gateway can keep it in its device table

@@ -18,6 +18,9 @@ _Static_assert(MAX_H <= RTCI_CTL_MAX_PLAN, "a plan of the longest horizon fits a
 #define FAST_NE 64
 #define FAST_BW_LO 1.0e3
 #define FAST_BW_HI 2.5e8
+/* fallback_setup: at most this many times the smallest setup's link bytes. rtci-sim: 1.5 to 3
+ * give the same figures (docs/control.md §3). */
+#define FALLBACK_BYTES_FACTOR 2.0
 
 struct rtci_ctl_policy {
 	struct rtci_ctl_table table;
@@ -30,6 +33,7 @@ struct rtci_ctl_policy {
 	unsigned nh;            /* concave hull of (0,0) and the frontier */
 	double hx[RTCI_CTL_MAX_SETUPS + 1], hy[RTCI_CTL_MAX_SETUPS + 1];
 	uint8_t clio_setup;
+	uint8_t fallback;       /* sent when no setup is predicted to make its deadline */
 	double lb[RTCI_CTL_MAX_SETUPS]; /* setup id -> link bytes of a frame (model overheads) */
 	uint8_t *fast;          /* [FAST_NBW][FAST_NE][nf + 1] */
 	double fast_lbw_lo, fast_lbw_scale;
@@ -328,6 +332,28 @@ int64_t rtci_ctl_frame_latency(const struct rtci_ctl_model *m, double backlog, d
 	return llround(s * 1e9) + m->prop_ns + m->gw_queue_ns + m->tail_ns;
 }
 
+/* What to send when no setup is predicted to make its deadline (the plan skips, or nothing fits
+ * the rate budget): a bet that the link comes back. A prediction that low comes from a stalled
+ * link (drop reports) or from frames of one or two datagrams, whose samples time the wait for the
+ * link more than its rate (§2 of docs/control.md); it cannot tell 150 bytes from 300. So the bet
+ * is the most accurate frontier setup within twice the smallest one's link bytes and within one
+ * datagram: on a link that delivers whole packets it costs the same one packet, on a fluid link at
+ * most twice the smallest frame's time. On the Fashion-MNIST table that is (2 ch, 4 bit) at 0.905
+ * instead of (1 ch, 1 bit) at 0.83; a table whose smallest frame needs more than one datagram
+ * (mnv2-224) keeps its smallest setup. rtci-sim, docs/control.md §3. */
+static uint8_t fallback_setup(const struct rtci_ctl_policy *p)
+{
+	double limit = FALLBACK_BYTES_FACTOR * p->lb[p->fid[0]];
+	double datagram = p->m.frag_bytes + p->m.frag_overhead;
+	if (limit > datagram)
+		limit = datagram;
+	uint8_t best = p->fid[0];
+	for (unsigned i = 1; i < p->nf; i++)
+		if (p->lb[p->fid[i]] <= limit)
+			best = p->fid[i];
+	return best;
+}
+
 static int build_fast(struct rtci_ctl_policy *p)
 {
 	size_t slots = p->nf + 1;
@@ -382,6 +408,7 @@ int rtci_ctl_policy_create(const struct rtci_ctl_table *table, const struct rtci
 	for (unsigned i = 0; i < table->n; i++)
 		p->lb[i] = rtci_ctl_link_bytes(m, table->s[i].bytes);
 	build_frontier(p);
+	p->fallback = fallback_setup(p);
 	unsigned cmax = 0;
 	for (unsigned i = 0; i < table->n; i++)
 		if (table->s[i].L == table->clio.L && table->s[i].c > cmax) {
@@ -417,6 +444,8 @@ const struct rtci_ctl_table *rtci_ctl_policy_table(const struct rtci_ctl_policy 
 }
 const struct rtci_ctl_model *rtci_ctl_policy_model(const struct rtci_ctl_policy *p) { return &p->m; }
 enum rtci_ctl_kind rtci_ctl_policy_kind(const struct rtci_ctl_policy *p) { return p->cfg.kind; }
+
+unsigned rtci_ctl_policy_fallback(const struct rtci_ctl_policy *p) { return p->fallback; }
 
 unsigned rtci_ctl_policy_frontier(const struct rtci_ctl_policy *p, uint8_t *ids, unsigned cap)
 {
@@ -546,7 +575,7 @@ double rtci_ctl_backlog_estimate(const struct rtci_ctl_device *d, const struct r
 static int rate_choice(const struct rtci_ctl_policy *p, double bw)
 {
 	double budget = bw * p->T;
-	int best = p->fid[0];
+	int best = p->fallback;
 	for (unsigned i = 0; i < p->nf; i++)
 		if (p->lb[p->fid[i]] <= budget)
 			best = p->fid[i];
@@ -685,17 +714,17 @@ int rtci_ctl_choose(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, 
 	default:
 		return -EINVAL;
 	}
-	/* A plan that skips this frame sends the smallest setup instead. The device drops a frame
-	 * itself when its own, exactly known queue cannot get it out by the deadline, so a frame
-	 * the plan would skip costs nothing unless it can make it; and the protocol has no "skip"
-	 * (the gateway would ask for the smallest setup anyway). rtci-sim, docs/control.md §3:
-	 * +0.7 to +0.9 points at 30 fps with mnv2-224 payloads, no change elsewhere. */
+	/* A plan that skips this frame sends the fallback setup instead (see fallback_setup). The
+	 * device drops a frame itself when its own, exactly known queue cannot get it out by the
+	 * deadline, so a frame the plan would skip costs nothing unless it can make it; and the
+	 * protocol has no "skip". rtci-sim, docs/control.md §3: sending the smallest setup rather
+	 * than skipping was +0.7 to +0.9 points at 30 fps with mnv2-224 payloads. */
 	if (s == RTCI_CTL_SKIP)
-		s = p->fid[0];
+		s = p->fallback;
 	steps[0] = (uint8_t)s;
 	if (plan && plan_len) {
 		for (unsigned i = 0; i < nsteps; i++)
-			plan[i] = steps[i] == RTCI_CTL_SKIP ? p->fid[0] : steps[i];
+			plan[i] = steps[i] == RTCI_CTL_SKIP ? p->fallback : steps[i];
 		*plan_len = nsteps;
 	}
 	return s;

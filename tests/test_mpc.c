@@ -351,9 +351,62 @@ Test(mpc, drop_report_caps_the_prediction_until_a_frame_arrives)
 	rtci_ctl_policy_destroy(p);
 }
 
-Test(mpc, a_skipping_plan_sends_the_smallest_setup)
+static unsigned id_of_bytes(const struct rtci_ctl_table *t, double bytes)
 {
-	struct rtci_ctl_table t = small_table(3);
+	for (unsigned i = 0; i < t->n; i++)
+		if (t->s[i].bytes == bytes)
+			return i;
+	return RTCI_CTL_SKIP;
+}
+
+Test(mpc, fallback_is_the_best_setup_within_twice_the_smallest_and_one_datagram)
+{
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m); /* 1400-byte fragments, no overheads */
+	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_MPC };
+	struct rtci_ctl_policy *p;
+	/* 190 B is the most accurate within 2 x 100 B; 250 B is over it */
+	double b1[] = { 100, 150, 190, 250, 5000 }, a1[] = { 0.70, 0.85, 0.88, 0.90, 0.92 };
+	struct rtci_ctl_table t = table_of(5, b1, a1);
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	cr_assert_eq(rtci_ctl_policy_fallback(p), id_of_bytes(&t, 190));
+	rtci_ctl_policy_destroy(p);
+	/* 1300 B is within twice 800 B but 1500 B is over one datagram */
+	double b2[] = { 800, 1300, 1500 }, a2[] = { 0.70, 0.80, 0.90 };
+	t = table_of(3, b2, a2);
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	cr_assert_eq(rtci_ctl_policy_fallback(p), id_of_bytes(&t, 1300));
+	rtci_ctl_policy_destroy(p);
+	/* the smallest frame already needs two datagrams: it stays the fallback */
+	double b3[] = { 1600, 2000, 3000 }, a3[] = { 0.70, 0.80, 0.90 };
+	t = table_of(3, b3, a3);
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	cr_assert_eq(rtci_ctl_policy_fallback(p), id_of_bytes(&t, 1600));
+	rtci_ctl_policy_destroy(p);
+	/* in link bytes (76 a fragment, 16 a frame): twice the smallest is 384, and 250 B takes 342 */
+	m.frag_overhead = 76;
+	m.frame_overhead = 16;
+	t = table_of(5, b1, a1);
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	cr_assert_eq(rtci_ctl_policy_fallback(p), id_of_bytes(&t, 250));
+	rtci_ctl_policy_destroy(p);
+}
+
+/* A device whose link carries `bps` by the last frame the controller saw (a 5000-byte frame:
+ * the bytes after its first fragment over its first-to-last arrival span). */
+static void device_at(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, double bps)
+{
+	rtci_ctl_device_init(d, p);
+	struct rtci_ctl_obs o = { .seq = 0, .bytes = 5000, .first_arrival_ns = 0,
+				  .last_arrival_ns = llround(3600.0 / bps * 1e9), .capture_ns = 1 };
+	rtci_ctl_observe_frame(d, p, &o);
+	cr_assert_float_eq(rtci_ctl_predicted_bw(d, p), bps, bps * 1e-6);
+}
+
+Test(mpc, a_skipping_plan_sends_the_fallback_setup)
+{
+	double b[] = { 100, 180, 5000 }, a[] = { 0.80, 0.88, 0.92 };
+	struct rtci_ctl_table t = table_of(3, b, a);
 	struct rtci_ctl_model m;
 	rtci_ctl_model_default(&m);
 	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_MPC };
@@ -362,16 +415,17 @@ Test(mpc, a_skipping_plan_sends_the_smallest_setup)
 	/* 100 B/s: no setup can make the deadline */
 	cr_assert_eq(rtci_ctl_solve_exact(p, 100, 0, RTCI_CTL_SKIP, NULL, NULL), RTCI_CTL_SKIP);
 	struct rtci_ctl_device d;
-	rtci_ctl_device_init(&d, p);
-	struct rtci_ctl_obs o = { .seq = 0, .bytes = 5000, .first_arrival_ns = 0,
-				  .last_arrival_ns = 50000000000LL, .capture_ns = 1 };
-	rtci_ctl_observe_frame(&d, p, &o);
-	/* the plan skips, the device gets the smallest setup (it drops the frame itself if it
-	 * cannot leave in time), also with that frame still in flight */
-	uint8_t ids[8];
-	rtci_ctl_policy_frontier(p, ids, 8);
-	cr_assert_eq(rtci_ctl_decide(&d, p, 1, 60000000000LL), ids[0]);
-	cr_assert_eq(rtci_ctl_decide(&d, p, 2, 60100000000LL), ids[0]);
+	device_at(&d, p, 72);
+	/* the plan skips, the device gets the fallback (it drops the frame itself if it cannot
+	 * leave in time), every step of the plan too */
+	uint8_t plan[RTCI_CTL_MAX_PLAN];
+	unsigned n = 0;
+	cr_assert_eq(rtci_ctl_choose(&d, p, 1, 60000000000LL, plan, &n), id_of_bytes(&t, 180));
+	cr_assert_eq(n, m.horizon);
+	for (unsigned i = 0; i < n; i++)
+		cr_assert_eq(plan[i], id_of_bytes(&t, 180));
+	cr_assert_eq(rtci_ctl_decide(&d, p, 1, 60000000000LL), id_of_bytes(&t, 180));
+	cr_assert_eq(rtci_ctl_decide(&d, p, 2, 60100000000LL), id_of_bytes(&t, 180));
 	/* with bandwidth to spare the same device moves up again */
 	struct rtci_ctl_obs fast = { .seq = 2, .bytes = 50000, .first_arrival_ns = 60200000000LL,
 				     .last_arrival_ns = 60201000000LL, .capture_ns = 60100000000LL };
@@ -381,7 +435,26 @@ Test(mpc, a_skipping_plan_sends_the_smallest_setup)
 		fast.last_arrival_ns += 100000000;
 		rtci_ctl_observe_frame(&d, p, &fast);
 	}
-	cr_assert_neq(rtci_ctl_decide(&d, p, 11, 61200000000LL), ids[0]);
+	cr_assert_eq(rtci_ctl_decide(&d, p, 11, 61200000000LL), id_of_bytes(&t, 5000));
+	rtci_ctl_policy_destroy(p);
+}
+
+Test(rate, sends_what_fits_the_budget_and_the_fallback_when_nothing_does)
+{
+	double b[] = { 100, 180, 5000 }, a[] = { 0.80, 0.88, 0.92 };
+	struct rtci_ctl_table t = table_of(3, b, a);
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m); /* 10 fps: a budget of bw x 100 ms */
+	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_RATE };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	struct rtci_ctl_device d;
+	device_at(&d, p, 500); /* 50 B: nothing fits */
+	cr_assert_eq(rtci_ctl_decide(&d, p, 1, 1000000000), id_of_bytes(&t, 180));
+	device_at(&d, p, 1440); /* 144 B: the smallest fits, 180 B does not */
+	cr_assert_eq(rtci_ctl_decide(&d, p, 1, 1000000000), id_of_bytes(&t, 100));
+	device_at(&d, p, 60000); /* 6 kB */
+	cr_assert_eq(rtci_ctl_decide(&d, p, 1, 1000000000), id_of_bytes(&t, 5000));
 	rtci_ctl_policy_destroy(p);
 }
 
