@@ -585,7 +585,10 @@ static int rate_choice(const struct rtci_ctl_policy *p, double bw)
 /* BBA-like: no bandwidth estimate, only the device's latest backlog report, in frames of the
  * current setup. Reservoir (under half a frame queued): step up one frontier setup, but only once
  * a frame sent after the last change has been observed; cushion exceeded (over 1.5 frames): step
- * down by log2 of the occupancy at once; otherwise hold. */
+ * down by log2 of the occupancy at once; otherwise hold. A drop report with no frame since steps
+ * down one setup per decision: the device drops what cannot leave in time instead of queueing
+ * it, so on a link too slow for the current setup the queue never fills (rtci-sim with mnv2-224
+ * at 10 fps, 200 ms: 0.007 without this rule, 0.61 with it). */
 static int bba_choice(const struct rtci_ctl_device *d, const struct rtci_ctl_policy *p,
 		      uint32_t seq)
 {
@@ -596,7 +599,9 @@ static int bba_choice(const struct rtci_ctl_device *d, const struct rtci_ctl_pol
 	if (!d->observed_any)
 		return p->fid[cur];
 	double x = d->anchor_backlog / p->lb[p->fid[cur]];
-	if (x > 1.5) {
+	if (d->bw_cap > 0) {
+		cur = cur > 0 ? cur - 1 : 0;
+	} else if (x > 1.5) {
 		int down = (int)ceil(log2(x));
 		cur = cur - down < 0 ? 0 : cur - down;
 	} else if (x < 0.5 && (int32_t)(d->last_seq - d->switch_seq) >= 0 && cur + 1 < (int)p->nf) {

@@ -580,3 +580,35 @@ Test(table, invalid_tables_say_why)
 			  cases[i].msg);
 	}
 }
+
+/* The device drops what cannot leave in time instead of queueing it: BBA's queue signal stays
+ * empty on a link too slow for its setup, and the drop reports have to stand in for it. */
+Test(bba, drop_reports_step_down_until_a_frame_arrives)
+{
+	double b[] = { 1000, 2000, 4000 }, a[] = { 0.7, 0.8, 0.9 };
+	struct rtci_ctl_table t = table_of(3, b, a);
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_BBA };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
+	struct rtci_ctl_device d;
+	rtci_ctl_device_init(&d, p);
+	struct rtci_ctl_obs o = { .seq = 0, .bytes = 4000, .first_arrival_ns = 50000000,
+				  .last_arrival_ns = 60000000, .capture_ns = 1 };
+	rtci_ctl_observe_frame(&d, p, &o);
+	uint8_t top = 2;
+	rtci_ctl_commit(&d, p, 1, 100000000, &top, 1);
+	struct rtci_ctl_report r = { .arrival_ns = 400000000, .frames_dropped = 2,
+				     .backlog_bytes = 0, .setup = 2 };
+	rtci_ctl_observe_report(&d, p, &r);
+	cr_assert_eq(rtci_ctl_decide(&d, p, 5, 500000000), 1);
+	cr_assert_eq(rtci_ctl_decide(&d, p, 6, 600000000), 0);
+	cr_assert_eq(rtci_ctl_decide(&d, p, 7, 700000000), 0);
+	/* a frame got through with the queue empty: the reservoir rule steps up again */
+	o = (struct rtci_ctl_obs){ .seq = 7, .bytes = 1000, .first_arrival_ns = 750000000,
+				   .last_arrival_ns = 760000000, .capture_ns = 700000000 };
+	rtci_ctl_observe_frame(&d, p, &o);
+	cr_assert_eq(rtci_ctl_decide(&d, p, 8, 800000000), 1);
+	rtci_ctl_policy_destroy(p);
+}
