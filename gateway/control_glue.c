@@ -65,8 +65,7 @@ static enum rtci_ctl_kind kind_of(enum rtci_config_policy p)
 int gw_ctl_policies_create(struct gw *gw, struct gw_tenant *tn, char *err, size_t errlen)
 {
 	tn->policy = calloc(gw->nmodels, sizeof(*tn->policy));
-	tn->smallest = calloc(gw->nmodels, sizeof(*tn->smallest));
-	if (!tn->policy || !tn->smallest)
+	if (!tn->policy)
 		return -ENOMEM;
 	enum rtci_config_policy pol =
 		tn->cfg->policy == RTCI_POLICY_DEFAULT ? gw->cfg->control.policy : tn->cfg->policy;
@@ -104,9 +103,6 @@ int gw_ctl_policies_create(struct gw *gw, struct gw_tenant *tn, char *err, size_
 				 gw->models[k].name, rtci_strerror(rc));
 			return rc;
 		}
-		uint8_t ids[RTCI_CTL_MAX_SETUPS];
-		unsigned nf = rtci_ctl_policy_frontier(tn->policy[k], ids, RTCI_CTL_MAX_SETUPS);
-		tn->smallest[k] = nf ? ids[0] : 0;
 	}
 	return 0;
 }
@@ -117,9 +113,7 @@ void gw_ctl_policies_destroy(struct gw *gw, struct gw_tenant *tn)
 		for (uint32_t k = 0; k < gw->nmodels; k++)
 			rtci_ctl_policy_destroy(tn->policy[k]);
 	free(tn->policy);
-	free(tn->smallest);
 	tn->policy = NULL;
-	tn->smallest = NULL;
 }
 
 void gw_ctl_device_init(struct gw_device *d, const struct gw_tenant *tn)
@@ -130,9 +124,13 @@ void gw_ctl_device_init(struct gw_device *d, const struct gw_tenant *tn)
 uint16_t gw_ctl_initial_setup(struct gw_device *d, const struct gw_tenant *tn)
 {
 	/* decided for the first frame with what the controller knows before any sample */
-	int s = rtci_ctl_decide(&d->ctl, tn->policy[d->model], 0, 0);
-	if (s < 0)
-		s = tn->smallest[d->model];
+	const struct rtci_ctl_policy *p = tn->policy[d->model];
+	int s = rtci_ctl_decide(&d->ctl, p, 0, 0);
+	if (s < 0) { /* no decision: the smallest frontier setup */
+		uint8_t smallest = 0;
+		rtci_ctl_policy_frontier(p, &smallest, 1);
+		s = smallest;
+	}
 	rtci_ctl_cmd_init(&d->cmd, (unsigned)s, 0);
 	return (uint16_t)s;
 }

@@ -118,7 +118,6 @@ struct gw_tenant {
 	uint32_t pool_size;
 	_Atomic uint32_t pool_used;
 	struct rtci_ctl_policy **policy; /* per model */
-	uint16_t *smallest;             /* per model: smallest frontier setup (no decision) */
 	struct { double tokens; uint64_t last_us; } bucket[GW_MAX_RX];
 };
 
