@@ -153,10 +153,12 @@ static int decode_hello_ack(const uint8_t *b, size_t n, struct rtci_proto_hello_
 	a->status = b[0];
 	a->initial_setup_id = rtci_ld16(b + 2);
 	a->max_frag_size = rtci_ld16(b + 4);
+	a->retry_after_ms = rtci_ld16(b + 6);
 	a->min_frame_seq = rtci_ld64(b + 8);
 	if (a->status > RTCI_PROTO_HELLO_STATUS_MAX)
 		return -RTCI_ERR_PROTO_BAD_STATUS;
-	if (b[1] != 0 || rtci_ld16(b + 6) != 0)
+	/* bytes 6-7 carry retry_after_ms in a busy ack and are reserved in every other */
+	if (b[1] != 0 || (a->status != RTCI_PROTO_HELLO_BUSY && a->retry_after_ms != 0))
 		return -RTCI_ERR_PROTO_RESERVED;
 	return 0;
 }
@@ -389,7 +391,8 @@ long rtci_proto_encode_hello(uint8_t *buf, size_t cap, const struct rtci_proto_f
 long rtci_proto_encode_hello_ack(uint8_t *buf, size_t cap, const struct rtci_proto_frame_info *info,
 				 const struct rtci_proto_hello_ack *ack, const uint8_t key[32])
 {
-	if (!ack || ack->status > RTCI_PROTO_HELLO_STATUS_MAX)
+	if (!ack || ack->status > RTCI_PROTO_HELLO_STATUS_MAX ||
+	    (ack->status != RTCI_PROTO_HELLO_BUSY && ack->retry_after_ms != 0))
 		return -EINVAL;
 	NEED(RTCI_PROTO_HELLO_ACK_LEN);
 	uint8_t *b = buf + RTCI_PROTO_HDR_LEN;
@@ -397,7 +400,7 @@ long rtci_proto_encode_hello_ack(uint8_t *buf, size_t cap, const struct rtci_pro
 	b[1] = 0;
 	rtci_st16(b + 2, ack->initial_setup_id);
 	rtci_st16(b + 4, ack->max_frag_size);
-	rtci_st16(b + 6, 0);
+	rtci_st16(b + 6, ack->retry_after_ms);
 	rtci_st64(b + 8, ack->min_frame_seq);
 	return finish_message(buf, cap, info, RTCI_PROTO_HELLO_ACK, RTCI_PROTO_HELLO_ACK_LEN, key);
 }

@@ -114,13 +114,15 @@ enum rtci_proto_hello_status {
 	RTCI_PROTO_HELLO_ACCEPTED = 0,
 	RTCI_PROTO_HELLO_REJECTED_MODEL = 1,
 	RTCI_PROTO_HELLO_REJECTED_QUOTA = 2,
+	RTCI_PROTO_HELLO_BUSY = 3,      /* gateway at capacity: hello again after retry_after_ms */
 };
-#define RTCI_PROTO_HELLO_STATUS_MAX RTCI_PROTO_HELLO_REJECTED_QUOTA
+#define RTCI_PROTO_HELLO_STATUS_MAX RTCI_PROTO_HELLO_BUSY
 
 struct rtci_proto_hello_ack {
 	uint8_t status;           /* enum rtci_proto_hello_status */
 	uint16_t initial_setup_id;
 	uint16_t max_frag_size;   /* largest fragment payload the gateway accepts */
+	uint16_t retry_after_ms;  /* busy: wait at least this long before the next hello; else 0 */
 	uint64_t min_frame_seq;   /* device must use frame seqs >= this */
 };
 

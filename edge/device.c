@@ -36,6 +36,8 @@ int rtci_dev_init(struct rtci_dev *d, const struct rtci_dev_config *cfg, int64_t
 	if (d->cfg.report_gap_ns == 0)
 		d->cfg.report_gap_ns = 100000000LL;
 	d->last_hello_ns = INT64_MIN;
+	d->first_hello_ns = INT64_MIN;
+	d->first_answer_ns = -1;
 	d->last_report_ns = now_ns;
 	/* report sequences share the frames' base: never reused under the key across restarts */
 	d->report_seq = seq_base;
@@ -53,15 +55,31 @@ static int supports(const struct rtci_dev *d, unsigned setup)
 	return 0;
 }
 
-int rtci_dev_hello_due(struct rtci_dev *d, int64_t now_ns)
+int64_t rtci_dev_next_hello(const struct rtci_dev *d)
 {
-	int64_t since = d->last_hello_ns == INT64_MIN ? INT64_MAX : now_ns - d->last_hello_ns;
+	int64_t last = d->last_hello_ns;
 	switch (d->state) {
 	case RTCI_DEV_HELLO:
 	case RTCI_DEV_REHELLO:
-		return since >= d->cfg.hello_retry_ns;
+		return last == INT64_MIN ? INT64_MIN : last + d->cfg.hello_retry_ns;
 	case RTCI_DEV_REJECTED:
-		return since >= REJECTED_BACKOFF * d->cfg.hello_retry_ns;
+		return last == INT64_MIN ? INT64_MIN : last + REJECTED_BACKOFF * d->cfg.hello_retry_ns;
+	case RTCI_DEV_BUSY: /* after the retry-after, then as any unanswered hello */
+		return last >= d->retry_at_ns ? last + d->cfg.hello_retry_ns : d->retry_at_ns;
+	case RTCI_DEV_ACTIVE:
+		return INT64_MAX;
+	}
+	return INT64_MAX;
+}
+
+int rtci_dev_hello_due(struct rtci_dev *d, int64_t now_ns)
+{
+	switch (d->state) {
+	case RTCI_DEV_HELLO:
+	case RTCI_DEV_REHELLO:
+	case RTCI_DEV_REJECTED:
+	case RTCI_DEV_BUSY:
+		return now_ns >= rtci_dev_next_hello(d);
 	case RTCI_DEV_ACTIVE:
 		/* silent gateway: frames went out and nothing at all came back for a while */
 		if (d->unanswered && now_ns - d->unanswered_since_ns >= d->cfg.silence_ns &&
@@ -97,6 +115,8 @@ long rtci_dev_hello(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, size_t cap
 	if (d->n_nonces < RTCI_DEV_NONCES)
 		d->n_nonces++;
 	d->last_hello_ns = now_ns;
+	if (d->first_hello_ns == INT64_MIN)
+		d->first_hello_ns = now_ns;
 	d->st.hellos_sent++;
 	return n;
 }
@@ -159,7 +179,8 @@ int rtci_dev_frame_begin(struct rtci_dev *d, int64_t now_ns, uint64_t *seq)
 {
 	(void)now_ns;
 	d->st.captured++;
-	if (d->state == RTCI_DEV_HELLO || d->state == RTCI_DEV_REJECTED) {
+	if (d->state == RTCI_DEV_HELLO || d->state == RTCI_DEV_REJECTED ||
+	    d->state == RTCI_DEV_BUSY) {
 		d->st.skipped[RTCI_DEV_SKIP_NO_SESSION]++;
 		return -ENOTCONN;
 	}
@@ -329,7 +350,22 @@ int rtci_dev_handle(struct rtci_dev *d, const uint8_t *buf, size_t len, int64_t 
 			return drop(ev, -RTCI_ERR_AUTH_STALE);
 		/* an ack is used once: a duplicate must not start another session */
 		d->n_nonces = 0;
+		d->nonce_head = 0; /* the next hello's nonce is the first one checked */
+		if (d->first_answer_ns < 0 && d->first_hello_ns != INT64_MIN)
+			d->first_answer_ns = now_ns - d->first_hello_ns;
 		const struct rtci_proto_hello_ack *a = &m.u.hello_ack;
+		if (a->status == RTCI_PROTO_HELLO_BUSY) {
+			int64_t wait = a->retry_after_ms ? (int64_t)a->retry_after_ms * 1000000
+							 : d->cfg.hello_retry_ns;
+			/* jitter in [0, wait): devices refused together come back spread out */
+			wait += (int64_t)((double)wait * randombytes_uniform(1000000) / 1e6);
+			d->state = RTCI_DEV_BUSY;
+			d->retry_at_ns = now_ns + wait;
+			d->st.busy++;
+			ev->kind = RTCI_DEV_EV_BUSY;
+			ev->retry_ns = wait;
+			return ev->kind;
+		}
 		if (a->status != RTCI_PROTO_HELLO_ACCEPTED) {
 			d->state = RTCI_DEV_REJECTED;
 			d->st.rejected++;
@@ -413,6 +449,7 @@ const char *rtci_dev_state_name(enum rtci_dev_state s)
 	case RTCI_DEV_ACTIVE: return "active";
 	case RTCI_DEV_REHELLO: return "rehello";
 	case RTCI_DEV_REJECTED: return "rejected";
+	case RTCI_DEV_BUSY: return "busy";
 	}
 	return "unknown";
 }

@@ -7,7 +7,9 @@
  * sequence to use. Frames are captured only with a session. When the gateway goes silent (no
  * authenticated message for silence_ns while frames were going out) or the hello-ack is lost,
  * the device says hello again and keeps sending frames meanwhile, so a gateway restart costs
- * only the frames sent while it was down.
+ * only the frames sent while it was down. A gateway at capacity answers "busy" with a
+ * retry-after: the device sends no frames and hellos again after that time plus a random
+ * jitter of up to as much again, so refused devices do not return in step.
  *
  * Frames: frame_begin assigns the next sequence and the setup to encode it with (a rate-switch
  * command takes effect from the frame it names, or the next one captured if that one is already
@@ -58,6 +60,8 @@ enum rtci_dev_state {
 	RTCI_DEV_ACTIVE,     /* session */
 	RTCI_DEV_REHELLO,    /* session lost or in doubt: hello again, frames continue */
 	RTCI_DEV_REJECTED,   /* the gateway refused the hello: retry slowly, no frames */
+	RTCI_DEV_BUSY,       /* the gateway is at capacity: hello again after its retry-after
+				plus jitter, no frames meanwhile */
 };
 
 /* Why a captured frame was not sent (one counter each). */
@@ -77,7 +81,7 @@ struct rtci_dev_stats {
 	uint64_t results_gw_dropped;                  /* status != ok */
 	uint64_t results_unknown;                     /* for no frame in flight (too old, dup) */
 	uint64_t lost;                                /* sent, answer never came (overwritten) */
-	uint64_t hellos_sent, hello_acks, rehellos, rejected, reports_sent;
+	uint64_t hellos_sent, hello_acks, rehellos, rejected, busy, reports_sent;
 	uint64_t commands, commands_replayed, switches;
 	uint64_t rx_invalid, rx_bad_mac, rx_foreign;  /* undecodable, tag failed, other device */
 };
@@ -113,6 +117,9 @@ struct rtci_dev {
 	uint64_t nonces[RTCI_DEV_NONCES];
 	uint8_t n_nonces, nonce_head;
 	int64_t last_hello_ns;        /* INT64_MIN: never */
+	int64_t retry_at_ns;          /* BUSY: the next hello is due then */
+	int64_t first_hello_ns;       /* INT64_MIN: none sent yet */
+	int64_t first_answer_ns;      /* first hello -> first hello-ack of any status; -1: none */
 	int64_t last_report_ns;
 	uint64_t report_seq, report_bytes; /* next report sequence; bytes_sent at the last report */
 	uint64_t report_dropped;      /* frames dropped by the last report */
@@ -131,6 +138,7 @@ enum rtci_dev_event_kind {
 	RTCI_DEV_EV_NONE = 0,     /* dropped (invalid, not for us, bad tag, replayed, stale ack) */
 	RTCI_DEV_EV_HELLO_ACK,    /* session (re)established */
 	RTCI_DEV_EV_REJECTED,     /* hello refused */
+	RTCI_DEV_EV_BUSY,         /* hello refused for now: retry_ns until the next one */
 	RTCI_DEV_EV_RESULT,       /* result for a frame in flight */
 	RTCI_DEV_EV_COMMAND,      /* rate switch or plan accepted (frame apply_from uses setup) */
 };
@@ -144,6 +152,7 @@ struct rtci_dev_event {
 	uint16_t setup;               /* result: the frame's setup; command: new setup */
 	uint32_t user;                /* result: caller's tag of the frame */
 	uint64_t apply_from;          /* command */
+	int64_t retry_ns;             /* busy: wait before the next hello (retry-after + jitter) */
 	int err;                      /* NONE: the reason (negative code) */
 };
 
@@ -156,6 +165,9 @@ int rtci_dev_init(struct rtci_dev *d, const struct rtci_dev_config *cfg, int64_t
 /* Whether a hello is due at now_ns (no session and retry time passed, or silence detected;
  * moves ACTIVE to REHELLO when the gateway has gone silent). */
 int rtci_dev_hello_due(struct rtci_dev *d, int64_t now_ns);
+/* When the next hello is due if nothing arrives meanwhile (INT64_MAX: none while the session
+ * lasts). */
+int64_t rtci_dev_next_hello(const struct rtci_dev *d);
 /* Encodes a hello with a fresh random nonce into buf; returns its length or a negative code. */
 long rtci_dev_hello(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, size_t cap);
 

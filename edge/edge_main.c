@@ -205,6 +205,10 @@ static void on_datagram(void *user, const uint8_t *data, size_t len)
 	case RTCI_DEV_EV_REJECTED:
 		fprintf(stderr, "rtci-edge: the gateway rejected the hello\n");
 		break;
+	case RTCI_DEV_EV_BUSY:
+		fprintf(stderr, "rtci-edge: the gateway is at capacity; hello again in %.1f s\n",
+			(double)ev.retry_ns / 1e9);
+		break;
 	default:
 		break;
 	}
@@ -521,8 +525,8 @@ int main(int argc, char **argv)
 		int64_t dep = rtci_dev_next_departure(&e.dev);
 		if (dep < wake)
 			wake = dep;
-		int64_t hello_at = e.dev.last_hello_ns + e.dev.cfg.hello_retry_ns;
-		if (e.dev.state != RTCI_DEV_ACTIVE && hello_at < wake)
+		int64_t hello_at = rtci_dev_next_hello(&e.dev);
+		if (hello_at < wake)
 			wake = hello_at;
 		if (rtci_dev_next_report(&e.dev) < wake)
 			wake = rtci_dev_next_report(&e.dev);

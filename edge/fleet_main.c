@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,8 @@ struct fdev {
 
 struct counters { /* for the status line; written by one thread, read by main */
 	_Atomic uint64_t captured, sent, results, hits, skipped, rehellos, bytes, active;
+	_Atomic uint64_t busy_answers; /* hellos answered "busy" (gateway at capacity) */
+	_Atomic int64_t waiting;       /* devices waiting now to hello again after a "busy" */
 };
 
 struct worker {
@@ -230,12 +233,9 @@ static int64_t dev_wake(const struct fleet *f, const struct fdev *d)
 	int64_t rep = rtci_dev_next_report(&d->dev);
 	if (rep < t && rep < f->stop_ns)
 		t = rep;
-	if (d->dev.state != RTCI_DEV_ACTIVE) {
-		int64_t retry = d->dev.cfg.hello_retry_ns * (d->dev.state == RTCI_DEV_REJECTED ? 10 : 1);
-		int64_t h = d->dev.last_hello_ns == INT64_MIN ? 0 : d->dev.last_hello_ns + retry;
-		if (h < t)
-			t = h;
-	}
+	int64_t h = rtci_dev_next_hello(&d->dev);
+	if (h < t)
+		t = h < 0 ? 0 : h;
 	return t;
 }
 
@@ -322,7 +322,12 @@ static void on_datagram(void *user, const uint8_t *data, size_t len)
 	struct fdev *d = &w->devs[g / f->o.threads];
 	struct rtci_dev_event ev;
 	int64_t now = now_rel(f);
+	bool was_busy = d->dev.state == RTCI_DEV_BUSY;
 	int kind = rtci_dev_handle(&d->dev, data, len, now, &ev);
+	if (was_busy != (d->dev.state == RTCI_DEV_BUSY))
+		atomic_fetch_add_explicit(&w->c.waiting, was_busy ? -1 : 1, memory_order_relaxed);
+	if (kind == RTCI_DEV_EV_BUSY)
+		atomic_fetch_add_explicit(&w->c.busy_answers, 1, memory_order_relaxed);
 	if (kind == RTCI_DEV_EV_RESULT) {
 		atomic_fetch_add_explicit(&w->c.results, 1, memory_order_relaxed);
 		if (ev.result.status != RTCI_PROTO_RES_OK)
@@ -645,9 +650,12 @@ static int build_cache(struct fleet *f)
 
 static void print_status(struct fleet *f, int64_t now, uint64_t *last_bytes, int64_t *last_t)
 {
-	uint64_t cap = 0, sent = 0, res = 0, hits = 0, skip = 0, rh = 0, bytes = 0, act = 0;
+	uint64_t cap = 0, sent = 0, res = 0, hits = 0, skip = 0, rh = 0, bytes = 0, act = 0, busy = 0;
+	int64_t waiting = 0;
 	for (uint32_t t = 0; t < f->o.threads; t++) {
 		struct counters *c = &f->w[t].c;
+		busy += atomic_load_explicit(&c->busy_answers, memory_order_relaxed);
+		waiting += atomic_load_explicit(&c->waiting, memory_order_relaxed);
 		cap += atomic_load_explicit(&c->captured, memory_order_relaxed);
 		sent += atomic_load_explicit(&c->sent, memory_order_relaxed);
 		res += atomic_load_explicit(&c->results, memory_order_relaxed);
@@ -659,10 +667,11 @@ static void print_status(struct fleet *f, int64_t now, uint64_t *last_bytes, int
 	}
 	double dt = (double)(now - *last_t) / 1e9;
 	printf("t=%5.1fs devices %llu/%u in session  frames %llu  sent %llu  skipped %llu  results %llu"
-	       "  in time %.1f%%  re-hellos %llu  uplink %.2f Mbit/s\n", (double)now / 1e9,
-	       (unsigned long long)act, f->o.devices, (unsigned long long)cap, (unsigned long long)sent,
-	       (unsigned long long)skip, (unsigned long long)res,
+	       "  in time %.1f%%  re-hellos %llu  busy %llu (waiting %lld)  uplink %.2f Mbit/s\n",
+	       (double)now / 1e9, (unsigned long long)act, f->o.devices, (unsigned long long)cap,
+	       (unsigned long long)sent, (unsigned long long)skip, (unsigned long long)res,
 	       cap ? 100.0 * (double)hits / (double)cap : 0.0, (unsigned long long)rh,
+	       (unsigned long long)busy, (long long)waiting,
 	       dt > 0 ? (double)(bytes - *last_bytes) * 8 / dt / 1e6 : 0.0);
 	fflush(stdout);
 	*last_bytes = bytes;
@@ -680,6 +689,7 @@ static void report(struct fleet *f)
 	uint64_t cap = 0, sent = 0, hits = 0, rt_correct = 0, ok = 0, correct_ok = 0, results = 0;
 	uint64_t skip[RTCI_DEV_SKIP_MAX] = { 0 }, rehellos = 0, switches = 0, commands = 0;
 	uint64_t setups[RTCI_PROTO_MAX_SETUPS] = { 0 }, bytes = 0, in_session = 0;
+	uint64_t busy = 0, busy_devices = 0, waiting = 0, admitted_after_busy = 0, refused = 0;
 	static uint32_t hist[HIST_BINS];
 	FILE *csv = NULL;
 	if (f->o.csv && !(csv = fopen(f->o.csv, "w")))
@@ -688,7 +698,7 @@ static void report(struct fleet *f)
 		fprintf(csv, "tenant,device,trace,trace_offset_s,fps,deadline_ms,captured,sent,"
 			"skipped_late,skipped_queue,skipped_no_session,results,results_ok,in_time,"
 			"hit_rate,rt_accuracy,delivered_accuracy,p50_ms,p99_ms,mean_payload_bytes,"
-			"top_setup,switches,rehellos,state,setups\n");
+			"top_setup,switches,rehellos,state,setups,busy_answers,first_answer_ms\n");
 	for (uint32_t g = 0; g < f->o.devices; g++) {
 		struct fdev *d = device_at(f, g);
 		const struct rtci_dev_stats *st = &d->dev.st;
@@ -704,6 +714,11 @@ static void report(struct fleet *f)
 		commands += st->commands;
 		bytes += st->bytes_sent;
 		in_session += st->hello_acks > 0;
+		busy += st->busy;
+		busy_devices += st->busy > 0;
+		waiting += d->dev.state == RTCI_DEV_BUSY;
+		admitted_after_busy += st->busy > 0 && st->hello_acks > 0;
+		refused += st->rejected > 0;
 		for (int k = 0; k < RTCI_DEV_SKIP_MAX; k++)
 			skip[k] += st->skipped[k];
 		uint32_t top = 0;
@@ -745,7 +760,8 @@ static void report(struct fleet *f)
 					fprintf(csv, "%s%u:%u", sep, s, d->setups[s]);
 					sep = ";";
 				}
-			fputc('\n', csv);
+			fprintf(csv, ",%llu,%.3f\n", (unsigned long long)st->busy,
+				d->dev.first_answer_ns >= 0 ? (double)d->dev.first_answer_ns / 1e6 : -1.0);
 		}
 	}
 	if (csv && fclose(csv) == 0)
@@ -776,6 +792,10 @@ static void report(struct fleet *f)
 	printf("\nsession: re-hellos %llu, commands %llu, setup switches %llu; uplink %.1f MB sent\n",
 	       (unsigned long long)rehellos, (unsigned long long)commands,
 	       (unsigned long long)switches, (double)bytes / 1e6);
+	printf("admission: busy answers %llu to %llu devices, %llu of them admitted later, %llu still "
+	       "waiting at the end; refused (quota or model) %llu\n", (unsigned long long)busy,
+	       (unsigned long long)busy_devices, (unsigned long long)admitted_after_busy,
+	       (unsigned long long)waiting, (unsigned long long)refused);
 }
 
 static void write_timeline(struct fleet *f)

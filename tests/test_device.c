@@ -166,6 +166,52 @@ Test(device, rejected_hello_sends_no_frames)
 	cr_assert(rtci_dev_hello_due(&dev, 2 * S));
 }
 
+static size_t busy_ack(uint64_t nonce, uint16_t retry_ms)
+{
+	struct rtci_proto_frame_info i = info(nonce);
+	struct rtci_proto_hello_ack a = { .status = RTCI_PROTO_HELLO_BUSY, .retry_after_ms = retry_ms };
+	long n = rtci_proto_encode_hello_ack(dg, sizeof(dg), &i, &a, cfg.key);
+	cr_assert_gt(n, 0);
+	return (size_t)n;
+}
+
+Test(device, busy_hello_waits_retry_after_plus_jitter_then_gets_in)
+{
+	int64_t earliest = INT64_MAX, latest = 0;
+	for (int k = 0; k < 50; k++) {
+		cr_assert_eq(rtci_dev_init(&dev, &cfg, 0, 1000, NULL, 0), 0);
+		long n = rtci_dev_hello(&dev, 0, dg, sizeof(dg));
+		struct rtci_proto_msg m;
+		cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+		struct rtci_dev_event ev;
+		cr_assert_eq(rtci_dev_handle(&dev, dg, busy_ack(m.hdr.seq, 2000), 10 * MS, &ev),
+			     RTCI_DEV_EV_BUSY);
+		cr_assert_eq(dev.state, RTCI_DEV_BUSY);
+		cr_assert_eq(dev.st.busy, 1);
+		/* between retry-after and twice it, never before */
+		cr_assert_geq(ev.retry_ns, 2 * S);
+		cr_assert_lt(ev.retry_ns, 4 * S);
+		cr_assert_eq(rtci_dev_next_hello(&dev), 10 * MS + ev.retry_ns);
+		earliest = ev.retry_ns < earliest ? ev.retry_ns : earliest;
+		latest = ev.retry_ns > latest ? ev.retry_ns : latest;
+		uint64_t seq;
+		cr_assert_eq(rtci_dev_frame_begin(&dev, 20 * MS, &seq), -ENOTCONN);
+		cr_assert_not(rtci_dev_hello_due(&dev, 10 * MS + ev.retry_ns - 1));
+		cr_assert(rtci_dev_hello_due(&dev, 10 * MS + ev.retry_ns));
+		/* one hello then, and the next only after the usual retry if it goes unanswered */
+		n = rtci_dev_hello(&dev, 10 * MS + ev.retry_ns, dg, sizeof(dg));
+		cr_assert_not(rtci_dev_hello_due(&dev, 10 * MS + ev.retry_ns + 1));
+		cr_assert_eq(rtci_dev_next_hello(&dev), 10 * MS + ev.retry_ns + cfg.hello_retry_ns);
+		/* the next hello is accepted: frames flow */
+		cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+		int kind = rtci_dev_handle(&dev, dg, ack(m.hdr.seq, 0, 5, 0, cfg.key), 5 * S, &ev);
+		cr_assert_eq(kind, RTCI_DEV_EV_HELLO_ACK, "k %d kind %d err %d", k, kind, ev.err);
+		cr_assert_eq(rtci_dev_frame_begin(&dev, 5 * S, &seq), 5);
+	}
+	/* the jitter spreads devices refused together */
+	cr_assert_gt(latest - earliest, 200 * MS);
+}
+
 Test(device, command_applies_from_the_named_frame)
 {
 	connect(0, 0, 0);

@@ -148,6 +148,16 @@ Test(protocol, hello_ack_roundtrip)
 	cr_assert_eq(m.u.hello_ack.initial_setup_id, 9);
 	cr_assert_eq(m.u.hello_ack.max_frag_size, 1400);
 	cr_assert_eq(m.u.hello_ack.min_frame_seq, 1ull << 40);
+	cr_assert_eq(m.u.hello_ack.retry_after_ms, 0);
+	/* only a busy ack carries a retry-after */
+	a.retry_after_ms = 1500;
+	cr_assert_eq(rtci_proto_encode_hello_ack(buf, sizeof(buf), &info, &a, key), -EINVAL);
+	a.status = RTCI_PROTO_HELLO_BUSY;
+	n = rtci_proto_encode_hello_ack(buf, sizeof(buf), &info, &a, key);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(rtci_proto_decode(buf, (size_t)n, &m), 0);
+	cr_assert_eq(m.u.hello_ack.status, RTCI_PROTO_HELLO_BUSY);
+	cr_assert_eq(m.u.hello_ack.retry_after_ms, 1500);
 }
 
 Test(protocol, report_roundtrip)
@@ -546,6 +556,10 @@ Test(protocol_reject, body_fields)
 	body[7] = 1;
 	raw_message(RTCI_PROTO_HELLO_ACK, body, 16);
 	cr_assert_eq(dec(), -RTCI_ERR_PROTO_RESERVED);
+	/* bytes 6-7 are the retry-after of a busy ack, reserved in the others */
+	body[0] = RTCI_PROTO_HELLO_BUSY;
+	raw_message(RTCI_PROTO_HELLO_ACK, body, 16);
+	cr_assert_eq(dec(), 0);
 }
 
 Test(protocol, error_names)
