@@ -36,6 +36,7 @@ struct rtci_batcher {
 	struct queue *q;
 	struct tenant *t;
 	uint64_t seq;
+	uint64_t start_delay_us;
 };
 
 static uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
@@ -210,14 +211,41 @@ int rtci_batcher_set_cost(struct rtci_batcher *b, uint32_t queue, uint64_t base_
 	return 0;
 }
 
+void rtci_batcher_set_start_delay(struct rtci_batcher *b, uint64_t us)
+{
+	if (b)
+		b->start_delay_us = us;
+}
+
+/* Run time of a batch of n on the queue's cost, without the wait for a worker. */
+static uint64_t run_us(const struct queue *q, uint64_t n)
+{
+	uint64_t items = q->cost_item_us && n > UINT64_MAX / q->cost_item_us ? UINT64_MAX
+									     : q->cost_item_us * n;
+	return sat_add(q->cost_base_us, items);
+}
+
 uint64_t rtci_batcher_estimate_us(const struct rtci_batcher *b, uint32_t queue, uint32_t n)
 {
 	if (!b || queue >= b->cfg.queues)
 		return 0;
-	const struct queue *q = &b->q[queue];
-	uint64_t items = q->cost_item_us && n > UINT64_MAX / q->cost_item_us ? UINT64_MAX
-									     : q->cost_item_us * n;
-	return sat_add(q->cost_base_us, items);
+	return sat_add(b->start_delay_us, run_us(&b->q[queue], n));
+}
+
+uint64_t rtci_batcher_queued_work_us(const struct rtci_batcher *b)
+{
+	uint64_t w = 0;
+	if (!b)
+		return 0;
+	for (uint32_t i = 0; i < b->cfg.queues; i++) {
+		const struct queue *q = &b->q[i];
+		uint64_t full = q->count / b->cfg.max_batch, rest = q->count % b->cfg.max_batch;
+		uint64_t one = run_us(q, b->cfg.max_batch);
+		w = sat_add(w, full && one > UINT64_MAX / full ? UINT64_MAX : full * one);
+		if (rest)
+			w = sat_add(w, run_us(q, rest));
+	}
+	return w;
 }
 
 /* Tenant in q (other than skip) most above its weighted share, or UINT32_MAX. */
@@ -315,6 +343,14 @@ static void drop_hopeless(struct rtci_batcher *b, uint32_t queue, uint64_t now_u
 		struct rtci_batcher_item it = heap_remove(b, q, 0);
 		drop(b, q, &it, RTCI_BATCHER_DROP_DEADLINE, 1);
 	}
+}
+
+void rtci_batcher_expire(struct rtci_batcher *b, uint64_t now_us)
+{
+	if (!b)
+		return;
+	for (uint32_t i = 0; i < b->cfg.queues; i++)
+		drop_hopeless(b, i, now_us);
 }
 
 /* Time at which queue q is due (<= now means now), given its current content. */

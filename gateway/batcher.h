@@ -81,7 +81,16 @@ int rtci_batcher_set_tenant(struct rtci_batcher *b, uint32_t tenant, uint32_t we
  * The owner refreshes it from measured inference times. */
 int rtci_batcher_set_cost(struct rtci_batcher *b, uint32_t queue, uint64_t base_us,
 			  uint64_t per_item_us);
+/* Time until a worker can start the next batch released now (the work already handed to the
+ * workers, spread over them; default 0). Every estimate below includes it, so the deadline
+ * checks see the wait for a worker as well as the run. The owner refreshes it before polling. */
+void rtci_batcher_set_start_delay(struct rtci_batcher *b, uint64_t us);
+/* Start delay + base_us + per_item_us * n. */
 uint64_t rtci_batcher_estimate_us(const struct rtci_batcher *b, uint32_t queue, uint32_t n);
+/* Worker time of every frame queued now, in batches of max_batch per queue (no start delay):
+ * the work ahead of a frame submitted now, which EDF serves after the frames already queued
+ * when their deadlines are earlier (as for frames that arrive in capture order). */
+uint64_t rtci_batcher_queued_work_us(const struct rtci_batcher *b);
 
 /* Queue a frame. Returns 0 when queued (possibly after displacing another tenant's frame, which
  * goes to on_drop with RTCI_BATCHER_DROP_EVICTED), or a negative code when not queued: the frame
@@ -99,6 +108,10 @@ int rtci_batcher_poll(struct rtci_batcher *b, uint64_t now_us, struct rtci_batch
 /* Same for one queue. */
 int rtci_batcher_poll_queue(struct rtci_batcher *b, uint32_t queue, uint64_t now_us,
 			    struct rtci_batcher_item *items);
+
+/* Drops (on_drop, RTCI_BATCHER_DROP_DEADLINE) every queued frame that can no longer meet its
+ * deadline even alone, without releasing anything: for an owner whose workers are all busy. */
+void rtci_batcher_expire(struct rtci_batcher *b, uint64_t now_us);
 
 /* Earliest time at which poll() will release something unless more frames arrive, so the caller
  * can sleep until then; UINT64_MAX when every queue is empty. */

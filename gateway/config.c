@@ -297,12 +297,17 @@ struct y_model {
 };
 
 struct y_batching {
-	unsigned *max_batch, *max_wait_us, *queue_capacity;
+	unsigned *max_batch, *max_wait_us, *queue_capacity, *deadline_margin_pct;
 };
 
 struct y_control {
 	char *policy;
 	unsigned *horizon, *fixed_setup, *head_us, *rtt_us;
+};
+
+struct y_admission {
+	int *enabled;
+	unsigned *headroom_pct, *capacity_fps, *idle_timeout_ms, *retry_after_ms;
 };
 
 struct y_metrics {
@@ -319,6 +324,7 @@ struct y_gateway {
 	unsigned models_count;
 	struct y_batching *batching;
 	struct y_control *control;
+	struct y_admission *admission;
 	struct y_metrics *metrics;
 	char *tenants_file;
 };
@@ -377,6 +383,7 @@ static const cyaml_schema_field_t batching_fields[] = {
 	CYAML_FIELD_UINT_PTR("max_batch", OPT, struct y_batching, max_batch),
 	CYAML_FIELD_UINT_PTR("max_wait_us", OPT, struct y_batching, max_wait_us),
 	CYAML_FIELD_UINT_PTR("queue_capacity", OPT, struct y_batching, queue_capacity),
+	CYAML_FIELD_UINT_PTR("deadline_margin_pct", OPT, struct y_batching, deadline_margin_pct),
 	CYAML_FIELD_END
 };
 
@@ -386,6 +393,15 @@ static const cyaml_schema_field_t control_fields[] = {
 	CYAML_FIELD_UINT_PTR("fixed_setup", OPT, struct y_control, fixed_setup),
 	CYAML_FIELD_UINT_PTR("head_us", OPT, struct y_control, head_us),
 	CYAML_FIELD_UINT_PTR("rtt_us", OPT, struct y_control, rtt_us),
+	CYAML_FIELD_END
+};
+
+static const cyaml_schema_field_t admission_fields[] = {
+	CYAML_FIELD_BOOL_PTR("enabled", OPT, struct y_admission, enabled),
+	CYAML_FIELD_UINT_PTR("headroom_pct", OPT, struct y_admission, headroom_pct),
+	CYAML_FIELD_UINT_PTR("capacity_fps", OPT, struct y_admission, capacity_fps),
+	CYAML_FIELD_UINT_PTR("idle_timeout_ms", OPT, struct y_admission, idle_timeout_ms),
+	CYAML_FIELD_UINT_PTR("retry_after_ms", OPT, struct y_admission, retry_after_ms),
 	CYAML_FIELD_END
 };
 
@@ -405,6 +421,7 @@ static const cyaml_schema_field_t gateway_fields[] = {
 			     64),
 	CYAML_FIELD_MAPPING_PTR("batching", OPT_PTR, struct y_gateway, batching, batching_fields),
 	CYAML_FIELD_MAPPING_PTR("control", OPT_PTR, struct y_gateway, control, control_fields),
+	CYAML_FIELD_MAPPING_PTR("admission", OPT_PTR, struct y_gateway, admission, admission_fields),
 	CYAML_FIELD_MAPPING_PTR("metrics", OPT_PTR, struct y_gateway, metrics, metrics_fields),
 	STR("tenants_file", 0, struct y_gateway, tenants_file),
 	CYAML_FIELD_END
@@ -432,7 +449,7 @@ struct y_tenant {
 	char *name;
 	char *key;
 	unsigned deadline_ms, fps;
-	unsigned *weight;
+	unsigned *weight, *reserved_fps;
 	char *policy;
 	struct y_quotas *quotas;
 	struct y_device *devices;
@@ -477,6 +494,7 @@ static const cyaml_schema_field_t tenant_fields[] = {
 	CYAML_FIELD_UINT("deadline_ms", 0, struct y_tenant, deadline_ms),
 	CYAML_FIELD_UINT("fps", 0, struct y_tenant, fps),
 	CYAML_FIELD_UINT_PTR("weight", OPT, struct y_tenant, weight),
+	CYAML_FIELD_UINT_PTR("reserved_fps", OPT, struct y_tenant, reserved_fps),
 	STR("policy", OPT, struct y_tenant, policy),
 	CYAML_FIELD_MAPPING_PTR("quotas", OPT_PTR, struct y_tenant, quotas, quota_fields),
 	CYAML_FIELD_SEQUENCE("devices", OPT_PTR, struct y_tenant, devices, &device_entry, 0,
@@ -772,6 +790,9 @@ static int convert_gateway(struct loader *l, const struct y_gateway *y,
 	if ((rc = range_u32(l, "batching.queue_capacity", b ? b->queue_capacity : NULL, 1024, 1,
 			    1048576, &c->batching.queue_capacity)) < 0)
 		return rc;
+	if ((rc = range_u32(l, "batching.deadline_margin_pct", b ? b->deadline_margin_pct : NULL, 10,
+			    0, 50, &c->batching.deadline_margin_pct)) < 0)
+		return rc;
 	if (c->batching.queue_capacity < c->batching.max_batch)
 		return fail(l, "batching.queue_capacity", "%u is smaller than max_batch %u",
 			    c->batching.queue_capacity, c->batching.max_batch);
@@ -792,6 +813,22 @@ static int convert_gateway(struct loader *l, const struct y_gateway *y,
 		return rc;
 	if ((rc = range_u32(l, "control.rtt_us", ct ? ct->rtt_us : NULL, 20000, 0, 1000000,
 			    &c->control.rtt_us)) < 0)
+		return rc;
+
+	/* admission */
+	const struct y_admission *ad = y->admission;
+	c->admission.enabled = ad && ad->enabled ? *ad->enabled != 0 : true;
+	if ((rc = range_u32(l, "admission.headroom_pct", ad ? ad->headroom_pct : NULL, 10, 0, 90,
+			    &c->admission.headroom_pct)) < 0)
+		return rc;
+	if ((rc = range_u32(l, "admission.capacity_fps", ad ? ad->capacity_fps : NULL, 0, 0,
+			    10000000, &c->admission.capacity_fps)) < 0)
+		return rc;
+	if ((rc = range_u32(l, "admission.idle_timeout_ms", ad ? ad->idle_timeout_ms : NULL, 5000,
+			    100, 3600000, &c->admission.idle_timeout_ms)) < 0)
+		return rc;
+	if ((rc = range_u32(l, "admission.retry_after_ms", ad ? ad->retry_after_ms : NULL, 2000, 1,
+			    65535, &c->admission.retry_after_ms)) < 0)
 		return rc;
 
 	/* metrics */
@@ -914,6 +951,9 @@ static int convert_tenant(struct loader *l, unsigned ti, const struct y_tenant *
 	if ((rc = range_u32(l, TP("fps"), &y->fps, 0, 1, 1000, &t->fps)) < 0)
 		return rc;
 	if ((rc = range_u32(l, TP("weight"), y->weight, 1, 1, 1000, &t->weight)) < 0)
+		return rc;
+	if ((rc = range_u32(l, TP("reserved_fps"), y->reserved_fps, 0, 0, 10000000,
+			    &t->reserved_fps)) < 0)
 		return rc;
 	t->policy = RTCI_POLICY_DEFAULT;
 	if (y->policy && parse_policy(y->policy, &t->policy))

@@ -67,6 +67,7 @@ struct rtci_gateway_config {
 		uint32_t max_batch;
 		uint32_t max_wait_us;
 		uint32_t queue_capacity;
+		uint32_t deadline_margin_pct;   /* of the deadline, kept for the way back and errors */
 	} batching;
 
 	struct {
@@ -76,6 +77,14 @@ struct rtci_gateway_config {
 		uint32_t head_us;               /* device: capture until the frame is ready to send */
 		uint32_t rtt_us;                /* device <-> gateway round trip */
 	} control;
+
+	struct {
+		bool enabled;                   /* refuse hellos beyond capacity (docs/operations.md) */
+		uint32_t headroom_pct;          /* share of the capacity kept free */
+		uint32_t capacity_fps;          /* 0: from the measured cost of the tail */
+		uint32_t idle_timeout_ms;       /* a silent device's admission is released then */
+		uint32_t retry_after_ms;        /* what a busy hello-ack tells the device */
+	} admission;
 
 	struct {
 		bool enabled;
@@ -99,7 +108,8 @@ struct rtci_config_tenant {
 	uint8_t key[RTCI_CONFIG_KEY_BYTES];
 	uint32_t deadline_ms;
 	uint32_t fps;
-	uint32_t weight;                    /* share of batcher queues under overload */
+	uint32_t weight;                    /* share of batcher queues and capacity under overload */
+	uint32_t reserved_fps;              /* guaranteed admitted load, frames/s; 0: by weight */
 	enum rtci_config_policy policy;
 	struct {
 		uint32_t devices;

@@ -3,6 +3,7 @@
  *   main.c         command line, start-up, signals, summary, reload, drain, teardown
  *   tenants.c      tenant/device tables built from the tenants file, device keys, reload hand-over
  *   control_glue.c per-device rate control (estimator + MPC), setup tables, rate-switch commands
+ *   admit.c        capacity, admitted load, hello admission, idle release, giving way by share
  *   pipeline.c     RX lcore loop (ingest, reassembly, decode, batcher) and worker loop (tail)
  *
  * Lcore layout: each RX lcore owns one RX/TX queue pair, its reassembly table, codec, batcher,
@@ -13,6 +14,7 @@
 #ifndef RTCI_GATEWAY_GW_H
 #define RTCI_GATEWAY_GW_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,8 +23,10 @@
 #include "dataplane/auth.h"
 #include "dataplane/port.h"
 #include "dataplane/protocol.h"
+#include "gateway/admission.h"
 #include "gateway/batcher.h"
 #include "gateway/config.h"
+#include "gateway/costmodel.h"
 #include "gateway/metrics.h"
 #include "inference/engine.h"
 #include "inference/model.h"
@@ -55,9 +59,20 @@ enum gw_drop {
 	GW_DROP_DECODE,         /* payload did not decode for the frame's setup */
 	GW_DROP_NO_HELLO_MODEL, /* hello for a model the gateway does not serve */
 	GW_DROP_OVERLOAD,       /* no free frame slot / work ring full */
+	GW_DROP_LATE,           /* cannot finish by its deadline given the work ahead (before decode) */
+	GW_DROP_NOT_ADMITTED,   /* frame of a device without admission while the gateway is full */
 	GW_DROP_COUNT
 };
 const char *gw_drop_name(enum gw_drop d);
+
+/* Why a hello was refused (rtci_hellos_refused_total). */
+enum gw_refuse {
+	GW_REFUSE_BUSY = 0,     /* admission: gateway at capacity, tenant at or above its share */
+	GW_REFUSE_QUOTA,        /* tenant's device quota */
+	GW_REFUSE_MODEL,        /* model the gateway does not serve */
+	GW_REFUSE_COUNT
+};
+const char *gw_refuse_name(enum gw_refuse r);
 
 struct gw_model {
 	char name[RTCI_CONFIG_NAME_MAX];
@@ -69,7 +84,9 @@ struct gw_model {
 	uint32_t floats;          /* pc * ph * pw */
 	uint32_t max_frame;       /* largest encoded frame of any setup */
 	struct rtci_ctl_table table;
+	struct rtci_cost cost;    /* one worker's time per batch size (workers keep it current) */
 	int s_infer;              /* rtci_inference_seconds{model} */
+	int s_capacity;           /* rtci_capacity_fps{model} */
 };
 
 /* Metrics series of one tenant slot (registered once per tenant id, kept across reloads). */
@@ -80,6 +97,8 @@ struct gw_tenant_series {
 	int batch_drop[RTCI_BATCHER_DROP_COUNT + 1]; /* + overload */
 	int drop[GW_DROP_COUNT];
 	int *setup;               /* per model, per setup: rtci_setup_frames_total */
+	int refused[GW_REFUSE_COUNT];
+	int preempted, expired, adm_load, adm_share;
 };
 
 struct gw_device {
@@ -100,6 +119,9 @@ struct gw_device {
 	uint64_t rep_seq;         /* reports carry their own increasing sequence */
 	uint32_t rep_dropped;     /* the device's cumulative drop count then */
 	uint64_t last_frame_seq;  /* newest frame observed (valid once seq_base_set) */
+	_Atomic uint64_t adm_load; /* admitted load, milli-frames/s; 0: not admitted */
+	uint64_t adm_since_us;    /* when admitted: the newest devices give way first */
+	uint64_t last_us;         /* last authenticated message (admission idle release) */
 };
 
 struct gw_listed {
@@ -119,6 +141,7 @@ struct gw_tenant {
 	_Atomic uint32_t pool_used;
 	struct rtci_ctl_policy **policy; /* per model */
 	struct { double tokens; uint64_t last_us; } bucket[GW_MAX_RX];
+	_Atomic uint64_t adm_load; /* sum of its devices' admitted loads */
 };
 
 struct gw_hslot {
@@ -133,6 +156,7 @@ struct gw_table {
 	struct gw_tenant *tenants; /* sorted by id */
 	uint32_t hmask;
 	struct gw_hslot *hash;
+	struct rtci_adm_tenant *adm; /* per tenant: the admission's view, under gw->adm_lock */
 };
 
 struct gw_frame {
@@ -151,6 +175,7 @@ struct gw_batch {
 	uint16_t rx, queue;
 	uint32_t n;
 	uint64_t release_us;
+	uint64_t est_us;          /* estimated run time, counted in gw->inflight_work_us */
 	struct gw_frame *f[RTCI_BATCHER_MAX_BATCH];
 };
 
@@ -181,7 +206,7 @@ struct gw_rx {
 	int s_port_drop[RTCI_PORT_DROP_COUNT];
 	int s_reasm_drop[16];
 	int s_unknown_drop[GW_DROP_COUNT]; /* tenant="none" */
-	uint64_t last_house_us;
+	uint64_t last_house_us, last_expire_us;
 	_Atomic uint64_t seen_generation;
 	_Atomic bool finished;
 };
@@ -212,6 +237,14 @@ struct gw {
 	struct gw_rx rx[GW_MAX_RX];
 	struct gw_worker workers[GW_MAX_WORKERS];
 	struct rte_ring *work;
+	/* Batches handed to workers and not finished, and their estimated run time: RX lcores
+	 * hand over at most 2 per worker, so frames wait in the batcher (EDF, deadline drops), not
+	 * in a ring, and the wait for a worker is known. */
+	_Atomic uint32_t batches_inflight;
+	_Atomic uint64_t inflight_work_us;
+	pthread_mutex_t adm_lock;          /* admission decisions, giving way, table hand-over */
+	_Atomic uint64_t adm_load;         /* admitted load over all tenants, milli-frames/s */
+	int s_adm_capacity, s_adm_load;
 	_Atomic(struct gw_table *) table;  /* newest table; RX lcores pick it up between bursts */
 	struct gw_tenant_series tseries[GW_TENANT_SLOTS];
 	uint32_t ntslots;
@@ -262,6 +295,22 @@ long gw_ctl_on_frame(struct gw_device *d, const struct gw_tenant *tn, const stru
 long gw_ctl_on_report(struct gw_device *d, const struct gw_tenant *tn,
 		      const struct rtci_proto_hdr *h, const struct rtci_proto_report *r,
 		      uint64_t now_us, uint8_t *buf, size_t cap);
+
+/* admit.c (loads in milli-frames/s of the first model) */
+int gw_admit_register_series(struct gw *gw);
+/* Capacity less headroom: admission.capacity_fps, or workers / per-frame cost of model 0. */
+uint64_t gw_admit_capacity(const struct gw *gw);
+/* Load of one device of the tenant running the model. */
+uint64_t gw_admit_device_load(const struct gw *gw, const struct gw_tenant *tn, uint16_t model);
+/* Admits the device unless the gateway is full and its tenant at or above its share (devices of
+ * tenants above their share give way to a tenant within its share). True when admitted (now or
+ * before, or admission is off). */
+bool gw_admit(struct gw_rx *rx, struct gw_tenant *tn, struct gw_device *d, uint64_t now);
+void gw_admit_release(struct gw *gw, struct gw_tenant *tn, struct gw_device *d);
+/* Releases the admission of this RX lcore's devices silent for admission.idle_timeout_ms. */
+void gw_admit_expire(struct gw_rx *rx, uint64_t now);
+/* Main lcore: capacity and loads into their gauges. */
+void gw_admit_publish(struct gw *gw);
 
 /* pipeline.c */
 int gw_rx_init(struct gw *gw, struct gw_rx *rx, char *err, size_t errlen);

@@ -65,6 +65,7 @@ static int load_models(struct gw *gw, char *err, size_t errlen)
 		rtci_geometry_partition_size(m->geo, &m->ph, &m->pw);
 		m->floats = (uint32_t)(m->pc * m->ph * m->pw);
 		m->queue_base = (int)queues;
+		rtci_cost_init(&m->cost, cfg->batching.max_batch);
 		queues += (uint32_t)m->groups + 1;
 		if ((rc = gw_ctl_table_from_model(m->model, &m->table, merr, sizeof(merr))) < 0) {
 			snprintf(err, errlen, "model %s: %s", m->name, merr);
@@ -227,6 +228,7 @@ int main(int argc, char **argv)
 
 	static struct gw gwst;
 	struct gw *gw = &gwst;
+	pthread_mutex_init(&gw->adm_lock, NULL);
 	char err[ERRLEN] = "";
 	int rc = rtci_config_load_gateway(config, &gw->cfg, err, sizeof(err));
 	if (rc < 0) {
@@ -287,7 +289,7 @@ int main(int argc, char **argv)
 	struct rtci_metrics_limits lim = { .slots = 1 + gw->nrx + gw->nworkers, .families = 128,
 					   .series = 32768, .cells = 262144 };
 	if ((rc = rtci_metrics_create(&lim, &gw->metrics)) < 0 ||
-	    (rc = register_model_series(gw)) < 0) {
+	    (rc = register_model_series(gw)) < 0 || (rc = gw_admit_register_series(gw)) < 0) {
 		fprintf(stderr, "rtci-gateway: metrics: %s\n", rtci_strerror(rc));
 		goto out;
 	}
@@ -364,6 +366,20 @@ int main(int argc, char **argv)
 	      "udp %u, metrics port %u",
 	      gw->nmodels, table->ntenants, gw->nrx, gw->nworkers, mac[0], mac[1], mac[2], mac[3],
 	      mac[4], mac[5], cfg->port.udp_port, rtci_metrics_port(gw->metrics));
+	for (uint32_t k = 0; k < gw->nmodels; k++) {
+		uint32_t best_n;
+		double us = rtci_cost_frame_us(&gw->models[k].cost, &best_n);
+		logf_("model %s: tail %.1f us/frame at batch %u, %.0f frames/s on %u workers",
+		      gw->models[k].name, us, best_n, us > 0 ? gw->nworkers * 1e6 / us : 0.0,
+		      gw->nworkers);
+	}
+	if (cfg->admission.enabled)
+		logf_("admission: capacity %.0f frames/s (%s, %u%% headroom)",
+		      (double)gw_admit_capacity(gw) / 1000.0,
+		      cfg->admission.capacity_fps ? "configured" : "measured",
+		      cfg->admission.headroom_pct);
+	else
+		logf_("admission: off");
 
 	uint64_t next_summary = gw_now_us() + (uint64_t)cfg->metrics.summary_interval_s * 1000000;
 	for (;;) {
@@ -379,6 +395,7 @@ int main(int argc, char **argv)
 				break;
 			}
 		}
+		gw_admit_publish(gw);
 		if (cfg->metrics.summary_interval_s && gw_now_us() >= next_summary) {
 			summary(gw, "summary");
 			next_summary += (uint64_t)cfg->metrics.summary_interval_s * 1000000;

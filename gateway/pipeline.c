@@ -28,6 +28,7 @@
 #define BURST 32
 #define HOUSEKEEPING_US 100000
 #define DRAIN_LIMIT_US 5000000
+#define ADMISSION_SCAN_US 1000000
 
 uint64_t gw_now_ns(void)
 {
@@ -46,7 +47,7 @@ const char *gw_drop_name(enum gw_drop d)
 	static const char *const n[GW_DROP_COUNT] = {
 		"malformed", "direction", "unknown_tenant", "unknown_device", "bad_mac",
 		"replayed", "stale", "quota_devices", "quota_frames", "quota_bytes",
-		"reassembly", "decode", "model", "overload",
+		"reassembly", "decode", "model", "overload", "late", "not_admitted",
 	};
 	return (unsigned)d < GW_DROP_COUNT ? n[d] : "unknown";
 }
@@ -114,21 +115,32 @@ static void handle_hello(struct gw_rx *rx, const struct rtci_port_dgram *dg,
 	}
 	struct rtci_proto_hello_ack ack = { .status = RTCI_PROTO_HELLO_ACCEPTED,
 					    .max_frag_size = RTCI_PROTO_MAX_FRAG };
+	const struct gw_tenant_series *ts = &gw->tseries[tn->slot];
 	uint32_t model = msg->u.hello.model_id;
 	if (model >= gw->nmodels) {
 		ack.status = RTCI_PROTO_HELLO_REJECTED_MODEL;
 		drop(rx, (int)tn->slot, GW_DROP_NO_HELLO_MODEL);
+		rtci_metrics_add(gw->metrics, rx->mslot, ts->refused[GW_REFUSE_MODEL], 1);
 	} else {
 		if (!dev)
 			dev = gw_table_activate(gw, rx->table, tn, msg->hdr.device_id, key, rx->index);
+		if (dev)
+			dev->last_us = now;
+		if (dev && dev->model != model) {
+			/* another model costs the workers differently: admitted again below */
+			gw_admit_release(gw, tn, dev);
+			dev->model = (uint16_t)model;
+			gw_ctl_device_init(dev, tn);
+		}
 		if (!dev) {
 			ack.status = RTCI_PROTO_HELLO_REJECTED_QUOTA;
 			drop(rx, (int)tn->slot, GW_DROP_QUOTA_DEVICES);
+			rtci_metrics_add(gw->metrics, rx->mslot, ts->refused[GW_REFUSE_QUOTA], 1);
+		} else if (!gw_admit(rx, tn, dev, now)) {
+			ack.status = RTCI_PROTO_HELLO_BUSY;
+			ack.retry_after_ms = (uint16_t)gw->cfg->admission.retry_after_ms;
+			rtci_metrics_add(gw->metrics, rx->mslot, ts->refused[GW_REFUSE_BUSY], 1);
 		} else {
-			if (dev->model != model) {
-				dev->model = (uint16_t)model;
-				gw_ctl_device_init(dev, tn);
-			}
 			/* hellos have no replay window: one replayed from elsewhere must not move an
 			 * active device's reply address (its authenticated frames do) */
 			if (!dev->peer_set) {
@@ -184,6 +196,7 @@ static void handle_report(struct gw_rx *rx, const struct rtci_proto_msg *msg, st
 		drop(rx, (int)tn->slot, GW_DROP_REPLAYED);
 		return;
 	}
+	dev->last_us = now;
 	if (n > 0 && dev->peer_set &&
 	    rtci_port_send_peer(gw->port, rx->queue, &dev->peer, cmd, (size_t)n) == 0)
 		rtci_metrics_add(gw->metrics, rx->mslot, gw->tseries[tn->slot].commands, 1);
@@ -199,6 +212,75 @@ static bool bucket_take(struct gw_tenant *tn, uint16_t rxi, uint32_t nrx, uint64
 	if (tn->bucket[rxi].tokens < 1)
 		return false;
 	tn->bucket[rxi].tokens -= 1;
+	return true;
+}
+
+/* Whether a frame submitted now to queue q could finish by deadline: the wait for a worker,
+ * the work queued ahead of it (EDF serves it after the frames already waiting, whose deadlines
+ * are earlier when frames arrive in capture order) and its own run. Checked before decoding so
+ * that under overload a frame that would be late costs no more than its reassembly. */
+static bool can_finish(const struct gw_rx *rx, uint32_t q, uint64_t deadline, uint64_t now)
+{
+	const struct gw *gw = rx->gw;
+	uint64_t ahead = rtci_batcher_queued_work_us(rx->batcher) / gw->nworkers;
+	return now + rtci_batcher_estimate_us(rx->batcher, q, 1) + ahead <= deadline;
+}
+
+static void fill_frame(struct gw_rx *rx, struct gw_frame *f, const struct gw_tenant *tn,
+		       const struct gw_device *dev, const struct rtci_reasm_frame *fr)
+{
+	const struct rtci_gateway_config *cfg = rx->gw->cfg;
+	f->tenant_slot = tn->slot;
+	f->tenant_id = tn->id;
+	f->device_id = dev->id;
+	f->model = dev->model;
+	f->setup = fr->hdr.setup_id;
+	f->rx = rx->index;
+	f->seq = fr->hdr.seq;
+	memcpy(f->key, dev->key, sizeof(f->key));
+	f->peer = dev->peer;
+	f->first_us = fr->first_time;
+	f->complete_us = fr->complete_time;
+	f->capture_gw_us = (uint64_t)((int64_t)fr->hdr.capture_us + dev->clock_offset_us);
+	/* inference must end before the deadline: the result still travels back (half the round
+	 * trip) and estimates err, so a margin of the deadline is kept (batching.deadline_margin_pct) */
+	uint64_t keep = cfg->control.rtt_us / 2 +
+			(uint64_t)tn->deadline_us * cfg->batching.deadline_margin_pct / 100;
+	if (keep > tn->deadline_us / 2)
+		keep = tn->deadline_us / 2;
+	f->deadline_us = f->capture_gw_us + tn->deadline_us - keep;
+	f->out_len = 0;
+}
+
+/* Decodes the frame into its slot and hands it to the batcher; false when it was dropped
+ * (counted, answered, slot freed). */
+static bool decode_and_submit(struct gw_rx *rx, struct gw_frame *f, const struct rtci_setup *st,
+			      const struct rtci_reasm_frame *fr, uint64_t now)
+{
+	struct gw *gw = rx->gw;
+	const struct gw_model *m = &gw->models[f->model];
+	const struct gw_tenant_series *ts = &gw->tseries[f->tenant_slot];
+	struct rtci_codec_desc d;
+	int rc = rtci_codec_decode(rx->codec, fr->data, fr->len, f->x, m->floats, (uint32_t)m->pc, &d);
+	if (rc < 0 || d.c != (uint32_t)st->c || d.levels != (uint32_t)st->L ||
+	    d.channels != (uint32_t)m->pc || d.height != (uint32_t)m->ph ||
+	    d.width != (uint32_t)m->pw) {
+		drop(rx, (int)f->tenant_slot, GW_DROP_DECODE);
+		send_status(rx, f, RTCI_PROTO_RES_DECODE_ERROR);
+		slot_free(rx, f);
+		return false;
+	}
+	rc = rtci_batcher_submit(rx->batcher, f->queue, f->tenant_slot, f, f->deadline_us, now);
+	if (rc < 0) {
+		enum rtci_batcher_drop r = rc == -RTCI_ERR_BATCH_DEADLINE     ? RTCI_BATCHER_DROP_DEADLINE
+					   : rc == -RTCI_ERR_BATCH_TENANT_BOUND ? RTCI_BATCHER_DROP_TENANT_BOUND
+										: RTCI_BATCHER_DROP_QUEUE_FULL;
+		rtci_metrics_add(gw->metrics, rx->mslot, ts->batch_drop[r], 1);
+		send_status(rx, f, r == RTCI_BATCHER_DROP_DEADLINE ? RTCI_PROTO_RES_DROPPED_DEADLINE
+								   : RTCI_PROTO_RES_DROPPED_OVERLOAD);
+		slot_free(rx, f);
+		return false;
+	}
 	return true;
 }
 
@@ -221,6 +303,14 @@ static void handle_frame(struct gw_rx *rx, const struct rtci_port_dgram *dg, str
 		return;
 	}
 	rtci_metrics_add(gw->metrics, rx->mslot, ts->ingest_frames, 1);
+	dev->last_us = now;
+	/* a device whose admission was released (silence, giving way) or that never said hello to
+	 * this gateway is admitted as a hello would be; when full its frames are dropped without
+	 * an answer, and the device, hearing nothing, says hello and learns it must wait */
+	if (!gw_admit(rx, tn, dev, now)) {
+		drop(rx, (int)tn->slot, GW_DROP_NOT_ADMITTED);
+		return;
+	}
 	dev->peer = dg->from;
 	dev->peer_set = true;
 	int64_t off = (int64_t)fr->first_time - (int64_t)fr->hdr.capture_us;
@@ -245,28 +335,9 @@ static void handle_frame(struct gw_rx *rx, const struct rtci_port_dgram *dg, str
 	}
 	struct gw_frame *f = rx->free[--rx->nfree];
 	const struct gw_model *m = &gw->models[dev->model];
-	f->tenant_slot = tn->slot;
-	f->tenant_id = tn->id;
-	f->device_id = dev->id;
-	f->model = dev->model;
-	f->setup = fr->hdr.setup_id;
-	f->rx = rx->index;
-	f->seq = fr->hdr.seq;
-	memcpy(f->key, dev->key, sizeof(f->key));
-	f->peer = dev->peer;
-	f->first_us = fr->first_time;
-	f->complete_us = fr->complete_time;
-	f->capture_gw_us = (uint64_t)((int64_t)fr->hdr.capture_us + dev->clock_offset_us);
-	f->deadline_us = f->capture_gw_us + tn->deadline_us;
-	f->out_len = 0;
-
+	fill_frame(rx, f, tn, dev, fr);
 	const struct rtci_setup *st = rtci_model_setup(m->model, f->setup);
-	struct rtci_codec_desc d;
-	rc = st ? rtci_codec_decode(rx->codec, fr->data, fr->len, f->x, m->floats, (uint32_t)m->pc, &d)
-		: -EINVAL;
-	if (rc < 0 || d.c != (uint32_t)st->c || d.levels != (uint32_t)st->L ||
-	    d.channels != (uint32_t)m->pc || d.height != (uint32_t)m->ph ||
-	    d.width != (uint32_t)m->pw) {
+	if (!st) {
 		drop(rx, (int)tn->slot, GW_DROP_DECODE);
 		send_status(rx, f, RTCI_PROTO_RES_DECODE_ERROR);
 		slot_free(rx, f);
@@ -274,17 +345,14 @@ static void handle_frame(struct gw_rx *rx, const struct rtci_port_dgram *dg, str
 	}
 	uint32_t group = st->group >= 0 ? (uint32_t)st->group : (uint32_t)m->groups;
 	f->queue = (uint16_t)(m->queue_base + group);
-	rc = rtci_batcher_submit(rx->batcher, f->queue, tn->slot, f, f->deadline_us, now);
-	if (rc < 0) {
-		enum rtci_batcher_drop r = rc == -RTCI_ERR_BATCH_DEADLINE     ? RTCI_BATCHER_DROP_DEADLINE
-					   : rc == -RTCI_ERR_BATCH_TENANT_BOUND ? RTCI_BATCHER_DROP_TENANT_BOUND
-										: RTCI_BATCHER_DROP_QUEUE_FULL;
-		rtci_metrics_add(gw->metrics, rx->mslot, ts->batch_drop[r], 1);
-		send_status(rx, f, r == RTCI_BATCHER_DROP_DEADLINE ? RTCI_PROTO_RES_DROPPED_DEADLINE
-								   : RTCI_PROTO_RES_DROPPED_OVERLOAD);
+	if (!can_finish(rx, f->queue, f->deadline_us, now)) {
+		drop(rx, (int)tn->slot, GW_DROP_LATE);
+		send_status(rx, f, RTCI_PROTO_RES_DROPPED_DEADLINE);
 		slot_free(rx, f);
 		return;
 	}
+	if (!decode_and_submit(rx, f, st, fr, now))
+		return;
 	rtci_metrics_add(gw->metrics, rx->mslot, ts->frames_in, 1);
 	uint32_t sidx = 0;
 	for (uint16_t k = 0; k < f->model; k++)
@@ -364,27 +432,53 @@ static void handle(struct gw_rx *rx, const struct rtci_port_dgram *dg, uint64_t 
 	(void)gw;
 }
 
+/* Wait for a worker if a batch were released now: the work handed over, spread over them. */
+static uint64_t worker_wait_us(const struct gw *gw)
+{
+	return atomic_load_explicit(&gw->inflight_work_us, memory_order_relaxed) / gw->nworkers;
+}
+
+/* Whether workers can take another batch: two per worker (one running, one ready). */
+static bool workers_free(const struct gw *gw)
+{
+	return atomic_load_explicit(&gw->batches_inflight, memory_order_relaxed) < 2 * gw->nworkers;
+}
+
 static void dispatch_batches(struct gw_rx *rx, uint64_t now)
 {
 	struct gw *gw = rx->gw;
 	struct rtci_batcher_item items[RTCI_BATCHER_MAX_BATCH];
 	uint32_t q;
 	int n;
-	while ((n = rtci_batcher_poll(rx->batcher, now, items, &q)) > 0) {
+	for (;;) {
+		uint64_t wait = worker_wait_us(gw);
+		rtci_batcher_set_start_delay(rx->batcher, wait);
+		if (!workers_free(gw)) {
+			/* frames stay queued (EDF); those that can no longer make it go now */
+			rtci_batcher_expire(rx->batcher, now);
+			return;
+		}
+		if ((n = rtci_batcher_poll(rx->batcher, now, items, &q)) <= 0)
+			return;
 		struct gw_batch *b = rx->nbfree ? rx->bfree[--rx->nbfree] : NULL;
 		if (b) {
 			b->rx = rx->index;
 			b->queue = (uint16_t)q;
 			b->n = (uint32_t)n;
 			b->release_us = now;
+			b->est_us = rtci_batcher_estimate_us(rx->batcher, q, (uint32_t)n) - wait;
 			for (int i = 0; i < n; i++) {
 				b->f[i] = items[i].frame;
 				b->f[i]->enqueue_us = items[i].enqueue_us;
 			}
+			atomic_fetch_add(&gw->batches_inflight, 1);
+			atomic_fetch_add(&gw->inflight_work_us, b->est_us);
 			if (rte_ring_enqueue(gw->work, b) == 0) {
 				rx->outstanding++;
 				continue;
 			}
+			atomic_fetch_sub(&gw->batches_inflight, 1);
+			atomic_fetch_sub(&gw->inflight_work_us, b->est_us);
 			rx->bfree[rx->nbfree++] = b;
 		}
 		for (int i = 0; i < n; i++) {
@@ -446,6 +540,14 @@ static void housekeeping(struct gw_rx *rx, uint64_t now)
 		struct rtci_batcher_stats bs;
 		if (rtci_batcher_queue_stats(rx->batcher, q, &bs) == 0)
 			rtci_metrics_gauge_set(m, rx->mslot, gw->s_qdepth[q], (double)bs.depth);
+		/* the batcher's deadline checks follow the workers' measured batch times */
+		uint64_t base, per;
+		rtci_cost_linear(&gw->models[gw->queue_model[q]].cost, &base, &per);
+		rtci_batcher_set_cost(rx->batcher, q, base, per);
+	}
+	if (gw->cfg->admission.enabled && now - rx->last_expire_us >= ADMISSION_SCAN_US) {
+		gw_admit_expire(rx, now);
+		rx->last_expire_us = now;
 	}
 	if (rx->total_ns)
 		rtci_metrics_gauge_set(m, rx->mslot, rx->s_busy, (double)rx->busy_ns / (double)rx->total_ns);
@@ -521,7 +623,7 @@ int gw_rx_main(void *arg)
 		} else {
 			/* idle: sleep a little, never past the batcher's next due time */
 			uint64_t due = rtci_batcher_next_due_us(rx->batcher, now);
-			uint64_t nap = due > now ? due - now : 0;
+			uint64_t nap = due > now ? due - now : workers_free(gw) ? 0 : 50;
 			if (nap > 50)
 				nap = 50;
 			if (nap)
@@ -548,11 +650,13 @@ void gw_worker_run_batch(struct gw_worker *w, struct gw_batch *b)
 		memcpy(w->input + (size_t)i * m->floats, b->f[i]->x, m->floats * sizeof(float));
 		w->setup_ids[i] = b->f[i]->setup;
 	}
-	uint64_t t0 = gw_now_us();
+	uint64_t t0ns = gw_now_ns();
 	int rc = rtci_tail_run(w->tails[mi], (int)b->n, w->input, w->setup_ids, w->logits);
-	uint64_t t1 = gw_now_us();
+	uint64_t t1ns = gw_now_ns(), t0 = t0ns / 1000, t1 = t1ns / 1000;
 	if (rc < 0)
 		w->rc = rc;
+	else
+		rtci_cost_observe(&gw->models[mi].cost, b->n, t1ns - t0ns);
 	rtci_metrics_observe(gw->metrics, w->mslot, gw->s_batch[b->queue], (double)b->n);
 	rtci_metrics_observe(gw->metrics, w->mslot, m->s_infer, (double)(t1 - t0) * 1e-6);
 	for (uint32_t i = 0; i < b->n; i++) {
@@ -607,6 +711,8 @@ int gw_worker_main(void *arg)
 		if (rte_ring_dequeue(gw->work, &p) == 0) {
 			struct gw_batch *b = p;
 			gw_worker_run_batch(w, b);
+			atomic_fetch_sub(&gw->inflight_work_us, b->est_us);
+			atomic_fetch_sub(&gw->batches_inflight, 1);
 			while (rte_ring_enqueue(gw->rx[b->rx].done, b) != 0)
 				rte_pause();
 			uint64_t t1 = gw_now_ns();
@@ -782,6 +888,30 @@ void gw_rx_fini(struct gw_rx *rx)
 	free(rx->bfree);
 }
 
+/* The cost model's start: batches of 1, 2, 4, ... and max_batch, each timed after a run that
+ * builds its plan, the faster of two kept (real batches keep it current afterwards). */
+static int measure_cost(struct gw_worker *w, uint32_t k)
+{
+	struct gw *gw = w->gw;
+	uint32_t mb = gw->cfg->batching.max_batch;
+	for (uint32_t n = 1;; n = n * 2 > mb && n < mb ? mb : n * 2) {
+		uint64_t best = UINT64_MAX;
+		for (int rep = 0; rep < 3; rep++) {
+			uint64_t t0 = gw_now_ns();
+			int rc = rtci_tail_run(w->tails[k], (int)n, w->input, w->setup_ids, w->logits);
+			uint64_t dt = gw_now_ns() - t0;
+			if (rc < 0)
+				return rc;
+			if (rep > 0 && dt < best)
+				best = dt;
+		}
+		rtci_cost_observe(&gw->models[k].cost, n, best);
+		if (n >= mb)
+			break;
+	}
+	return 0;
+}
+
 int gw_worker_init(struct gw *gw, struct gw_worker *w, char *err, size_t errlen)
 {
 	w->gw = gw;
@@ -809,7 +939,7 @@ int gw_worker_init(struct gw *gw, struct gw_worker *w, char *err, size_t errlen)
 	if (!w->input || !w->logits || !w->setup_ids)
 		return -ENOMEM;
 	/* oneDNN plans are built per batch size on first use: build the common sizes now */
-	for (uint32_t k = 0; k < gw->nmodels; k++)
+	for (uint32_t k = 0; k < gw->nmodels; k++) {
 		for (uint32_t n = 1; n <= mb && n <= 16; n++) {
 			int rc = rtci_tail_run(w->tails[k], (int)n, w->input, w->setup_ids, w->logits);
 			if (rc < 0) {
@@ -818,6 +948,13 @@ int gw_worker_init(struct gw *gw, struct gw_worker *w, char *err, size_t errlen)
 				return rc;
 			}
 		}
+		int rc = measure_cost(w, k);
+		if (rc < 0) {
+			snprintf(err, errlen, "tail of model %s: %s", gw->models[k].name,
+				 rtci_strerror(rc));
+			return rc;
+		}
+	}
 	char lc[16];
 	snprintf(lc, sizeof(lc), "%u", w->lcore);
 	int f = rtci_metrics_family(gw->metrics, "rtci_lcore_busy_ratio",

@@ -81,7 +81,26 @@ static int tenant_slot(struct gw *gw, uint32_t id, char *err, size_t errlen)
 		RTCI_METRIC_HISTOGRAM, lat_b, sizeof(lat_b) / sizeof(lat_b[0]), RTCI_METRICS_SUMMARY);
 	SERIES1(devices, "rtci_devices_active", "devices holding a state (device quota used)",
 		RTCI_METRIC_GAUGE, NULL, 0, 0);
+	SERIES1(preempted, "rtci_admission_preempted_total",
+		"admitted devices that gave way to a tenant within its share", RTCI_METRIC_COUNTER,
+		NULL, 0, 0);
+	SERIES1(expired, "rtci_admission_expired_total",
+		"admissions released after admission.idle_timeout_ms without a message",
+		RTCI_METRIC_COUNTER, NULL, 0, 0);
+	SERIES1(adm_load, "rtci_admission_tenant_load_fps",
+		"load admitted for the tenant (frames/s of the first model)", RTCI_METRIC_GAUGE, NULL,
+		0, 0);
+	SERIES1(adm_share, "rtci_admission_tenant_share_fps",
+		"load guaranteed to the tenant (reserved_fps, or its weight's part of the capacity)",
+		RTCI_METRIC_GAUGE, NULL, 0, 0);
 #undef SERIES1
+	f = rtci_metrics_family(m, "rtci_hellos_refused_total", "hellos refused, by tenant and reason",
+				RTCI_METRIC_COUNTER, NULL, 0, RTCI_METRICS_SUMMARY);
+	for (int r = 0; r < GW_REFUSE_COUNT; r++) {
+		const char *v[] = { tid, gw_refuse_name((enum gw_refuse)r) };
+		if (f < 0 || (ts->refused[r] = rtci_metrics_series(m, f, 2, trn, v)) < 0)
+			goto fail;
+	}
 	f = rtci_metrics_family(m, "rtci_frame_drops_total",
 				"frames dropped by the batcher or for lack of a slot, by reason",
 				RTCI_METRIC_COUNTER, NULL, 0, RTCI_METRICS_SUMMARY);
@@ -137,7 +156,10 @@ int gw_table_build(struct gw *gw, struct rtci_tenants_config *cfg, uint64_t gene
 	t->cfg = cfg;
 	t->ntenants = cfg->count;
 	t->tenants = calloc(cfg->count ? cfg->count : 1, sizeof(*t->tenants));
-	if (!t->tenants) {
+	t->adm = calloc(cfg->count ? cfg->count : 1, sizeof(*t->adm));
+	if (!t->tenants || !t->adm) {
+		free(t->tenants);
+		free(t->adm);
 		free(t);
 		return -ENOMEM;
 	}
@@ -213,6 +235,7 @@ void gw_table_free(struct gw *gw, struct gw_table *t)
 		free(t->tenants[i].pool);
 	}
 	free(t->tenants);
+	free(t->adm);
 	free(t->hash);
 	rtci_config_free_tenants(t->cfg);
 	free(t);
@@ -312,6 +335,8 @@ struct gw_device *gw_table_activate(struct gw *gw, struct gw_table *t, struct gw
 
 void gw_table_handover(struct gw *gw, struct gw_table *old, struct gw_table *nw, uint16_t owner)
 {
+	/* admitted loads move with their devices; those of devices left behind are released */
+	pthread_mutex_lock(&gw->adm_lock);
 	for (uint32_t i = 0; i < old->ntenants; i++) {
 		struct gw_tenant *ot = &old->tenants[i];
 		struct gw_tenant *ntn = gw_table_tenant(nw, ot->id);
@@ -326,18 +351,24 @@ void gw_table_handover(struct gw *gw, struct gw_table *old, struct gw_table *nw,
 					       gw->tseries[ot->slot].devices, -1);
 			uint8_t key[32];
 			/* a device stays when it is still the tenant's and its key did not change */
-			if (!ntn || gw_tenant_device_key(ntn, od->id, key) < 0 ||
-			    memcmp(key, od->key, 32) != 0)
+			struct gw_device *nd = NULL;
+			if (ntn && gw_tenant_device_key(ntn, od->id, key) == 0 &&
+			    memcmp(key, od->key, 32) == 0)
+				nd = gw_table_activate(gw, nw, ntn, od->id, key, owner);
+			uint64_t load = atomic_exchange(&od->adm_load, 0);
+			if (!nd) {
+				atomic_fetch_sub(&gw->adm_load, load);
 				continue;
-			struct gw_device *nd = gw_table_activate(gw, nw, ntn, od->id, key, owner);
-			if (!nd)
-				continue;
+			}
 			struct rtci_ctl_device ctl = nd->ctl; /* fresh, under the new policy */
 			*nd = *od;
 			nd->tenant_slot = ntn->slot;
+			atomic_store(&nd->adm_load, load);
+			atomic_fetch_add(&ntn->adm_load, load);
 			if (ntn->cfg->policy != ot->cfg->policy || ntn->cfg->fps != ot->cfg->fps ||
 			    ntn->cfg->deadline_ms != ot->cfg->deadline_ms)
 				nd->ctl = ctl;
 		}
 	}
+	pthread_mutex_unlock(&gw->adm_lock);
 }
