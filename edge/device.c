@@ -36,7 +36,6 @@ int rtci_dev_init(struct rtci_dev *d, const struct rtci_dev_config *cfg, int64_t
 	if (d->cfg.report_gap_ns == 0)
 		d->cfg.report_gap_ns = 100000000LL;
 	d->last_hello_ns = INT64_MIN;
-	d->first_hello_ns = INT64_MIN;
 	d->first_answer_ns = -1;
 	d->last_report_ns = now_ns;
 	/* report sequences share the frames' base: never reused under the key across restarts */
@@ -115,8 +114,6 @@ long rtci_dev_hello(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, size_t cap
 	if (d->n_nonces < RTCI_DEV_NONCES)
 		d->n_nonces++;
 	d->last_hello_ns = now_ns;
-	if (d->first_hello_ns == INT64_MIN)
-		d->first_hello_ns = now_ns;
 	d->st.hellos_sent++;
 	return n;
 }
@@ -351,8 +348,8 @@ int rtci_dev_handle(struct rtci_dev *d, const uint8_t *buf, size_t len, int64_t 
 		/* an ack is used once: a duplicate must not start another session */
 		d->n_nonces = 0;
 		d->nonce_head = 0; /* the next hello's nonce is the first one checked */
-		if (d->first_answer_ns < 0 && d->first_hello_ns != INT64_MIN)
-			d->first_answer_ns = now_ns - d->first_hello_ns;
+		if (d->first_answer_ns < 0 && d->last_hello_ns != INT64_MIN)
+			d->first_answer_ns = now_ns - d->last_hello_ns;
 		const struct rtci_proto_hello_ack *a = &m.u.hello_ack;
 		if (a->status == RTCI_PROTO_HELLO_BUSY) {
 			int64_t wait = a->retry_after_ms ? (int64_t)a->retry_after_ms * 1000000

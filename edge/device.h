@@ -118,8 +118,9 @@ struct rtci_dev {
 	uint8_t n_nonces, nonce_head;
 	int64_t last_hello_ns;        /* INT64_MIN: never */
 	int64_t retry_at_ns;          /* BUSY: the next hello is due then */
-	int64_t first_hello_ns;       /* INT64_MIN: none sent yet */
-	int64_t first_answer_ns;      /* first hello -> first hello-ack of any status; -1: none */
+	int64_t first_answer_ns;      /* the first hello-ack of any status, from the latest hello
+					 before it (a round trip when that hello was answered); -1:
+					 none yet */
 	int64_t last_report_ns;
 	uint64_t report_seq, report_bytes; /* next report sequence; bytes_sent at the last report */
 	uint64_t report_dropped;      /* frames dropped by the last report */

@@ -101,9 +101,8 @@ static void view(const struct gw *gw, struct gw_table *t, uint64_t cap)
 
 /* The newest admitted device of tenant v gives way; false when it has none. Its owner drops
  * its frames from now on (not admitted) and the device, hearing nothing, says hello again. */
-static bool give_way(struct gw_rx *rx, struct gw_tenant *v)
+static bool give_way(struct gw *gw, uint32_t mslot, struct gw_tenant *v)
 {
-	struct gw *gw = rx->gw;
 	struct gw_device *newest = NULL;
 	uint32_t used = atomic_load(&v->pool_used);
 	if (used > v->pool_size)
@@ -118,7 +117,7 @@ static bool give_way(struct gw_rx *rx, struct gw_tenant *v)
 	if (!newest)
 		return false;
 	gw_admit_release(gw, v, newest);
-	rtci_metrics_add(gw->metrics, rx->mslot, gw->tseries[v->slot].preempted, 1);
+	rtci_metrics_add(gw->metrics, mslot, gw->tseries[v->slot].preempted, 1);
 	return true;
 }
 
@@ -137,7 +136,7 @@ bool gw_admit(struct gw_rx *rx, struct gw_tenant *tn, struct gw_device *d, uint6
 		uint32_t vi = rtci_adm_victim(t->adm, t->ntenants, ti);
 		if (vi == UINT32_MAX)
 			break; /* shares round down: the last few may exceed the capacity a little */
-		if (!give_way(rx, &t->tenants[vi]))
+		if (!give_way(gw, rx->mslot, &t->tenants[vi]))
 			t->adm[vi].load = 0; /* nothing left to take from it */
 		else
 			t->adm[vi].load = atomic_load(&t->tenants[vi].adm_load);
@@ -185,6 +184,28 @@ void gw_admit_publish(struct gw *gw)
 		const struct gw_tenant_series *ts = &gw->tseries[t->tenants[i].slot];
 		rtci_metrics_gauge_set(m, 0, ts->adm_load, (double)t->adm[i].load / 1000.0);
 		rtci_metrics_gauge_set(m, 0, ts->adm_share, (double)t->adm[i].share / 1000.0);
+	}
+	pthread_mutex_unlock(&gw->adm_lock);
+}
+
+void gw_admit_shed(struct gw *gw)
+{
+	if (!gw->cfg->admission.enabled)
+		return;
+	uint64_t cap = gw_admit_capacity(gw);
+	if (atomic_load(&gw->adm_load) <= cap + cap / 20)
+		return;
+	struct gw_table *t = atomic_load(&gw->table);
+	pthread_mutex_lock(&gw->adm_lock);
+	view(gw, t, cap);
+	while (atomic_load(&gw->adm_load) > cap) {
+		uint32_t vi = rtci_adm_victim(t->adm, t->ntenants, UINT32_MAX);
+		if (vi == UINT32_MAX)
+			break;
+		if (!give_way(gw, 0, &t->tenants[vi]))
+			t->adm[vi].load = 0;
+		else
+			t->adm[vi].load = atomic_load(&t->tenants[vi].adm_load);
 	}
 	pthread_mutex_unlock(&gw->adm_lock);
 }

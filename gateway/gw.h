@@ -238,7 +238,7 @@ struct gw {
 	struct gw_worker workers[GW_MAX_WORKERS];
 	struct rte_ring *work;
 	/* Batches handed to workers and not finished, and their estimated run time: RX lcores
-	 * hand over at most 2 per worker, so frames wait in the batcher (EDF, deadline drops), not
+	 * hand over at most 3 per worker, so frames wait in the batcher (EDF, deadline drops), not
 	 * in a ring, and the wait for a worker is known. */
 	_Atomic uint32_t batches_inflight;
 	_Atomic uint64_t inflight_work_us;
@@ -311,6 +311,9 @@ void gw_admit_release(struct gw *gw, struct gw_tenant *tn, struct gw_device *d);
 void gw_admit_expire(struct gw_rx *rx, uint64_t now);
 /* Main lcore: capacity and loads into their gauges. */
 void gw_admit_publish(struct gw *gw);
+/* Main lcore: when the capacity fell more than 5% below the admitted load (the tail got slower),
+ * the newest devices of the tenants furthest above their share give way until it fits. */
+void gw_admit_shed(struct gw *gw);
 
 /* pipeline.c */
 int gw_rx_init(struct gw *gw, struct gw_rx *rx, char *err, size_t errlen);

@@ -382,6 +382,7 @@ int main(int argc, char **argv)
 		logf_("admission: off");
 
 	uint64_t next_summary = gw_now_us() + (uint64_t)cfg->metrics.summary_interval_s * 1000000;
+	uint64_t next_shed = gw_now_us() + 1000000;
 	for (;;) {
 		struct pollfd p = { .fd = sfd, .events = POLLIN };
 		if (poll(&p, 1, 200) > 0) {
@@ -396,6 +397,10 @@ int main(int argc, char **argv)
 			}
 		}
 		gw_admit_publish(gw);
+		if (gw_now_us() >= next_shed) {
+			gw_admit_shed(gw);
+			next_shed = gw_now_us() + 1000000;
+		}
 		if (cfg->metrics.summary_interval_s && gw_now_us() >= next_summary) {
 			summary(gw, "summary");
 			next_summary += (uint64_t)cfg->metrics.summary_interval_s * 1000000;

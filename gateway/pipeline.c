@@ -29,6 +29,7 @@
 #define HOUSEKEEPING_US 100000
 #define DRAIN_LIMIT_US 5000000
 #define ADMISSION_SCAN_US 1000000
+#define GW_BATCHES_PER_WORKER 3
 
 uint64_t gw_now_ns(void)
 {
@@ -438,10 +439,12 @@ static uint64_t worker_wait_us(const struct gw *gw)
 	return atomic_load_explicit(&gw->inflight_work_us, memory_order_relaxed) / gw->nworkers;
 }
 
-/* Whether workers can take another batch: two per worker (one running, one ready). */
+/* Whether workers can take another batch: three per worker (one running, two ready, so that a
+ * worker does not run dry while its RX lcore waits for a CPU). */
 static bool workers_free(const struct gw *gw)
 {
-	return atomic_load_explicit(&gw->batches_inflight, memory_order_relaxed) < 2 * gw->nworkers;
+	return atomic_load_explicit(&gw->batches_inflight, memory_order_relaxed) <
+	       GW_BATCHES_PER_WORKER * gw->nworkers;
 }
 
 static void dispatch_batches(struct gw_rx *rx, uint64_t now)
@@ -646,6 +649,7 @@ void gw_worker_run_batch(struct gw_worker *w, struct gw_batch *b)
 	uint16_t mi = gw->queue_model[b->queue];
 	const struct gw_model *m = &gw->models[mi];
 	int classes = m->geo->classes;
+	uint64_t start_ns = gw_now_ns();
 	for (uint32_t i = 0; i < b->n; i++) {
 		memcpy(w->input + (size_t)i * m->floats, b->f[i]->x, m->floats * sizeof(float));
 		w->setup_ids[i] = b->f[i]->setup;
@@ -655,8 +659,6 @@ void gw_worker_run_batch(struct gw_worker *w, struct gw_batch *b)
 	uint64_t t1ns = gw_now_ns(), t0 = t0ns / 1000, t1 = t1ns / 1000;
 	if (rc < 0)
 		w->rc = rc;
-	else
-		rtci_cost_observe(&gw->models[mi].cost, b->n, t1ns - t0ns);
 	rtci_metrics_observe(gw->metrics, w->mslot, gw->s_batch[b->queue], (double)b->n);
 	rtci_metrics_observe(gw->metrics, w->mslot, m->s_infer, (double)(t1 - t0) * 1e-6);
 	for (uint32_t i = 0; i < b->n; i++) {
@@ -699,6 +701,10 @@ void gw_worker_run_batch(struct gw_worker *w, struct gw_batch *b)
 		long n = rtci_proto_encode_result(f->out, sizeof(f->out), &info, &res, f->key);
 		f->out_len = n > 0 ? (uint16_t)n : 0;
 	}
+	/* the whole batch, copies and results included, as a worker spends it (and on a shared
+	 * machine, with the time other threads took from it meanwhile) */
+	if (rc >= 0)
+		rtci_cost_observe(&gw->models[mi].cost, b->n, gw_now_ns() - start_ns);
 }
 
 int gw_worker_main(void *arg)

@@ -11,7 +11,9 @@
 # rtci-fleet with 20 devices for 10 s on the trained model and real traces plus one with a
 # bandwidth drop gets results, its statistics add up, the accuracy of the delivered frames
 # matches the model's per-setup table for the setups used (within 3 points), and devices on the
-# drop switch setups. Afterwards no namespace, link or DPDK runtime directory is left.
+# drop switch setups; a gateway configured for 10 devices refuses a second fleet with "busy",
+# whose devices back off and get in once the first fleet has left, every frame taken in being
+# answered or counted. Afterwards no namespace, link or DPDK runtime directory is left.
 # Exits 77 (meson: skipped) without root or `ip netns`. Always removes what it created.
 set -u
 . "$(dirname "$0")/../scripts/netns-pair.sh"
@@ -53,7 +55,8 @@ cleanup() {
 	[ -n "${edge_pid:-}" ] && kill "$edge_pid" 2>/dev/null && wait "$edge_pid" 2>/dev/null
 	netns_pair_down "$GW_NS" "$DEV_NS"
 	if [ "$rc" -ne 0 ]; then
-		for f in gateway.log edge1.out edge1.err edge2.out edge2.err fleet.out; do
+		for f in gateway.log edge1.out edge1.err edge2.out edge2.err fleet.out fleet-a.out \
+			fleet-b.out; do
 			[ -e "$work/$f" ] && { echo "--- $f"; tail -n 25 "$work/$f"; }
 		done
 	fi
@@ -127,9 +130,9 @@ tenants:
     derive: {first: 1000, last: 1199}
 EOF
 
-start_gateway() {
-	: > "$work/gateway.log.new"
-	ip netns exec "$GW_NS" "$gateway" --config "$work/gateway.yaml" >> "$work/gateway.log" 2>&1 &
+start_gateway() { # RUNNING_LINES_BEFORE [CONFIG]
+	ip netns exec "$GW_NS" "$gateway" --config "${2:-$work/gateway.yaml}" \
+		--final-metrics "$work/final.prom" >> "$work/gateway.log" 2>&1 &
 	gw_pid=$!
 	local n0
 	n0=$(grep -c "running:" "$work/gateway.log")
@@ -237,5 +240,58 @@ csv_cap=$(awk -F, 'NR > 1 { s += $7 } END { print s }' "$work/fleet.csv")
 csv_hits=$(awk -F, 'NR > 1 { s += $14 } END { print s }' "$work/fleet.csv")
 [ "$cap" = "$csv_cap" ] && [ "$hits" = "$csv_hits" ] || fail "totals differ from the per-device rows"
 
+# 4. Admission. A gateway configured for 100 frames/s takes 10 devices at 10 fps. Fleet A (10
+#    devices, 4 s) fills it; fleet B (10 devices, 12 s), started once A sends, is told "busy" at
+#    once, backs off (retry-after 1 s plus up to 1 s of jitter: at most one hello a second), and
+#    gets in once A has stopped and A's admissions were released (1 s of silence). Every frame
+#    the gateway took in is answered or counted.
 stop_gateway
+sed -e 's/^metrics:/admission:\n  capacity_fps: 100\n  headroom_pct: 0\n  idle_timeout_ms: 1000\n  retry_after_ms: 1000\nmetrics:/' \
+	"$work/gateway.yaml" > "$work/gateway-adm.yaml"
+start_gateway 3 "$work/gateway-adm.yaml"
+grep -q "admission: capacity 100 frames/s" "$work/gateway.log" || fail "admission capacity not logged"
+adm_fleet() { # TAG FIRST_DEVICE DURATION
+	ip netns exec "$DEV_NS" "$fleet" --gateway "$GW_IP:$PORT" --tenant "1:$KEY" \
+		--first-device "$2" --model "$work/fmnist.rtcm" --devices 10 --threads 1 \
+		--duration "$3" --fps 10 --deadline-ms 500 --n-images 200 --csv "$work/fleet-$1.csv" \
+		> "$work/fleet-$1.out" 2>&1
+}
+adm_fleet a 1000 4 &
+edge_pid=$!
+for _ in $(seq 300); do
+	grep -q '^t=' "$work/fleet-a.out" 2>/dev/null && break
+	sleep 0.1
+done
+adm_fleet b 1100 12 || fail "rtci-fleet B exit status $?"
+wait "$edge_pid" || fail "rtci-fleet A exit status $?"
+edge_pid=
+stop_gateway
+cat "$work/fleet-a.out" "$work/fleet-b.out" | grep -e summary -e admission -e deadline-hit
+# columns: 12 results, 24 state, 26 busy answers, 27 latest hello -> first answer (ms)
+awk -F, 'NR > 1 && $26 != 0 { print "fleet A: device " $2 " was told busy"; bad = 1 }
+NR > 1 && $12 == 0 { print "fleet A: device " $2 " got no result"; bad = 1 }
+END { exit bad }' "$work/fleet-a.csv" || fail "fleet A was not admitted whole"
+awk -F, 'NR > 1 {
+	rows++
+	if ($26 < 1) { print "fleet B: device " $2 " was never told busy"; bad = 1 }
+	if ($26 > 10) { print "fleet B: device " $2 " was told busy " $26 " times: no back-off"; bad = 1 }
+	if ($27 < 0 || $27 > 100) { print "fleet B: device " $2 " heard back after " $27 " ms"; bad = 1 }
+	if ($24 != "active" || $12 == 0) { print "fleet B: device " $2 " never got in"; bad = 1 }
+	busy += $26
+}
+END { if (rows != 10) { print rows " rows"; bad = 1 }
+	print "fleet B: " busy " busy answers over 10 devices, all admitted later"; exit bad }' \
+	"$work/fleet-b.csv" || fail "refusal, back-off or later admission"
+# every frame taken in (ingest) was answered (inferred) or counted as dropped after ingest
+awk '/^rtci_ingest_frames_total/ { taken += $2 }
+/^rtci_frames_inferred_total/ { inferred += $2 }
+/^rtci_frame_drops_total/ { dropped += $2 }
+/^rtci_ingest_drops_total.*reason="(not_admitted|quota_frames|overload|decode|late)"/ { dropped += $2 }
+/^rtci_hellos_refused_total.*reason="busy"/ { busy += $2 }
+/^rtci_admission_expired_total/ { expired += $2 }
+END {
+	printf "gateway: %d frames taken in, %d inferred, %d dropped and counted; %d busy hellos, %d admissions expired\n", \
+		taken, inferred, dropped, busy, expired
+	exit !(taken > 0 && taken == inferred + dropped && busy >= 10 && expired >= 10)
+}' "$work/final.prom" || fail "frames not accounted for, or no busy hellos / expiries counted"
 echo "edge_gateway: ok"

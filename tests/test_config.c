@@ -50,6 +50,12 @@ Test(config, example_gateway_file)
 	cr_expect_eq(c->control.horizon, 5);
 	cr_expect_eq(c->control.head_us, 5000);
 	cr_expect_eq(c->control.rtt_us, 30000);
+	cr_expect_eq(c->batching.deadline_margin_pct, 10);
+	cr_expect(c->admission.enabled);
+	cr_expect_eq(c->admission.headroom_pct, 10);
+	cr_expect_eq(c->admission.capacity_fps, 0);
+	cr_expect_eq(c->admission.idle_timeout_ms, 5000);
+	cr_expect_eq(c->admission.retry_after_ms, 2000);
 	cr_expect_str_eq(c->metrics.listen, "127.0.0.1");
 	cr_expect_eq(c->metrics.port, 9464);
 	cr_expect(strstr(c->tenants_file, "configs/tenants.yaml") != NULL);
@@ -105,6 +111,7 @@ Test(config, example_tenants_file)
 	cr_assert_not_null(b);
 	cr_expect_eq(b->policy, RTCI_POLICY_FIXED);
 	cr_expect_eq(b->weight, 1, "default weight");
+	cr_expect_eq(b->reserved_fps, 0, "no reservation: a share by weight");
 	cr_expect_eq(b->quota.reassembly_bytes, 64ull << 20, "default reassembly quota");
 	cr_expect_null(rtci_config_find_tenant(t, 3));
 	rtci_config_free_tenants(t);
@@ -123,6 +130,12 @@ Test(config, defaults_for_optional_sections)
 	cr_expect_eq(c->control.policy, RTCI_POLICY_MPC);
 	cr_expect_eq(c->control.head_us, 5000);
 	cr_expect_eq(c->control.rtt_us, 20000);
+	cr_expect_eq(c->batching.deadline_margin_pct, 10);
+	cr_expect(c->admission.enabled, "admission is on unless turned off");
+	cr_expect_eq(c->admission.headroom_pct, 10);
+	cr_expect_eq(c->admission.capacity_fps, 0, "measured");
+	cr_expect_eq(c->admission.idle_timeout_ms, 5000);
+	cr_expect_eq(c->admission.retry_after_ms, 2000);
 	cr_expect(c->metrics.enabled);
 	cr_expect_str_eq(c->metrics.listen, "127.0.0.1");
 	cr_expect_str_eq(c->tenants_file, "/etc/rtci/tenants.yaml", "absolute path kept");
@@ -190,6 +203,10 @@ Test(config, out_of_range)
 	expect_rejected(0, "tn-range.yaml", RTCI_ERR_CONFIG_INVALID, 5, "tenants[0].deadline_ms",
 			"out of range");
 	expect_rejected(1, "gw-rtt-range.yaml", RTCI_ERR_CONFIG_INVALID, 8, "control.rtt_us",
+			"out of range");
+	expect_rejected(1, "gw-headroom-range.yaml", RTCI_ERR_CONFIG_INVALID, 8,
+			"admission.headroom_pct", "out of range");
+	expect_rejected(0, "tn-reserved.yaml", RTCI_ERR_CONFIG_INVALID, 7, "tenants[0].reserved_fps",
 			"out of range");
 	expect_rejected(1, "gw-notuint.yaml", RTCI_ERR_CONFIG_SYNTAX, 3, "port.udp_port", "-5");
 	expect_rejected(0, "tn-zeroid.yaml", RTCI_ERR_CONFIG_INVALID, 2, "tenants[0].id",
