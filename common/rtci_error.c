@@ -105,6 +105,9 @@ static const struct {
 	/* edge */
 	{ RTCI_ERR_UPLINK_TIMEOUT, "uplink: timed out" },
 	{ RTCI_ERR_UPLINK_TOO_BIG, "uplink: datagram larger than buffer" },
+	{ RTCI_ERR_ETCD_UNREACHABLE, "etcd: no endpoint answered" },
+	{ RTCI_ERR_ETCD_PROTOCOL, "etcd: unexpected answer" },
+	{ RTCI_ERR_ETCD_REFUSED, "etcd: request refused" },
 };
 
 const char *rtci_strerror(int err)

@@ -117,6 +117,12 @@ enum rtci_error_code {
 	RTCI_ERR_UPLINK_TIMEOUT = 1800,     /* uplink operation did not complete in time */
 	RTCI_ERR_UPLINK_TOO_BIG = 1801,     /* datagram larger than an uplink buffer */
 
+	/* cluster (cluster/): 1900-1949 */
+	RTCI_ERR_CLUSTER_FIRST = 1900,
+	RTCI_ERR_ETCD_UNREACHABLE = 1900,   /* no etcd endpoint answered in time */
+	RTCI_ERR_ETCD_PROTOCOL = 1901,      /* etcd's answer was not the JSON expected */
+	RTCI_ERR_ETCD_REFUSED = 1902,       /* etcd answered with an error */
+
 	RTCI_ERR_LAST = 1999
 };
 
