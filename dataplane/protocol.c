@@ -108,6 +108,22 @@ static int decode_command(const uint8_t *b, size_t n, struct rtci_proto_command 
 	c->new_setup_id = rtci_ld16(b + 2);
 	c->apply_from_seq = rtci_ld64(b + 4);
 	c->plan[0] = c->new_setup_id;
+	if (c->kind == RTCI_PROTO_CMD_MOVE) {
+		/* bytes 2-3 port, 4-7 IPv4, 8-11 reserved */
+		if (n != RTCI_PROTO_COMMAND_LEN)
+			return -RTCI_ERR_PROTO_BODY_LEN;
+		c->move_port = rtci_ld16(b + 2);
+		c->move_ipv4 = rtci_ld32(b + 4);
+		c->new_setup_id = 0;
+		c->apply_from_seq = 0;
+		c->plan[0] = 0;
+		c->count = 0;
+		if (b[1] != 0 || rtci_ld32(b + 8) != 0)
+			return -RTCI_ERR_PROTO_RESERVED;
+		if (c->move_ipv4 == 0 || c->move_port == 0)
+			return -RTCI_ERR_PROTO_BAD_COMMAND;
+		return 0;
+	}
 	if (c->kind == RTCI_PROTO_CMD_RATE_SWITCH) {
 		if (n != RTCI_PROTO_COMMAND_LEN)
 			return -RTCI_ERR_PROTO_BODY_LEN;
@@ -155,8 +171,20 @@ static int decode_hello_ack(const uint8_t *b, size_t n, struct rtci_proto_hello_
 	a->max_frag_size = rtci_ld16(b + 4);
 	a->retry_after_ms = rtci_ld16(b + 6);
 	a->min_frame_seq = rtci_ld64(b + 8);
+	a->redirect_ipv4 = 0;
+	a->redirect_port = 0;
 	if (a->status > RTCI_PROTO_HELLO_STATUS_MAX)
 		return -RTCI_ERR_PROTO_BAD_STATUS;
+	if (a->status == RTCI_PROTO_HELLO_REDIRECT) {
+		/* bytes 8-11 IPv4, 12-13 port, 14-15 reserved */
+		a->redirect_ipv4 = rtci_ld32(b + 8);
+		a->redirect_port = rtci_ld16(b + 12);
+		a->min_frame_seq = 0;
+		if (rtci_ld16(b + 14) != 0)
+			return -RTCI_ERR_PROTO_RESERVED;
+		if (a->redirect_ipv4 == 0 || a->redirect_port == 0)
+			return -RTCI_ERR_PROTO_BAD_STATUS;
+	}
 	/* bytes 6-7 carry retry_after_ms in a busy ack and are reserved in every other */
 	if (b[1] != 0 || (a->status != RTCI_PROTO_HELLO_BUSY && a->retry_after_ms != 0))
 		return -RTCI_ERR_PROTO_RESERVED;
@@ -353,6 +381,17 @@ long rtci_proto_encode_command(uint8_t *buf, size_t cap, const struct rtci_proto
 {
 	if (!cmd)
 		return -EINVAL;
+	if (cmd->kind == RTCI_PROTO_CMD_MOVE) {
+		if (!cmd->move_ipv4 || !cmd->move_port)
+			return -EINVAL;
+		NEED(RTCI_PROTO_COMMAND_LEN);
+		uint8_t *b = buf + RTCI_PROTO_HDR_LEN;
+		memset(b, 0, RTCI_PROTO_COMMAND_LEN);
+		b[0] = cmd->kind;
+		rtci_st16(b + 2, cmd->move_port);
+		rtci_st32(b + 4, cmd->move_ipv4);
+		return finish_message(buf, cap, info, RTCI_PROTO_COMMAND, RTCI_PROTO_COMMAND_LEN, key);
+	}
 	bool plan = cmd->kind == RTCI_PROTO_CMD_PLAN;
 	if (!plan && cmd->kind != RTCI_PROTO_CMD_RATE_SWITCH)
 		return -EINVAL;
@@ -401,7 +440,15 @@ long rtci_proto_encode_hello_ack(uint8_t *buf, size_t cap, const struct rtci_pro
 	rtci_st16(b + 2, ack->initial_setup_id);
 	rtci_st16(b + 4, ack->max_frag_size);
 	rtci_st16(b + 6, ack->retry_after_ms);
-	rtci_st64(b + 8, ack->min_frame_seq);
+	if (ack->status == RTCI_PROTO_HELLO_REDIRECT) {
+		if (!ack->redirect_ipv4 || !ack->redirect_port)
+			return -EINVAL;
+		rtci_st32(b + 8, ack->redirect_ipv4);
+		rtci_st16(b + 12, ack->redirect_port);
+		rtci_st16(b + 14, 0);
+	} else {
+		rtci_st64(b + 8, ack->min_frame_seq);
+	}
 	return finish_message(buf, cap, info, RTCI_PROTO_HELLO_ACK, RTCI_PROTO_HELLO_ACK_LEN, key);
 }
 

@@ -88,6 +88,7 @@ struct rtci_proto_result {
 enum rtci_proto_command_kind {
 	RTCI_PROTO_CMD_RATE_SWITCH = 1, /* one setup from a frame on */
 	RTCI_PROTO_CMD_PLAN = 2,        /* a setup per frame for the next frames, the last one held */
+	RTCI_PROTO_CMD_MOVE = 3,        /* say hello to another gateway (the sender is draining) */
 };
 #define RTCI_PROTO_MAX_PLAN 8
 
@@ -99,6 +100,8 @@ struct rtci_proto_command {
 	/* plan: frame apply_from_seq + i is encoded with plan[i], frames after the last with
 	 * plan[count - 1]; a decoded rate switch has plan[0] = new_setup_id */
 	uint16_t plan[RTCI_PROTO_MAX_PLAN];
+	uint32_t move_ipv4;    /* move: the gateway to say hello to (host order) ... */
+	uint16_t move_port;    /* ... and its UDP port */
 };
 
 struct rtci_proto_hello {
@@ -115,15 +118,18 @@ enum rtci_proto_hello_status {
 	RTCI_PROTO_HELLO_REJECTED_MODEL = 1,
 	RTCI_PROTO_HELLO_REJECTED_QUOTA = 2,
 	RTCI_PROTO_HELLO_BUSY = 3,      /* gateway at capacity: hello again after retry_after_ms */
+	RTCI_PROTO_HELLO_REDIRECT = 4,  /* another gateway is the device's home: hello there */
 };
-#define RTCI_PROTO_HELLO_STATUS_MAX RTCI_PROTO_HELLO_BUSY
+#define RTCI_PROTO_HELLO_STATUS_MAX RTCI_PROTO_HELLO_REDIRECT
 
 struct rtci_proto_hello_ack {
 	uint8_t status;           /* enum rtci_proto_hello_status */
 	uint16_t initial_setup_id;
 	uint16_t max_frag_size;   /* largest fragment payload the gateway accepts */
 	uint16_t retry_after_ms;  /* busy: wait at least this long before the next hello; else 0 */
-	uint64_t min_frame_seq;   /* device must use frame seqs >= this */
+	uint64_t min_frame_seq;   /* device must use frame seqs >= this (not in a redirect) */
+	uint32_t redirect_ipv4;   /* redirect: the home gateway (host order) ... */
+	uint16_t redirect_port;   /* ... and its UDP port (bytes 8-13 in place of min_frame_seq) */
 };
 
 struct rtci_proto_report {

@@ -363,6 +363,22 @@ int rtci_dev_handle(struct rtci_dev *d, const uint8_t *buf, size_t len, int64_t 
 			ev->retry_ns = wait;
 			return ev->kind;
 		}
+		if (a->status == RTCI_PROTO_HELLO_REDIRECT) {
+			d->st.redirects++;
+			if (++d->redirects > RTCI_DEV_MAX_REDIRECTS) {
+				/* gateways disagreeing on the membership: wait as if refused */
+				d->state = RTCI_DEV_REJECTED;
+				d->redirects = 0;
+				ev->kind = RTCI_DEV_EV_REJECTED;
+				return ev->kind;
+			}
+			d->state = RTCI_DEV_HELLO; /* no frames until the home gateway says yes */
+			d->last_hello_ns = INT64_MIN;
+			ev->kind = RTCI_DEV_EV_REDIRECT;
+			ev->to_ipv4 = a->redirect_ipv4;
+			ev->to_port = a->redirect_port;
+			return ev->kind;
+		}
 		if (a->status != RTCI_PROTO_HELLO_ACCEPTED) {
 			d->state = RTCI_DEV_REJECTED;
 			d->st.rejected++;
@@ -372,6 +388,7 @@ int rtci_dev_handle(struct rtci_dev *d, const uint8_t *buf, size_t len, int64_t 
 		if (d->state == RTCI_DEV_HELLO) /* frames skipped before the session are no news */
 			d->report_dropped = frames_dropped(d);
 		d->state = RTCI_DEV_ACTIVE;
+		d->redirects = 0;
 		d->st.hello_acks++;
 		if (supports(d, a->initial_setup_id)) {
 			if (d->setup != a->initial_setup_id && d->st.hello_acks > 1)
@@ -396,6 +413,17 @@ int rtci_dev_handle(struct rtci_dev *d, const uint8_t *buf, size_t len, int64_t 
 			return drop(ev, rc);
 		}
 		const struct rtci_proto_command *c = &m.u.command;
+		if (c->kind == RTCI_PROTO_CMD_MOVE) {
+			/* the gateway is draining: no frames until the new one has said yes */
+			d->st.moves++;
+			d->state = RTCI_DEV_HELLO;
+			d->last_hello_ns = INT64_MIN;
+			d->redirects = 0;
+			ev->kind = RTCI_DEV_EV_MOVE;
+			ev->to_ipv4 = c->move_ipv4;
+			ev->to_port = c->move_port;
+			return ev->kind;
+		}
 		for (unsigned i = 0; i < c->count; i++)
 			if (!supports(d, c->plan[i]))
 				return drop(ev, -RTCI_ERR_PROTO_BAD_COMMAND);

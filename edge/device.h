@@ -9,7 +9,11 @@
  * the device says hello again and keeps sending frames meanwhile, so a gateway restart costs
  * only the frames sent while it was down. A gateway at capacity answers "busy" with a
  * retry-after: the device sends no frames and hellos again after that time plus a random
- * jitter of up to as much again, so refused devices do not return in step.
+ * jitter of up to as much again, so refused devices do not return in step. In a cluster a
+ * gateway may redirect a hello to the device's home, or move a device when it drains: the
+ * device then says hello at once, and the caller sends it to the address the event names
+ * (after RTCI_DEV_MAX_REDIRECTS redirects in a row the device waits as if refused; after
+ * silence the caller starts again from its seed addresses).
  *
  * Frames: frame_begin assigns the next sequence and the setup to encode it with (a rate-switch
  * command takes effect from the frame it names, or the next one captured if that one is already
@@ -35,6 +39,7 @@
 #define RTCI_DEV_QUEUE 8      /* frames queued on the uplink */
 #define RTCI_DEV_INFLIGHT 64  /* frames awaiting a result (ring by sequence) */
 #define RTCI_DEV_NONCES 4     /* recent hello nonces whose ack is accepted */
+#define RTCI_DEV_MAX_REDIRECTS 4 /* redirects in a row followed before waiting as if refused */
 
 struct rtci_dev_config {
 	uint32_t tenant_id, device_id;
@@ -82,6 +87,7 @@ struct rtci_dev_stats {
 	uint64_t results_unknown;                     /* for no frame in flight (too old, dup) */
 	uint64_t lost;                                /* sent, answer never came (overwritten) */
 	uint64_t hellos_sent, hello_acks, rehellos, rejected, busy, reports_sent;
+	uint64_t redirects, moves;                    /* hello-acks sending it elsewhere, moves */
 	uint64_t commands, commands_replayed, switches;
 	uint64_t rx_invalid, rx_bad_mac, rx_foreign;  /* undecodable, tag failed, other device */
 };
@@ -118,6 +124,7 @@ struct rtci_dev {
 	uint8_t n_nonces, nonce_head;
 	int64_t last_hello_ns;        /* INT64_MIN: never */
 	int64_t retry_at_ns;          /* BUSY: the next hello is due then */
+	uint8_t redirects;            /* redirects followed since the last accepted hello */
 	int64_t first_answer_ns;      /* the first hello-ack of any status, from the latest hello
 					 before it (a round trip when that hello was answered); -1:
 					 none yet */
@@ -140,6 +147,8 @@ enum rtci_dev_event_kind {
 	RTCI_DEV_EV_HELLO_ACK,    /* session (re)established */
 	RTCI_DEV_EV_REJECTED,     /* hello refused */
 	RTCI_DEV_EV_BUSY,         /* hello refused for now: retry_ns until the next one */
+	RTCI_DEV_EV_REDIRECT,     /* say hello to to_ipv4:to_port instead (its home gateway) */
+	RTCI_DEV_EV_MOVE,         /* the gateway is draining: say hello to to_ipv4:to_port */
 	RTCI_DEV_EV_RESULT,       /* result for a frame in flight */
 	RTCI_DEV_EV_COMMAND,      /* rate switch or plan accepted (frame apply_from uses setup) */
 };
@@ -154,6 +163,8 @@ struct rtci_dev_event {
 	uint32_t user;                /* result: caller's tag of the frame */
 	uint64_t apply_from;          /* command */
 	int64_t retry_ns;             /* busy: wait before the next hello (retry-after + jitter) */
+	uint32_t to_ipv4;             /* redirect, move: the gateway to say hello to (host order) */
+	uint16_t to_port;
 	int err;                      /* NONE: the reason (negative code) */
 };
 

@@ -212,6 +212,53 @@ Test(device, busy_hello_waits_retry_after_plus_jitter_then_gets_in)
 	cr_assert_gt(latest - earliest, 200 * MS);
 }
 
+Test(device, redirects_are_followed_a_few_times_in_a_row)
+{
+	for (int k = 0; k <= RTCI_DEV_MAX_REDIRECTS; k++) {
+		long n = rtci_dev_hello(&dev, k * MS, dg, sizeof(dg));
+		struct rtci_proto_msg m;
+		cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+		struct rtci_proto_frame_info i = info(m.hdr.seq);
+		struct rtci_proto_hello_ack a = { .status = RTCI_PROTO_HELLO_REDIRECT,
+						  .redirect_ipv4 = 0x0a000005, .redirect_port = 47000 };
+		n = rtci_proto_encode_hello_ack(dg, sizeof(dg), &i, &a, cfg.key);
+		struct rtci_dev_event ev;
+		int kind = rtci_dev_handle(&dev, dg, (size_t)n, k * MS, &ev);
+		if (k < RTCI_DEV_MAX_REDIRECTS) {
+			cr_assert_eq(kind, RTCI_DEV_EV_REDIRECT);
+			cr_assert_eq(ev.to_ipv4, 0x0a000005);
+			cr_assert_eq(ev.to_port, 47000);
+			/* no frames meanwhile, and the next hello goes out at once */
+			uint64_t seq;
+			cr_assert_eq(rtci_dev_frame_begin(&dev, k * MS, &seq), -ENOTCONN);
+			cr_assert(rtci_dev_hello_due(&dev, k * MS));
+		} else {
+			/* gateways that keep sending it on: wait as if refused */
+			cr_assert_eq(kind, RTCI_DEV_EV_REJECTED);
+			cr_assert_not(rtci_dev_hello_due(&dev, k * MS + 1));
+		}
+	}
+	cr_assert_eq(dev.st.redirects, RTCI_DEV_MAX_REDIRECTS + 1);
+}
+
+Test(device, move_command_ends_the_session_for_a_hello_elsewhere)
+{
+	connect(0, 0, 0);
+	struct rtci_proto_frame_info i = info(1);
+	struct rtci_proto_command c = { .kind = RTCI_PROTO_CMD_MOVE, .move_ipv4 = 0x0a000007,
+					.move_port = 47003 };
+	long n = rtci_proto_encode_command(dg, sizeof(dg), &i, &c, cfg.key);
+	cr_assert_gt(n, 0);
+	struct rtci_dev_event ev;
+	cr_assert_eq(rtci_dev_handle(&dev, dg, (size_t)n, 10 * MS, &ev), RTCI_DEV_EV_MOVE);
+	cr_assert_eq(ev.to_ipv4, 0x0a000007);
+	cr_assert_eq(ev.to_port, 47003);
+	cr_assert_eq(dev.state, RTCI_DEV_HELLO);
+	cr_assert(rtci_dev_hello_due(&dev, 10 * MS));
+	uint64_t seq;
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 10 * MS, &seq), -ENOTCONN);
+}
+
 Test(device, command_applies_from_the_named_frame)
 {
 	connect(0, 0, 0);

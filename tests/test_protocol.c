@@ -160,6 +160,35 @@ Test(protocol, hello_ack_roundtrip)
 	cr_assert_eq(m.u.hello_ack.retry_after_ms, 1500);
 }
 
+Test(protocol, redirect_ack_and_move_command_carry_an_address)
+{
+	uint8_t buf[256];
+	struct rtci_proto_msg m;
+	struct rtci_proto_hello_ack a = { .status = RTCI_PROTO_HELLO_REDIRECT,
+					  .redirect_ipv4 = 0x0a000002, .redirect_port = 47001 };
+	long n = rtci_proto_encode_hello_ack(buf, sizeof(buf), &info, &a, key);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(rtci_proto_decode(buf, (size_t)n, &m), 0);
+	cr_assert_eq(m.u.hello_ack.status, RTCI_PROTO_HELLO_REDIRECT);
+	cr_assert_eq(m.u.hello_ack.redirect_ipv4, 0x0a000002);
+	cr_assert_eq(m.u.hello_ack.redirect_port, 47001);
+	cr_assert_eq(m.u.hello_ack.min_frame_seq, 0);
+	a.redirect_port = 0; /* a redirect to nowhere is refused */
+	cr_assert_eq(rtci_proto_encode_hello_ack(buf, sizeof(buf), &info, &a, key), -EINVAL);
+
+	struct rtci_proto_command c = { .kind = RTCI_PROTO_CMD_MOVE, .move_ipv4 = 0x0a000003,
+					.move_port = 47002 };
+	n = rtci_proto_encode_command(buf, sizeof(buf), &info, &c, key);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(rtci_proto_decode(buf, (size_t)n, &m), 0);
+	cr_assert_eq(m.u.command.kind, RTCI_PROTO_CMD_MOVE);
+	cr_assert_eq(m.u.command.move_ipv4, 0x0a000003);
+	cr_assert_eq(m.u.command.move_port, 47002);
+	cr_assert_eq(m.u.command.count, 0);
+	c.move_ipv4 = 0;
+	cr_assert_eq(rtci_proto_encode_command(buf, sizeof(buf), &info, &c, key), -EINVAL);
+}
+
 Test(protocol, report_roundtrip)
 {
 	struct rtci_proto_report r = { .bytes_sent = 1ull << 35, .frames_sent = 1000,
@@ -560,6 +589,30 @@ Test(protocol_reject, body_fields)
 	body[0] = RTCI_PROTO_HELLO_BUSY;
 	raw_message(RTCI_PROTO_HELLO_ACK, body, 16);
 	cr_assert_eq(dec(), 0);
+	/* a redirect's address is bytes 8-13, 14-15 reserved */
+	memset(body, 0, sizeof(body));
+	body[0] = RTCI_PROTO_HELLO_REDIRECT;
+	body[11] = 2;
+	body[13] = 1;
+	raw_message(RTCI_PROTO_HELLO_ACK, body, 16);
+	cr_assert_eq(dec(), 0);
+	body[15] = 1;
+	raw_message(RTCI_PROTO_HELLO_ACK, body, 16);
+	cr_assert_eq(dec(), -RTCI_ERR_PROTO_RESERVED);
+	body[15] = 0;
+	body[13] = 0; /* port 0 */
+	raw_message(RTCI_PROTO_HELLO_ACK, body, 16);
+	cr_assert_eq(dec(), -RTCI_ERR_PROTO_BAD_STATUS);
+	/* a move's bytes 8-11 are reserved */
+	memset(body, 0, sizeof(body));
+	body[0] = RTCI_PROTO_CMD_MOVE;
+	body[3] = 1;
+	body[7] = 9;
+	raw_message(RTCI_PROTO_COMMAND, body, 12);
+	cr_assert_eq(dec(), 0);
+	body[9] = 1;
+	raw_message(RTCI_PROTO_COMMAND, body, 12);
+	cr_assert_eq(dec(), -RTCI_ERR_PROTO_RESERVED);
 }
 
 Test(protocol, error_names)
