@@ -37,6 +37,10 @@ struct rtci_uplink {
 	uint32_t pending;          /* send CQEs (results and notifications) still to come */
 	uint32_t zc_threshold;
 	uint64_t zc_report;        /* IORING_SEND_ZC_REPORT_USAGE when the kernel takes it */
+	bool connected;            /* peer_ip given: plain sends; else each send names its peer */
+	struct msghdr *msgs;       /* unconnected: one message header per slot ... */
+	struct iovec *msg_iov;
+	struct sockaddr_in *msg_to;
 
 	struct io_uring_buf_ring *br;
 	size_t br_bytes;
@@ -81,7 +85,7 @@ static int make_addr(const char *ip, uint16_t port, struct sockaddr_in *a)
 
 int rtci_uplink_create(const struct rtci_uplink_config *cfg, struct rtci_uplink **out)
 {
-	if (!cfg || !out || !cfg->peer_ip || cfg->peer_port == 0)
+	if (!cfg || !out || (cfg->peer_ip && cfg->peer_port == 0))
 		return -EINVAL;
 	struct rtci_uplink_config c = *cfg;
 	if (!c.slots)
@@ -119,9 +123,19 @@ int rtci_uplink_create(const struct rtci_uplink_config *cfg, struct rtci_uplink 
 		goto err_errno;
 	if (c.rcvbuf && setsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &c.rcvbuf, sizeof(c.rcvbuf)) < 0)
 		goto err_errno;
+	u->connected = c.peer_ip != NULL;
 	if (bind(u->fd, (struct sockaddr *)&local, sizeof(local)) < 0 ||
-	    connect(u->fd, (struct sockaddr *)&peer, sizeof(peer)) < 0)
+	    (u->connected && connect(u->fd, (struct sockaddr *)&peer, sizeof(peer)) < 0))
 		goto err_errno;
+	if (!u->connected) {
+		u->msgs = calloc(u->nslots, sizeof(*u->msgs));
+		u->msg_iov = calloc(u->nslots, sizeof(*u->msg_iov));
+		u->msg_to = calloc(u->nslots, sizeof(*u->msg_to));
+		if (!u->msgs || !u->msg_iov || !u->msg_to) {
+			rc = -ENOMEM;
+			goto err;
+		}
+	}
 	socklen_t sl = sizeof(local);
 	if (getsockname(u->fd, (struct sockaddr *)&local, &sl) < 0)
 		goto err_errno;
@@ -202,6 +216,9 @@ void rtci_uplink_destroy(struct rtci_uplink *u)
 		munmap(u->br, u->br_bytes);
 	free(u->rbufs);
 	free(u->slots);
+	free(u->msgs);
+	free(u->msg_iov);
+	free(u->msg_to);
 	if (u->fd >= 0)
 		close(u->fd);
 	free(u);
@@ -317,10 +334,32 @@ static int pace(struct rtci_uplink *u, uint32_t len, double deadline)
 	return 0;
 }
 
-int rtci_uplink_send_slots(struct rtci_uplink *u, const uint32_t *len, uint32_t n,
-			   int timeout_ms)
+/* Queues slot i: a plain send on a connected socket, a sendmsg to to[i] on another. */
+static void prep_slot(struct rtci_uplink *u, struct io_uring_sqe *sqe, uint32_t i, uint32_t len,
+		      const struct sockaddr_in *to)
 {
-	if (!u || (n && !len) || n > u->nslots || timeout_ms < 0)
+	uint8_t *buf = u->slots + (size_t)i * u->slot_size;
+	if (to) {
+		u->msg_to[i] = *to;
+		u->msg_iov[i] = (struct iovec){ buf, len };
+		u->msgs[i] = (struct msghdr){ .msg_name = &u->msg_to[i],
+					      .msg_namelen = sizeof(u->msg_to[i]),
+					      .msg_iov = &u->msg_iov[i], .msg_iovlen = 1 };
+		io_uring_prep_sendmsg(sqe, u->fd, &u->msgs[i], 0);
+		sqe->user_data = i;
+	} else if (len >= u->zc_threshold) {
+		io_uring_prep_send_zc_fixed(sqe, u->fd, buf, len, 0, (unsigned)u->zc_report, i);
+		sqe->user_data = i | TAG_ZC;
+	} else {
+		io_uring_prep_send(sqe, u->fd, buf, len, 0);
+		sqe->user_data = i;
+	}
+}
+
+static int send_round(struct rtci_uplink *u, const uint32_t *len,
+		      const struct sockaddr_in *to, uint32_t n, int timeout_ms)
+{
+	if (!u || (n && !len) || n > u->nslots || timeout_ms < 0 || (!to) != u->connected)
 		return -EINVAL;
 	double deadline = now_s() + timeout_ms / 1000.0;
 	int rc = wait_pending(u, deadline, NULL); /* slots of a timed-out round */
@@ -343,14 +382,7 @@ int rtci_uplink_send_slots(struct rtci_uplink *u, const uint32_t *len, uint32_t 
 				break;
 			}
 		}
-		uint8_t *buf = u->slots + (size_t)i * u->slot_size;
-		if (len[i] >= u->zc_threshold) {
-			io_uring_prep_send_zc_fixed(sqe, u->fd, buf, len[i], 0, (unsigned)u->zc_report, i);
-			sqe->user_data = i | TAG_ZC;
-		} else {
-			io_uring_prep_send(sqe, u->fd, buf, len[i], 0);
-			sqe->user_data = i;
-		}
+		prep_slot(u, sqe, i, len[i], to ? &to[i] : NULL);
 		u->pending++;
 	}
 	int sub = io_uring_submit(&u->tx);
@@ -362,6 +394,18 @@ int rtci_uplink_send_slots(struct rtci_uplink *u, const uint32_t *len, uint32_t 
 	if (wrc < 0)
 		return wrc;
 	return done;
+}
+
+int rtci_uplink_send_slots(struct rtci_uplink *u, const uint32_t *len, uint32_t n,
+			   int timeout_ms)
+{
+	return send_round(u, len, NULL, n, timeout_ms);
+}
+
+int rtci_uplink_send_slots_to(struct rtci_uplink *u, const uint32_t *len,
+			      const struct sockaddr_in *to, uint32_t n, int timeout_ms)
+{
+	return to ? send_round(u, len, to, n, timeout_ms) : -EINVAL;
 }
 
 int rtci_uplink_send(struct rtci_uplink *u, const struct iovec *dgrams, uint32_t n, int timeout_ms)

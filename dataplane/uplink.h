@@ -22,7 +22,8 @@
 #include <sys/uio.h>
 
 struct rtci_uplink_config {
-	const char *peer_ip;        /* IPv4 of the gateway */
+	const char *peer_ip;        /* IPv4 of the gateway; NULL: no fixed peer, every send names
+				       its own (rtci_uplink_send_slots_to), replies from anyone */
 	uint16_t peer_port;
 	const char *local_ip;       /* NULL: any */
 	uint16_t local_port;        /* 0: ephemeral */
@@ -73,6 +74,11 @@ uint8_t *rtci_uplink_slot(struct rtci_uplink *u, uint32_t slot);
  * waited for by the next call), or another negative code. */
 int rtci_uplink_send_slots(struct rtci_uplink *u, const uint32_t *len, uint32_t n,
 			   int timeout_ms);
+/* The same on an uplink without a fixed peer: slot i goes to to[i] (a device of a cluster talks
+ * to the gateway that placement gave it). -EINVAL on an uplink with a fixed peer. */
+struct sockaddr_in;
+int rtci_uplink_send_slots_to(struct rtci_uplink *u, const uint32_t *len,
+			      const struct sockaddr_in *to, uint32_t n, int timeout_ms);
 /* Copies each datagram into a slot and sends them in rounds of at most slot count. */
 int rtci_uplink_send(struct rtci_uplink *u, const struct iovec *dgrams, uint32_t n,
 		     int timeout_ms);

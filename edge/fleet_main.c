@@ -11,6 +11,7 @@
  * are scored against the labels of the replayed images.
  *
  * Output: a status line each second, per-device and total statistics at the end, per-device CSV. */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -39,6 +40,7 @@
 #define MAX_TENANTS 16
 #define MAX_TRACES 1024
 #define MAX_LIST 16
+#define MAX_SEEDS 8
 /* Latency histogram: log-spaced bins from 0.1 ms, ratio 1.05 (about 2.5% resolution), to ~30 s. */
 #define HIST_BINS 260
 #define HIST_MIN_MS 0.1
@@ -50,8 +52,10 @@ struct tenant {
 };
 
 struct options {
-	char gw_ip[64];
+	char gw_ip[64];            /* the first seed, for messages */
 	uint16_t gw_port;
+	struct sockaddr_in seeds[MAX_SEEDS]; /* gateways a device starts from (and after silence) */
+	uint32_t n_seeds;
 	const char *local_ip;
 	uint32_t devices, threads, first_device, n_images, model_id;
 	struct tenant tenants[MAX_TENANTS];
@@ -76,6 +80,10 @@ struct tl_entry {
 
 struct fdev {
 	struct rtci_dev dev;
+	struct sockaddr_in to;     /* the gateway this device talks to now */
+	uint32_t seed;             /* index of the seed it tries now */
+	uint32_t unanswered;       /* hellos sent since the last answer */
+	uint64_t rehellos_seen;
 	struct tl_entry *tl;       /* NULL except for the timeline device */
 	uint32_t tl_n, tl_cap;
 	int64_t period_ns, next_capture_ns;
@@ -91,6 +99,7 @@ struct counters { /* for the status line; written by one thread, read by main */
 	_Atomic uint64_t captured, sent, results, hits, skipped, rehellos, bytes, active;
 	_Atomic uint64_t busy_answers; /* hellos answered "busy" (gateway at capacity) */
 	_Atomic int64_t waiting;       /* devices waiting now to hello again after a "busy" */
+	_Atomic uint64_t redirects, moves; /* sent to their home gateway; moved off a draining one */
 };
 
 struct worker {
@@ -104,6 +113,7 @@ struct worker {
 	uint32_t *heap_d;
 	uint32_t heap_n;
 	uint32_t lens[256];
+	struct sockaddr_in to[256];
 	uint32_t pending;          /* datagrams in the uplink slots */
 	struct counters c;
 	int rc;
@@ -213,7 +223,7 @@ static void flush(struct worker *w)
 {
 	if (!w->pending)
 		return;
-	rtci_uplink_send_slots(w->up, w->lens, w->pending, 1000); /* failures are counted */
+	rtci_uplink_send_slots_to(w->up, w->lens, w->to, w->pending, 1000); /* failures counted */
 	w->pending = 0;
 }
 
@@ -222,6 +232,33 @@ static uint8_t *slot(struct worker *w)
 	if (w->pending == rtci_uplink_slot_count(w->up) || w->pending == 256)
 		flush(w);
 	return rtci_uplink_slot(w->up, w->pending);
+}
+
+static void queue_dgram(struct worker *w, const struct fdev *d, long n)
+{
+	w->to[w->pending] = d->to;
+	w->lens[w->pending++] = (uint32_t)n;
+}
+
+/* Seeds in turn: the device's own first, then the next ones when hellos go unanswered. */
+static void use_seed(const struct fleet *f, struct fdev *d, uint32_t seed)
+{
+	d->seed = seed % f->o.n_seeds;
+	d->to = f->o.seeds[d->seed];
+	d->unanswered = 0;
+}
+
+/* Before a hello: after silence a device starts again from its seed; a seed that answered
+ * nothing to three hellos is passed over. */
+static void choose_gateway(const struct fleet *f, struct fdev *d)
+{
+	if (d->dev.st.rehellos != d->rehellos_seen) {
+		d->rehellos_seen = d->dev.st.rehellos;
+		use_seed(f, d, d->seed);
+	} else if (d->unanswered >= 3) {
+		use_seed(f, d, d->seed + 1);
+	}
+	d->unanswered++;
 }
 
 static int64_t dev_wake(const struct fleet *f, const struct fdev *d)
@@ -243,10 +280,11 @@ static void dev_service(struct worker *w, struct fdev *d, int64_t now)
 {
 	struct fleet *f = w->fl;
 	if (rtci_dev_hello_due(&d->dev, now)) {
+		choose_gateway(f, d);
 		uint8_t *s = slot(w);
 		long n = rtci_dev_hello(&d->dev, now, s, rtci_uplink_slot_size(w->up));
 		if (n > 0)
-			w->lens[w->pending++] = (uint32_t)n;
+			queue_dgram(w, d, n);
 	}
 	if (now >= f->stop_ns)
 		d->next_capture_ns = INT64_MAX; /* capture is over: only sends and answers remain */
@@ -254,7 +292,7 @@ static void dev_service(struct worker *w, struct fdev *d, int64_t now)
 		uint8_t *s = slot(w);
 		long n = rtci_dev_report(&d->dev, now, s, rtci_uplink_slot_size(w->up));
 		if (n > 0)
-			w->lens[w->pending++] = (uint32_t)n;
+			queue_dgram(w, d, n);
 	}
 	if (now >= d->next_capture_ns && now < f->stop_ns) {
 		uint64_t seq;
@@ -297,7 +335,7 @@ static void dev_service(struct worker *w, struct fdev *d, int64_t now)
 		long n = rtci_dev_next_datagram(&d->dev, now, s, rtci_uplink_slot_size(w->up));
 		if (n <= 0)
 			break;
-		w->lens[w->pending++] = (uint32_t)n;
+		queue_dgram(w, d, n);
 		atomic_fetch_add_explicit(&w->c.bytes, (uint64_t)n, memory_order_relaxed);
 		if (d->dev.st.frames_sent != before)
 			atomic_fetch_add_explicit(&w->c.sent, 1, memory_order_relaxed);
@@ -328,6 +366,16 @@ static void on_datagram(void *user, const uint8_t *data, size_t len)
 		atomic_fetch_add_explicit(&w->c.waiting, was_busy ? -1 : 1, memory_order_relaxed);
 	if (kind == RTCI_DEV_EV_BUSY)
 		atomic_fetch_add_explicit(&w->c.busy_answers, 1, memory_order_relaxed);
+	if (kind == RTCI_DEV_EV_HELLO_ACK || kind == RTCI_DEV_EV_BUSY || kind == RTCI_DEV_EV_REJECTED)
+		d->unanswered = 0;
+	if (kind == RTCI_DEV_EV_REDIRECT || kind == RTCI_DEV_EV_MOVE) {
+		/* its home gateway, or where a draining one sends it: hello there next */
+		d->to.sin_addr.s_addr = htonl(ev.to_ipv4);
+		d->to.sin_port = htons(ev.to_port);
+		d->unanswered = 0;
+		atomic_fetch_add_explicit(kind == RTCI_DEV_EV_MOVE ? &w->c.moves : &w->c.redirects, 1,
+					  memory_order_relaxed);
+	}
 	if (kind == RTCI_DEV_EV_RESULT) {
 		atomic_fetch_add_explicit(&w->c.results, 1, memory_order_relaxed);
 		if (ev.result.status != RTCI_PROTO_RES_OK)
@@ -412,6 +460,32 @@ static void *worker_main(void *arg)
 
 /* ---- set-up ---- */
 
+/* "IP:PORT[,IP:PORT...]": the seed gateways; the first is also named in messages. */
+static int parse_seeds(const char *arg, struct options *o)
+{
+	char buf[1024];
+	snprintf(buf, sizeof(buf), "%s", arg);
+	o->n_seeds = 0;
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char ip[64];
+		uint16_t port;
+		if (o->n_seeds == MAX_SEEDS || rtci_edge_parse_hostport(tok, ip, sizeof(ip), &port))
+			return -EINVAL;
+		struct sockaddr_in *a = &o->seeds[o->n_seeds++];
+		memset(a, 0, sizeof(*a));
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		if (inet_pton(AF_INET, ip, &a->sin_addr) != 1)
+			return -EINVAL;
+		if (o->n_seeds == 1) {
+			snprintf(o->gw_ip, sizeof(o->gw_ip), "%s", ip);
+			o->gw_port = port;
+		}
+	}
+	return o->n_seeds ? 0 : -EINVAL;
+}
+
 static int parse_list(const char *s, double *out, uint32_t *n)
 {
 	*n = 0;
@@ -472,8 +546,9 @@ static int parse(int argc, char **argv, struct options *o)
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case O_GW:
-			if (rtci_edge_parse_hostport(optarg, o->gw_ip, sizeof(o->gw_ip), &o->gw_port)) {
-				fprintf(stderr, "rtci-fleet: --gateway: expected IPv4:PORT\n");
+			if (parse_seeds(optarg, o)) {
+				fprintf(stderr, "rtci-fleet: --gateway: expected IPv4:PORT[,IPv4:PORT...] "
+					"(at most %d)\n", MAX_SEEDS);
 				return -EINVAL;
 			}
 			have_gw = 1;
@@ -690,6 +765,7 @@ static void report(struct fleet *f)
 	uint64_t skip[RTCI_DEV_SKIP_MAX] = { 0 }, rehellos = 0, switches = 0, commands = 0;
 	uint64_t setups[RTCI_PROTO_MAX_SETUPS] = { 0 }, bytes = 0, in_session = 0;
 	uint64_t busy = 0, busy_devices = 0, waiting = 0, admitted_after_busy = 0, refused = 0;
+	uint64_t redirects = 0, moves = 0;
 	static uint32_t hist[HIST_BINS];
 	FILE *csv = NULL;
 	if (f->o.csv && !(csv = fopen(f->o.csv, "w")))
@@ -698,7 +774,8 @@ static void report(struct fleet *f)
 		fprintf(csv, "tenant,device,trace,trace_offset_s,fps,deadline_ms,captured,sent,"
 			"skipped_late,skipped_queue,skipped_no_session,results,results_ok,in_time,"
 			"hit_rate,rt_accuracy,delivered_accuracy,p50_ms,p99_ms,mean_payload_bytes,"
-			"top_setup,switches,rehellos,state,setups,busy_answers,first_answer_ms\n");
+			"top_setup,switches,rehellos,state,setups,busy_answers,first_answer_ms,gateway,"
+			"redirects,moves\n");
 	for (uint32_t g = 0; g < f->o.devices; g++) {
 		struct fdev *d = device_at(f, g);
 		const struct rtci_dev_stats *st = &d->dev.st;
@@ -715,6 +792,8 @@ static void report(struct fleet *f)
 		bytes += st->bytes_sent;
 		in_session += st->hello_acks > 0;
 		busy += st->busy;
+		redirects += st->redirects;
+		moves += st->moves;
 		busy_devices += st->busy > 0;
 		waiting += d->dev.state == RTCI_DEV_BUSY;
 		admitted_after_busy += st->busy > 0 && st->hello_acks > 0;
@@ -760,8 +839,12 @@ static void report(struct fleet *f)
 					fprintf(csv, "%s%u:%u", sep, s, d->setups[s]);
 					sep = ";";
 				}
-			fprintf(csv, ",%llu,%.3f\n", (unsigned long long)st->busy,
-				d->dev.first_answer_ns >= 0 ? (double)d->dev.first_answer_ns / 1e6 : -1.0);
+			char gw[INET_ADDRSTRLEN] = "";
+			inet_ntop(AF_INET, &d->to.sin_addr, gw, sizeof(gw));
+			fprintf(csv, ",%llu,%.3f,%s:%u,%llu,%llu\n", (unsigned long long)st->busy,
+				d->dev.first_answer_ns >= 0 ? (double)d->dev.first_answer_ns / 1e6 : -1.0,
+				gw, ntohs(d->to.sin_port), (unsigned long long)st->redirects,
+				(unsigned long long)st->moves);
 		}
 	}
 	if (csv && fclose(csv) == 0)
@@ -792,6 +875,8 @@ static void report(struct fleet *f)
 	printf("\nsession: re-hellos %llu, commands %llu, setup switches %llu; uplink %.1f MB sent\n",
 	       (unsigned long long)rehellos, (unsigned long long)commands,
 	       (unsigned long long)switches, (double)bytes / 1e6);
+	printf("cluster: redirects %llu, moves %llu\n", (unsigned long long)redirects,
+	       (unsigned long long)moves);
 	printf("admission: busy answers %llu to %llu devices, %llu of them admitted later, %llu still "
 	       "waiting at the end; refused (quota or model) %llu\n", (unsigned long long)busy,
 	       (unsigned long long)busy_devices, (unsigned long long)admitted_after_busy,
@@ -902,7 +987,7 @@ int main(int argc, char **argv)
 		w->heap_t = malloc(w->n * sizeof(*w->heap_t));
 		w->heap_d = malloc(w->n * sizeof(*w->heap_d));
 		struct rtci_uplink_config uc = {
-			.peer_ip = o->gw_ip, .peer_port = o->gw_port, .local_ip = o->local_ip,
+			.local_ip = o->local_ip, /* no fixed peer: each device has its gateway */
 			.slots = 256, .slot_size = 2048, .recv_buffers = 4096, .recv_buffer_size = 2048,
 			.sndbuf = 4u << 20, .rcvbuf = 8u << 20,
 		};
@@ -950,6 +1035,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "rtci-fleet: device %u: %s\n", dc.device_id, rtci_strerror(rc));
 			return 1;
 		}
+		use_seed(f, d, g); /* devices spread over the seeds */
 		/* reports spread over their interval too */
 		if (o->report_s > 0)
 			d->dev.last_report_ns = -(int64_t)(rng(&seed) % (uint64_t)(o->report_s * 1e9 + 1));
