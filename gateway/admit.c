@@ -38,6 +38,14 @@ int gw_admit_register_series(struct gw *gw)
 	if ((gw->s_adm_capacity = rtci_metrics_series(m, fa, 0, NULL, NULL)) < 0 ||
 	    (gw->s_adm_load = rtci_metrics_series(m, fl, 0, NULL, NULL)) < 0)
 		return -RTCI_ERR_METRICS_FULL;
+	int fm = rtci_metrics_family(m, "rtci_cluster_members", "gateways in the membership seen",
+				     RTCI_METRIC_GAUGE, NULL, 0, RTCI_METRICS_SUMMARY);
+	int fe = rtci_metrics_family(m, "rtci_cluster_etcd_up",
+				     "1 while etcd answers (0: serving with the last membership)",
+				     RTCI_METRIC_GAUGE, NULL, 0, 0);
+	if (fm < 0 || fe < 0 || (gw->s_members = rtci_metrics_series(m, fm, 0, NULL, NULL)) < 0 ||
+	    (gw->s_etcd_up = rtci_metrics_series(m, fe, 0, NULL, NULL)) < 0)
+		return -RTCI_ERR_METRICS_FULL;
 	return 0;
 }
 
@@ -177,6 +185,11 @@ void gw_admit_publish(struct gw *gw)
 	uint64_t cap = gw_admit_capacity(gw);
 	rtci_metrics_gauge_set(m, 0, gw->s_adm_capacity, (double)cap / 1000.0);
 	rtci_metrics_gauge_set(m, 0, gw->s_adm_load, (double)atomic_load(&gw->adm_load) / 1000.0);
+	if (gw->cluster) {
+		struct rtci_member mm[GW_CLUSTER_MAX_MEMBERS];
+		rtci_metrics_gauge_set(m, 0, gw->s_members, gw_cluster_members(gw, mm));
+		rtci_metrics_gauge_set(m, 0, gw->s_etcd_up, gw_cluster_etcd_up(gw));
+	}
 	struct gw_table *t = atomic_load(&gw->table);
 	pthread_mutex_lock(&gw->adm_lock);
 	view(gw, t, cap);

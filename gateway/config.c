@@ -310,6 +310,11 @@ struct y_admission {
 	unsigned *headroom_pct, *capacity_fps, *idle_timeout_ms, *retry_after_ms;
 };
 
+struct y_cluster {
+	char *etcd, *id, *address, *prefix;
+	unsigned *lease_ttl_s;
+};
+
 struct y_metrics {
 	int *enabled;
 	char *listen;
@@ -325,6 +330,7 @@ struct y_gateway {
 	struct y_batching *batching;
 	struct y_control *control;
 	struct y_admission *admission;
+	struct y_cluster *cluster;
 	struct y_metrics *metrics;
 	char *tenants_file;
 };
@@ -405,6 +411,15 @@ static const cyaml_schema_field_t admission_fields[] = {
 	CYAML_FIELD_END
 };
 
+static const cyaml_schema_field_t cluster_fields[] = {
+	STR("etcd", OPT, struct y_cluster, etcd),
+	STR("id", OPT, struct y_cluster, id),
+	STR("address", OPT, struct y_cluster, address),
+	STR("prefix", OPT, struct y_cluster, prefix),
+	CYAML_FIELD_UINT_PTR("lease_ttl_s", OPT, struct y_cluster, lease_ttl_s),
+	CYAML_FIELD_END
+};
+
 static const cyaml_schema_field_t metrics_fields[] = {
 	CYAML_FIELD_BOOL_PTR("enabled", OPT, struct y_metrics, enabled),
 	STR("listen", OPT, struct y_metrics, listen),
@@ -422,6 +437,7 @@ static const cyaml_schema_field_t gateway_fields[] = {
 	CYAML_FIELD_MAPPING_PTR("batching", OPT_PTR, struct y_gateway, batching, batching_fields),
 	CYAML_FIELD_MAPPING_PTR("control", OPT_PTR, struct y_gateway, control, control_fields),
 	CYAML_FIELD_MAPPING_PTR("admission", OPT_PTR, struct y_gateway, admission, admission_fields),
+	CYAML_FIELD_MAPPING_PTR("cluster", OPT_PTR, struct y_gateway, cluster, cluster_fields),
 	CYAML_FIELD_MAPPING_PTR("metrics", OPT_PTR, struct y_gateway, metrics, metrics_fields),
 	STR("tenants_file", 0, struct y_gateway, tenants_file),
 	CYAML_FIELD_END
@@ -675,6 +691,41 @@ static int add_arg(struct rtci_gateway_config *c, const char *a)
 	return 0;
 }
 
+/* cluster: absent or without etcd endpoints, the gateway stands alone. */
+static int convert_cluster(struct loader *l, const struct y_cluster *y,
+			   struct rtci_gateway_config *c)
+{
+	int rc;
+	c->cluster.enabled = y && y->etcd && y->etcd[0];
+	snprintf(c->cluster.prefix, sizeof(c->cluster.prefix), "%s",
+		 y && y->prefix ? y->prefix : "/rtci/");
+	if ((rc = range_u32(l, "cluster.lease_ttl_s", y ? y->lease_ttl_s : NULL, 3, 1, 60,
+			    &c->cluster.lease_ttl_s)) < 0)
+		return rc;
+	c->cluster.address = c->port.ipv4;
+	if (!c->cluster.enabled)
+		return 0;
+	if (strlen(y->etcd) >= sizeof(c->cluster.etcd) || strncmp(y->etcd, "http", 4) != 0)
+		return fail(l, "cluster.etcd", "'%s': comma-separated http:// URLs, under %zu characters",
+			    y->etcd, sizeof(c->cluster.etcd));
+	snprintf(c->cluster.etcd, sizeof(c->cluster.etcd), "%s", y->etcd);
+	if (!y->id || !name_ok(y->id))
+		return fail(l, "cluster.id", "required with cluster.etcd: 1-%d characters of "
+			    "[A-Za-z0-9._-]", RTCI_CONFIG_NAME_MAX - 1);
+	snprintf(c->cluster.id, sizeof(c->cluster.id), "%s", y->id);
+	if (c->cluster.prefix[0] != '/' || strlen(c->cluster.prefix) > 100)
+		return fail(l, "cluster.prefix", "'%s': must start with / (at most 100 characters)",
+			    c->cluster.prefix);
+	if (y->address) {
+		struct in_addr a;
+		if (inet_pton(AF_INET, y->address, &a) != 1)
+			return fail(l, "cluster.address", "'%s' is not a dotted IPv4 address",
+				    y->address);
+		c->cluster.address = ntohl(a.s_addr);
+	}
+	return 0;
+}
+
 static int convert_gateway(struct loader *l, const struct y_gateway *y,
 			   struct rtci_gateway_config *c)
 {
@@ -829,6 +880,9 @@ static int convert_gateway(struct loader *l, const struct y_gateway *y,
 		return rc;
 	if ((rc = range_u32(l, "admission.retry_after_ms", ad ? ad->retry_after_ms : NULL, 2000, 1,
 			    65535, &c->admission.retry_after_ms)) < 0)
+		return rc;
+
+	if ((rc = convert_cluster(l, y->cluster, c)) < 0)
 		return rc;
 
 	/* metrics */

@@ -87,6 +87,15 @@ struct rtci_gateway_config {
 	} admission;
 
 	struct {
+		bool enabled;                   /* cluster.etcd set: membership and tenants in etcd */
+		char etcd[1024];                /* endpoints, comma-separated URLs */
+		char id[64];                    /* member id, unique in the cluster */
+		uint32_t address;               /* where devices reach this gateway (host order) */
+		uint32_t lease_ttl_s;           /* a dead gateway leaves the membership after this */
+		char prefix[128];               /* keys live under it, e.g. /rtci/ */
+	} cluster;
+
+	struct {
 		bool enabled;
 		char listen[64];                /* IPv4 address, default 127.0.0.1 */
 		uint16_t port;

@@ -4,6 +4,7 @@
  *   tenants.c      tenant/device tables built from the tenants file, device keys, reload hand-over
  *   control_glue.c per-device rate control (estimator + MPC), setup tables, rate-switch commands
  *   admit.c        capacity, admitted load, hello admission, idle release, giving way by share
+ *   cluster.c      membership and tenants in etcd, placement of devices, drain
  *   pipeline.c     RX lcore loop (ingest, reassembly, decode, batcher) and worker loop (tail)
  *
  * Lcore layout: each RX lcore owns one RX/TX queue pair, its reassembly table, codec, batcher,
@@ -19,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cluster/placement.h"
 #include "control/control.h"
 #include "dataplane/auth.h"
 #include "dataplane/port.h"
@@ -39,6 +41,7 @@ struct rtci_codec;
 #define GW_MAX_WORKERS 16
 #define GW_TENANT_SLOTS 256       /* tenant ids seen over the process lifetime (metrics, batcher) */
 #define GW_TOPK 5
+#define GW_CLUSTER_MAX_MEMBERS 64
 #define GW_SLOT_MEMORY (256u << 20) /* decoded-tensor pool budget per RX lcore */
 #define GW_RESULT_MAX (RTCI_PROTO_HDR_LEN + RTCI_PROTO_RESULT_LEN + \
 		       RTCI_PROTO_MAX_TOPK * RTCI_PROTO_TOPK_ENTRY_LEN + RTCI_PROTO_TAG_LEN)
@@ -99,6 +102,7 @@ struct gw_tenant_series {
 	int *setup;               /* per model, per setup: rtci_setup_frames_total */
 	int refused[GW_REFUSE_COUNT];
 	int preempted, expired, adm_load, adm_share;
+	int redirects, moves;     /* hellos sent to their home gateway; devices moved away */
 };
 
 struct gw_device {
@@ -122,6 +126,9 @@ struct gw_device {
 	_Atomic uint64_t adm_load; /* admitted load, milli-frames/s; 0: not admitted */
 	uint64_t adm_since_us;    /* when admitted: the newest devices give way first */
 	uint64_t last_us;         /* last authenticated message (admission idle release) */
+	uint32_t moved_ipv4;      /* told to move there (0: not moved) ... */
+	uint16_t moved_port;
+	uint64_t moved_us;        /* ... when last told */
 };
 
 struct gw_listed {
@@ -207,6 +214,8 @@ struct gw_rx {
 	int s_reasm_drop[16];
 	int s_unknown_drop[GW_DROP_COUNT]; /* tenant="none" */
 	uint64_t last_house_us, last_expire_us;
+	uint64_t members_seen;    /* membership generation of the last placement scan */
+	bool draining_seen;
 	_Atomic uint64_t seen_generation;
 	_Atomic bool finished;
 };
@@ -245,6 +254,9 @@ struct gw {
 	pthread_mutex_t adm_lock;          /* admission decisions, giving way, table hand-over */
 	_Atomic uint64_t adm_load;         /* admitted load over all tenants, milli-frames/s */
 	int s_adm_capacity, s_adm_load;
+	struct gw_cluster *cluster;        /* NULL: stand-alone */
+	_Atomic bool draining;             /* SIGUSR1: move every device away, then exit */
+	int s_members, s_etcd_up;
 	_Atomic(struct gw_table *) table;  /* newest table; RX lcores pick it up between bursts */
 	struct gw_tenant_series tseries[GW_TENANT_SLOTS];
 	uint32_t ntslots;
@@ -314,6 +326,24 @@ void gw_admit_publish(struct gw *gw);
 /* Main lcore: when the capacity fell more than 5% below the admitted load (the tail got slower),
  * the newest devices of the tenants furthest above their share give way until it fits. */
 void gw_admit_shed(struct gw *gw);
+
+/* cluster.c (all no-ops without cluster.etcd) */
+struct gw_cluster;
+int gw_cluster_start(struct gw *gw, char *err, size_t errlen);
+void gw_cluster_stop(struct gw *gw);
+bool gw_cluster_etcd_up(const struct gw *gw);
+/* Bumped when members join, leave or change state (not on load updates). */
+uint64_t gw_cluster_generation(const struct gw *gw);
+/* Copy of the membership (at most GW_CLUSTER_MAX_MEMBERS); 0 without a cluster. */
+uint32_t gw_cluster_members(const struct gw *gw, struct rtci_member *out);
+/* The device's home: 1 this gateway (or no membership known), 0 another (its address in
+ * *ipv4, *port), -1 no eligible member. skip_self: as if this gateway were not eligible. */
+int gw_cluster_home(const struct gw *gw, uint32_t tenant, uint32_t device, bool skip_self,
+		    uint32_t *ipv4, uint16_t *port);
+/* Tenants YAML that arrived from etcd since the last call (caller frees), or NULL. */
+char *gw_cluster_take_tenants(struct gw *gw);
+/* Writes this gateway's record soon (its state changed). */
+void gw_cluster_refresh(struct gw *gw);
 
 /* pipeline.c */
 int gw_rx_init(struct gw *gw, struct gw_rx *rx, char *err, size_t errlen);

@@ -161,12 +161,13 @@ static int write_metrics(struct gw *gw, const char *path)
 	return rc;
 }
 
-/* SIGHUP: load the tenants file, publish the new table, wait until every RX lcore switched. */
-static void reload(struct gw *gw, uint64_t *generation)
+/* SIGHUP (the tenants file) or etcd (a copy of its text): load the tenants, publish the new
+ * table, wait until every RX lcore switched. */
+static void reload(struct gw *gw, const char *path, uint64_t *generation)
 {
 	char err[ERRLEN] = "";
 	struct rtci_tenants_config *tc = NULL;
-	int rc = rtci_config_load_tenants(gw->cfg->tenants_file, &tc, err, sizeof(err));
+	int rc = rtci_config_load_tenants(path, &tc, err, sizeof(err));
 	if (rc < 0) {
 		logf_("reload failed, tenants kept: %s", err);
 		return;
@@ -191,7 +192,46 @@ static void reload(struct gw *gw, uint64_t *generation)
 	}
 	gw_table_free(gw, old);
 	rtci_metrics_add(gw->metrics, 0, gw->s_reloads, 1);
-	logf_("reload ok: %u tenants from %s", nt->ntenants, gw->cfg->tenants_file);
+	logf_("reload ok: %u tenants from %s", nt->ntenants, path);
+}
+
+/* Tenants from etcd go through the same reader as the file (one reader per format). */
+static void reload_text(struct gw *gw, const char *text, uint64_t *generation)
+{
+	char path[] = "/tmp/rtci-tenants-etcd-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		logf_("reload from etcd failed, tenants kept: %s", strerror(errno));
+		return;
+	}
+	size_t len = strlen(text);
+	bool ok = write(fd, text, len) == (ssize_t)len;
+	close(fd);
+	if (ok)
+		reload(gw, path, generation);
+	else
+		logf_("reload from etcd failed, tenants kept: cannot write %s", path);
+	unlink(path);
+}
+
+#define DRAIN_MIN_US 1000000   /* moves reach the devices, their frames in flight come in */
+#define DRAIN_MAX_US 10000000
+
+/* Main lcore's periodic work; false when a drain has finished and the gateway should stop. */
+static bool tick(struct gw *gw, uint64_t *generation, uint64_t drain_since)
+{
+	gw_admit_publish(gw);
+	char *text = gw_cluster_take_tenants(gw);
+	if (text) {
+		reload_text(gw, text, generation);
+		free(text);
+	}
+	if (!drain_since)
+		return true;
+	if (!gw->cluster)
+		return false; /* stand-alone: nowhere to move devices to, so a plain stop */
+	uint64_t t = gw_now_us() - drain_since;
+	return t < DRAIN_MIN_US || (atomic_load(&gw->adm_load) > 0 && t < DRAIN_MAX_US);
 }
 
 static void usage(FILE *f)
@@ -199,7 +239,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: rtci-gateway --config FILE [--final-metrics FILE]\n"
 		   "  --config FILE         gateway file (docs/operations.md)\n"
 		   "  --final-metrics FILE  write the metrics in Prometheus text format there at exit\n"
-		   "signals: SIGHUP reloads the tenants file; SIGTERM/SIGINT drain and exit\n");
+		   "signals: SIGHUP reloads the tenants file; SIGTERM/SIGINT drain and exit; SIGUSR1 "
+		   "moves every device to another gateway of the cluster, then exits\n");
 }
 
 int main(int argc, char **argv)
@@ -243,6 +284,7 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGUSR1);
 	/* blocked before any thread starts, so only the signalfd of the main lcore sees them */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
@@ -355,6 +397,10 @@ int main(int argc, char **argv)
 			cfg->metrics.port, rtci_strerror(rc));
 		goto out_table;
 	}
+	if ((rc = gw_cluster_start(gw, err, sizeof(err))) < 0) {
+		fprintf(stderr, "rtci-gateway: %s\n", err);
+		goto out_table;
+	}
 
 	for (uint32_t i = 0; i < gw->nrx; i++)
 		rte_eal_remote_launch(gw_rx_main, &gw->rx[i], gw->rx[i].lcore);
@@ -382,21 +428,34 @@ int main(int argc, char **argv)
 		logf_("admission: off");
 
 	uint64_t next_summary = gw_now_us() + (uint64_t)cfg->metrics.summary_interval_s * 1000000;
-	uint64_t next_shed = gw_now_us() + 1000000;
+	uint64_t next_shed = gw_now_us() + 1000000, drain_since = 0;
 	for (;;) {
 		struct pollfd p = { .fd = sfd, .events = POLLIN };
 		if (poll(&p, 1, 200) > 0) {
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
-					reload(gw, &generation);
+					reload(gw, cfg->tenants_file, &generation);
+					continue;
+				}
+				if (si.ssi_signo == SIGUSR1) {
+					if (!drain_since) {
+						logf_("signal %u: draining: moving devices, then "
+						      "exiting", si.ssi_signo);
+						atomic_store(&gw->draining, true);
+						gw_cluster_refresh(gw);
+						drain_since = gw_now_us();
+					}
 					continue;
 				}
 				logf_("signal %u: draining", si.ssi_signo);
 				break;
 			}
 		}
-		gw_admit_publish(gw);
+		if (!tick(gw, &generation, drain_since)) {
+			logf_("drained: every device moved");
+			break;
+		}
 		if (gw_now_us() >= next_shed) {
 			gw_admit_shed(gw);
 			next_shed = gw_now_us() + 1000000;
@@ -420,6 +479,7 @@ int main(int argc, char **argv)
 		status = 1;
 	}
 out_table:
+	gw_cluster_stop(gw);
 	rtci_metrics_stop(gw->metrics);
 	gw_table_free(gw, atomic_load(&gw->table));
 out:

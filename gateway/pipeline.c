@@ -118,7 +118,22 @@ static void handle_hello(struct gw_rx *rx, const struct rtci_port_dgram *dg,
 					    .max_frag_size = RTCI_PROTO_MAX_FRAG };
 	const struct gw_tenant_series *ts = &gw->tseries[tn->slot];
 	uint32_t model = msg->u.hello.model_id;
-	if (model >= gw->nmodels) {
+	uint32_t home_ip = 0;
+	uint16_t home_port = 0;
+	int home = gw->cluster ? gw_cluster_home(gw, tn->id, msg->hdr.device_id,
+						 atomic_load(&gw->draining), &home_ip, &home_port)
+			       : 1;
+	if (model < gw->nmodels && home == 0) {
+		/* another gateway is the device's home: the device says hello there */
+		ack.status = RTCI_PROTO_HELLO_REDIRECT;
+		ack.redirect_ipv4 = home_ip;
+		ack.redirect_port = home_port;
+		rtci_metrics_add(gw->metrics, rx->mslot, ts->redirects, 1);
+	} else if (model < gw->nmodels && home < 0 && atomic_load(&gw->draining)) {
+		ack.status = RTCI_PROTO_HELLO_BUSY; /* draining and nobody else can take it */
+		ack.retry_after_ms = (uint16_t)gw->cfg->admission.retry_after_ms;
+		rtci_metrics_add(gw->metrics, rx->mslot, ts->refused[GW_REFUSE_BUSY], 1);
+	} else if (model >= gw->nmodels) {
 		ack.status = RTCI_PROTO_HELLO_REJECTED_MODEL;
 		drop(rx, (int)tn->slot, GW_DROP_NO_HELLO_MODEL);
 		rtci_metrics_add(gw->metrics, rx->mslot, ts->refused[GW_REFUSE_MODEL], 1);
@@ -142,19 +157,19 @@ static void handle_hello(struct gw_rx *rx, const struct rtci_port_dgram *dg,
 			ack.retry_after_ms = (uint16_t)gw->cfg->admission.retry_after_ms;
 			rtci_metrics_add(gw->metrics, rx->mslot, ts->refused[GW_REFUSE_BUSY], 1);
 		} else {
+			dev->moved_ipv4 = 0; /* its home again */
 			/* hellos have no replay window: one replayed from elsewhere must not move an
 			 * active device's reply address (its authenticated frames do) */
 			if (!dev->peer_set) {
 				dev->peer = dg->from;
 				dev->peer_set = true;
 			}
-			/* clock offset: gateway arrival minus device send time; the smallest seen
-			 * (least network delay) wins, frames refine it */
-			int64_t off = (int64_t)now - (int64_t)msg->hdr.capture_us;
-			if (!dev->offset_set || off < dev->clock_offset_us) {
-				dev->clock_offset_us = off;
-				dev->offset_set = true;
-			}
+			/* clock offset: gateway arrival minus device send time; a hello starts a
+			 * session, and a device that restarted may have restarted its clock, so it
+			 * sets the offset afresh; then the smallest seen (least network delay) wins,
+			 * frames refine it */
+			dev->clock_offset_us = (int64_t)now - (int64_t)msg->hdr.capture_us;
+			dev->offset_set = true;
 			ack.initial_setup_id = gw_ctl_initial_setup(dev, tn);
 			ack.min_frame_seq = dev->replay.started ? dev->replay.top + 1 : 0;
 			/* report sequences start from the same base: a restarted device must not
@@ -214,6 +229,55 @@ static bool bucket_take(struct gw_tenant *tn, uint16_t rxi, uint32_t nrx, uint64
 		return false;
 	tn->bucket[rxi].tokens -= 1;
 	return true;
+}
+
+/* Tells the device to say hello to another gateway (command kind 3, the next command seq). */
+static void send_move(struct gw_rx *rx, const struct gw_tenant *tn, struct gw_device *d,
+		      uint64_t now)
+{
+	struct gw *gw = rx->gw;
+	uint8_t buf[128];
+	struct rtci_proto_frame_info info = { .tenant_id = tn->id, .device_id = d->id,
+					      .seq = ++d->cmd.count };
+	struct rtci_proto_command cmd = { .kind = RTCI_PROTO_CMD_MOVE, .move_ipv4 = d->moved_ipv4,
+					  .move_port = d->moved_port };
+	long n = rtci_proto_encode_command(buf, sizeof(buf), &info, &cmd, d->key);
+	d->moved_us = now;
+	if (n > 0 && d->peer_set)
+		rtci_port_send_peer(gw->port, rx->queue, &d->peer, buf, (size_t)n);
+}
+
+#define MOVE_RESEND_US 200000
+
+/* Membership changed or the gateway drains: this lcore's devices whose home is now elsewhere are
+ * moved there (their frames still in flight are answered here), and their admission released. */
+static void place_devices(struct gw_rx *rx, uint64_t now)
+{
+	struct gw *gw = rx->gw;
+	bool draining = atomic_load(&gw->draining);
+	uint64_t idle = (uint64_t)gw->cfg->admission.idle_timeout_ms * 1000;
+	struct gw_table *t = rx->table;
+	for (uint32_t i = 0; i < t->ntenants; i++) {
+		struct gw_tenant *tn = &t->tenants[i];
+		uint32_t used = atomic_load(&tn->pool_used);
+		if (used > tn->pool_size)
+			used = tn->pool_size;
+		for (uint32_t k = 0; k < used; k++) {
+			struct gw_device *d = &tn->pool[k];
+			if (d->owner != rx->index || !d->peer_set || d->moved_ipv4 ||
+			    now - d->last_us > idle)
+				continue;
+			uint32_t ip;
+			uint16_t port;
+			if (gw_cluster_home(gw, tn->id, d->id, draining, &ip, &port) != 0)
+				continue;
+			d->moved_ipv4 = ip;
+			d->moved_port = port;
+			send_move(rx, tn, d, now);
+			gw_admit_release(gw, tn, d);
+			rtci_metrics_add(gw->metrics, rx->mslot, gw->tseries[tn->slot].moves, 1);
+		}
+	}
 }
 
 /* Whether a frame submitted now to queue q could finish by deadline: the wait for a worker,
@@ -308,12 +372,14 @@ static void handle_frame(struct gw_rx *rx, const struct rtci_port_dgram *dg, str
 	/* a device whose admission was released (silence, giving way) or that never said hello to
 	 * this gateway is admitted as a hello would be; when full its frames are dropped without
 	 * an answer, and the device, hearing nothing, says hello and learns it must wait */
-	if (!gw_admit(rx, tn, dev, now)) {
+	if (!dev->moved_ipv4 && !gw_admit(rx, tn, dev, now)) {
 		drop(rx, (int)tn->slot, GW_DROP_NOT_ADMITTED);
 		return;
 	}
 	dev->peer = dg->from;
 	dev->peer_set = true;
+	if (dev->moved_ipv4 && now - dev->moved_us >= MOVE_RESEND_US)
+		send_move(rx, tn, dev, now); /* still here: the move was lost */
 	int64_t off = (int64_t)fr->first_time - (int64_t)fr->hdr.capture_us;
 	if (!dev->offset_set || off < dev->clock_offset_us) {
 		dev->clock_offset_us = off;
@@ -547,6 +613,12 @@ static void housekeeping(struct gw_rx *rx, uint64_t now)
 		uint64_t base, per;
 		rtci_cost_linear(&gw->models[gw->queue_model[q]].cost, &base, &per);
 		rtci_batcher_set_cost(rx->batcher, q, base, per);
+	}
+	if (gw->cluster && (gw_cluster_generation(gw) != rx->members_seen ||
+			    atomic_load(&gw->draining) != rx->draining_seen)) {
+		rx->members_seen = gw_cluster_generation(gw);
+		rx->draining_seen = atomic_load(&gw->draining);
+		place_devices(rx, now);
 	}
 	if (gw->cfg->admission.enabled && now - rx->last_expire_us >= ADMISSION_SCAN_US) {
 		gw_admit_expire(rx, now);

@@ -93,6 +93,12 @@ static int tenant_slot(struct gw *gw, uint32_t id, char *err, size_t errlen)
 	SERIES1(adm_share, "rtci_admission_tenant_share_fps",
 		"load guaranteed to the tenant (reserved_fps, or its weight's part of the capacity)",
 		RTCI_METRIC_GAUGE, NULL, 0, 0);
+	SERIES1(redirects, "rtci_cluster_redirects_total",
+		"hellos answered with the address of the device's home gateway", RTCI_METRIC_COUNTER,
+		NULL, 0, 0);
+	SERIES1(moves, "rtci_cluster_moves_total",
+		"devices told to move to another gateway (membership change, drain)",
+		RTCI_METRIC_COUNTER, NULL, 0, 0);
 #undef SERIES1
 	f = rtci_metrics_family(m, "rtci_hellos_refused_total", "hellos refused, by tenant and reason",
 				RTCI_METRIC_COUNTER, NULL, 0, RTCI_METRICS_SUMMARY);
