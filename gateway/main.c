@@ -55,7 +55,7 @@ static int load_models(struct gw *gw, char *err, size_t errlen)
 		char merr[512];
 		int rc = rtci_model_load(cfg->models[k].path, &m->model, merr, sizeof(merr));
 		if (rc < 0) {
-			snprintf(err, errlen, "model %s: %s", m->name, merr);
+			rtci_config_model_error(cfg, k, merr, err, errlen);
 			return rc;
 		}
 		m->geo = rtci_model_geometry(m->model);
@@ -68,7 +68,7 @@ static int load_models(struct gw *gw, char *err, size_t errlen)
 		rtci_cost_init(&m->cost, cfg->batching.max_batch);
 		queues += (uint32_t)m->groups + 1;
 		if ((rc = gw_ctl_table_from_model(m->model, &m->table, merr, sizeof(merr))) < 0) {
-			snprintf(err, errlen, "model %s: %s", m->name, merr);
+			rtci_config_model_error(cfg, k, merr, err, errlen);
 			return rc;
 		}
 		for (int s = 0; s < m->setups; s++) {
