@@ -112,8 +112,10 @@ static int register_model_series(struct gw *gw)
 					    RTCI_METRIC_COUNTER, NULL, 0, 0);
 	if (fb < 0 || fq < 0 || fd < 0 || fi < 0 || gw->s_reloads < 0)
 		return -RTCI_ERR_METRICS_FULL;
-	const char *rn[] = { "result" }, *rv[] = { "ok" };
-	gw->s_reloads = rtci_metrics_series(m, gw->s_reloads, 1, rn, rv);
+	int fr = gw->s_reloads;
+	const char *rn[] = { "result" }, *rv[] = { "ok" }, *rf[] = { "failed" };
+	gw->s_reloads = rtci_metrics_series(m, fr, 1, rn, rv);
+	gw->s_reloads_failed = rtci_metrics_series(m, fr, 1, rn, rf);
 	for (uint32_t k = 0; k < gw->nmodels; k++) {
 		struct gw_model *md = &gw->models[k];
 		const char *mn[] = { "model" }, *mv[] = { md->name };
@@ -161,6 +163,14 @@ static int write_metrics(struct gw *gw, const char *path)
 	return rc;
 }
 
+/* A refused reload is counted too: an operator must see that the file in force is not the one
+ * on disk. */
+static void reload_failed(struct gw *gw, const char *err)
+{
+	rtci_metrics_add(gw->metrics, 0, gw->s_reloads_failed, 1);
+	logf_("reload failed, tenants kept: %s", err);
+}
+
 /* SIGHUP: load the tenants file, publish the new table, wait until every RX lcore switched. */
 static void reload(struct gw *gw, uint64_t *generation)
 {
@@ -168,13 +178,13 @@ static void reload(struct gw *gw, uint64_t *generation)
 	struct rtci_tenants_config *tc = NULL;
 	int rc = rtci_config_load_tenants(gw->cfg->tenants_file, &tc, err, sizeof(err));
 	if (rc < 0) {
-		logf_("reload failed, tenants kept: %s", err);
+		reload_failed(gw, err);
 		return;
 	}
 	struct gw_table *nt = NULL;
 	if ((rc = gw_table_build(gw, tc, *generation + 1, &nt, err, sizeof(err))) < 0) {
 		rtci_config_free_tenants(tc);
-		logf_("reload failed, tenants kept: %s", err);
+		reload_failed(gw, err);
 		return;
 	}
 	(*generation)++;

@@ -49,6 +49,7 @@ const char *gw_drop_name(enum gw_drop d)
 		"malformed", "direction", "unknown_tenant", "unknown_device", "bad_mac",
 		"replayed", "stale", "quota_devices", "quota_frames", "quota_bytes",
 		"reassembly", "decode", "model", "overload", "late", "not_admitted",
+		"expired", "evicted", "clock",
 	};
 	return (unsigned)d < GW_DROP_COUNT ? n[d] : "unknown";
 }
@@ -77,6 +78,19 @@ static void send_status(struct gw_rx *rx, const struct gw_frame *f, uint8_t stat
 		rtci_port_send_peer(rx->gw->port, rx->queue, &f->peer, buf, (size_t)n);
 }
 
+/* The same for a frame that has no slot (dropped before one was taken). */
+static void send_status_to(struct gw_rx *rx, uint32_t tenant_id, const struct gw_device *dev,
+			   const struct rtci_proto_hdr *h, uint8_t status)
+{
+	uint8_t buf[GW_RESULT_MAX];
+	struct rtci_proto_frame_info info = { .tenant_id = tenant_id, .device_id = dev->id,
+					      .seq = h->seq, .setup_id = h->setup_id };
+	struct rtci_proto_result res = { .status = status };
+	long n = rtci_proto_encode_result(buf, sizeof(buf), &info, &res, dev->key);
+	if (n > 0)
+		rtci_port_send_peer(rx->gw->port, rx->queue, &dev->peer, buf, (size_t)n);
+}
+
 static void on_batcher_drop(void *user, void *frame, uint32_t tenant, enum rtci_batcher_drop reason)
 {
 	struct gw_rx *rx = user;
@@ -96,6 +110,16 @@ static int reasm_quota(void *ctx, uint32_t tenant_id, struct rtci_reasm_quota *q
 	q->max_frames = UINT32_MAX;
 	q->max_bytes = tn->cfg->quota.reassembly_bytes / rx->gw->nrx;
 	return 0;
+}
+
+/* An unfinished frame left the reassembly table: counted for its tenant like any ingest drop. */
+static void reasm_discarded(void *ctx, uint32_t tenant_id, uint32_t device_id,
+			    enum rtci_reasm_discard why)
+{
+	struct gw_rx *rx = ctx;
+	const struct gw_tenant *tn = gw_table_tenant(rx->table, tenant_id);
+	(void)device_id;
+	drop(rx, tn ? (int)tn->slot : -1, why == RTCI_REASM_EXPIRED ? GW_DROP_EXPIRED : GW_DROP_EVICTED);
 }
 
 static void apply_weights(struct gw_rx *rx)
@@ -148,13 +172,8 @@ static void handle_hello(struct gw_rx *rx, const struct rtci_port_dgram *dg,
 				dev->peer = dg->from;
 				dev->peer_set = true;
 			}
-			/* clock offset: gateway arrival minus device send time; the smallest seen
-			 * (least network delay) wins, frames refine it */
-			int64_t off = (int64_t)now - (int64_t)msg->hdr.capture_us;
-			if (!dev->offset_set || off < dev->clock_offset_us) {
-				dev->clock_offset_us = off;
-				dev->offset_set = true;
-			}
+			/* clock offset: gateway arrival minus device send time; frames refine it */
+			gw_clock_hello(dev, msg->hdr.capture_us, now, tn->deadline_us);
 			ack.initial_setup_id = gw_ctl_initial_setup(dev, tn);
 			ack.min_frame_seq = dev->replay.started ? dev->replay.top + 1 : 0;
 			/* report sequences start from the same base: a restarted device must not
@@ -228,7 +247,8 @@ static bool can_finish(const struct gw_rx *rx, uint32_t q, uint64_t deadline, ui
 }
 
 static void fill_frame(struct gw_rx *rx, struct gw_frame *f, const struct gw_tenant *tn,
-		       const struct gw_device *dev, const struct rtci_reasm_frame *fr)
+		       const struct gw_device *dev, const struct rtci_reasm_frame *fr,
+		       uint64_t capture_gw)
 {
 	const struct rtci_gateway_config *cfg = rx->gw->cfg;
 	f->tenant_slot = tn->slot;
@@ -242,7 +262,7 @@ static void fill_frame(struct gw_rx *rx, struct gw_frame *f, const struct gw_ten
 	f->peer = dev->peer;
 	f->first_us = fr->first_time;
 	f->complete_us = fr->complete_time;
-	f->capture_gw_us = (uint64_t)((int64_t)fr->hdr.capture_us + dev->clock_offset_us);
+	f->capture_gw_us = capture_gw;
 	/* inference must end before the deadline: the result still travels back (half the round
 	 * trip) and estimates err, so a margin of the deadline is kept (batching.deadline_margin_pct) */
 	uint64_t keep = cfg->control.rtt_us / 2 +
@@ -314,10 +334,14 @@ static void handle_frame(struct gw_rx *rx, const struct rtci_port_dgram *dg, str
 	}
 	dev->peer = dg->from;
 	dev->peer_set = true;
-	int64_t off = (int64_t)fr->first_time - (int64_t)fr->hdr.capture_us;
-	if (!dev->offset_set || off < dev->clock_offset_us) {
-		dev->clock_offset_us = off;
-		dev->offset_set = true;
+	/* a capture time far off the device's clock reaches neither the controller nor inference */
+	uint64_t capture_gw = 0;
+	enum gw_clock ck = gw_clock_map(dev, fr->hdr.capture_us, fr->first_time, tn->deadline_us,
+					&capture_gw);
+	if (ck != GW_CLOCK_OK) {
+		drop(rx, (int)tn->slot, ck == GW_CLOCK_LATE ? GW_DROP_LATE : GW_DROP_CLOCK);
+		send_status_to(rx, tn->id, dev, &fr->hdr, RTCI_PROTO_RES_DROPPED_DEADLINE);
+		return;
 	}
 
 	uint8_t cmd[128];
@@ -336,7 +360,7 @@ static void handle_frame(struct gw_rx *rx, const struct rtci_port_dgram *dg, str
 	}
 	struct gw_frame *f = rx->free[--rx->nfree];
 	const struct gw_model *m = &gw->models[dev->model];
-	fill_frame(rx, f, tn, dev, fr);
+	fill_frame(rx, f, tn, dev, fr, capture_gw);
 	const struct rtci_setup *st = rtci_model_setup(m->model, f->setup);
 	if (!st) {
 		drop(rx, (int)tn->slot, GW_DROP_DECODE);
@@ -817,6 +841,7 @@ int gw_rx_init(struct gw *gw, struct gw_rx *rx, char *err, size_t errlen)
 		.max_inflight_per_device = 4, .max_tenants = GW_TENANT_SLOTS,
 		.ttl = 1000000, /* microseconds */
 		.quota = reasm_quota, .quota_ctx = rx,
+		.on_discard = reasm_discarded, .discard_ctx = rx,
 	};
 	rx->reasm = rtci_reasm_create(&rc_cfg, &rc);
 	if (!rx->reasm) {
