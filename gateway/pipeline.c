@@ -140,6 +140,9 @@ static void handle_hello(struct gw_rx *rx, const struct rtci_port_dgram *dg,
 	}
 	struct rtci_proto_hello_ack ack = { .status = RTCI_PROTO_HELLO_ACCEPTED,
 					    .max_frag_size = RTCI_PROTO_MAX_FRAG };
+	/* a device that asked learns the largest frame reassembly takes (others see too_big) */
+	if (msg->u.hello.ack_ext)
+		ack.max_frame_len = gw->max_frame;
 	const struct gw_tenant_series *ts = &gw->tseries[tn->slot];
 	uint32_t model = msg->u.hello.model_id;
 	if (model >= gw->nmodels) {
@@ -189,7 +192,7 @@ static void handle_hello(struct gw_rx *rx, const struct rtci_port_dgram *dg,
 						 gw->tseries[tn->slot].hellos_off_pace, 1);
 		}
 	}
-	uint8_t buf[RTCI_PROTO_HDR_LEN + RTCI_PROTO_HELLO_ACK_LEN + RTCI_PROTO_TAG_LEN];
+	uint8_t buf[RTCI_PROTO_HDR_LEN + RTCI_PROTO_HELLO_ACK_EXT_LEN + RTCI_PROTO_TAG_LEN];
 	struct rtci_proto_frame_info info = { .tenant_id = tn->id, .device_id = msg->hdr.device_id,
 					      .seq = msg->hdr.seq,
 					      .setup_id = ack.initial_setup_id };
