@@ -44,6 +44,7 @@ static const char *const drop_names[RTCI_PORT_DROP_COUNT] = {
 	[RTCI_PORT_DROP_NO_NEIGHBOR] = "no_neighbor",
 	[RTCI_PORT_DROP_NO_MBUF] = "no_mbuf",
 	[RTCI_PORT_DROP_TX_FULL] = "tx_full",
+	[RTCI_PORT_DROP_TOO_LONG] = "too_long",
 };
 
 const char *rtci_port_drop_name(enum rtci_port_drop d)
@@ -117,6 +118,11 @@ enum rtci_port_verdict rtci_port_parse(const uint8_t *frame, uint32_t len, const
 		return dropped(out, RTCI_PORT_DROP_RUNT);
 	memcpy(&ip, l3, ihl);
 	uint32_t total = rte_be_to_cpu_16(ip.h.total_length);
+	/* one limit for every PMD: a datagram longer than the largest the gateway accepts is
+	 * dropped as such, whether it arrived whole or cut to the PMD's frame size */
+	if (total >= ihl + sizeof(struct rte_udp_hdr) &&
+	    total - ihl - sizeof(struct rte_udp_hdr) > RTCI_PORT_MAX_PAYLOAD)
+		return dropped(out, RTCI_PORT_DROP_TOO_LONG);
 	/* frames shorter than 60 bytes arrive padded, so total may be below l3_len */
 	if (total < ihl || total > l3_len)
 		return dropped(out, RTCI_PORT_DROP_IP_HEADER);

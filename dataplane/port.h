@@ -39,6 +39,7 @@ enum rtci_port_drop {
 	RTCI_PORT_DROP_NO_NEIGHBOR,  /* reply to an IP whose MAC is unknown */
 	RTCI_PORT_DROP_NO_MBUF,      /* pool empty when building a reply */
 	RTCI_PORT_DROP_TX_FULL,      /* TX queue did not take the packet */
+	RTCI_PORT_DROP_TOO_LONG,     /* UDP payload over RTCI_PORT_MAX_PAYLOAD (whole or cut short) */
 	RTCI_PORT_DROP_COUNT
 };
 

@@ -164,8 +164,11 @@ static int decode_hello(const uint8_t *b, size_t n, struct rtci_proto_hello *h)
 
 static int decode_hello_ack(const uint8_t *b, size_t n, struct rtci_proto_hello_ack *a)
 {
-	if (n != RTCI_PROTO_HELLO_ACK_LEN)
+	if (n != RTCI_PROTO_HELLO_ACK_LEN && n != RTCI_PROTO_HELLO_ACK_EXT_LEN)
 		return -RTCI_ERR_PROTO_BODY_LEN;
+	a->max_frame_len = n == RTCI_PROTO_HELLO_ACK_EXT_LEN ? rtci_ld32(b + 16) : 0;
+	if (n == RTCI_PROTO_HELLO_ACK_EXT_LEN && a->max_frame_len == 0)
+		return -RTCI_ERR_PROTO_BODY_LEN; /* the extension exists to carry a limit */
 	a->status = b[0];
 	a->initial_setup_id = rtci_ld16(b + 2);
 	a->max_frag_size = rtci_ld16(b + 4);
@@ -304,7 +307,9 @@ int rtci_proto_decode(const uint8_t *buf, size_t len, struct rtci_proto_msg *out
 	switch (h->type) {
 	case RTCI_PROTO_RESULT: return decode_result(out->body, out->body_len, &out->u.result);
 	case RTCI_PROTO_COMMAND: return decode_command(out->body, out->body_len, &out->u.command);
-	case RTCI_PROTO_HELLO: return decode_hello(out->body, out->body_len, &out->u.hello);
+	case RTCI_PROTO_HELLO:
+		out->u.hello.ack_ext = (h->flags & RTCI_PROTO_F_ACK_EXT) != 0;
+		return decode_hello(out->body, out->body_len, &out->u.hello);
 	case RTCI_PROTO_HELLO_ACK:
 		return decode_hello_ack(out->body, out->body_len, &out->u.hello_ack);
 	case RTCI_PROTO_REPORT: return decode_report(out->body, out->body_len, &out->u.report);
@@ -424,7 +429,10 @@ long rtci_proto_encode_hello(uint8_t *buf, size_t cap, const struct rtci_proto_f
 	rtci_st16(b + 14, hello->n_setups);
 	for (unsigned i = 0; i < hello->n_setups; i++)
 		rtci_st16(b + RTCI_PROTO_HELLO_LEN + 2 * i, hello->setups[i]);
-	return finish_message(buf, cap, info, RTCI_PROTO_HELLO, n, key);
+	long len = finish_message(buf, cap, info, RTCI_PROTO_HELLO, n, key);
+	if (len > 0 && hello->ack_ext)
+		buf[7] |= RTCI_PROTO_F_ACK_EXT; /* flags are outside the MAC */
+	return len;
 }
 
 long rtci_proto_encode_hello_ack(uint8_t *buf, size_t cap, const struct rtci_proto_frame_info *info,
@@ -433,8 +441,12 @@ long rtci_proto_encode_hello_ack(uint8_t *buf, size_t cap, const struct rtci_pro
 	if (!ack || ack->status > RTCI_PROTO_HELLO_STATUS_MAX ||
 	    (ack->status != RTCI_PROTO_HELLO_BUSY && ack->retry_after_ms != 0))
 		return -EINVAL;
-	NEED(RTCI_PROTO_HELLO_ACK_LEN);
+	/* the extended body only when the limit is given (and so only to peers that asked) */
+	size_t n = ack->max_frame_len ? RTCI_PROTO_HELLO_ACK_EXT_LEN : RTCI_PROTO_HELLO_ACK_LEN;
+	NEED(n);
 	uint8_t *b = buf + RTCI_PROTO_HDR_LEN;
+	if (ack->max_frame_len)
+		rtci_st32(b + 16, ack->max_frame_len);
 	b[0] = ack->status;
 	b[1] = 0;
 	rtci_st16(b + 2, ack->initial_setup_id);
@@ -449,7 +461,7 @@ long rtci_proto_encode_hello_ack(uint8_t *buf, size_t cap, const struct rtci_pro
 	} else {
 		rtci_st64(b + 8, ack->min_frame_seq);
 	}
-	return finish_message(buf, cap, info, RTCI_PROTO_HELLO_ACK, RTCI_PROTO_HELLO_ACK_LEN, key);
+	return finish_message(buf, cap, info, RTCI_PROTO_HELLO_ACK, n, key);
 }
 
 long rtci_proto_encode_report(uint8_t *buf, size_t cap, const struct rtci_proto_frame_info *info,

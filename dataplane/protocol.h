@@ -10,6 +10,7 @@
 #ifndef RTCI_DATAPLANE_PROTOCOL_H
 #define RTCI_DATAPLANE_PROTOCOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,9 @@
 
 /* Header flags. Unknown flags are ignored on receive and must be sent as zero. */
 #define RTCI_PROTO_F_TAG 0x01u /* the datagram ends with a 16-byte tag */
+/* Hello only: the device takes a hello-ack of RTCI_PROTO_HELLO_ACK_EXT_LEN bytes (v1 extension
+ * that carries the gateway's largest frame). Peers without it get the 16-byte ack. */
+#define RTCI_PROTO_F_ACK_EXT 0x02u
 
 enum rtci_proto_type {
 	RTCI_PROTO_FRAGMENT = 1,  /* device -> gateway: one fragment of a feature frame */
@@ -111,6 +115,7 @@ struct rtci_proto_hello {
 	uint16_t max_frag_size; /* largest fragment payload the device sends */
 	uint16_t n_setups;      /* <= RTCI_PROTO_MAX_SETUPS */
 	uint16_t setups[RTCI_PROTO_MAX_SETUPS];
+	bool ack_ext;           /* encode: set RTCI_PROTO_F_ACK_EXT; decode: it was set */
 };
 
 enum rtci_proto_hello_status {
@@ -130,6 +135,8 @@ struct rtci_proto_hello_ack {
 	uint64_t min_frame_seq;   /* device must use frame seqs >= this (not in a redirect) */
 	uint32_t redirect_ipv4;   /* redirect: the home gateway (host order) ... */
 	uint16_t redirect_port;   /* ... and its UDP port (bytes 8-13 in place of min_frame_seq) */
+	uint32_t max_frame_len;   /* extended ack (bytes 16-19): largest frame the gateway takes;
+				     0: not sent (a 16-byte ack, the limit unknown) */
 };
 
 struct rtci_proto_report {
@@ -147,6 +154,7 @@ struct rtci_proto_report {
 #define RTCI_PROTO_COMMAND_LEN 12 /* a plan adds 2 bytes per setup after the first */
 #define RTCI_PROTO_HELLO_LEN 16
 #define RTCI_PROTO_HELLO_ACK_LEN 16
+#define RTCI_PROTO_HELLO_ACK_EXT_LEN 20 /* to a hello with RTCI_PROTO_F_ACK_EXT */
 #define RTCI_PROTO_REPORT_LEN 32
 
 /* A decoded datagram. Pointers refer into the caller's datagram (no copies). */

@@ -460,7 +460,7 @@ static void entry_unlink(struct rtci_reasm *t, uint32_t ei)
 	t->e_free = ei;
 }
 
-/* Discards an unfinished frame (expired or evicted). */
+/* Discards a frame (bad MAC) without telling the caller, who hears of it from the return code. */
 static void entry_drop(struct rtci_reasm *t, uint32_t ei)
 {
 	struct entry *e = &t->e[ei];
@@ -472,6 +472,19 @@ static void entry_drop(struct rtci_reasm *t, uint32_t ei)
 	tenant_put(t, ten);
 }
 
+/* Discards an unfinished frame (expired or evicted) and tells the caller whose it was. */
+static void entry_discard(struct rtci_reasm *t, uint32_t ei, enum rtci_reasm_discard why)
+{
+	uint32_t tenant = t->e[ei].tenant_id, device = t->e[ei].device_id;
+	entry_drop(t, ei);
+	if (why == RTCI_REASM_EXPIRED)
+		t->st.frames_expired++;
+	else
+		t->st.frames_evicted++;
+	if (t->cfg.on_discard)
+		t->cfg.on_discard(t->cfg.discard_ctx, tenant, device, why);
+}
+
 unsigned rtci_reasm_expire(struct rtci_reasm *t, uint64_t now)
 {
 	unsigned n = 0;
@@ -481,8 +494,7 @@ unsigned rtci_reasm_expire(struct rtci_reasm *t, uint64_t now)
 
 		if (now < e->created || now - e->created < t->cfg.ttl)
 			break;
-		entry_drop(t, t->lru_head);
-		t->st.frames_expired++;
+		entry_discard(t, t->lru_head, RTCI_REASM_EXPIRED);
 		n++;
 	}
 	return n;
@@ -549,8 +561,8 @@ static int frame_start(struct rtci_reasm *t, const struct rtci_proto_hdr *h, uin
 		return drop(t, RTCI_REASM_DROP_TABLE_FULL, RTCI_ERR_REASM_TABLE_FULL);
 
 	if (victim != NIL) {
-		entry_drop(t, victim); /* the device record survives: count was >= 1 extra */
-		t->st.frames_evicted++;
+		/* the device record survives: count was >= 1 extra */
+		entry_discard(t, victim, RTCI_REASM_EVICTED);
 		if (ti != NIL && t->tn[ti].frames == 0 && t->tn[ti].bytes == 0)
 			ti = NIL; /* tenant_put released it */
 		di = find_device(t, dh, h->tenant_id, h->device_id);

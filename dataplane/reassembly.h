@@ -33,6 +33,17 @@ struct rtci_reasm_quota {
  * Called once per new frame, so quotas may change at run time. */
 typedef int (*rtci_reasm_quota_fn)(void *ctx, uint32_t tenant_id, struct rtci_reasm_quota *q);
 
+/* Why an unfinished frame was discarded. */
+enum rtci_reasm_discard {
+	RTCI_REASM_EXPIRED = 0, /* its TTL ran out before all fragments arrived */
+	RTCI_REASM_EVICTED,     /* a newer frame of the same device took its place */
+};
+
+/* Told of every unfinished frame discarded, with its tenant and device, so that the caller can
+ * count it per tenant (the table's own stats count it for all tenants together). */
+typedef void (*rtci_reasm_discard_fn)(void *ctx, uint32_t tenant_id, uint32_t device_id,
+				      enum rtci_reasm_discard why);
+
 struct rtci_reasm_config {
 	uint32_t max_frames;          /* frames in flight, all tenants (>= 1) */
 	size_t arena_bytes;           /* buffer space for frames in flight and held by the caller */
@@ -42,6 +53,8 @@ struct rtci_reasm_config {
 	uint64_t ttl;                 /* > 0: a frame expires ttl after its first fragment arrived */
 	rtci_reasm_quota_fn quota;    /* NULL: no per-tenant limits */
 	void *quota_ctx;
+	rtci_reasm_discard_fn on_discard; /* NULL: not told */
+	void *discard_ctx;
 };
 
 /* Why a fragment was rejected (one counter each). */

@@ -99,7 +99,7 @@ long rtci_dev_hello(struct rtci_dev *d, int64_t now_ns, uint8_t *buf, size_t cap
 	struct rtci_proto_hello h = {
 		.model_id = d->cfg.model_id, .fps_milli = d->cfg.fps_milli,
 		.deadline_us = (uint32_t)(d->cfg.deadline_ns / 1000), .max_frag_size = d->cfg.frag_size,
-		.n_setups = d->cfg.n_setups,
+		.n_setups = d->cfg.n_setups, .ack_ext = true,
 	};
 	memcpy(h.setups, d->cfg.setups, d->cfg.n_setups * sizeof(h.setups[0]));
 	struct rtci_proto_frame_info info = {
@@ -213,6 +213,11 @@ int rtci_dev_frame_queue(struct rtci_dev *d, int64_t now_ns, uint64_t seq, uint1
 	if (!payload || d->q_len == RTCI_DEV_QUEUE) {
 		d->st.skipped[RTCI_DEV_SKIP_ENCODE]++;
 		return -EINVAL;
+	}
+	/* the gateway would drop it as too big after it cost the uplink */
+	if (d->max_frame_len && len > d->max_frame_len) {
+		d->st.skipped[RTCI_DEV_SKIP_TOO_BIG]++;
+		return -EMSGSIZE;
 	}
 	long count = rtci_proto_fragment_count(len, d->cfg.frag_size);
 	if (count < 0) {
@@ -398,6 +403,7 @@ int rtci_dev_handle(struct rtci_dev *d, const uint8_t *buf, size_t len, int64_t 
 		d->plan.n = 0;
 		if (a->max_frag_size >= 64 && a->max_frag_size < d->cfg.frag_size)
 			d->cfg.frag_size = a->max_frag_size;
+		d->max_frame_len = a->max_frame_len; /* 0: an older gateway, limit unknown */
 		if (d->next_seq < a->min_frame_seq)
 			d->next_seq = a->min_frame_seq;
 		/* a new session numbers its commands afresh */
@@ -486,6 +492,7 @@ const char *rtci_dev_skip_name(enum rtci_dev_skip s)
 	case RTCI_DEV_SKIP_QUEUE_FULL: return "queue_full";
 	case RTCI_DEV_SKIP_LATE: return "late";
 	case RTCI_DEV_SKIP_ENCODE: return "encode";
+	case RTCI_DEV_SKIP_TOO_BIG: return "too_big";
 	case RTCI_DEV_SKIP_MAX: break;
 	}
 	return "unknown";

@@ -75,6 +75,7 @@ enum rtci_dev_skip {
 	RTCI_DEV_SKIP_QUEUE_FULL,     /* RTCI_DEV_QUEUE frames already queued */
 	RTCI_DEV_SKIP_LATE,           /* could not leave by its send deadline */
 	RTCI_DEV_SKIP_ENCODE,         /* encoding or fragmenting failed */
+	RTCI_DEV_SKIP_TOO_BIG,        /* larger than the gateway's max_frame_len (hello-ack) */
 	RTCI_DEV_SKIP_MAX
 };
 
@@ -139,6 +140,7 @@ struct rtci_dev {
 	struct rtci_dev_queued q[RTCI_DEV_QUEUE];
 	uint8_t q_head, q_len;
 	struct rtci_dev_inflight inflight[RTCI_DEV_INFLIGHT];
+	uint32_t max_frame_len;   /* largest frame the gateway takes (hello-ack); 0: unknown */
 	struct rtci_dev_stats st;
 };
 

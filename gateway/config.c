@@ -24,15 +24,19 @@
 
 struct line_index {
 	char **path;
+	char **value;    /* the scalar's text for a scalar value, else NULL */
 	uint32_t *line;
 	uint32_t n, cap;
 };
 
 static void index_free(struct line_index *ix)
 {
-	for (uint32_t i = 0; i < ix->n; i++)
+	for (uint32_t i = 0; i < ix->n; i++) {
 		free(ix->path[i]);
+		free(ix->value[i]);
+	}
 	free(ix->path);
+	free(ix->value);
 	free(ix->line);
 	memset(ix, 0, sizeof(*ix));
 }
@@ -47,6 +51,10 @@ static int index_add(struct line_index *ix, const char *path, uint32_t line)
 		if (!p)
 			return -ENOMEM;
 		ix->path = p;
+		char **v = realloc(ix->value, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		ix->value = v;
 		uint32_t *l = realloc(ix->line, cap * sizeof(*l));
 		if (!l)
 			return -ENOMEM;
@@ -54,10 +62,21 @@ static int index_add(struct line_index *ix, const char *path, uint32_t line)
 		ix->cap = cap;
 	}
 	ix->path[ix->n] = strdup(path);
+	ix->value[ix->n] = NULL;
 	if (!ix->path[ix->n])
 		return -ENOMEM;
 	ix->line[ix->n++] = line;
 	return 0;
+}
+
+/* Remembers the scalar text of the entry last added for path (type checks need it). */
+static int index_set_value(struct line_index *ix, const char *path, const char *value)
+{
+	if (ix->n == 0 || strcmp(ix->path[ix->n - 1], path) != 0)
+		return 0;
+	free(ix->value[ix->n - 1]);
+	ix->value[ix->n - 1] = strdup(value);
+	return ix->value[ix->n - 1] ? 0 : -ENOMEM;
 }
 
 static uint32_t index_line(const struct line_index *ix, const char *path)
@@ -165,6 +184,9 @@ static int index_build(FILE *f, struct line_index *ix, uint32_t *err_line, char 
 					};
 				}
 			} else if (top) {
+				if (ev.type == YAML_SCALAR_EVENT &&
+				    (rc = index_set_value(ix, path, (const char *)ev.data.scalar.value)) < 0)
+					done = 1;
 				path[top->base_len] = '\0';
 				if (top->is_map)
 					top->expect_key = 1;
@@ -568,6 +590,82 @@ static const cyaml_config_t *cyaml_cfg(struct cyaml_capture *cap, cyaml_config_t
 	return c;
 }
 
+/* The schema value a field path ("port.udp_port", "lcores.rx[0]") names, or NULL. */
+static const cyaml_schema_value_t *schema_at(const cyaml_schema_value_t *v, const char *path)
+{
+	while (*path && v) {
+		if (*path == '[') {
+			if (v->type != CYAML_SEQUENCE)
+				return NULL;
+			path = strchr(path, ']');
+			if (!path)
+				return NULL;
+			path++;
+			v = v->sequence.entry;
+			continue;
+		}
+		if (*path == '.')
+			path++;
+		size_t n = strcspn(path, ".[");
+		if (v->type != CYAML_MAPPING)
+			return NULL;
+		const cyaml_schema_field_t *f = v->mapping.fields;
+		while (f->key && (strlen(f->key) != n || strncmp(f->key, path, n) != 0))
+			f++;
+		if (!f->key)
+			return NULL;
+		v = &f->value;
+		path += n;
+	}
+	return v;
+}
+
+/* YAML 1.2 core schema integer: [-+]?[0-9]+ | 0o[0-7]+ | 0x[0-9a-fA-F]+. libcyaml itself
+ * takes "47000.9" as 47000, so the text is checked before it gets there. */
+static bool yaml_int(const char *s)
+{
+	const char *digits = "0123456789";
+	if (s[0] == '0' && (s[1] == 'o' || s[1] == 'x')) {
+		digits = s[1] == 'o' ? "01234567" : "0123456789abcdefABCDEF";
+		s += 2;
+	} else if (*s == '-' || *s == '+') {
+		s++;
+	}
+	return *s && strspn(s, digits) == strlen(s);
+}
+
+/* YAML 1.2 core schema boolean; libcyaml takes anything it does not know as true. */
+static bool yaml_bool(const char *s)
+{
+	static const char *const ok[] = { "true", "True", "TRUE", "false", "False", "FALSE" };
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strcmp(s, ok[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Refuses integer and boolean fields whose text is not one (file:line: field: reason). */
+static int check_scalar_types(const char *file, const struct line_index *ix,
+			      const cyaml_schema_value_t *schema, char *err, size_t err_len)
+{
+	for (uint32_t i = 0; i < ix->n; i++) {
+		const char *val = ix->value[i];
+		const cyaml_schema_value_t *v = val ? schema_at(schema, ix->path[i]) : NULL;
+		const char *want = NULL;
+		if (v && (v->type == CYAML_UINT || v->type == CYAML_INT) && !yaml_int(val))
+			want = "an integer";
+		else if (v && v->type == CYAML_BOOL && !yaml_bool(val))
+			want = "a boolean (true or false)";
+		if (!want)
+			continue;
+		if (err)
+			snprintf(err, err_len, "%s:%u: %s: '%.64s' is not %s", file, ix->line[i],
+				 ix->path[i], val, want);
+		return -RTCI_ERR_CONFIG_SYNTAX;
+	}
+	return 0;
+}
+
 /* Index the file, then load it with libcyaml; either step's error names file, line, field. */
 static int load_yaml(struct loader *l, const cyaml_schema_value_t *schema, void **data)
 {
@@ -590,6 +688,8 @@ static int load_yaml(struct loader *l, const cyaml_schema_value_t *schema, void 
 			snprintf(l->err, l->err_len, "%s:%u: %s: %s", l->file, line, path, msg);
 		return rc;
 	}
+	if ((rc = check_scalar_types(l->file, &l->ix, schema, l->err, l->err_len)) < 0)
+		return rc;
 
 	struct cyaml_capture cap = { 0 };
 	cyaml_config_t cc;
@@ -827,6 +927,8 @@ static int convert_gateway(struct loader *l, const struct y_gateway *y,
 		if (!y->models[i].file[0] ||
 		    resolve(l->file, y->models[i].file, c->models[i].path, sizeof(c->models[i].path)))
 			return fail(l, path, "empty or too long");
+		/* the file is read later (main): its errors still name this line */
+		c->models[i].line = index_line(&l->ix, path);
 		c->model_count++;
 	}
 
@@ -1169,4 +1271,11 @@ bool rtci_config_tenant_has_device(const struct rtci_config_tenant *t, uint32_t 
 		}
 	}
 	return t->derive && id >= t->derive_first && id <= t->derive_last;
+}
+
+void rtci_config_model_error(const struct rtci_gateway_config *cfg, uint32_t k, const char *reason,
+			     char *err, size_t err_len)
+{
+	uint32_t line = k < cfg->model_count && cfg->models[k].line ? cfg->models[k].line : 1;
+	snprintf(err, err_len, "%s:%u: models[%u].file: %s", cfg->source, line, k, reason);
 }

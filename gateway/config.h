@@ -30,6 +30,7 @@ enum rtci_config_policy {
 struct rtci_config_model {
 	char name[RTCI_CONFIG_NAME_MAX];
 	char path[RTCI_CONFIG_PATH_MAX]; /* resolved against the config file's folder */
+	uint32_t line;                   /* line of models[i].file in the gateway file */
 };
 
 struct rtci_gateway_config {
@@ -156,6 +157,11 @@ const struct rtci_config_tenant *rtci_config_find_tenant(const struct rtci_tenan
  * entry or NULL for a derived one. */
 bool rtci_config_tenant_has_device(const struct rtci_config_tenant *t, uint32_t id,
 				   const struct rtci_config_device **dev);
+
+/* Writes "<gateway file>:<line>: models[<k>].file: <reason>" for an error found in model k's
+ * file after loading (the model file is read by the caller). */
+void rtci_config_model_error(const struct rtci_gateway_config *cfg, uint32_t k, const char *reason,
+			     char *err, size_t err_len);
 
 const char *rtci_config_policy_name(enum rtci_config_policy p);
 

@@ -251,3 +251,48 @@ long gw_ctl_on_report(struct gw_device *d, const struct gw_tenant *tn,
 	};
 	return decide_and_command(d, tn, &at, buf, cap);
 }
+
+/* arrival - capture without overflow: a device clock beyond 2^61 us (73,000 years) is absurd
+ * anyway, and clamping it keeps every difference below in int64 range. */
+static int64_t clock_offset(uint64_t capture_us, uint64_t arrival_us)
+{
+	const uint64_t lim = (uint64_t)1 << 61;
+	uint64_t c = capture_us > lim ? lim : capture_us, a = arrival_us > lim ? lim : arrival_us;
+	return (int64_t)a - (int64_t)c;
+}
+
+enum gw_clock gw_clock_map(struct gw_device *d, uint64_t capture_us, uint64_t arrival_us,
+			   uint32_t deadline_us, uint64_t *capture_gw)
+{
+	int64_t off = clock_offset(capture_us, arrival_us);
+	if (!d->offset_set) {
+		d->clock_offset_us = off;
+		d->offset_set = true;
+	}
+	/* > 0: older than the learned clock says; < 0: newer (a shorter path, or a clock jump) */
+	int64_t skew = off - d->clock_offset_us;
+	if (skew > (int64_t)deadline_us || skew < -(int64_t)deadline_us) {
+		if (++d->clock_off_runs < GW_CLOCK_RELEARN)
+			return skew > 0 ? GW_CLOCK_LATE : GW_CLOCK_AHEAD;
+		d->clock_offset_us = off; /* the clock stepped: judge from here on */
+		skew = 0;
+	}
+	d->clock_off_runs = 0;
+	if (skew < 0) { /* less delay than ever seen: the smallest offset wins */
+		d->clock_offset_us = off;
+		skew = 0;
+	}
+	*capture_gw = (uint64_t)skew > arrival_us ? 0 : arrival_us - (uint64_t)skew;
+	return GW_CLOCK_OK;
+}
+
+void gw_clock_hello(struct gw_device *d, uint64_t send_us, uint64_t arrival_us, uint32_t deadline_us)
+{
+	int64_t off = clock_offset(send_us, arrival_us);
+	if (!d->offset_set) {
+		d->clock_offset_us = off;
+		d->offset_set = true;
+	} else if (off < d->clock_offset_us && d->clock_offset_us - off <= (int64_t)deadline_us) {
+		d->clock_offset_us = off;
+	}
+}

@@ -64,6 +64,9 @@ enum gw_drop {
 	GW_DROP_OVERLOAD,       /* no free frame slot / work ring full */
 	GW_DROP_LATE,           /* cannot finish by its deadline given the work ahead (before decode) */
 	GW_DROP_NOT_ADMITTED,   /* frame of a device without admission while the gateway is full */
+	GW_DROP_EXPIRED,        /* unfinished frame: its fragments did not all arrive within the TTL */
+	GW_DROP_EVICTED,        /* unfinished frame: a newer frame of the device took its place */
+	GW_DROP_CLOCK,          /* capture time far ahead of the device's learned clock */
 	GW_DROP_COUNT
 };
 const char *gw_drop_name(enum gw_drop d);
@@ -115,6 +118,7 @@ struct gw_device {
 	struct rtci_port_peer peer;
 	struct rtci_auth_replay replay;
 	int64_t clock_offset_us;  /* gateway_us - device_us, smallest seen (see operations.md) */
+	uint8_t clock_off_runs;   /* frames in a row more than a deadline off that clock */
 	uint64_t seq_base;        /* controller sequences are relative to this */
 	uint16_t setup;           /* setup of the newest frame */
 	struct rtci_ctl_device ctl;
@@ -263,7 +267,7 @@ struct gw {
 	_Atomic bool stop_rx;              /* SIGTERM: stop receiving, drain */
 	_Atomic uint32_t rx_done;          /* RX lcores finished draining */
 	uint32_t max_frame;
-	int s_reloads;
+	int s_reloads, s_reloads_failed; /* rtci_reloads_total{result="ok"|"failed"} */
 };
 
 /* clock: CLOCK_MONOTONIC in microseconds / nanoseconds */
@@ -286,6 +290,22 @@ struct gw_device *gw_table_activate(struct gw *gw, struct gw_table *t, struct gw
 /* Moves the state of the devices owned by RX lcore `owner` from old to new (same tenant, device
  * and key). Run by that RX lcore. */
 void gw_table_handover(struct gw *gw, struct gw_table *old, struct gw_table *nw, uint16_t owner);
+
+/* Capture times against a device's learned clock (control_glue.c). */
+enum gw_clock {
+	GW_CLOCK_OK = 0,  /* mapped; never later than the frame's arrival */
+	GW_CLOCK_LATE,    /* more than a deadline before its arrival: late by its own account */
+	GW_CLOCK_AHEAD,   /* more than a deadline ahead of the learned clock: not believed */
+};
+#define GW_CLOCK_RELEARN 4 /* frames in a row off the clock after which it is learned again */
+/* Maps a frame's capture time (device clock) to the gateway's: learns the device's clock offset
+ * (smallest arrival minus capture seen) and sets *capture_gw. A capture more than deadline_us
+ * off that clock is not mapped (LATE or AHEAD) unless it is the GW_CLOCK_RELEARN-th such frame
+ * in a row: then the device's clock changed and is learned again from this frame. */
+enum gw_clock gw_clock_map(struct gw_device *d, uint64_t capture_us, uint64_t arrival_us,
+			   uint32_t deadline_us, uint64_t *capture_gw);
+/* Learns the clock from a hello's send time: only as a first guess or within a deadline. */
+void gw_clock_hello(struct gw_device *d, uint64_t send_us, uint64_t arrival_us, uint32_t deadline_us);
 
 /* control_glue.c */
 int gw_ctl_table_from_model(const struct rtci_model *m, struct rtci_ctl_table *t, char *err,

@@ -55,7 +55,7 @@ static int load_models(struct gw *gw, char *err, size_t errlen)
 		char merr[512];
 		int rc = rtci_model_load(cfg->models[k].path, &m->model, merr, sizeof(merr));
 		if (rc < 0) {
-			snprintf(err, errlen, "model %s: %s", m->name, merr);
+			rtci_config_model_error(cfg, k, merr, err, errlen);
 			return rc;
 		}
 		m->geo = rtci_model_geometry(m->model);
@@ -68,7 +68,7 @@ static int load_models(struct gw *gw, char *err, size_t errlen)
 		rtci_cost_init(&m->cost, cfg->batching.max_batch);
 		queues += (uint32_t)m->groups + 1;
 		if ((rc = gw_ctl_table_from_model(m->model, &m->table, merr, sizeof(merr))) < 0) {
-			snprintf(err, errlen, "model %s: %s", m->name, merr);
+			rtci_config_model_error(cfg, k, merr, err, errlen);
 			return rc;
 		}
 		for (int s = 0; s < m->setups; s++) {
@@ -112,8 +112,10 @@ static int register_model_series(struct gw *gw)
 					    RTCI_METRIC_COUNTER, NULL, 0, 0);
 	if (fb < 0 || fq < 0 || fd < 0 || fi < 0 || gw->s_reloads < 0)
 		return -RTCI_ERR_METRICS_FULL;
-	const char *rn[] = { "result" }, *rv[] = { "ok" };
-	gw->s_reloads = rtci_metrics_series(m, gw->s_reloads, 1, rn, rv);
+	int fr = gw->s_reloads;
+	const char *rn[] = { "result" }, *rv[] = { "ok" }, *rf[] = { "failed" };
+	gw->s_reloads = rtci_metrics_series(m, fr, 1, rn, rv);
+	gw->s_reloads_failed = rtci_metrics_series(m, fr, 1, rn, rf);
 	for (uint32_t k = 0; k < gw->nmodels; k++) {
 		struct gw_model *md = &gw->models[k];
 		const char *mn[] = { "model" }, *mv[] = { md->name };
@@ -161,6 +163,14 @@ static int write_metrics(struct gw *gw, const char *path)
 	return rc;
 }
 
+/* A refused reload is counted too: an operator must see that the tenants in force are not the
+ * ones on disk (or in etcd). */
+static void reload_failed(struct gw *gw, const char *err)
+{
+	rtci_metrics_add(gw->metrics, 0, gw->s_reloads_failed, 1);
+	logf_("reload failed, tenants kept: %s", err);
+}
+
 /* SIGHUP (the tenants file) or etcd (a copy of its text): load the tenants, publish the new
  * table, wait until every RX lcore switched. */
 static void reload(struct gw *gw, const char *path, uint64_t *generation)
@@ -169,13 +179,13 @@ static void reload(struct gw *gw, const char *path, uint64_t *generation)
 	struct rtci_tenants_config *tc = NULL;
 	int rc = rtci_config_load_tenants(path, &tc, err, sizeof(err));
 	if (rc < 0) {
-		logf_("reload failed, tenants kept: %s", err);
+		reload_failed(gw, err);
 		return;
 	}
 	struct gw_table *nt = NULL;
 	if ((rc = gw_table_build(gw, tc, *generation + 1, &nt, err, sizeof(err))) < 0) {
 		rtci_config_free_tenants(tc);
-		logf_("reload failed, tenants kept: %s", err);
+		reload_failed(gw, err);
 		return;
 	}
 	(*generation)++;
@@ -201,7 +211,7 @@ static void reload_text(struct gw *gw, const char *text, uint64_t *generation)
 	char path[] = "/tmp/rtci-tenants-etcd-XXXXXX";
 	int fd = mkstemp(path);
 	if (fd < 0) {
-		logf_("reload from etcd failed, tenants kept: %s", strerror(errno));
+		reload_failed(gw, strerror(errno));
 		return;
 	}
 	size_t len = strlen(text);
@@ -210,7 +220,7 @@ static void reload_text(struct gw *gw, const char *text, uint64_t *generation)
 	if (ok)
 		reload(gw, path, generation);
 	else
-		logf_("reload from etcd failed, tenants kept: cannot write %s", path);
+		reload_failed(gw, "cannot write a copy of the tenants from etcd");
 	unlink(path);
 }
 

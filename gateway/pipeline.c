@@ -49,6 +49,7 @@ const char *gw_drop_name(enum gw_drop d)
 		"malformed", "direction", "unknown_tenant", "unknown_device", "bad_mac",
 		"replayed", "stale", "quota_devices", "quota_frames", "quota_bytes",
 		"reassembly", "decode", "model", "overload", "late", "not_admitted",
+		"expired", "evicted", "clock",
 	};
 	return (unsigned)d < GW_DROP_COUNT ? n[d] : "unknown";
 }
@@ -77,6 +78,19 @@ static void send_status(struct gw_rx *rx, const struct gw_frame *f, uint8_t stat
 		rtci_port_send_peer(rx->gw->port, rx->queue, &f->peer, buf, (size_t)n);
 }
 
+/* The same for a frame that has no slot (dropped before one was taken). */
+static void send_status_to(struct gw_rx *rx, uint32_t tenant_id, const struct gw_device *dev,
+			   const struct rtci_proto_hdr *h, uint8_t status)
+{
+	uint8_t buf[GW_RESULT_MAX];
+	struct rtci_proto_frame_info info = { .tenant_id = tenant_id, .device_id = dev->id,
+					      .seq = h->seq, .setup_id = h->setup_id };
+	struct rtci_proto_result res = { .status = status };
+	long n = rtci_proto_encode_result(buf, sizeof(buf), &info, &res, dev->key);
+	if (n > 0)
+		rtci_port_send_peer(rx->gw->port, rx->queue, &dev->peer, buf, (size_t)n);
+}
+
 static void on_batcher_drop(void *user, void *frame, uint32_t tenant, enum rtci_batcher_drop reason)
 {
 	struct gw_rx *rx = user;
@@ -98,6 +112,16 @@ static int reasm_quota(void *ctx, uint32_t tenant_id, struct rtci_reasm_quota *q
 	return 0;
 }
 
+/* An unfinished frame left the reassembly table: counted for its tenant like any ingest drop. */
+static void reasm_discarded(void *ctx, uint32_t tenant_id, uint32_t device_id,
+			    enum rtci_reasm_discard why)
+{
+	struct gw_rx *rx = ctx;
+	const struct gw_tenant *tn = gw_table_tenant(rx->table, tenant_id);
+	(void)device_id;
+	drop(rx, tn ? (int)tn->slot : -1, why == RTCI_REASM_EXPIRED ? GW_DROP_EXPIRED : GW_DROP_EVICTED);
+}
+
 static void apply_weights(struct gw_rx *rx)
 {
 	for (uint32_t i = 0; i < rx->table->ntenants; i++)
@@ -116,6 +140,9 @@ static void handle_hello(struct gw_rx *rx, const struct rtci_port_dgram *dg,
 	}
 	struct rtci_proto_hello_ack ack = { .status = RTCI_PROTO_HELLO_ACCEPTED,
 					    .max_frag_size = RTCI_PROTO_MAX_FRAG };
+	/* a device that asked learns the largest frame reassembly takes (others see too_big) */
+	if (msg->u.hello.ack_ext)
+		ack.max_frame_len = gw->max_frame;
 	const struct gw_tenant_series *ts = &gw->tseries[tn->slot];
 	uint32_t model = msg->u.hello.model_id;
 	uint32_t home_ip = 0;
@@ -164,12 +191,8 @@ static void handle_hello(struct gw_rx *rx, const struct rtci_port_dgram *dg,
 				dev->peer = dg->from;
 				dev->peer_set = true;
 			}
-			/* clock offset: gateway arrival minus device send time; a hello starts a
-			 * session, and a device that restarted may have restarted its clock, so it
-			 * sets the offset afresh; then the smallest seen (least network delay) wins,
-			 * frames refine it */
-			dev->clock_offset_us = (int64_t)now - (int64_t)msg->hdr.capture_us;
-			dev->offset_set = true;
+			/* clock offset: gateway arrival minus device send time; frames refine it */
+			gw_clock_hello(dev, msg->hdr.capture_us, now, tn->deadline_us);
 			ack.initial_setup_id = gw_ctl_initial_setup(dev, tn);
 			ack.min_frame_seq = dev->replay.started ? dev->replay.top + 1 : 0;
 			/* report sequences start from the same base: a restarted device must not
@@ -185,7 +208,7 @@ static void handle_hello(struct gw_rx *rx, const struct rtci_port_dgram *dg,
 						 gw->tseries[tn->slot].hellos_off_pace, 1);
 		}
 	}
-	uint8_t buf[RTCI_PROTO_HDR_LEN + RTCI_PROTO_HELLO_ACK_LEN + RTCI_PROTO_TAG_LEN];
+	uint8_t buf[RTCI_PROTO_HDR_LEN + RTCI_PROTO_HELLO_ACK_EXT_LEN + RTCI_PROTO_TAG_LEN];
 	struct rtci_proto_frame_info info = { .tenant_id = tn->id, .device_id = msg->hdr.device_id,
 					      .seq = msg->hdr.seq,
 					      .setup_id = ack.initial_setup_id };
@@ -292,7 +315,8 @@ static bool can_finish(const struct gw_rx *rx, uint32_t q, uint64_t deadline, ui
 }
 
 static void fill_frame(struct gw_rx *rx, struct gw_frame *f, const struct gw_tenant *tn,
-		       const struct gw_device *dev, const struct rtci_reasm_frame *fr)
+		       const struct gw_device *dev, const struct rtci_reasm_frame *fr,
+		       uint64_t capture_gw)
 {
 	const struct rtci_gateway_config *cfg = rx->gw->cfg;
 	f->tenant_slot = tn->slot;
@@ -306,7 +330,7 @@ static void fill_frame(struct gw_rx *rx, struct gw_frame *f, const struct gw_ten
 	f->peer = dev->peer;
 	f->first_us = fr->first_time;
 	f->complete_us = fr->complete_time;
-	f->capture_gw_us = (uint64_t)((int64_t)fr->hdr.capture_us + dev->clock_offset_us);
+	f->capture_gw_us = capture_gw;
 	/* inference must end before the deadline: the result still travels back (half the round
 	 * trip) and estimates err, so a margin of the deadline is kept (batching.deadline_margin_pct) */
 	uint64_t keep = cfg->control.rtt_us / 2 +
@@ -380,10 +404,14 @@ static void handle_frame(struct gw_rx *rx, const struct rtci_port_dgram *dg, str
 	dev->peer_set = true;
 	if (dev->moved_ipv4 && now - dev->moved_us >= MOVE_RESEND_US)
 		send_move(rx, tn, dev, now); /* still here: the move was lost */
-	int64_t off = (int64_t)fr->first_time - (int64_t)fr->hdr.capture_us;
-	if (!dev->offset_set || off < dev->clock_offset_us) {
-		dev->clock_offset_us = off;
-		dev->offset_set = true;
+	/* a capture time far off the device's clock reaches neither the controller nor inference */
+	uint64_t capture_gw = 0;
+	enum gw_clock ck = gw_clock_map(dev, fr->hdr.capture_us, fr->first_time, tn->deadline_us,
+					&capture_gw);
+	if (ck != GW_CLOCK_OK) {
+		drop(rx, (int)tn->slot, ck == GW_CLOCK_LATE ? GW_DROP_LATE : GW_DROP_CLOCK);
+		send_status_to(rx, tn->id, dev, &fr->hdr, RTCI_PROTO_RES_DROPPED_DEADLINE);
+		return;
 	}
 
 	uint8_t cmd[128];
@@ -402,7 +430,7 @@ static void handle_frame(struct gw_rx *rx, const struct rtci_port_dgram *dg, str
 	}
 	struct gw_frame *f = rx->free[--rx->nfree];
 	const struct gw_model *m = &gw->models[dev->model];
-	fill_frame(rx, f, tn, dev, fr);
+	fill_frame(rx, f, tn, dev, fr, capture_gw);
 	const struct rtci_setup *st = rtci_model_setup(m->model, f->setup);
 	if (!st) {
 		drop(rx, (int)tn->slot, GW_DROP_DECODE);
@@ -889,6 +917,7 @@ int gw_rx_init(struct gw *gw, struct gw_rx *rx, char *err, size_t errlen)
 		.max_inflight_per_device = 4, .max_tenants = GW_TENANT_SLOTS,
 		.ttl = 1000000, /* microseconds */
 		.quota = reasm_quota, .quota_ctx = rx,
+		.on_discard = reasm_discarded, .discard_ctx = rx,
 	};
 	rx->reasm = rtci_reasm_create(&rc_cfg, &rc);
 	if (!rx->reasm) {

@@ -195,6 +195,11 @@ static int hello(struct device *d, int wait_ms)
 	return d->acked;
 }
 
+/* Adversarial knobs of send_frame(): a capture time instead of now (0: now), and how many of
+ * the frame's datagrams to send (0: all). */
+static uint64_t capture_override;
+static uint32_t send_only;
+
 /* Head -> codec -> fragments for one image; records the expected result from a local tail. */
 static int send_frame(struct device *d, int setup, uint32_t image_seed, uint32_t backlog)
 {
@@ -246,7 +251,8 @@ static int send_frame(struct device *d, int setup, uint32_t image_seed, uint32_t
 
 	struct rtci_proto_frame_info info = { .tenant_id = d->tenant, .device_id = d->id,
 					      .seq = e->seq, .setup_id = (uint16_t)setup,
-					      .backlog_bytes = backlog, .capture_us = now_us() };
+					      .backlog_bytes = backlog,
+					      .capture_us = capture_override ? capture_override : now_us() };
 	struct rtci_proto_datagram out[16];
 	for (int i = 0; i < 16; i++)
 		out[i] = (struct rtci_proto_datagram){ d->last[i], sizeof(d->last[i]), 0 };
@@ -262,6 +268,8 @@ static int send_frame(struct device *d, int setup, uint32_t image_seed, uint32_t
 		d->last_len[i] = (uint32_t)out[i].len;
 	}
 	d->last_n = (uint32_t)n;
+	if (send_only && send_only < n)
+		n = send_only;
 	int rc = rtci_uplink_send(d->u, iov, (uint32_t)n, 10000);
 	if (rc != n)
 		FAIL("send: %d", rc);
@@ -454,6 +462,53 @@ static int phase2(void)
 	return failed;
 }
 
+/* Capture times far off the device's clock are answered as late, never inferred; a frame left
+ * unfinished expires (the script checks both are counted for tenant 1). */
+static int hardening(void)
+{
+	struct device d;
+	dev_open(&d, 1, 6, NULL);
+	if (!hello(&d, 5000)) {
+		FAIL("device 1/6: no hello-ack");
+		dev_close(&d);
+		return failed;
+	}
+	send_frame(&d, d.ack.initial_setup_id, 11, 0);
+	wait_results(&d, 5000);
+	const uint64_t absurd[2] = { 123456789, UINT64_MAX };
+	for (int k = 0; k < 2; k++) {
+		capture_override = absurd[k];
+		send_frame(&d, d.ack.initial_setup_id, 12 + (uint32_t)k, 0);
+		capture_override = 0;
+		wait_results(&d, 3000);
+		struct expect *e = &d.ex[d.nex - 1];
+		if (e->got != 1 || e->status != RTCI_PROTO_RES_DROPPED_DEADLINE)
+			FAIL("capture_us %llu: %d results, status %u (expected 1: late)",
+			     (unsigned long long)absurd[k], e->got, e->status);
+	}
+	send_frame(&d, d.ack.initial_setup_id, 14, 0);
+	wait_results(&d, 5000);
+	if (d.ex[d.nex - 1].status != RTCI_PROTO_RES_OK)
+		FAIL("a frame on the device's clock after the absurd ones: status %u",
+		     d.ex[d.nex - 1].status);
+	/* the first fragment of a two-fragment frame only: it expires after the 1 s TTL */
+	int big = -1;
+	for (int s = 0; s < rtci_model_setup_count(model) && big < 0; s++) {
+		const struct rtci_setup *st = rtci_model_setup(model, s);
+		if (rtci_codec_raw_size((uint32_t)st->c, (uint32_t)st->L, (uint32_t)ph, (uint32_t)pw) >
+		    4 * RTCI_PROTO_DEFAULT_FRAG)
+			big = s;
+	}
+	send_only = 1;
+	send_frame(&d, big, 15, 0);
+	send_only = 0;
+	d.nex--; /* no answer expected */
+	pump(&d, 1500);
+	printf("client: hardening done\n");
+	dev_close(&d);
+	return failed;
+}
+
 /* Frames for 3 s at about 50 frames/s while the gateway is told to stop: whatever it had taken in
  * must still be answered or counted (the script checks the final counters). */
 static int phase3(void)
@@ -508,6 +563,8 @@ int main(int argc, char **argv)
 		rc = phase1();
 	else if (strcmp(argv[1], "phase2") == 0)
 		rc = phase2();
+	else if (strcmp(argv[1], "hardening") == 0)
+		rc = hardening();
 	else if (strcmp(argv[1], "phase3") == 0)
 		rc = phase3();
 	rtci_codec_destroy(codec);

@@ -146,6 +146,18 @@ run_client() {
 }
 run_client phase1 || fail "client phase 1"
 
+# a tenants file that does not check is refused and counted; the tenants stay in force
+cp "$work/tenants.yaml" "$work/tenants.good"
+printf 'tenants:\n  - id: 1\n    fps: 10.5\n' > "$work/tenants.yaml"
+kill -HUP "$gw_pid"
+for _ in $(seq 100); do
+	grep -q "reload failed" "$work/gateway.log" && break
+	sleep 0.1
+done
+grep -q "reload failed, tenants kept: .*tenants.yaml:3: tenants\[0\].fps" "$work/gateway.log" ||
+	fail "bad tenants file not refused with its line"
+mv "$work/tenants.good" "$work/tenants.yaml"
+
 # reload: device 2 leaves tenant 1 (derive range now 3..10), device 200 joins
 tenants "{first: 3, last: 10}" "      - id: 1
       - id: 200"
@@ -156,6 +168,8 @@ for _ in $(seq 100); do
 done
 grep -q "reload ok" "$work/gateway.log" || fail "no reload"
 run_client phase2 || fail "client phase 2"
+
+run_client hardening || fail "client hardening"
 
 # drain: stop the gateway while a device is sending
 run_client phase3 > "$work/phase3.log" 2>&1 &
@@ -187,9 +201,18 @@ check_ge 'rtci_ingest_drops_total{tenant="1",reason="bad_mac"}' 1
 check_ge 'rtci_ingest_drops_total{tenant="1",reason="replayed"}' 1
 check_ge 'rtci_ingest_drops_total{tenant="none",reason="malformed"}' 2
 check_ge 'rtci_commands_total{tenant="1"}' 1
+# absurd capture times were late, not inferred; the unfinished frame expired and was counted
+check_ge 'rtci_ingest_drops_total{tenant="1",reason="late"}' 1
+check_ge 'rtci_ingest_drops_total{tenant="1",reason="clock"}' 1
+check_ge 'rtci_ingest_drops_total{tenant="1",reason="expired"}' 1
+lat_sum=$(metric 'rtci_frame_latency_seconds_sum{tenant="1"}')
+lat_n=$(metric 'rtci_frame_latency_seconds_count{tenant="1"}')
+awk -v s="$lat_sum" -v n="$lat_n" 'BEGIN { exit !(n > 0 && s / n < 5) }' ||
+	fail "tenant 1 latency poisoned: sum $lat_sum over $lat_n frames"
 check_ge 'rtci_frames_inferred_total{tenant="1"}' 19
 check_ge 'rtci_frames_inferred_total{tenant="2"}' 6
 check_ge 'rtci_reloads_total{result="ok"}' 1
+check_ge 'rtci_reloads_total{result="failed"}' 1
 # the client's hellos announce 10 fps and 1000 ms: tenant 1's pace, not tenant 2's (5 fps)
 check_ge 'rtci_hellos_off_pace_total{tenant="2"}' 1
 [ "$(metric 'rtci_hellos_off_pace_total{tenant="1"}')" = 0 ] ||

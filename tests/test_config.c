@@ -234,6 +234,35 @@ Test(config, duplicates)
 			"two roles");
 }
 
+/* libcyaml alone takes 47000.9 as 47000 and any unknown word as true. */
+Test(config, wrong_scalar_types)
+{
+	expect_rejected(1, "gw-float-port.yaml", RTCI_ERR_CONFIG_SYNTAX, 3, "port.udp_port",
+			"'47000.9' is not an integer");
+	expect_rejected(1, "gw-float-batch.yaml", RTCI_ERR_CONFIG_SYNTAX, 8, "batching.max_batch",
+			"not an integer");
+	expect_rejected(1, "gw-lcore-float.yaml", RTCI_ERR_CONFIG_SYNTAX, 7, "lcores.rx[1]",
+			"not an integer");
+	expect_rejected(0, "tn-float-fps.yaml", RTCI_ERR_CONFIG_SYNTAX, 6, "tenants[0].fps",
+			"'10.5' is not an integer");
+	expect_rejected(1, "gw-bool-maybe.yaml", RTCI_ERR_CONFIG_SYNTAX, 7, "metrics.enabled",
+			"'maybe' is not a boolean");
+	expect_rejected(1, "gw-bool-nope.yaml", RTCI_ERR_CONFIG_SYNTAX, 7, "admission.enabled",
+			"not a boolean");
+}
+
+Test(config, yaml_core_integers_and_booleans)
+{
+	char err[RTCI_CONFIG_ERR_MAX] = "";
+	struct rtci_gateway_config *c = NULL;
+	int rc = rtci_config_load_gateway(data("gw-types-ok.yaml"), &c, err, sizeof(err));
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_expect_eq(c->port.udp_port, 0xb798);
+	cr_expect_not(c->metrics.enabled);
+	cr_expect(c->admission.enabled);
+	rtci_config_free_gateway(c);
+}
+
 Test(config, empty_files)
 {
 	expect_rejected(1, "empty.yaml", RTCI_ERR_CONFIG_SYNTAX, 1, "(document)", "empty");

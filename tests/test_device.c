@@ -544,3 +544,27 @@ Test(device, reports_with_a_session)
 	cr_assert_eq(m.hdr.seq, first + 1);
 	cr_assert_eq(m.u.report.send_rate_bps, 0);
 }
+
+/* The device asks for the extended hello-ack, learns the gateway's largest frame from it and
+ * refuses (counted) frames above it instead of sending what the gateway drops as too big. */
+Test(device, frames_above_the_gateways_limit_are_refused)
+{
+	long n = rtci_dev_hello(&dev, 0, dg, sizeof(dg));
+	struct rtci_proto_msg m;
+	cr_assert_eq(rtci_proto_decode(dg, (size_t)n, &m), 0);
+	cr_assert(m.u.hello.ack_ext);
+	struct rtci_proto_frame_info i = info(m.hdr.seq);
+	struct rtci_proto_hello_ack a = { .initial_setup_id = 5, .max_frag_size = 1400,
+					  .max_frame_len = 3000 };
+	long k = rtci_proto_encode_hello_ack(dg, sizeof(dg), &i, &a, cfg.key);
+	cr_assert_eq(k, RTCI_PROTO_HDR_LEN + RTCI_PROTO_HELLO_ACK_EXT_LEN + RTCI_PROTO_TAG_LEN);
+	struct rtci_dev_event ev;
+	cr_assert_eq(rtci_dev_handle(&dev, dg, (size_t)k, 0, &ev), RTCI_DEV_EV_HELLO_ACK);
+	static uint8_t payload[3001];
+	uint64_t seq;
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 5);
+	cr_expect_eq(rtci_dev_frame_queue(&dev, 0, seq, 5, 0, payload, 3001, 1), -EMSGSIZE);
+	cr_expect_eq(dev.st.skipped[RTCI_DEV_SKIP_TOO_BIG], 1);
+	cr_expect_eq(rtci_dev_frame_queue(&dev, 0, seq, 5, 0, payload, 3000, 2), 0);
+	cr_expect_str_eq(rtci_dev_skip_name(RTCI_DEV_SKIP_TOO_BIG), "too_big");
+}

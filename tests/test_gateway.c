@@ -453,3 +453,51 @@ Test(gateway, commands_rate_limited_and_idempotent)
 	cr_assert_eq(feed(d, tn, &h, 1000, now + 3 * (RTCI_CTL_CMD_INTERVAL_NS / 1000), buf), 0);
 	gw_table_free(&g, t);
 }
+
+/* Capture times far off a device's clock never reach inference as on time (a wrapped uint64
+ * deadline made 123456789 and 2^64-1 look on time and put 1.8e9 s in the latency sum). */
+Test(gateway, capture_time_far_off_the_device_clock)
+{
+	struct gw_device d = { 0 };
+	const uint32_t deadline = 200000;
+	const uint64_t dev0 = 1700000000000000ull; /* a device on wall-clock time */
+	uint64_t gw0 = 5000000, cap = 0;
+	cr_assert_eq(gw_clock_map(&d, dev0, gw0, deadline, &cap), GW_CLOCK_OK);
+	cr_expect_eq(cap, gw0);
+	cr_assert_eq(gw_clock_map(&d, dev0 + 100000, gw0 + 110000, deadline, &cap), GW_CLOCK_OK);
+	cr_expect_eq(cap, gw0 + 100000); /* 10 ms more delay than the best seen */
+	cr_expect_eq(gw_clock_map(&d, 123456789, gw0 + 200000, deadline, &cap), GW_CLOCK_LATE);
+	cr_expect_eq(gw_clock_map(&d, UINT64_MAX, gw0 + 200000, deadline, &cap), GW_CLOCK_AHEAD);
+	cr_expect_eq(gw_clock_map(&d, 1ull << 63, gw0 + 200000, deadline, &cap), GW_CLOCK_AHEAD);
+	/* the clock learned before still holds */
+	cr_assert_eq(gw_clock_map(&d, dev0 + 300000, gw0 + 300000, deadline, &cap), GW_CLOCK_OK);
+	cr_expect_eq(cap, gw0 + 300000);
+	cr_expect_eq(d.clock_offset_us, (int64_t)gw0 - (int64_t)dev0);
+
+	/* a jump of an hour into the future: refused until the clock is learned again, and even
+	 * then a frame is never dated after its arrival (its deadline checks stay on) */
+	const uint64_t hour = 3600000000ull;
+	for (int k = 0; k < GW_CLOCK_RELEARN - 1; k++)
+		cr_expect_eq(gw_clock_map(&d, dev0 + hour + 400000 + (uint64_t)k, gw0 + 400000 + (uint64_t)k,
+					  deadline, &cap),
+			     GW_CLOCK_AHEAD, "frame %d", k);
+	cr_assert_eq(gw_clock_map(&d, dev0 + hour + 500000, gw0 + 500000, deadline, &cap),
+		     GW_CLOCK_OK);
+	cr_expect_eq(cap, gw0 + 500000);
+	cr_assert_eq(gw_clock_map(&d, dev0 + hour + 600000, gw0 + 650000, deadline, &cap),
+		     GW_CLOCK_OK);
+	cr_expect_eq(cap, gw0 + 600000);
+	/* a small step ahead (less delay than ever) is believed, but dated at its arrival */
+	cr_assert_eq(gw_clock_map(&d, dev0 + hour + 700000, gw0 + 690000, deadline, &cap),
+		     GW_CLOCK_OK);
+	cr_expect_eq(cap, gw0 + 690000);
+
+	/* hellos: a first guess, then only refinements within a deadline */
+	struct gw_device h = { 0 };
+	gw_clock_hello(&h, dev0, gw0, deadline);
+	cr_expect_eq(h.clock_offset_us, (int64_t)gw0 - (int64_t)dev0);
+	gw_clock_hello(&h, UINT64_MAX, gw0 + 1000, deadline);
+	cr_expect_eq(h.clock_offset_us, (int64_t)gw0 - (int64_t)dev0);
+	gw_clock_hello(&h, dev0 + 1000 + 50, gw0 + 1000, deadline);
+	cr_expect_eq(h.clock_offset_us, (int64_t)gw0 - (int64_t)dev0 - 50);
+}

@@ -160,6 +160,75 @@ Test(protocol, hello_ack_roundtrip)
 	cr_assert_eq(m.u.hello_ack.retry_after_ms, 1500);
 }
 
+/* v1 extension: a hello with F_ACK_EXT gets a 20-byte ack with the gateway's largest frame; a
+ * 16-byte ack still decodes (limit 0: unknown), any other length does not. */
+Test(protocol, extended_hello_ack_carries_the_largest_frame)
+{
+	uint8_t buf[256];
+	struct rtci_proto_msg m;
+	struct rtci_proto_hello h = { .model_id = 1, .ack_ext = true };
+	long n = rtci_proto_encode_hello(buf, sizeof(buf), &info, &h, key);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(buf[7], RTCI_PROTO_F_TAG | RTCI_PROTO_F_ACK_EXT);
+	cr_assert_eq(rtci_proto_decode(buf, (size_t)n, &m), 0);
+	cr_assert(m.u.hello.ack_ext);
+	cr_assert_eq(rtci_auth_verify_msg(key, &m), 0);
+	h.ack_ext = false;
+	n = rtci_proto_encode_hello(buf, sizeof(buf), &info, &h, key);
+	cr_assert_eq(rtci_proto_decode(buf, (size_t)n, &m), 0);
+	cr_assert_not(m.u.hello.ack_ext);
+
+	struct rtci_proto_hello_ack a = { .initial_setup_id = 3, .max_frag_size = 1408,
+					  .min_frame_seq = 77, .max_frame_len = 33074 };
+	n = rtci_proto_encode_hello_ack(buf, sizeof(buf), &info, &a, key);
+	cr_assert_eq(n, RTCI_PROTO_HDR_LEN + 20 + RTCI_PROTO_TAG_LEN);
+	cr_assert_eq(rtci_proto_decode(buf, (size_t)n, &m), 0);
+	cr_assert_eq(rtci_auth_verify_msg(key, &m), 0);
+	cr_expect_eq(m.u.hello_ack.max_frame_len, 33074);
+	cr_expect_eq(m.u.hello_ack.min_frame_seq, 77);
+	cr_expect_eq(buf[RTCI_PROTO_HDR_LEN + 16], 0x00);
+	cr_expect_eq(buf[RTCI_PROTO_HDR_LEN + 18], 0x81);
+	cr_expect_eq(buf[RTCI_PROTO_HDR_LEN + 19], 0x32);
+	/* a busy ack and a redirect carry it too */
+	a.status = RTCI_PROTO_HELLO_BUSY;
+	a.retry_after_ms = 2000;
+	n = rtci_proto_encode_hello_ack(buf, sizeof(buf), &info, &a, key);
+	cr_assert_eq(rtci_proto_decode(buf, (size_t)n, &m), 0);
+	cr_expect_eq(m.u.hello_ack.retry_after_ms, 2000);
+	cr_expect_eq(m.u.hello_ack.max_frame_len, 33074);
+	a.status = RTCI_PROTO_HELLO_ACCEPTED;
+	a.retry_after_ms = 0;
+	a.max_frame_len = 0;
+	n = rtci_proto_encode_hello_ack(buf, sizeof(buf), &info, &a, key);
+	cr_assert_eq(n, RTCI_PROTO_HDR_LEN + 16 + RTCI_PROTO_TAG_LEN);
+	cr_assert_eq(rtci_proto_decode(buf, (size_t)n, &m), 0);
+	cr_expect_eq(m.u.hello_ack.max_frame_len, 0);
+	/* an extended body without a limit, and a 24-byte body, are not hello-acks */
+	struct rtci_proto_hdr h20 = { .version = 1, .type = RTCI_PROTO_HELLO_ACK, .hdr_len = 48,
+				      .flags = RTCI_PROTO_F_TAG, .tenant_id = info.tenant_id,
+				      .device_id = info.device_id, .seq = info.seq, .frag_count = 1,
+				      .frame_len = 20 };
+	uint8_t b20[20] = { 0 };
+	rtci_proto_mac_header(&h20, buf);
+	buf[6] = 48;
+	buf[7] = RTCI_PROTO_F_TAG;
+	memcpy(buf + 48, b20, 20);
+	rtci_auth_mac(key, &h20, b20, 20, buf + 68);
+	cr_assert_eq(rtci_proto_decode(buf, 84, &m), -RTCI_ERR_PROTO_BODY_LEN);
+	/* a 24-byte body (hand-built, authenticated) is not a hello-ack */
+	struct rtci_proto_hdr hd = { .version = 1, .type = RTCI_PROTO_HELLO_ACK, .hdr_len = 48,
+				     .flags = RTCI_PROTO_F_TAG, .tenant_id = info.tenant_id,
+				     .device_id = info.device_id, .seq = info.seq, .frag_count = 1,
+				     .frame_len = 24 };
+	uint8_t body[24] = { 0 };
+	rtci_proto_mac_header(&hd, buf);
+	buf[6] = 48;
+	buf[7] = RTCI_PROTO_F_TAG;
+	memcpy(buf + 48, body, 24);
+	rtci_auth_mac(key, &hd, body, 24, buf + 72);
+	cr_assert_eq(rtci_proto_decode(buf, 88, &m), -RTCI_ERR_PROTO_BODY_LEN);
+}
+
 Test(protocol, redirect_ack_and_move_command_carry_an_address)
 {
 	uint8_t buf[256];

@@ -299,6 +299,50 @@ Test(reassembly, ttl_expiry)
 	rtci_reasm_destroy(t);
 }
 
+struct discards {
+	uint32_t n[2];
+	uint32_t tenant[8], device[8];
+};
+
+static void on_discard(void *ctx, uint32_t tenant, uint32_t device, enum rtci_reasm_discard why)
+{
+	struct discards *d = ctx;
+	uint32_t k = d->n[0] + d->n[1];
+	if (k < 8) {
+		d->tenant[k] = tenant;
+		d->device[k] = device;
+	}
+	d->n[why]++;
+}
+
+/* The caller hears of each expired and evicted frame with its tenant, to count it per tenant. */
+Test(reassembly, discards_reported_per_tenant)
+{
+	struct discards d = { 0 };
+	struct rtci_reasm_config cfg = base_cfg();
+	cfg.on_discard = on_discard;
+	cfg.discard_ctx = &d;
+	cfg.max_inflight_per_device = 1;
+	struct rtci_reasm *t = table(&cfg);
+	struct frame *a = make(3, 1, 1, 4 * FS), *b = make(4, 2, 1, 4 * FS),
+		     *b2 = make(4, 2, 2, 4 * FS);
+	struct rtci_reasm_frame *out = NULL;
+	cr_assert_eq(rtci_reasm_insert(t, &a->msg[0], NULL, 100, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(t, &b->msg[0], NULL, 100, &out), 0);
+	cr_assert_eq(rtci_reasm_insert(t, &b2->msg[0], NULL, 200, &out), 0); /* evicts b */
+	cr_assert_eq(d.n[RTCI_REASM_EVICTED], 1);
+	cr_expect_eq(d.tenant[0], 4);
+	cr_expect_eq(d.device[0], 2);
+	cr_assert_eq(rtci_reasm_expire(t, 100 + cfg.ttl), 1);
+	cr_assert_eq(d.n[RTCI_REASM_EXPIRED], 1);
+	cr_expect_eq(d.tenant[1], 3);
+	cr_expect_eq(d.device[1], 1);
+	free(a);
+	free(b);
+	free(b2);
+	rtci_reasm_destroy(t);
+}
+
 Test(reassembly, inflight_bound_newest_wins)
 {
 	struct rtci_reasm_config cfg = base_cfg();

@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	struct rtci_proto_frame_info info = { .tenant_id = 7, .device_id = 42, .seq = m.hdr.seq };
 	struct rtci_proto_hello_ack ack = { .initial_setup_id = 0, .max_frag_size = 1400,
-					    .min_frame_seq = 1000 };
+					    .min_frame_seq = 1000, .max_frame_len = 60000 };
 	n = rtci_proto_encode_hello_ack(out, sizeof(out), &info, &ack, cfg.key);
 	struct rtci_dev_event ev;
 	if (rtci_dev_handle(&dev, out, (size_t)n, 0, &ev) != RTCI_DEV_EV_HELLO_ACK)

@@ -79,6 +79,7 @@ int main(int argc, char **argv)
 	info.seq = 77;
 	add(2, b, rtci_proto_encode_hello_ack(b, sizeof(b), &info, &a, key));
 	add(6, b, 0);
+	a.max_frame_len = 2000; /* extended ack: frames above it are refused */
 	add(7, b, rtci_proto_encode_hello_ack(b, sizeof(b), &info, &a, key));
 	rc |= save(argv[1], "session");
 	if (rc)

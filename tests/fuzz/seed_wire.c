@@ -93,6 +93,11 @@ int main(int argc, char **argv)
 					    .min_frame_seq = 1000 };
 	bad |= wire(dir, "hello_ack", buf,
 		    rtci_proto_encode_hello_ack(buf, sizeof(buf), &info, &ack, key));
+	hello.ack_ext = true;
+	bad |= wire(dir, "hello_ext", buf, rtci_proto_encode_hello(buf, sizeof(buf), &info, &hello, key));
+	ack.max_frame_len = 33074; /* extended ack, to a hello with F_ACK_EXT */
+	bad |= wire(dir, "hello_ack_ext", buf,
+		    rtci_proto_encode_hello_ack(buf, sizeof(buf), &info, &ack, key));
 	struct rtci_proto_report rep = { .bytes_sent = 1 << 20, .frames_sent = 30,
 					 .frames_dropped = 1, .send_rate_bps = 8000000,
 					 .backlog_bytes = 2800, .interval_us = 1000000 };
