@@ -83,6 +83,7 @@ struct fdev {
 	struct sockaddr_in to;     /* the gateway this device talks to now */
 	uint32_t seed;             /* index of the seed it tries now */
 	uint32_t unanswered;       /* hellos sent since the last answer */
+	uint64_t session_at_us;    /* wall clock of the last accepted hello (re-homing times) */
 	uint64_t rehellos_seen;
 	struct tl_entry *tl;       /* NULL except for the timeline device */
 	uint32_t tl_n, tl_cap;
@@ -397,6 +398,7 @@ static void on_datagram(void *user, const uint8_t *data, size_t len)
 			atomic_fetch_add_explicit(&w->c.hits, 1, memory_order_relaxed);
 		}
 	} else if (kind == RTCI_DEV_EV_HELLO_ACK) {
+		d->session_at_us = rtci_edge_realtime_us();
 		if (d->dev.st.hello_acks == 1)
 			atomic_fetch_add_explicit(&w->c.active, 1, memory_order_relaxed);
 	}
@@ -775,7 +777,7 @@ static void report(struct fleet *f)
 			"skipped_late,skipped_queue,skipped_no_session,results,results_ok,in_time,"
 			"hit_rate,rt_accuracy,delivered_accuracy,p50_ms,p99_ms,mean_payload_bytes,"
 			"top_setup,switches,rehellos,state,setups,busy_answers,first_answer_ms,gateway,"
-			"redirects,moves\n");
+			"redirects,moves,session_at_s\n");
 	for (uint32_t g = 0; g < f->o.devices; g++) {
 		struct fdev *d = device_at(f, g);
 		const struct rtci_dev_stats *st = &d->dev.st;
@@ -841,10 +843,10 @@ static void report(struct fleet *f)
 				}
 			char gw[INET_ADDRSTRLEN] = "";
 			inet_ntop(AF_INET, &d->to.sin_addr, gw, sizeof(gw));
-			fprintf(csv, ",%llu,%.3f,%s:%u,%llu,%llu\n", (unsigned long long)st->busy,
+			fprintf(csv, ",%llu,%.3f,%s:%u,%llu,%llu,%.3f\n", (unsigned long long)st->busy,
 				d->dev.first_answer_ns >= 0 ? (double)d->dev.first_answer_ns / 1e6 : -1.0,
 				gw, ntohs(d->to.sin_port), (unsigned long long)st->redirects,
-				(unsigned long long)st->moves);
+				(unsigned long long)st->moves, (double)d->session_at_us / 1e6);
 		}
 	}
 	if (csv && fclose(csv) == 0)

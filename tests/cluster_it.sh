@@ -24,72 +24,39 @@ fleet=${2:?rtci-fleet}
 modeltool=${3:?rtci-model}
 cluster=${4:?rtci-cluster}
 
-id=$(printf '%04x' $(( ($$ + RANDOM) & 0xffff )))
-NS_E="rtci-ce-$id"          # etcd and the bridge
-NS_D="rtci-cd-$id"          # the fleet
-NET=10.$(( 83 + $$ % 50 ))
-ETCD="http://$NET.1.100:2379"
-PREFIX="/rtci-it-$id/"
+. "$(dirname "$0")/../scripts/cluster-env.sh"
+cluster_env_init ci
 work=$(mktemp -d)
 KEY=5f1d3a9c0b7e42d8a6c4e1f09b3d7a2c8e5f60718293a4b5c6d7e8f901a2b3c4
+NET=$CL_NET ETCD=$CL_ETCD PREFIX=$CL_PREFIX NS_E=$CL_NS_E NS_D=$CL_NS_D
 declare -A gw_pid
 
-ns_gw() { echo "rtci-cg$1-$id"; }
 cleanup() {
 	local rc=$?
 	for i in "${!gw_pid[@]}"; do kill -9 "${gw_pid[$i]}" 2>/dev/null; done
 	[ -n "${fleet_pid:-}" ] && kill "$fleet_pid" 2>/dev/null
-	[ -n "${etcd_pid:-}" ] && { kill -CONT "$etcd_pid"; kill "$etcd_pid"; } 2>/dev/null
 	wait 2>/dev/null
 	if [ "$rc" -ne 0 ]; then
 		for f in "$work"/*.log "$work"/*.out; do
 			[ -e "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
 		done
 	fi
-	for i in 1 2 3 4; do ip netns del "$(ns_gw "$i")" 2>/dev/null; done
-	ip netns del "$NS_D" 2>/dev/null
-	ip netns del "$NS_E" 2>/dev/null
-	rm -rf "$work" /var/run/dpdk/rtci-cl"$id"-*
+	cluster_down
+	rm -rf "$work"
 	exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 fail() { echo "cluster: FAIL: $*"; exit 1; }
 
-# ---- network: a bridge in etcd's namespace, one veth into it per namespace ----
-ip netns add "$NS_E" 2>/dev/null || skip "cannot create network namespaces"
-ns_setup() { # NS
-	ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-	ip netns exec "$1" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$1" link set lo up
-}
-ns_setup "$NS_E"
-ip -n "$NS_E" link add br0 type bridge && ip -n "$NS_E" link set br0 up &&
-	ip -n "$NS_E" addr add "$NET.1.100/16" dev br0 || fail "bridge"
-attach() { # NS IFNAME KERNEL_IP: a veth from NS into the bridge
-	ip netns add "$1" 2>/dev/null
-	ns_setup "$1"
-	ip link add "$2" type veth peer name "b$2" || return 1
-	ip link set "$2" netns "$1" && ip link set "b$2" netns "$NS_E" || return 1
-	ip -n "$NS_E" link set "b$2" master br0 && ip -n "$NS_E" link set "b$2" up || return 1
-	ip -n "$1" addr add "$3/16" dev "$2" && ip -n "$1" link set "$2" up || return 1
-	ip netns exec "$1" ethtool -K "$2" tx off >/dev/null 2>&1
-	return 0
-}
-attach "$NS_D" "cd$id" "$NET.2.1" || fail "device namespace"
-for i in 1 2 3 4; do attach "$(ns_gw "$i")" "c$i$id" "$NET.1.$i" || fail "gateway namespace $i"; done
-
-# ---- etcd, the model, the tenants ----
-ip netns exec "$NS_E" etcd --name it --data-dir "$work/etcd" \
-	--listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
-	--listen-peer-urls "http://127.0.0.1:2380" --initial-advertise-peer-urls "http://127.0.0.1:2380" \
-	--initial-cluster "it=http://127.0.0.1:2380" --log-level error > "$work/etcd.log" 2>&1 &
-etcd_pid=$!
-for _ in $(seq 100); do
-	ip netns exec "$NS_E" etcdctl --endpoints "$ETCD" --dial-timeout 1s endpoint health \
-		>/dev/null 2>&1 && break
-	sleep 0.1
-done
+cluster_net_up 4
+case $? in
+0) ;;
+2) skip "cannot create network namespaces" ;;
+*) fail "network" ;;
+esac
+cluster_etcd_start "$work" || fail "etcd did not start"
+etcd_pid=$cl_etcd_pid
 "$modeltool" synth --geometry fmnist --seed 3 -o "$work/fmnist.rtcm" >/dev/null || fail "model synth"
 tenants() { # COUNT: tenant 1, and tenant 2 when COUNT is 2
 	echo "tenants:"
@@ -108,41 +75,12 @@ EOF
 tenants 1 > "$work/tenants.yaml"
 ip netns exec "$NS_E" "$cluster" --etcd "$ETCD" --prefix "$PREFIX" put-tenants "$work/tenants.yaml" \
 	|| fail "rtci-cluster put-tenants"
-cpus=$(awk '/^Cpus_allowed_list/ {print $2}' /proc/self/status)
 
 # ---- gateways ----
 start_gateway() { # I
-	local i=$1 ns
-	ns=$(ns_gw "$i")
-	cat > "$work/gw$i.yaml" <<EOF
-eal:
-  args: [--no-huge, -m, "256", --no-pci, --no-shconf, --lcores, "(0-2)@($cpus)",
-         --log-level, "lib.eal:warning"]
-  file_prefix: rtci-cl$id-$i
-port:
-  vdev: net_af_packet0,iface=c$i$id,qpairs=1
-  ipv4: $NET.0.$i
-  udp_port: 47000
-  mbufs: 4095
-  mbuf_cache: 64
-  neighbors: 256
-lcores: {main: 0, rx: [1], workers: [2]}
-models:
-  - name: fmnist
-    file: fmnist.rtcm
-batching: {max_batch: 8, queue_capacity: 512}
-control: {rtt_us: 1000, head_us: 0}
-admission:
-  capacity_fps: 1000     # equal weights; the 2 cores are not the limit here
-cluster:
-  etcd: $ETCD
-  id: gw$i
-  prefix: $PREFIX
-  lease_ttl_s: 2
-metrics: {enabled: false, summary_interval_s: 0}
-tenants_file: tenants.yaml
-EOF
-	ip netns exec "$ns" "$gateway" --config "$work/gw$i.yaml" \
+	local i=$1
+	cluster_gateway_config "$i" fmnist.rtcm "$work/gw$i.yaml" 1000
+	ip netns exec "$(cluster_gw_ns "$i")" "$gateway" --config "$work/gw$i.yaml" \
 		--final-metrics "$work/gw$i.prom" > "$work/gw$i.log" 2>&1 &
 	gw_pid[$i]=$!
 	for _ in $(seq 300); do
