@@ -118,15 +118,63 @@ def cmd_run(d, name, n, dur, policy, fixed):
                 credit += int(row['in_time']) * macc
     r['table_rt_accuracy'] = credit / cap if cap else float('nan')
     r['traces'] = dict(traces)
+    r.update(admission_figures(os.path.join(d, 'devices.csv'), float(dur)))
+    prom = prom_values(os.path.join(d, 'final.prom'))
+    r['gw_capacity_fps'] = sum(v for k, v in prom.items() if k.startswith('rtci_capacity_fps'))
+    r['adm_capacity_fps'] = prom.get('rtci_admission_capacity_fps', float('nan'))
     with open(os.path.join(d, 'row.json'), 'w') as f:
         json.dump(r, f)
+
+
+def prom_values(path):
+    """Series -> value of a Prometheus text file (comments skipped)."""
+    out = {}
+    if os.path.exists(path):
+        for line in open(path):
+            if line.startswith('#') or not line.strip():
+                continue
+            k, _, v = line.rstrip().rpartition(' ')
+            try:
+                out[k] = float(v)
+            except ValueError:
+                pass
+    return out
+
+
+def admission_figures(path, dur):
+    """Per run, from rtci-fleet's per-device CSV: in-time frames/s, the deadline-hit rate of
+    frames captured while their device was admitted, devices admitted / told busy / still waiting,
+    and how fast a refused device heard so (first hello -> first answer)."""
+    hits = adm_cap = admitted = busy = waiting = 0
+    answers = []
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            c = int(row['captured']) - int(row['skipped_no_session'])
+            hits += int(row['in_time'])
+            adm_cap += max(c, 0)
+            admitted += c > 0
+            b = int(row.get('busy_answers') or 0)
+            busy += b > 0
+            waiting += row['state'] == 'busy'
+            fa = float(row.get('first_answer_ms') or -1)
+            if b > 0 and fa >= 0:
+                answers.append(fa)
+    answers.sort()
+    q = lambda p: answers[min(len(answers) - 1, int(p * len(answers)))] if answers else float('nan')
+    return {'in_time_fps': hits / dur if dur else float('nan'),
+            'admitted_hit_rate': hits / adm_cap if adm_cap else float('nan'),
+            'devices_admitted': admitted, 'devices_busy': busy, 'devices_waiting_end': waiting,
+            'busy_answer_p50_ms': q(0.5), 'busy_answer_max_ms': answers[-1] if answers else
+            float('nan')}
 
 
 COLS = ['name', 'devices', 'duration_s', 'policy', 'fixed_setup', 'captured', 'sent',
         'skipped_late', 'skipped_queue_full', 'skipped_no_session', 'in_session', 'hit_rate',
         'rt_accuracy', 'table_rt_accuracy', 'delivered_accuracy', 'p50_ms', 'p99_ms',
         'gw_cpu_cores', 'gw_cpu_per_1000', 'busy_rx', 'busy_worker', 'gw_rss_mb',
-        'gw_peak_rss_mb', 'fleet_peak_rss_mb', 'fleet_cpu_s', 'load_mean']
+        'gw_peak_rss_mb', 'fleet_peak_rss_mb', 'fleet_cpu_s', 'load_mean', 'in_time_fps',
+        'admitted_hit_rate', 'devices_admitted', 'devices_busy', 'devices_waiting_end',
+        'busy_answer_p50_ms', 'busy_answer_max_ms', 'gw_capacity_fps', 'adm_capacity_fps']
 
 
 def rows(outdir, kind):
@@ -307,6 +355,8 @@ def cmd_summary(outdir):
                       m[0][acc_col] / bf[acc_col] if bf[acc_col] else float('nan'),
                       ra[0][acc_col],
                       m[0][acc_col] / ra[0][acc_col] if ra[0][acc_col] else float('nan')))
+    print_overload(outdir)
+    print_tenants(outdir)
     if os.path.exists(os.path.join(outdir, 'sim-runs.csv')):
         rs = sim_med(outdir)
         print('\n== live vs rtci-sim (same fps, deadline, duration, table; rtci-sim runs each '
@@ -329,10 +379,110 @@ def cmd_summary(outdir):
                   'table-weighted' if proxy else 'correct and in time / captured (labels)'))
 
 
+def cmd_capfps(d):
+    """The gateway's capacity in frames/s from its cost model, as its final metrics give it."""
+    print('%.0f' % json.load(open(os.path.join(d, 'row.json')))['gw_capacity_fps'])
+
+
+def tenant_fleet(d, tag):
+    r = admission_figures(os.path.join(d, 'devices-%s.csv' % tag), 1.0)
+    cap = sent = 0
+    with open(os.path.join(d, 'devices-%s.csv' % tag)) as f:
+        rows_ = list(csv.DictReader(f))
+    r['devices'] = len(rows_)
+    r['captured'] = sum(int(x['captured']) for x in rows_)
+    return r
+
+
+def cmd_tenants(d):
+    out = {'a': tenant_fleet(d, 'a'), 'b': tenant_fleet(d, 'b')}
+    prom = prom_values(os.path.join(d, 'final.prom'))
+    for t, tid in (('a', '1'), ('b', '2')):
+        out[t]['preempted'] = prom.get('rtci_admission_preempted_total{tenant="%s"}' % tid, 0)
+        out[t]['refused_busy'] = prom.get(
+            'rtci_hellos_refused_total{tenant="%s",reason="busy"}' % tid, 0)
+    with open(os.path.join(d, 'tenants.json'), 'w') as f:
+        json.dump(out, f)
+
+
+def print_tenants(outdir):
+    p = os.path.join(outdir, 'runs', 'tenants', 'tenants.json')
+    if not os.path.exists(p):
+        return
+    t = json.load(open(p))
+    print('\n== two tenants of weight 1: A floods with devices far beyond the capacity, B brings '
+          'half the capacity later ==')
+    print('%-7s %7s %8s %6s %7s %9s %9s %12s' % ('tenant', 'devices', 'admitted', 'busy',
+                                                'waiting', 'adm_hit', 'preempted', 'busy_hellos'))
+    for k, name in (('a', 'A'), ('b', 'B')):
+        r = t[k]
+        print('%-7s %7d %8d %6d %7d %9.4f %9.0f %12.0f' % (
+            name, r['devices'], r['devices_admitted'], r['devices_busy'],
+            r['devices_waiting_end'], r['admitted_hit_rate'], r['preempted'], r['refused_busy']))
+
+
+def overload_rows(outdir, adm):
+    """Overload runs of one admission setting: (level, median row) sorted by level."""
+    g = defaultdict(list)
+    for p in glob.glob(os.path.join(outdir, 'runs', 'overload-%s-*' % adm, 'row.json')):
+        r = json.load(open(p))
+        g[float(r['name'].split('-')[2])].append(r)
+    out = []
+    for lvl in sorted(g):
+        m = dict(g[lvl][0])
+        for c in COLS:
+            if isinstance(m.get(c), (int, float)) and c != 'devices':
+                m[c] = median([float(r[c]) for r in g[lvl]])
+        m['repeats'] = len(g[lvl])
+        out.append((lvl, m))
+    return out
+
+
+def print_overload(outdir):
+    cal = os.path.join(outdir, 'runs', 'overload-calibrate', 'row.json')
+    if not os.path.exists(cal):
+        return
+    c = json.load(open(cal))
+    print('\n== overload: unlimited uplinks, devices at multiples of the capacity the gateway '
+          'measured (%.0f frames/s: %d devices at %.0f fps) ==' % (
+              c['gw_capacity_fps'], round(c['gw_capacity_fps'] / (c['captured'] / c['devices'] /
+                                                                  c['duration_s'])),
+              c['captured'] / c['devices'] / c['duration_s']))
+    for adm in ('off', 'on'):
+        rs = overload_rows(outdir, adm)
+        if not rs:
+            continue
+        base = dict(rs).get(1.0, {}).get('in_time_fps', float('nan'))
+        print('admission %s (medians of %d run(s)):' % (adm, rs[0][1]['repeats']))
+        if adm == 'off':
+            print('%6s %7s %9s %9s %8s %7s %8s %7s %7s' % (
+                'load', 'devices', 'offered/s', 'intime/s', 'vs_1x', 'hit', 'p99_ms', 'busy_rx',
+                'busy_wk'))
+            for lvl, r in rs:
+                print('%5.1fx %7d %9.0f %9.0f %8.3f %7.4f %8.1f %7.3f %7.3f' % (
+                    lvl, r['devices'], r['captured'] / r['duration_s'], r['in_time_fps'],
+                    r['in_time_fps'] / base if base == base and base else float('nan'),
+                    r['hit_rate'], r['p99_ms'], r['busy_rx'], r['busy_worker']))
+        else:
+            print('%6s %7s %8s %6s %7s %9s %9s %8s %10s %10s' % (
+                'load', 'devices', 'admitted', 'busy', 'waiting', 'adm_hit', 'intime/s', 'p99_ms',
+                'busy_p50ms', 'busy_maxms'))
+            for lvl, r in rs:
+                print('%5.1fx %7d %8d %6d %7d %9.4f %9.0f %8.1f %10.2f %10.2f' % (
+                    lvl, r['devices'], r['devices_admitted'], r['devices_busy'],
+                    r['devices_waiting_end'], r['admitted_hit_rate'], r['in_time_fps'],
+                    r['p99_ms'], r['busy_answer_p50_ms'], r['busy_answer_max_ms']))
+    print('intime/s: frames answered within their deadline per second; vs_1x: that over the 1x '
+          'run; adm_hit: deadline hits of frames captured while their device was admitted; '
+          'busy: devices told "busy" at least once; waiting: still waiting at the end; busy_*ms: '
+          'latest hello -> first answer (any status) of the devices told busy: the round trip of the hello answered')
+
+
 def main():
     a = sys.argv[1:]
     cmds = {'table': cmd_table, 'run': cmd_run, 'csv': cmd_csv, 'bracket': cmd_bracket,
-            'held': cmd_held, 'topfixed': cmd_topfixed, 'sim': cmd_sim, 'summary': cmd_summary}
+            'held': cmd_held, 'topfixed': cmd_topfixed, 'sim': cmd_sim, 'summary': cmd_summary,
+            'capfps': cmd_capfps, 'tenants': cmd_tenants}
     if not a or a[0] not in cmds:
         sys.exit('usage: e2e_report.py ' + '|'.join(cmds) + ' ARGS')
     cmds[a[0]](*a[1:])
