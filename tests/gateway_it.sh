@@ -4,7 +4,8 @@
 #
 #   tests/gateway_it.sh <rtci-gateway> <gateway_client> <rtci-model>
 #
-# Checks: results of devices of two tenants match a local tail run; bad traffic of every kind
+# Checks: results of devices of two tenants match a local tail run; a scrape of the metrics
+# endpoint passes `promtool check metrics`; bad traffic of every kind
 # is dropped and counted; hellos at another pace than their tenant's are counted; a slow device
 # gets a rate-switch command; SIGHUP adds and removes devices while kept devices keep their
 # state; SIGTERM drains and exits 0.
@@ -16,6 +17,7 @@ skip() { echo "gateway_it: skipped: $*"; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "needs root"
 command -v ip >/dev/null 2>&1 || skip "no ip command (iproute2)"
 command -v ethtool >/dev/null 2>&1 || skip "no ethtool"
+command -v curl >/dev/null 2>&1 || skip "no curl"
 gateway=${1:?rtci-gateway path}
 client=${2:?gateway_client path}
 modeltool=${3:?rtci-model path}
@@ -145,6 +147,18 @@ run_client() {
 	ip netns exec "$DEV_NS" "$client" "$1" "$GW_IP" "$PORT" "$work/fmnist.rtcm" "$K1" "$K2" "$K100"
 }
 run_client phase1 || fail "client phase 1"
+
+# a real scrape of the endpoint, linted as Prometheus would read it (skipped without promtool)
+mport=$(sed -n 's/.*metrics port \([0-9]*\).*/\1/p' "$work/gateway.log" | head -n 1)
+ip netns exec "$GW_NS" curl -sf "http://127.0.0.1:$mport/metrics" > "$work/scrape.prom" ||
+	fail "scrape of the metrics endpoint (port $mport)"
+grep -q '^rtci_frames_inferred_total{tenant="1"}' "$work/scrape.prom" || fail "scrape without frames"
+if command -v promtool >/dev/null 2>&1; then
+	promtool check metrics < "$work/scrape.prom" || fail "promtool check metrics on the scrape"
+	echo "gateway_it: promtool check metrics: ok ($(grep -c '^rtci_' "$work/scrape.prom") series)"
+else
+	echo "gateway_it: no promtool, scrape not linted"
+fi
 
 # a tenants file that does not check is refused and counted; the tenants stay in force
 cp "$work/tenants.yaml" "$work/tenants.good"
