@@ -100,7 +100,8 @@ struct gw_model {
 struct gw_tenant_series {
 	uint32_t id;
 	bool used;
-	int frames_in, frames_done, ingest_frames, commands, hellos, hellos_off_pace, latency, devices;
+	int frames_in, frames_done, in_time, ingest_frames, commands, hellos, hellos_off_pace, latency;
+	int devices;
 	int batch_drop[RTCI_BATCHER_DROP_COUNT + 1]; /* + overload */
 	int drop[GW_DROP_COUNT];
 	int *setup;               /* per model, per setup: rtci_setup_frames_total */
@@ -179,6 +180,7 @@ struct gw_frame {
 	uint8_t key[RTCI_AUTH_KEY_LEN];
 	struct rtci_port_peer peer;
 	uint64_t first_us, complete_us, enqueue_us, deadline_us, capture_gw_us;
+	uint64_t due_us;          /* capture + the tenant's deadline: a result after it is late */
 	uint8_t out[GW_RESULT_MAX];
 	uint16_t out_len;
 };
