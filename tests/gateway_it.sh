@@ -133,8 +133,26 @@ EOF
 }
 tenants "{first: 1, last: 10}" ""
 
-ip netns exec "$GW_NS" "$gateway" --config "$work/gateway.yaml" \
-	--final-metrics "$work/final.prom" > "$work/gateway.log" 2>&1 &
+# RTCI_IT_UNIT=<unit file>: run the gateway as nobody with only the capabilities the systemd
+# unit grants (its CapabilityBoundingSet), as the unit would
+runner=()
+out="$work"
+if [ -n "${RTCI_IT_UNIT:-}" ]; then
+	command -v setpriv >/dev/null 2>&1 || skip "no setpriv"
+	id nobody >/dev/null 2>&1 || skip "no user nobody"
+	caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$RTCI_IT_UNIT" | tr 'A-Z ' 'a-z,' | sed 's/cap_/+/g')
+	[ -n "$caps" ] || fail "no CapabilityBoundingSet in $RTCI_IT_UNIT"
+	echo "gateway_it: gateway as nobody with $caps"
+	umask 022   # files written from here on (tenants files of the reloads) stay readable
+	chmod -R a+rX "$work"
+	out="$work/out"   # the gateway's writable folder: final metrics, EAL runtime files
+	mkdir "$out" && chown nobody "$out"
+	runner=(setpriv --reuid=nobody --regid="$(id -gn nobody)" --clear-groups --no-new-privs
+		--inh-caps=-all,"$caps" --ambient-caps=-all,"$caps" --bounding-set=-all,"$caps"
+		env XDG_RUNTIME_DIR="$out")
+fi
+ip netns exec "$GW_NS" "${runner[@]}" "$gateway" --config "$work/gateway.yaml" \
+	--final-metrics "$out/final.prom" > "$work/gateway.log" 2>&1 &
 gw_pid=$!
 for _ in $(seq 600); do
 	grep -q "running:" "$work/gateway.log" && break
@@ -197,11 +215,11 @@ wait "$client_pid" || { cat "$work/phase3.log"; fail "client phase 3"; }
 cat "$work/phase3.log"
 cat "$work/gateway.log"
 [ "$gw_rc" -eq 0 ] || fail "gateway exit status $gw_rc"
-[ -s "$work/final.prom" ] || fail "no final metrics"
+[ -s "$out/final.prom" ] || fail "no final metrics"
 
 # value of one series in the final metrics (0 when absent)
 metric() {
-	awk -v k="$1" 'index($0, k " ") == 1 { v = $2 } END { print v + 0 }' "$work/final.prom"
+	awk -v k="$1" 'index($0, k " ") == 1 { v = $2 } END { print v + 0 }' "$out/final.prom"
 }
 check_ge() { # series, minimum
 	local v
@@ -237,7 +255,7 @@ grep -q "final " "$work/gateway.log" || fail "no final summary line"
 # every frame taken into the batcher was answered or counted as dropped, also during the drain
 submitted=$(metric 'rtci_frames_total{tenant="1"}')
 answered=$(metric 'rtci_frames_inferred_total{tenant="1"}')
-dropped=$(awk 'index($0, "rtci_frame_drops_total{tenant=\"1\"") == 1 { s += $2 } END { print s + 0 }' "$work/final.prom")
+dropped=$(awk 'index($0, "rtci_frame_drops_total{tenant=\"1\"") == 1 { s += $2 } END { print s + 0 }' "$out/final.prom")
 echo "gateway_it: tenant 1: $submitted frames submitted, $answered answered, $dropped dropped"
 [ "$submitted" -ge 25 ] || fail "the drain phase sent too few frames"
 [ "$submitted" -eq $(( answered + dropped )) ] || fail "frames lost in the drain"
