@@ -16,6 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -91,6 +92,10 @@ def fleet_png(rows, out):
     ax[2].fill_between(secs, p10, p90, color="tab:blue", alpha=0.25, label="p10-p90")
     ax[2].plot(secs, p50, color="tab:blue", label="median")
     ax[2].set_yscale("log")
+    plain = matplotlib.ticker.FormatStrFormatter("%g")
+    ax[2].yaxis.set_major_formatter(plain)
+    ax[2].yaxis.set_minor_formatter(plain)
+    ax[2].tick_params(axis="y", which="minor", labelsize=7)
     ax[2].set_ylabel("uplink capacity\n(Mbit/s, traces)")
     ax[2].set_xlabel("time (s)")
     ax[2].legend(loc="upper right", fontsize=8)
@@ -115,7 +120,7 @@ def main():
         per_dev[r["device"]].append(r)
     best = max(per_dev, key=lambda d: (switches(per_dev[d]), -d))
     n = switches(per_dev[best])
-    title = "%s: %d setup switches (most of the fleet)" % (titles.get(best, "device %d" % best), n)
+    title = "%s\n%d setup switches, the most in the fleet" % (titles.get(best, "device %d" % best), n)
     out = os.path.join(sys.argv[2], "camera.png")
     plot_timeline.plot(title, per_dev[best], out)
     print("the camera that switched most (%d switches): %s" % (n, out))
