@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Wireshark dissector (tools/wireshark/rtci.lua) in tshark, on captures written by the
 # project's own encoders (tests/wireshark_pcap.c):
-#   good.pcap      every message type and variant: fields diffed against good.tsv;
+#   good.pcap      every message type and variant: fields diffed against good.tsv (and, sent
+#                  to another port, found by the heuristic dissector);
 #   malformed.pcap one datagram per validation rule: expert infos diffed against
 #                  malformed.tsv, and no Lua error anywhere in the full dissection.
 #
@@ -68,6 +69,10 @@ check() { # name, pcap kind, fields...
 
 check good good "${good_fields[@]}"
 check malformed malformed "${bad_fields[@]}"
+# on another port the heuristic dissector finds every datagram by its magic
+"$gen" good "$work/port.pcap" 47111 || fail "$gen good (port 47111)"
+n=$(shark "$work/port.pcap" -Y rtci | wc -l)
+[ "$n" -eq "$(($(wc -l < "$work/good.tsv") - 1))" ] || fail "heuristic dissector: $n packets on port 47111"
 # every packet of the malformed capture carries exactly one expert info, an error
 n=$(awk -F'\t' 'NR > 1 && $4 == "8388608"' "$work/malformed.tsv" | wc -l)
 total=$(($(wc -l < "$work/malformed.tsv") - 1))

@@ -1,7 +1,9 @@
 /* Writes captures of RTCI traffic for the Wireshark dissector test (tests/wireshark_it.sh).
  *
- *   wireshark_pcap good OUT.pcap       every message type and variant, made by the encoders
- *   wireshark_pcap malformed OUT.pcap  one datagram per validation rule of docs/protocol.md
+ *   wireshark_pcap good OUT.pcap [PORT]       every message type and variant, made by the encoders
+ *   wireshark_pcap malformed OUT.pcap [PORT]  one datagram per validation rule of docs/protocol.md
+ *
+ * PORT is the gateway's UDP port (default 47000; another one exercises the heuristic dissector).
  *
  * Packets are Ethernet / IPv4 / UDP (checksum 0) in a classic pcap file, timestamps 1 s apart
  * from a fixed epoch, so the file is byte-for-byte the same on every run. Each malformed
@@ -19,9 +21,9 @@
 #define DEV_IP 0x0a4d0002u /* 10.77.0.2 */
 #define GW_IP 0x0a4d0001u  /* 10.77.0.1 */
 #define DEV_PORT 40000
-#define GW_PORT 47000
 
 static FILE *out;
+static uint16_t gw_port = 47000;
 static unsigned npackets;
 static uint8_t key[32];
 
@@ -69,8 +71,8 @@ static void packet(const uint8_t *dgram, size_t len, int to_gw)
 		sum = (sum & 0xffff) + (sum >> 16);
 	rtci_st16(ip + 10, (uint16_t)~sum);
 	uint8_t *udp = ip + 20;
-	rtci_st16(udp, to_gw ? DEV_PORT : GW_PORT);
-	rtci_st16(udp + 2, to_gw ? GW_PORT : DEV_PORT);
+	rtci_st16(udp, to_gw ? DEV_PORT : gw_port);
+	rtci_st16(udp + 2, to_gw ? gw_port : DEV_PORT);
 	rtci_st16(udp + 4, (uint16_t)(8 + len));
 	rtci_st16(udp + 6, 0);
 	memcpy(udp + 8, dgram, len);
@@ -281,10 +283,12 @@ static void malformed(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3 || (strcmp(argv[1], "good") && strcmp(argv[1], "malformed"))) {
-		fprintf(stderr, "usage: wireshark_pcap good|malformed OUT.pcap\n");
+	if (argc < 3 || argc > 4 || (strcmp(argv[1], "good") && strcmp(argv[1], "malformed"))) {
+		fprintf(stderr, "usage: wireshark_pcap good|malformed OUT.pcap [PORT]\n");
 		return 2;
 	}
+	if (argc == 4)
+		gw_port = (uint16_t)strtoul(argv[3], NULL, 10);
 	if (rtci_auth_init() < 0)
 		return 1;
 	uint8_t tenant_key[32];
