@@ -32,10 +32,11 @@ shark() { # pcap, tshark arguments...
 
 good_fields=(frame.number rtci.type rtci.tenant rtci.device rtci.seq rtci.setup
 	rtci.frag_index rtci.frag_count rtci.frag_size rtci.frame_len rtci.backlog rtci.capture_us
-	rtci.flags.tag rtci.reasm.offset rtci.reasm.in rtci.reasm.length rtci.reasm.fragment
+	rtci.flags.tag rtci.flags.ack_ext rtci.reasm.offset rtci.reasm.in rtci.reasm.length rtci.reasm.fragment
 	rtci.hello.model rtci.hello.fps_milli rtci.hello.deadline_us rtci.hello.max_frag_size
 	rtci.hello.setup rtci.ack.status rtci.ack.initial_setup rtci.ack.max_frag_size
 	rtci.ack.retry_after_ms rtci.ack.min_frame_seq rtci.ack.redirect_ip rtci.ack.redirect_port
+	rtci.ack.max_frame_len
 	rtci.result.class rtci.result.status rtci.result.topk_count rtci.result.score
 	rtci.result.queue_us rtci.result.inference_us rtci.result.total_us
 	rtci.result.topk.class rtci.result.topk.score rtci.cmd.kind rtci.cmd.count rtci.cmd.setup

@@ -9,6 +9,7 @@
  * from a fixed epoch, so the file is byte-for-byte the same on every run. Each malformed
  * datagram is first given to rtci_proto_decode(), which must reject it with the code the test
  * expects: the capture then also shows that the C decoder and the dissector agree. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,15 @@ static void good(void)
 					  .min_frame_seq = 1025 };
 	check(n = rtci_proto_encode_hello_ack(b, sizeof(b), &fi, &a, key), "hello-ack");
 	packet(b, (size_t)n, 0);
+	/* a hello that takes the extended ack, and that ack (the gateway's largest frame) */
+	h.ack_ext = true;
+	fi.seq++;
+	check(n = rtci_proto_encode_hello(b, sizeof(b), &fi, &h, key), "hello ack_ext");
+	packet(b, (size_t)n, 1);
+	a.max_frame_len = 12828;
+	check(n = rtci_proto_encode_hello_ack(b, sizeof(b), &fi, &a, key), "extended hello-ack");
+	packet(b, (size_t)n, 0);
+	fi.seq--;
 	a = (struct rtci_proto_hello_ack){ .status = RTCI_PROTO_HELLO_BUSY, .max_frag_size = 1408,
 					   .retry_after_ms = 2000 };
 	check(n = rtci_proto_encode_hello_ack(b, sizeof(b), &fi, &a, key), "busy");
@@ -261,6 +271,11 @@ static void malformed(void)
 	bad(t, hl, RTCI_ERR_PROTO_BAD_STATUS, "ack status");
 	EDIT(rtci_st16(t + 48 + 6, 100));
 	bad(t, hl, RTCI_ERR_PROTO_RESERVED, "retry_after in an accept");
+	a.max_frame_len = 4096;
+	check(n = rtci_proto_encode_hello_ack(b, sizeof(b), &fi, &a, key), "extended ack");
+	hl = (size_t)n;
+	EDIT(rtci_st32(t + 48 + 16, 0));
+	bad(t, hl, RTCI_ERR_PROTO_BODY_LEN, "extended ack without a limit");
 	struct rtci_proto_result r = { .class_id = 1, .topk_count = 1, .topk = { { 1, 1.0f } } };
 	check(n = rtci_proto_encode_result(b, sizeof(b), &fi, &r, key), "result");
 	hl = (size_t)n;

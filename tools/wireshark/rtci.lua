@@ -46,6 +46,8 @@ local f = {
 	hdr_len = ProtoField.uint8("rtci.hdr_len", "Header length"),
 	flags = ProtoField.uint8("rtci.flags", "Flags", base.HEX),
 	flag_tag = ProtoField.bool("rtci.flags.tag", "Tag", 8, nil, 0x01),
+	flag_ack_ext = ProtoField.bool("rtci.flags.ack_ext", "Takes the extended hello-ack (hello)", 8,
+		nil, 0x02),
 	tenant = ProtoField.uint32("rtci.tenant", "Tenant"),
 	device = ProtoField.uint32("rtci.device", "Device"),
 	seq = ProtoField.uint64("rtci.seq", "Sequence"),
@@ -103,6 +105,7 @@ local f = {
 	ack_min_seq = ProtoField.uint64("rtci.ack.min_frame_seq", "Minimum frame sequence"),
 	ack_ip = ProtoField.ipv4("rtci.ack.redirect_ip", "Redirect to address"),
 	ack_port = ProtoField.uint16("rtci.ack.redirect_port", "Redirect to port"),
+	ack_max_frame = ProtoField.uint32("rtci.ack.max_frame_len", "Largest frame accepted (extended ack)"),
 
 	rep_bytes = ProtoField.uint64("rtci.report.bytes_sent", "Bytes sent"),
 	rep_frames = ProtoField.uint32("rtci.report.frames_sent", "Frames sent"),
@@ -161,7 +164,8 @@ local function check_body(tvb, typ, b, n)
 		if ns > 64 then return "BAD_SETUPS", "n_setups " .. ns .. " > 64" end
 		if n ~= 16 + 2 * ns then return "BODY_LEN", "body " .. n .. " bytes for " .. ns .. " setups" end
 	elseif typ == 5 then
-		if n ~= 16 then return "BODY_LEN", "hello-ack body of " .. n .. " bytes" end
+		if n ~= 16 and n ~= 20 then return "BODY_LEN", "hello-ack body of " .. n .. " bytes" end
+		if n == 20 and u32(tvb, b + 16) == 0 then return "BODY_LEN", "extended hello-ack with max_frame_len 0" end
 		local st = u8(tvb, b)
 		if st > 4 then return "BAD_STATUS", "hello-ack status " .. st end
 		if st == 4 then
@@ -336,6 +340,7 @@ local function show_body(tvb, pinfo, tree, typ, b, n)
 		else
 			add(bt, f.ack_min_seq, tvb, b + 8, 8)
 		end
+		if n >= 20 then add(bt, f.ack_max_frame, tvb, b + 16, 4) end
 		if n >= 1 then pinfo.cols.info:append(" " .. (ack_status[st] or "status " .. st)) end
 	elseif typ == 6 then
 		add(bt, f.rep_bytes, tvb, b, 8); add(bt, f.rep_frames, tvb, b + 8, 4)
@@ -352,14 +357,15 @@ function rtci.dissector(tvb, pinfo, root)
 
 	add(tree, f.magic, tvb, 0, 4); add(tree, f.version, tvb, 4, 1)
 	if len >= HDR_LEN then
+		local typ = u8(tvb, 5)
 		tree:add(f.type, tvb(5, 1)); tree:add(f.hdr_len, tvb(6, 1))
 		local ft = tree:add(f.flags, tvb(7, 1)); ft:add(f.flag_tag, tvb(7, 1))
+		if typ == 4 then ft:add(f.flag_ack_ext, tvb(7, 1)) end
 		tree:add(f.tenant, tvb(8, 4)); tree:add(f.device, tvb(12, 4))
 		tree:add(f.seq, tvb(16, 8)); tree:add(f.setup, tvb(24, 2))
 		tree:add(f.frag_index, tvb(26, 2)); tree:add(f.frag_count, tvb(28, 2))
 		tree:add(f.frag_size, tvb(30, 2)); tree:add(f.frame_len, tvb(32, 4))
 		tree:add(f.backlog, tvb(36, 4)); tree:add(f.capture_us, tvb(40, 8))
-		local typ = u8(tvb, 5)
 		pinfo.cols.info = string.format("%s tenant %u device %u seq %s",
 			types[typ] or ("type " .. typ), u32(tvb, 8), u32(tvb, 12), tostring(tvb(16, 8):uint64()))
 		if typ == 1 then
