@@ -94,6 +94,16 @@ static void summary(const struct gw *gw, const struct rtci_tenants_config *tc, F
 		fprintf(out, "metrics: http://%s:%u/metrics\n", cfg->metrics.listen, cfg->metrics.port);
 	else
 		fprintf(out, "metrics: off\n");
+	if (cfg->cluster.enabled) {
+		a = cfg->cluster.address;
+		snprintf(ip, sizeof(ip), "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255,
+			 a & 255);
+		fprintf(out, "cluster: member %s at %s, etcd %s, prefix %s (the tenants in etcd replace "
+			     "the file's once read)\n",
+			cfg->cluster.id, ip, cfg->cluster.etcd, cfg->cluster.prefix);
+	} else {
+		fprintf(out, "cluster: off\n");
+	}
 }
 
 int gw_check_config(const char *path, FILE *out, FILE *errf)

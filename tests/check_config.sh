@@ -43,6 +43,14 @@ sed 's/capacity_fps: 0 /capacity_fps: 1200 /' "$work/gateway.yaml" > "$work/capa
 run 0 "$work/capacity.yaml"
 expect out "capacity: 1200 frames/s configured (admission.capacity_fps), 10% headroom: admits 1080 frames/s"
 
+expect out "cluster: off"
+# a member of a cluster: checked without reaching etcd
+{ sed '/^tenants_file:/d' "$work/gateway.yaml"
+  printf 'cluster:\n  etcd: http://10.0.0.9:2379\n  id: gw-a\n  address: 10.77.0.1\n  prefix: /rtci/\ntenants_file: tenants.yaml\n'
+} > "$work/cluster.yaml"
+run 0 "$work/cluster.yaml"
+expect out "cluster: member gw-a at 10.77.0.1, etcd http://10.0.0.9:2379, prefix /rtci/"
+
 sed 's/key: 5f1d3a9c.*/key: 5f1d/' "$configs/tenants.yaml" > "$work/tenants.yaml"
 run 1 "$work/gateway.yaml"
 expect err "$work/tenants.yaml:8: tenants[0].key: must be 64 hex characters"
@@ -51,7 +59,8 @@ cp "$configs/tenants.yaml" "$work/tenants.yaml"
 
 sed 's#file: fmnist.rtcim#file: missing.rtcim#' "$work/gateway.yaml" > "$work/nomodel.yaml"
 run 1 "$work/nomodel.yaml"
-expect err "model fmnist: $work/missing.rtcim"
+expect err "$work/nomodel.yaml:"
+expect err "models[0].file: $work/missing.rtcim: No such file or directory"
 
 sed 's/^  workers: .*/  workers: []/' "$work/gateway.yaml" > "$work/lcores.yaml"
 run 1 "$work/lcores.yaml"
