@@ -10,7 +10,8 @@
  * setup of the model) and replayed, so a frame costs only pacing, one MAC and the sends. Results
  * are scored against the labels of the replayed images.
  *
- * Output: a status line each second, per-device and total statistics at the end, per-device CSV. */
+ * Output: a status line each second, per-device and total statistics at the end, per-device CSV,
+ * per-frame CSV of the first device (--timeline) or of every device (--frames). */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -62,7 +63,7 @@ struct options {
 	uint32_t n_tenants;
 	double fps[MAX_LIST], deadline_ms[MAX_LIST];
 	uint32_t n_fps, n_deadline;
-	const char *model, *images, *labels, *traces, *csv, *timeline;
+	const char *model, *images, *labels, *traces, *csv, *timeline, *frames;
 	double duration_s, reserve_ms, status_s, drain_ms, report_s, report_gap_ms, batch_us;
 	uint64_t seed;
 	int setup;
@@ -70,7 +71,7 @@ struct options {
 	size_t cache_mb;
 };
 
-/* One frame of the device whose timeline is written (--timeline). */
+/* One frame of a device whose timeline is written (--timeline, --frames). */
 struct tl_entry {
 	uint64_t seq;
 	double t_ms, link_mbps, latency_ms;
@@ -85,7 +86,7 @@ struct fdev {
 	uint32_t unanswered;       /* hellos sent since the last answer */
 	uint64_t session_at_us;    /* wall clock of the last accepted hello (re-homing times) */
 	uint64_t rehellos_seen;
-	struct tl_entry *tl;       /* NULL except for the timeline device */
+	struct tl_entry *tl;       /* NULL unless the device's frames are written */
 	uint32_t tl_n, tl_cap;
 	int64_t period_ns, next_capture_ns;
 	uint32_t image;            /* next image of the replay set */
@@ -512,11 +513,12 @@ static void usage(void)
 		"                  [--fps F[,F...]] [--deadline-ms D[,D...]] [--duration S] [--seed N]\n"
 		"                  [--images IDX] [--labels IDX] [--n-images N] [--setup ID] [--csv FILE]\n"
 		"                  [--model-id N] [--frag-size B] [--reserve-ms R] [--local-ip IP]\n"
-		"                  [--status-s S] [--cache-mb MB] [--timeline FILE]\n"
+		"                  [--status-s S] [--cache-mb MB] [--timeline FILE] [--frames FILE]\n"
 		"                  [--report-s S] [--report-gap-ms MS] [--batch-us US]\n"
 		"  Devices of tenant t get ids first-device.. in a block of devices/tenants; each\n"
 		"  device key is derived from its tenant key. Lists (fps, deadline) are used round robin.\n"
 		"  --timeline: per-frame CSV of the first device (link rate, setup, latency).\n"
+		"  --frames: the same for every device, one file (column device: its index).\n"
 		"  --report-s: seconds between a device's reports (default 1; 0: none).\n"
 		"  --report-gap-ms: after a skipped frame, report as soon as this long has passed since\n"
 		"  the last report (default 100; 0: only every --report-s).\n"
@@ -528,7 +530,7 @@ static int parse(int argc, char **argv, struct options *o)
 	enum { O_GW = 256, O_TENANT, O_MODEL, O_DEVICES, O_THREADS, O_FIRST, O_TRACES, O_FPS,
 	       O_DEADLINE, O_DURATION, O_SEED, O_IMAGES, O_LABELS, O_NIMG, O_SETUP, O_CSV, O_MODEL_ID,
 	       O_FRAG, O_RESERVE, O_LOCAL, O_STATUS, O_CACHE, O_DRAIN, O_TIMELINE, O_REPORT, O_BATCH,
-	       O_REPORT_GAP };
+	       O_REPORT_GAP, O_FRAMES };
 	static const struct option lo[] = {
 		{ "gateway", 1, 0, O_GW }, { "tenant", 1, 0, O_TENANT }, { "model", 1, 0, O_MODEL },
 		{ "devices", 1, 0, O_DEVICES }, { "threads", 1, 0, O_THREADS },
@@ -539,7 +541,8 @@ static int parse(int argc, char **argv, struct options *o)
 		{ "model-id", 1, 0, O_MODEL_ID }, { "frag-size", 1, 0, O_FRAG },
 		{ "reserve-ms", 1, 0, O_RESERVE }, { "local-ip", 1, 0, O_LOCAL },
 		{ "status-s", 1, 0, O_STATUS }, { "cache-mb", 1, 0, O_CACHE }, { "drain-ms", 1, 0, O_DRAIN },
-		{ "timeline", 1, 0, O_TIMELINE }, { "report-s", 1, 0, O_REPORT },
+		{ "timeline", 1, 0, O_TIMELINE }, { "frames", 1, 0, O_FRAMES },
+		{ "report-s", 1, 0, O_REPORT },
 		{ "report-gap-ms", 1, 0, O_REPORT_GAP },
 		{ "batch-us", 1, 0, O_BATCH },
 		{ 0, 0, 0, 0 },
@@ -600,6 +603,7 @@ static int parse(int argc, char **argv, struct options *o)
 		case O_CACHE: o->cache_mb = strtoul(optarg, NULL, 10); break;
 		case O_DRAIN: o->drain_ms = strtod(optarg, NULL); break;
 		case O_TIMELINE: o->timeline = optarg; break;
+		case O_FRAMES: o->frames = optarg; break;
 		case O_REPORT: o->report_s = strtod(optarg, NULL); break;
 		case O_REPORT_GAP: o->report_gap_ms = strtod(optarg, NULL); break;
 		case O_BATCH: o->batch_us = strtod(optarg, NULL); break;
@@ -885,6 +889,25 @@ static void report(struct fleet *f)
 	       (unsigned long long)waiting, (unsigned long long)refused);
 }
 
+static const char *const tl_status[] = { "skipped", "sent", "in_time", "late" };
+
+/* One CSV row per frame of device d, each prefixed with `prefix`. */
+static void write_frames_of(FILE *out, const struct fleet *f, const struct fdev *d,
+			    const char *prefix)
+{
+	for (uint32_t k = 0; k < d->tl_n; k++) {
+		const struct tl_entry *e = &d->tl[k];
+		const struct rtci_setup *su = e->setup >= 0 ? rtci_model_setup(f->m, e->setup) : NULL;
+		int bits = su ? (int)ceil(log2((double)su->L + 1)) : 0;
+		fprintf(out, "%s%.3f,%.4f,%d,%d,%d,%s,", prefix, e->t_ms / 1e3, e->link_mbps,
+			e->setup, su ? su->c : 0, bits, tl_status[e->status]);
+		if (e->latency_ms >= 0)
+			fprintf(out, "%.3f\n", e->latency_ms);
+		else
+			fprintf(out, "\n");
+	}
+}
+
 static void write_timeline(struct fleet *f)
 {
 	struct fdev *d = device_at(f, 0);
@@ -893,26 +916,40 @@ static void write_timeline(struct fleet *f)
 		fprintf(stderr, "rtci-fleet: %s: %s\n", f->o.timeline, strerror(errno));
 		return;
 	}
-	static const char *const st[] = { "skipped", "sent", "in_time", "late" };
 	fprintf(out, "# tenant %u device %u trace %s offset %.3f s deadline %.1f ms\n",
 		d->dev.cfg.tenant_id, d->dev.cfg.device_id,
 		d->trace == UINT32_MAX ? "none" : f->trace_names[d->trace],
 		(double)d->trace_offset_ns / 1e9, (double)d->dev.cfg.deadline_ns / 1e6);
 	fprintf(out, "t_s,link_mbps,setup,c,bits,status,latency_ms\n");
-	for (uint32_t k = 0; k < d->tl_n; k++) {
-		const struct tl_entry *e = &d->tl[k];
-		const struct rtci_setup *su = e->setup >= 0 ? rtci_model_setup(f->m, e->setup) : NULL;
-		int bits = su ? (int)ceil(log2((double)su->L + 1)) : 0;
-		fprintf(out, "%.3f,%.4f,%d,%d,%d,%s,", e->t_ms / 1e3, e->link_mbps, e->setup,
-			su ? su->c : 0, bits, st[e->status]);
-		if (e->latency_ms >= 0)
-			fprintf(out, "%.3f\n", e->latency_ms);
-		else
-			fprintf(out, "\n");
-	}
+	write_frames_of(out, f, d, "");
 	if (fclose(out) == 0)
 		fprintf(stderr, "rtci-fleet: timeline of device %u in %s\n", d->dev.cfg.device_id,
 			f->o.timeline);
+}
+
+/* Every device's frames; the devices' tenant, id, trace and deadline in comment lines first. */
+static void write_frames(struct fleet *f)
+{
+	FILE *out = fopen(f->o.frames, "w");
+	if (!out) {
+		fprintf(stderr, "rtci-fleet: %s: %s\n", f->o.frames, strerror(errno));
+		return;
+	}
+	for (uint32_t g = 0; g < f->o.devices; g++) {
+		const struct fdev *d = device_at(f, g);
+		fprintf(out, "# device %u: tenant %u device %u trace %s offset %.3f s deadline %.1f ms\n",
+			g, d->dev.cfg.tenant_id, d->dev.cfg.device_id,
+			d->trace == UINT32_MAX ? "none" : f->trace_names[d->trace],
+			(double)d->trace_offset_ns / 1e9, (double)d->dev.cfg.deadline_ns / 1e6);
+	}
+	fprintf(out, "device,t_s,link_mbps,setup,c,bits,status,latency_ms\n");
+	for (uint32_t g = 0; g < f->o.devices; g++) {
+		char prefix[16];
+		snprintf(prefix, sizeof(prefix), "%u,", g);
+		write_frames_of(out, f, device_at(f, g), prefix);
+	}
+	if (fclose(out) == 0)
+		fprintf(stderr, "rtci-fleet: frames of %u devices in %s\n", f->o.devices, f->o.frames);
 }
 
 int main(int argc, char **argv)
@@ -1042,11 +1079,14 @@ int main(int argc, char **argv)
 		if (o->report_s > 0)
 			d->dev.last_report_ns = -(int64_t)(rng(&seed) % (uint64_t)(o->report_s * 1e9 + 1));
 	}
-	if (o->timeline) {
-		struct fdev *d0 = device_at(f, 0);
-		d0->tl_cap = (uint32_t)(o->duration_s * o->fps[0]) + 16;
-		if (!(d0->tl = calloc(d0->tl_cap, sizeof(*d0->tl)))) {
-			fprintf(stderr, "rtci-fleet: out of memory\n");
+	for (uint32_t g = 0; g < o->devices && (o->timeline || o->frames); g++) {
+		if (g > 0 && !o->frames)
+			break;
+		struct fdev *d = device_at(f, g);
+		d->tl_cap = (uint32_t)(o->duration_s * 1e9 / (double)d->period_ns) + 16;
+		if (!(d->tl = calloc(d->tl_cap, sizeof(*d->tl)))) {
+			fprintf(stderr, "rtci-fleet: out of memory (--frames: %u frames per device)\n",
+				d->tl_cap);
 			return 1;
 		}
 	}
@@ -1097,6 +1137,8 @@ int main(int argc, char **argv)
 	       frames ? cpu * 1e6 / (double)frames : 0.0, dgrams ? cpu * 1e6 / (double)dgrams : 0.0);
 	if (o->timeline)
 		write_timeline(f);
+	if (o->frames)
+		write_frames(f);
 	for (uint32_t t = 0; t < o->threads; t++) {
 		rtci_uplink_destroy(f->w[t].up);
 		for (uint32_t i = 0; i < f->w[t].n; i++)

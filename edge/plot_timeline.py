@@ -11,14 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def main():
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
-    with open(sys.argv[1]) as f:
-        title = f.readline().lstrip("# ").strip()
-        rows = list(csv.DictReader(f))
-    if not rows:
-        sys.exit("plot_timeline: no frames in " + sys.argv[1])
+def plot(title, rows, out):
+    """One device's frames (dicts with the timeline columns) into a PNG at out."""
     t = [float(r["t_s"]) for r in rows]
     bw = [float(r["link_mbps"]) for r in rows]
     sent = [r for r in rows if int(r["setup"]) >= 0]
@@ -43,7 +37,19 @@ def main():
     ax[2].set_xlabel("time (s)")
     ax[2].legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(sys.argv[2], dpi=100)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    with open(sys.argv[1]) as f:
+        title = f.readline().lstrip("# ").strip()
+        rows = list(csv.DictReader(f))
+    if not rows:
+        sys.exit("plot_timeline: no frames in " + sys.argv[1])
+    plot(title, rows, sys.argv[2])
 
 
 if __name__ == "__main__":

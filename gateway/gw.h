@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cluster/placement.h"
 #include "control/control.h"
@@ -99,7 +100,8 @@ struct gw_model {
 struct gw_tenant_series {
 	uint32_t id;
 	bool used;
-	int frames_in, frames_done, ingest_frames, commands, hellos, hellos_off_pace, latency, devices;
+	int frames_in, frames_done, in_time, ingest_frames, commands, hellos, hellos_off_pace, latency;
+	int devices;
 	int batch_drop[RTCI_BATCHER_DROP_COUNT + 1]; /* + overload */
 	int drop[GW_DROP_COUNT];
 	int *setup;               /* per model, per setup: rtci_setup_frames_total */
@@ -178,6 +180,7 @@ struct gw_frame {
 	uint8_t key[RTCI_AUTH_KEY_LEN];
 	struct rtci_port_peer peer;
 	uint64_t first_us, complete_us, enqueue_us, deadline_us, capture_gw_us;
+	uint64_t due_us;          /* capture + the tenant's deadline: a result after it is late */
 	uint8_t out[GW_RESULT_MAX];
 	uint16_t out_len;
 };
@@ -364,6 +367,17 @@ int gw_cluster_home(const struct gw *gw, uint32_t tenant, uint32_t device, bool 
 char *gw_cluster_take_tenants(struct gw *gw);
 /* Writes this gateway's record soon (its state changed). */
 void gw_cluster_refresh(struct gw *gw);
+
+/* models.c: loads every model of the gateway file (files, batcher queues, controller tables). */
+int gw_models_load(struct gw *gw, char *err, size_t errlen);
+
+/* check.c */
+/* One RX lcore per port.rx_queues, 1..GW_MAX_RX of them and 1..GW_MAX_WORKERS workers. */
+int gw_check_lcores(const struct rtci_gateway_config *cfg, char *err, size_t errlen);
+/* rtci-gateway --check-config: loads and checks the gateway file, its models and its tenants
+ * file as start-up does, without the EAL or the port; prints a summary on out and the errors on
+ * errf. Returns the exit status (0 ok, 1 invalid). */
+int gw_check_config(const char *path, FILE *out, FILE *errf);
 
 /* pipeline.c */
 int gw_rx_init(struct gw *gw, struct gw_rx *rx, char *err, size_t errlen);

@@ -1,11 +1,13 @@
 /* rtci-gateway: the DPDK gateway daemon.
  *
  *   rtci-gateway --config FILE [--final-metrics FILE]
+ *   rtci-gateway --check-config FILE
  *
  * Starts the EAL and the port from the gateway file, loads the models and the tenants file,
  * launches the RX and worker lcores (gateway/pipeline.c) and stays on the main lcore for
  * signals, the periodic summary and reloads. SIGHUP reloads the tenants file; SIGTERM or SIGINT
- * drains (stop RX, finish frames in flight, send their results) and exits 0.
+ * drains (stop RX, finish frames in flight, send their results) and exits 0. --check-config
+ * checks the files (gateway/check.c) and exits without starting anything.
  * docs/operations.md describes the command line, the signals, the lcores and the metrics. */
 #include "gateway/gw.h"
 
@@ -26,7 +28,6 @@
 #include <rte_lcore.h>
 #include <rte_ring.h>
 
-#include "inference/codec.h"
 
 #define ERRLEN 1024
 
@@ -39,59 +40,6 @@ static void logf_(const char *fmt, ...)
 	vprintf(fmt, ap);
 	fputc('\n', stdout);
 	va_end(ap);
-}
-
-static int load_models(struct gw *gw, char *err, size_t errlen)
-{
-	const struct rtci_gateway_config *cfg = gw->cfg;
-	gw->nmodels = cfg->model_count;
-	gw->models = calloc(gw->nmodels, sizeof(*gw->models));
-	if (!gw->models)
-		return -ENOMEM;
-	uint32_t queues = 0;
-	for (uint32_t k = 0; k < gw->nmodels; k++) {
-		struct gw_model *m = &gw->models[k];
-		snprintf(m->name, sizeof(m->name), "%s", cfg->models[k].name);
-		char merr[512];
-		int rc = rtci_model_load(cfg->models[k].path, &m->model, merr, sizeof(merr));
-		if (rc < 0) {
-			rtci_config_model_error(cfg, k, merr, err, errlen);
-			return rc;
-		}
-		m->geo = rtci_model_geometry(m->model);
-		m->setups = rtci_model_setup_count(m->model);
-		m->groups = rtci_model_group_count(m->model);
-		m->pc = m->geo->stem_out;
-		rtci_geometry_partition_size(m->geo, &m->ph, &m->pw);
-		m->floats = (uint32_t)(m->pc * m->ph * m->pw);
-		m->queue_base = (int)queues;
-		rtci_cost_init(&m->cost, cfg->batching.max_batch);
-		queues += (uint32_t)m->groups + 1;
-		if ((rc = gw_ctl_table_from_model(m->model, &m->table, merr, sizeof(merr))) < 0) {
-			rtci_config_model_error(cfg, k, merr, err, errlen);
-			return rc;
-		}
-		for (int s = 0; s < m->setups; s++) {
-			const struct rtci_setup *st = rtci_model_setup(m->model, s);
-			ssize_t n = rtci_codec_max_encoded_size((uint32_t)st->c, (uint32_t)st->L,
-								(uint32_t)m->ph, (uint32_t)m->pw);
-			if (n > 0 && (uint64_t)n > m->max_frame)
-				m->max_frame = (uint32_t)n;
-		}
-		if (m->max_frame > gw->max_frame)
-			gw->max_frame = m->max_frame;
-	}
-	gw->nqueues = queues;
-	gw->queue_model = calloc(queues, sizeof(*gw->queue_model));
-	gw->s_batch = calloc(queues, sizeof(int));
-	gw->s_qtime = calloc(queues, sizeof(int));
-	gw->s_qdepth = calloc(queues, sizeof(int));
-	if (!gw->queue_model || !gw->s_batch || !gw->s_qtime || !gw->s_qdepth)
-		return -ENOMEM;
-	for (uint32_t k = 0; k < gw->nmodels; k++)
-		for (int g = 0; g <= gw->models[k].groups; g++)
-			gw->queue_model[gw->models[k].queue_base + g] = (uint16_t)k;
-	return 0;
 }
 
 static int register_model_series(struct gw *gw)
@@ -247,7 +195,10 @@ static bool tick(struct gw *gw, uint64_t *generation, uint64_t drain_since)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: rtci-gateway --config FILE [--final-metrics FILE]\n"
+		   "       rtci-gateway --check-config FILE\n"
 		   "  --config FILE         gateway file (docs/operations.md)\n"
+		   "  --check-config FILE   check the gateway file, its models and tenants file,\n"
+		   "                        print a summary and exit (0: valid); starts nothing\n"
 		   "  --final-metrics FILE  write the metrics in Prometheus text format there at exit\n"
 		   "signals: SIGHUP reloads the tenants file; SIGTERM/SIGINT drain and exit; SIGUSR1 "
 		   "moves every device to another gateway of the cluster, then exits\n");
@@ -255,9 +206,10 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	const char *config = NULL, *final_metrics = NULL;
+	const char *config = NULL, *final_metrics = NULL, *check = NULL;
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", required_argument, NULL, 'k' },
 		{ "final-metrics", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -266,14 +218,19 @@ int main(int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "c:f:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c': config = optarg; break;
+		case 'k': check = optarg; break;
 		case 'f': final_metrics = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!config || optind != argc) {
+	if (optind != argc || !config == !check || (check && final_metrics)) {
 		usage(stderr);
 		return 2;
+	}
+	if (check) {
+		setvbuf(stdout, NULL, _IOLBF, 0);
+		return gw_check_config(check, stdout, stderr);
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -302,20 +259,15 @@ int main(int argc, char **argv)
 	const struct rtci_gateway_config *cfg = gw->cfg;
 	gw->nrx = cfg->lcores.rx_count;
 	gw->nworkers = cfg->lcores.worker_count;
-	if (gw->nrx < 1 || gw->nworkers < 1 || gw->nrx > GW_MAX_RX || gw->nworkers > GW_MAX_WORKERS ||
-	    gw->nrx != cfg->port.rx_queues) {
-		fprintf(stderr,
-			"rtci-gateway: %s: lcores: need 1..%d RX lcores, one per port.rx_queues (%u), "
-			"and 1..%d workers (have %u RX, %u workers)\n",
-			cfg->source, GW_MAX_RX, cfg->port.rx_queues, GW_MAX_WORKERS, gw->nrx,
-			gw->nworkers);
+	if (gw_check_lcores(cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rtci-gateway: %s\n", err);
 		goto out;
 	}
 	if (sfd < 0 || rtci_auth_init() < 0) {
 		fprintf(stderr, "rtci-gateway: signalfd or libsodium initialisation failed\n");
 		goto out;
 	}
-	if ((rc = load_models(gw, err, sizeof(err))) < 0) {
+	if ((rc = gw_models_load(gw, err, sizeof(err))) < 0) {
 		fprintf(stderr, "rtci-gateway: %s\n", err);
 		goto out;
 	}

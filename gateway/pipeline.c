@@ -338,6 +338,7 @@ static void fill_frame(struct gw_rx *rx, struct gw_frame *f, const struct gw_ten
 	if (keep > tn->deadline_us / 2)
 		keep = tn->deadline_us / 2;
 	f->deadline_us = f->capture_gw_us + tn->deadline_us - keep;
+	f->due_us = f->capture_gw_us + tn->deadline_us;
 	f->out_len = 0;
 }
 
@@ -604,6 +605,8 @@ static unsigned collect_done(struct gw_rx *rx)
 				rtci_metrics_add(gw->metrics, rx->mslot, ts->frames_done, 1);
 				rtci_metrics_observe(gw->metrics, rx->mslot, ts->latency,
 						     (double)(int64_t)(now - f->capture_gw_us) * 1e-6);
+				if (now <= f->due_us)
+					rtci_metrics_add(gw->metrics, rx->mslot, ts->in_time, 1);
 			}
 			slot_free(rx, f);
 		}

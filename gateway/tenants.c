@@ -66,6 +66,9 @@ static int tenant_slot(struct gw *gw, uint32_t id, char *err, size_t errlen)
 		RTCI_METRIC_COUNTER, NULL, 0, RTCI_METRICS_SUMMARY);
 	SERIES1(frames_done, "rtci_frames_inferred_total", "frames released in batches and answered",
 		RTCI_METRIC_COUNTER, NULL, 0, RTCI_METRICS_SUMMARY);
+	SERIES1(in_time, "rtci_frames_in_time_total",
+		"frames answered by their deadline (capture + the tenant's deadline_ms, gateway clock)",
+		RTCI_METRIC_COUNTER, NULL, 0, 0);
 	SERIES1(ingest_frames, "rtci_ingest_frames_total",
 		"frames reassembled, authenticated and accepted by the replay window",
 		RTCI_METRIC_COUNTER, NULL, 0, RTCI_METRICS_SUMMARY);

@@ -4,7 +4,8 @@
 #
 #   tests/gateway_it.sh <rtci-gateway> <gateway_client> <rtci-model>
 #
-# Checks: results of devices of two tenants match a local tail run; bad traffic of every kind
+# Checks: results of devices of two tenants match a local tail run; a scrape of the metrics
+# endpoint passes `promtool check metrics`; bad traffic of every kind
 # is dropped and counted; hellos at another pace than their tenant's are counted; a slow device
 # gets a rate-switch command; SIGHUP adds and removes devices while kept devices keep their
 # state; SIGTERM drains and exits 0.
@@ -16,6 +17,7 @@ skip() { echo "gateway_it: skipped: $*"; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "needs root"
 command -v ip >/dev/null 2>&1 || skip "no ip command (iproute2)"
 command -v ethtool >/dev/null 2>&1 || skip "no ethtool"
+command -v curl >/dev/null 2>&1 || skip "no curl"
 gateway=${1:?rtci-gateway path}
 client=${2:?gateway_client path}
 modeltool=${3:?rtci-model path}
@@ -131,8 +133,26 @@ EOF
 }
 tenants "{first: 1, last: 10}" ""
 
-ip netns exec "$GW_NS" "$gateway" --config "$work/gateway.yaml" \
-	--final-metrics "$work/final.prom" > "$work/gateway.log" 2>&1 &
+# RTCI_IT_UNIT=<unit file>: run the gateway as nobody with only the capabilities the systemd
+# unit grants (its CapabilityBoundingSet), as the unit would
+runner=()
+out="$work"
+if [ -n "${RTCI_IT_UNIT:-}" ]; then
+	command -v setpriv >/dev/null 2>&1 || skip "no setpriv"
+	id nobody >/dev/null 2>&1 || skip "no user nobody"
+	caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$RTCI_IT_UNIT" | tr 'A-Z ' 'a-z,' | sed 's/cap_/+/g')
+	[ -n "$caps" ] || fail "no CapabilityBoundingSet in $RTCI_IT_UNIT"
+	echo "gateway_it: gateway as nobody with $caps"
+	umask 022   # files written from here on (tenants files of the reloads) stay readable
+	chmod -R a+rX "$work"
+	out="$work/out"   # the gateway's writable folder: final metrics, EAL runtime files
+	mkdir "$out" && chown nobody "$out"
+	runner=(setpriv --reuid=nobody --regid="$(id -gn nobody)" --clear-groups --no-new-privs
+		--inh-caps=-all,"$caps" --ambient-caps=-all,"$caps" --bounding-set=-all,"$caps"
+		env XDG_RUNTIME_DIR="$out")
+fi
+ip netns exec "$GW_NS" "${runner[@]}" "$gateway" --config "$work/gateway.yaml" \
+	--final-metrics "$out/final.prom" > "$work/gateway.log" 2>&1 &
 gw_pid=$!
 for _ in $(seq 600); do
 	grep -q "running:" "$work/gateway.log" && break
@@ -145,6 +165,18 @@ run_client() {
 	ip netns exec "$DEV_NS" "$client" "$1" "$GW_IP" "$PORT" "$work/fmnist.rtcm" "$K1" "$K2" "$K100"
 }
 run_client phase1 || fail "client phase 1"
+
+# a real scrape of the endpoint, linted as Prometheus would read it (skipped without promtool)
+mport=$(sed -n 's/.*metrics port \([0-9]*\).*/\1/p' "$work/gateway.log" | head -n 1)
+ip netns exec "$GW_NS" curl -sf "http://127.0.0.1:$mport/metrics" > "$work/scrape.prom" ||
+	fail "scrape of the metrics endpoint (port $mport)"
+grep -q '^rtci_frames_inferred_total{tenant="1"}' "$work/scrape.prom" || fail "scrape without frames"
+if command -v promtool >/dev/null 2>&1; then
+	promtool check metrics < "$work/scrape.prom" || fail "promtool check metrics on the scrape"
+	echo "gateway_it: promtool check metrics: ok ($(grep -c '^rtci_' "$work/scrape.prom") series)"
+else
+	echo "gateway_it: no promtool, scrape not linted"
+fi
 
 # a tenants file that does not check is refused and counted; the tenants stay in force
 cp "$work/tenants.yaml" "$work/tenants.good"
@@ -183,11 +215,11 @@ wait "$client_pid" || { cat "$work/phase3.log"; fail "client phase 3"; }
 cat "$work/phase3.log"
 cat "$work/gateway.log"
 [ "$gw_rc" -eq 0 ] || fail "gateway exit status $gw_rc"
-[ -s "$work/final.prom" ] || fail "no final metrics"
+[ -s "$out/final.prom" ] || fail "no final metrics"
 
 # value of one series in the final metrics (0 when absent)
 metric() {
-	awk -v k="$1" 'index($0, k " ") == 1 { v = $2 } END { print v + 0 }' "$work/final.prom"
+	awk -v k="$1" 'index($0, k " ") == 1 { v = $2 } END { print v + 0 }' "$out/final.prom"
 }
 check_ge() { # series, minimum
 	local v
@@ -213,6 +245,8 @@ check_ge 'rtci_frames_inferred_total{tenant="1"}' 19
 check_ge 'rtci_frames_inferred_total{tenant="2"}' 6
 check_ge 'rtci_reloads_total{result="ok"}' 1
 check_ge 'rtci_reloads_total{result="failed"}' 1
+# the test's deadline (1 s) is far from the loopback latency: nearly every answer is in time
+check_ge 'rtci_frames_in_time_total{tenant="1"}' 19
 # the client's hellos announce 10 fps and 1000 ms: tenant 1's pace, not tenant 2's (5 fps)
 check_ge 'rtci_hellos_off_pace_total{tenant="2"}' 1
 [ "$(metric 'rtci_hellos_off_pace_total{tenant="1"}')" = 0 ] ||
@@ -221,7 +255,7 @@ grep -q "final " "$work/gateway.log" || fail "no final summary line"
 # every frame taken into the batcher was answered or counted as dropped, also during the drain
 submitted=$(metric 'rtci_frames_total{tenant="1"}')
 answered=$(metric 'rtci_frames_inferred_total{tenant="1"}')
-dropped=$(awk 'index($0, "rtci_frame_drops_total{tenant=\"1\"") == 1 { s += $2 } END { print s + 0 }' "$work/final.prom")
+dropped=$(awk 'index($0, "rtci_frame_drops_total{tenant=\"1\"") == 1 { s += $2 } END { print s + 0 }' "$out/final.prom")
 echo "gateway_it: tenant 1: $submitted frames submitted, $answered answered, $dropped dropped"
 [ "$submitted" -ge 25 ] || fail "the drain phase sent too few frames"
 [ "$submitted" -eq $(( answered + dropped )) ] || fail "frames lost in the drain"

@@ -329,16 +329,17 @@ Test(edge_loopback, fleet_of_20_devices_statistics_add_up)
 {
 	int port;
 	pid_t rp = start_responder(0, &port, "a", "3", "2");
-	char gw[64], csv[300], out[300], tenant[128];
+	char gw[64], csv[300], out[300], tenant[128], frames[300];
 	snprintf(gw, sizeof(gw), "127.0.0.1:%d", port);
 	snprintf(csv, sizeof(csv), "%s/fleet.csv", dir);
 	snprintf(out, sizeof(out), "%s/fleet.out", dir);
+	snprintf(frames, sizeof(frames), "%s/frames.csv", dir);
 	snprintf(tenant, sizeof(tenant), "7:%s", KEY);
 	const char *traces = getenv("RTCI_TRACES");
 	char *argv[] = { (char *)prog("RTCI_FLEET"), "--gateway", gw, "--tenant", tenant, "--model", model,
 			 "--devices", "20", "--threads", "2", "--duration", "3", "--fps", "10,5",
 			 "--deadline-ms", "1000", "--n-images", "16", "--csv", csv, "--setup", "20",
-			 traces ? "--traces" : NULL, (char *)traces, NULL };
+			 "--frames", frames, traces ? "--traces" : NULL, (char *)traces, NULL };
 	cr_assert_eq(wait_exit(spawn(argv, out)), 0);
 	stop(rp);
 
@@ -405,4 +406,30 @@ Test(edge_loopback, fleet_of_20_devices_statistics_add_up)
 	cr_assert_eq(fleet_hits, tot_in_time);
 	/* 3 s at 10 and 5 fps: about 10 x 30 + 10 x 15 frames */
 	cr_assert(tot_cap >= 400 && tot_cap <= 460, "%llu", tot_cap);
+
+	/* --frames: one row per captured frame of every device, statuses as counted */
+	f = fopen(frames, "r");
+	cr_assert_not_null(f);
+	unsigned long long fr_rows = 0, fr_in_time = 0;
+	bool seen[20] = { false };
+	int comments = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] == '#') {
+			comments++;
+			continue;
+		}
+		if (strncmp(line, "device,", 7) == 0)
+			continue;
+		unsigned dev = (unsigned)strtoul(line, NULL, 10);
+		cr_assert_lt(dev, 20u, "%s", line);
+		seen[dev] = true;
+		fr_rows++;
+		fr_in_time += strstr(line, ",in_time,") != NULL;
+	}
+	fclose(f);
+	cr_assert_eq(comments, 20);
+	for (int k = 0; k < 20; k++)
+		cr_assert(seen[k], "no frames of device %d", k);
+	cr_assert_eq(fr_rows, tot_cap);
+	cr_assert_eq(fr_in_time, tot_in_time);
 }
