@@ -609,6 +609,26 @@ int rtci_port_send(struct rtci_port *p, uint16_t queue, uint32_t dst_ip, uint16_
 	return rtci_port_send_peer(p, queue, &to, payload, len);
 }
 
+int rtci_port_pmd_stats(const struct rtci_port *p, struct rtci_port_pmd_stats *out)
+{
+	if (!p || !out)
+		return -EINVAL;
+	struct rte_eth_stats es;
+	int rc = rte_eth_stats_get(p->id, &es);
+	if (rc < 0)
+		return rc;
+	memset(out, 0, sizeof(*out));
+	out->imissed = es.imissed;
+	out->ierrors = es.ierrors;
+	out->rx_nombuf = es.rx_nombuf;
+	out->oerrors = es.oerrors;
+	for (int i = 0; i < RTCI_PORT_PMD_QUEUES && i < RTE_ETHDEV_QUEUE_STAT_CNTRS; i++) {
+		out->q_ipackets[i] = es.q_ipackets[i];
+		out->q_errors[i] = es.q_errors[i];
+	}
+	return 0;
+}
+
 int rtci_port_stats(const struct rtci_port *p, uint16_t queue, struct rtci_port_stats *out)
 {
 	if (!p || !out || (queue != RTCI_PORT_ANY && queue >= p->nq))

@@ -51,6 +51,17 @@ struct rtci_port_stats {
 	uint64_t drops[RTCI_PORT_DROP_COUNT];
 };
 
+/* What the PMD itself counts, below the gateway's parser: packets the NIC or the kernel ring
+ * dropped before the gateway saw them (rte_eth_stats). */
+#define RTCI_PORT_PMD_QUEUES 16
+struct rtci_port_pmd_stats {
+	uint64_t imissed;            /* RX ring full: dropped by the hardware / kernel ring */
+	uint64_t ierrors;            /* erroneous packets received */
+	uint64_t rx_nombuf;          /* RX mbuf allocation failures */
+	uint64_t oerrors;            /* failed transmissions */
+	uint64_t q_ipackets[RTCI_PORT_PMD_QUEUES], q_errors[RTCI_PORT_PMD_QUEUES];
+};
+
 struct rtci_port_config {
 	uint16_t port_id;            /* ethdev id or RTCI_PORT_ANY */
 	uint16_t rx_queues, tx_queues;
@@ -155,5 +166,7 @@ int rtci_port_neighbor(const struct rtci_port *p, uint16_t queue, uint32_t ip, u
 
 /* Counters of one queue, or (queue == RTCI_PORT_ANY) summed over all queues. */
 int rtci_port_stats(const struct rtci_port *p, uint16_t queue, struct rtci_port_stats *out);
+/* The PMD's own counters (rte_eth_stats_get); 0 or a negative code. */
+int rtci_port_pmd_stats(const struct rtci_port *p, struct rtci_port_pmd_stats *out);
 
 #endif

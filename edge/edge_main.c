@@ -9,6 +9,7 @@
  * (optionally trace-paced) uplink lets them leave, and listen for the gateway in between. A slow
  * uplink never delays capture: a frame that can no longer leave in time is skipped and
  * counted. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -65,12 +66,56 @@ struct edge {
 	uint32_t nrec;
 	int64_t t0;
 	uint64_t commands_logged;
+	/* a redirect or move names another gateway: the uplink is replaced after the receive */
+	uint32_t goto_ipv4;
+	uint16_t goto_port;
+	uint64_t rehellos_seen;   /* after silence the device starts again from --gateway */
+	bool away;                /* talking to another gateway than --gateway */
 };
 
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
 static int64_t now_rel(const struct edge *e) { return rtci_edge_now_ns() - e->t0; }
+
+/* (Re)opens the uplink to a gateway: --gateway at start and after silence, or where a
+ * redirect or a move sends the device. */
+static int connect_to(struct edge *e, const char *ip, uint16_t port)
+{
+	struct rtci_uplink_config uc = {
+		.peer_ip = ip, .peer_port = port, .local_ip = e->o.local_ip, .slots = 64,
+		.slot_size = 2048, .recv_buffers = 256, .recv_buffer_size = 2048,
+		.zc_threshold = e->o.zc_threshold,
+	};
+	struct rtci_uplink *up;
+	int rc = rtci_uplink_create(&uc, &up);
+	if (rc < 0) {
+		fprintf(stderr, "rtci-edge: uplink to %s:%u: %s\n", ip, port, rtci_strerror(rc));
+		return rc;
+	}
+	rtci_uplink_destroy(e->up);
+	e->up = up;
+	return 0;
+}
+
+/* After a receive: follow a redirect or move, or go back to --gateway after silence. */
+static void follow(struct edge *e)
+{
+	if (e->goto_ipv4) {
+		struct in_addr a = { htonl(e->goto_ipv4) };
+		char ip[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &a, ip, sizeof(ip));
+		if (!e->o.quiet)
+			fprintf(stderr, "rtci-edge: to gateway %s:%u\n", ip, e->goto_port);
+		if (connect_to(e, ip, e->goto_port) == 0)
+			e->away = true;
+		e->goto_ipv4 = 0;
+	} else if (e->dev.st.rehellos != e->rehellos_seen) {
+		e->rehellos_seen = e->dev.st.rehellos;
+		if (e->away && connect_to(e, e->o.gw_ip, e->o.gw_port) == 0)
+			e->away = false;
+	}
+}
 
 static void usage(void)
 {
@@ -192,10 +237,17 @@ static void on_datagram(void *user, const uint8_t *data, size_t len)
 		break;
 	}
 	case RTCI_DEV_EV_COMMAND:
-		if (!e->o.quiet)
-			fprintf(stderr, "rtci-edge: command %llu: setup %u from frame %llu (next frame %llu)\n",
-				(unsigned long long)ev.seq, ev.setup, (unsigned long long)ev.apply_from,
-				(unsigned long long)e->dev.next_seq);
+		if (!e->o.quiet) {
+			/* a plan's steps too: frame plan.from + i uses step i, the last held */
+			char steps[8 * RTCI_PROTO_MAX_PLAN] = "";
+			for (uint32_t i = 0, o = 0; i < e->dev.plan.n && o < sizeof(steps); i++)
+				o += (uint32_t)snprintf(steps + o, sizeof(steps) - o, "%s%u", i ? "," : "",
+							e->dev.plan.setup[i]);
+			fprintf(stderr, "rtci-edge: command %llu: setup %u from frame %llu (next frame %llu)"
+				" plan %llu: %s\n", (unsigned long long)ev.seq, ev.setup,
+				(unsigned long long)ev.apply_from, (unsigned long long)e->dev.next_seq,
+				(unsigned long long)e->dev.plan.from, steps);
+		}
 		break;
 	case RTCI_DEV_EV_HELLO_ACK:
 		if (!e->o.quiet)
@@ -204,6 +256,11 @@ static void on_datagram(void *user, const uint8_t *data, size_t len)
 		break;
 	case RTCI_DEV_EV_REJECTED:
 		fprintf(stderr, "rtci-edge: the gateway rejected the hello\n");
+		break;
+	case RTCI_DEV_EV_REDIRECT:
+	case RTCI_DEV_EV_MOVE:
+		e->goto_ipv4 = ev.to_ipv4;
+		e->goto_port = ev.to_port;
 		break;
 	case RTCI_DEV_EV_BUSY:
 		fprintf(stderr, "rtci-edge: the gateway is at capacity; hello again in %.1f s\n",
@@ -437,15 +494,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	struct rtci_uplink_config uc = {
-		.peer_ip = o->gw_ip, .peer_port = o->gw_port, .local_ip = o->local_ip, .slots = 64,
-		.slot_size = 2048, .recv_buffers = 256, .recv_buffer_size = 2048,
-		.zc_threshold = o->zc_threshold,
-	};
-	if ((rc = rtci_uplink_create(&uc, &e.up))) {
-		fprintf(stderr, "rtci-edge: uplink to %s:%u: %s\n", o->gw_ip, o->gw_port, rtci_strerror(rc));
+	if ((rc = connect_to(&e, o->gw_ip, o->gw_port)) < 0)
 		return 1;
-	}
 
 	e.rec = calloc(o->frames, sizeof(*e.rec));
 	float *input = malloc(rtci_encoder_input_floats(enc) * sizeof(float));
@@ -535,6 +585,7 @@ int main(int argc, char **argv)
 			timeout_ms = 100; /* re-check the silence timer and signals */
 		rc = rtci_uplink_recv(e.up, on_datagram, &e, timeout_ms);
 		(void)rc; /* -ECONNREFUSED while the gateway is down: keep going */
+		follow(&e);
 		/* the receive timeout counts whole ms: a shorter wait is a sleep, not a spin */
 		if (timeout_ms == 0 && wake > now_rel(&e)) {
 			int64_t d = wake - now_rel(&e);

@@ -155,26 +155,27 @@ bool gw_admit(struct gw_rx *rx, struct gw_tenant *tn, struct gw_device *d, uint6
 	return v != RTCI_ADM_BUSY;
 }
 
+struct expire_ctx {
+	struct gw_rx *rx;
+	uint64_t now, idle;
+};
+
+static void expire_one(void *arg, struct gw_tenant *tn, struct gw_device *d)
+{
+	struct expire_ctx *x = arg;
+	struct gw *gw = x->rx->gw;
+	if (!atomic_load(&d->adm_load) || x->now - d->last_us < x->idle)
+		return;
+	pthread_mutex_lock(&gw->adm_lock);
+	gw_admit_release(gw, tn, d);
+	pthread_mutex_unlock(&gw->adm_lock);
+	rtci_metrics_add(gw->metrics, x->rx->mslot, gw->tseries[tn->slot].expired, 1);
+}
+
 void gw_admit_expire(struct gw_rx *rx, uint64_t now)
 {
-	struct gw *gw = rx->gw;
-	uint64_t idle = (uint64_t)gw->cfg->admission.idle_timeout_ms * 1000;
-	struct gw_table *t = rx->table;
-	for (uint32_t i = 0; i < t->ntenants; i++) {
-		struct gw_tenant *tn = &t->tenants[i];
-		uint32_t used = atomic_load(&tn->pool_used);
-		if (used > tn->pool_size)
-			used = tn->pool_size;
-		for (uint32_t k = 0; k < used; k++) {
-			struct gw_device *d = &tn->pool[k];
-			if (d->owner != rx->index || !atomic_load(&d->adm_load) || now - d->last_us < idle)
-				continue;
-			pthread_mutex_lock(&gw->adm_lock);
-			gw_admit_release(gw, tn, d);
-			pthread_mutex_unlock(&gw->adm_lock);
-			rtci_metrics_add(gw->metrics, rx->mslot, gw->tseries[tn->slot].expired, 1);
-		}
-	}
+	struct expire_ctx x = { rx, now, (uint64_t)rx->gw->cfg->admission.idle_timeout_ms * 1000 };
+	gw_table_each_owned(rx->table, rx->index, expire_one, &x);
 }
 
 void gw_admit_publish(struct gw *gw)

@@ -137,13 +137,7 @@ int gw_check_config(const char *path, FILE *out, FILE *errf)
 out:
 	if (status)
 		fprintf(errf, "rtci-gateway: %s\n", err[0] ? err : rtci_strerror(rc));
-	for (uint32_t k = 0; k < gw->nmodels && gw->models; k++)
-		rtci_model_destroy(gw->models[k].model);
-	free(gw->models);
-	free(gw->queue_model);
-	free(gw->s_batch);
-	free(gw->s_qtime);
-	free(gw->s_qdepth);
+	gw_models_free(gw);
 	rtci_config_free_tenants(tc);
 	rtci_config_free_gateway(gw->cfg);
 	return status;

@@ -264,6 +264,7 @@ struct gw {
 	struct gw_cluster *cluster;        /* NULL: stand-alone */
 	_Atomic bool draining;             /* SIGUSR1: move every device away, then exit */
 	int s_members, s_etcd_up;
+	int s_pmd[4], s_pmd_rx[RTCI_PORT_PMD_QUEUES], s_pmd_err[RTCI_PORT_PMD_QUEUES];
 	_Atomic(struct gw_table *) table;  /* newest table; RX lcores pick it up between bursts */
 	struct gw_tenant_series tseries[GW_TENANT_SLOTS];
 	uint32_t ntslots;
@@ -293,6 +294,9 @@ struct gw_device *gw_table_activate(struct gw *gw, struct gw_table *t, struct gw
 /* Moves the state of the devices owned by RX lcore `owner` from old to new (same tenant, device
  * and key). Run by that RX lcore. */
 void gw_table_handover(struct gw *gw, struct gw_table *old, struct gw_table *nw, uint16_t owner);
+/* Calls fn for every device state that RX lcore `owner` activated (run by that lcore). */
+void gw_table_each_owned(struct gw_table *t, uint16_t owner,
+			 void (*fn)(void *ctx, struct gw_tenant *tn, struct gw_device *d), void *ctx);
 
 /* Capture times against a device's learned clock (control_glue.c). */
 enum gw_clock {
@@ -350,6 +354,10 @@ void gw_admit_publish(struct gw *gw);
  * the newest devices of the tenants furthest above their share give way until it fits. */
 void gw_admit_shed(struct gw *gw);
 
+/* pmd_stats.c: the PMD's counters (imissed, ierrors, rx_nombuf, oerrors, per queue) */
+int gw_pmd_register_series(struct gw *gw);
+void gw_pmd_publish(struct gw *gw);
+
 /* cluster.c (all no-ops without cluster.etcd) */
 struct gw_cluster;
 int gw_cluster_start(struct gw *gw, char *err, size_t errlen);
@@ -370,6 +378,8 @@ void gw_cluster_refresh(struct gw *gw);
 
 /* models.c: loads every model of the gateway file (files, batcher queues, controller tables). */
 int gw_models_load(struct gw *gw, char *err, size_t errlen);
+/* Frees what gw_models_load made (models, queue tables, series ids). */
+void gw_models_free(struct gw *gw);
 
 /* check.c */
 /* One RX lcore per port.rx_queues, 1..GW_MAX_RX of them and 1..GW_MAX_WORKERS workers. */

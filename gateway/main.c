@@ -179,6 +179,7 @@ static void reload_text(struct gw *gw, const char *text, uint64_t *generation)
 static bool tick(struct gw *gw, uint64_t *generation, uint64_t drain_since)
 {
 	gw_admit_publish(gw);
+	gw_pmd_publish(gw);
 	char *text = gw_cluster_take_tenants(gw);
 	if (text) {
 		reload_text(gw, text, generation);
@@ -293,7 +294,8 @@ int main(int argc, char **argv)
 	struct rtci_metrics_limits lim = { .slots = 1 + gw->nrx + gw->nworkers, .families = 128,
 					   .series = 32768, .cells = 262144 };
 	if ((rc = rtci_metrics_create(&lim, &gw->metrics)) < 0 ||
-	    (rc = register_model_series(gw)) < 0 || (rc = gw_admit_register_series(gw)) < 0) {
+	    (rc = register_model_series(gw)) < 0 || (rc = gw_admit_register_series(gw)) < 0 ||
+	    (rc = gw_pmd_register_series(gw)) < 0) {
 		fprintf(stderr, "rtci-gateway: metrics: %s\n", rtci_strerror(rc));
 		goto out;
 	}
@@ -460,13 +462,7 @@ out:
 	for (uint32_t s = 0; s < gw->ntslots; s++)
 		free(gw->tseries[s].setup);
 	rtci_metrics_destroy(gw->metrics);
-	for (uint32_t k = 0; k < gw->nmodels && gw->models; k++)
-		rtci_model_destroy(gw->models[k].model);
-	free(gw->models);
-	free(gw->queue_model);
-	free(gw->s_batch);
-	free(gw->s_qtime);
-	free(gw->s_qdepth);
+	gw_models_free(gw);
 	rtci_config_free_tenants(tc);
 	if (eal)
 		rtci_port_eal_cleanup();

@@ -60,3 +60,15 @@ int gw_models_load(struct gw *gw, char *err, size_t errlen)
 			gw->queue_model[gw->models[k].queue_base + g] = (uint16_t)k;
 	return 0;
 }
+
+void gw_models_free(struct gw *gw)
+{
+	for (uint32_t k = 0; k < gw->nmodels && gw->models; k++)
+		rtci_model_destroy(gw->models[k].model);
+	free(gw->models);
+	free(gw->queue_model);
+	free(gw->s_batch);
+	free(gw->s_qtime);
+	free(gw->s_qdepth);
+	gw->models = NULL;
+}

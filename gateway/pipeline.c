@@ -272,35 +272,35 @@ static void send_move(struct gw_rx *rx, const struct gw_tenant *tn, struct gw_de
 
 #define MOVE_RESEND_US 200000
 
+struct place_ctx {
+	struct gw_rx *rx;
+	uint64_t now, idle;
+	bool draining;
+};
+
+static void place_one(void *arg, struct gw_tenant *tn, struct gw_device *d)
+{
+	struct place_ctx *x = arg;
+	struct gw *gw = x->rx->gw;
+	uint32_t ip;
+	uint16_t port;
+	if (!d->peer_set || d->moved_ipv4 || x->now - d->last_us > x->idle ||
+	    gw_cluster_home(gw, tn->id, d->id, x->draining, &ip, &port) != 0)
+		return;
+	d->moved_ipv4 = ip;
+	d->moved_port = port;
+	send_move(x->rx, tn, d, x->now);
+	gw_admit_release(gw, tn, d);
+	rtci_metrics_add(gw->metrics, x->rx->mslot, gw->tseries[tn->slot].moves, 1);
+}
+
 /* Membership changed or the gateway drains: this lcore's devices whose home is now elsewhere are
  * moved there (their frames still in flight are answered here), and their admission released. */
 static void place_devices(struct gw_rx *rx, uint64_t now)
 {
-	struct gw *gw = rx->gw;
-	bool draining = atomic_load(&gw->draining);
-	uint64_t idle = (uint64_t)gw->cfg->admission.idle_timeout_ms * 1000;
-	struct gw_table *t = rx->table;
-	for (uint32_t i = 0; i < t->ntenants; i++) {
-		struct gw_tenant *tn = &t->tenants[i];
-		uint32_t used = atomic_load(&tn->pool_used);
-		if (used > tn->pool_size)
-			used = tn->pool_size;
-		for (uint32_t k = 0; k < used; k++) {
-			struct gw_device *d = &tn->pool[k];
-			if (d->owner != rx->index || !d->peer_set || d->moved_ipv4 ||
-			    now - d->last_us > idle)
-				continue;
-			uint32_t ip;
-			uint16_t port;
-			if (gw_cluster_home(gw, tn->id, d->id, draining, &ip, &port) != 0)
-				continue;
-			d->moved_ipv4 = ip;
-			d->moved_port = port;
-			send_move(rx, tn, d, now);
-			gw_admit_release(gw, tn, d);
-			rtci_metrics_add(gw->metrics, rx->mslot, gw->tseries[tn->slot].moves, 1);
-		}
-	}
+	struct place_ctx x = { rx, now, (uint64_t)rx->gw->cfg->admission.idle_timeout_ms * 1000,
+			       atomic_load(&rx->gw->draining) };
+	gw_table_each_owned(rx->table, rx->index, place_one, &x);
 }
 
 /* Whether a frame submitted now to queue q could finish by deadline: the wait for a worker,

@@ -381,3 +381,17 @@ void gw_table_handover(struct gw *gw, struct gw_table *old, struct gw_table *nw,
 	}
 	pthread_mutex_unlock(&gw->adm_lock);
 }
+
+void gw_table_each_owned(struct gw_table *t, uint16_t owner,
+			 void (*fn)(void *ctx, struct gw_tenant *tn, struct gw_device *d), void *ctx)
+{
+	for (uint32_t i = 0; i < t->ntenants; i++) {
+		struct gw_tenant *tn = &t->tenants[i];
+		uint32_t used = atomic_load(&tn->pool_used);
+		if (used > tn->pool_size)
+			used = tn->pool_size;
+		for (uint32_t k = 0; k < used; k++)
+			if (tn->pool[k].owner == owner)
+				fn(ctx, tn, &tn->pool[k]);
+	}
+}

@@ -2,10 +2,11 @@
 # A cluster of rtci-gateways on etcd, each in a network namespace of its own, joined with the
 # camera fleet's namespace and etcd's by a bridge:
 #
-#   tests/cluster_it.sh <rtci-gateway> <rtci-fleet> <rtci-model> <rtci-cluster>
+#   tests/cluster_it.sh <rtci-gateway> <rtci-fleet> <rtci-model> <rtci-cluster> <rtci-edge>
 #
 # Checks, with three gateways (and a fourth added) and a fleet of 60 cameras:
 #   1. every device ends up at its rendezvous home (rtci-cluster home), wherever it said hello;
+#      rtci-edge follows a redirect too;
 #   2. tenants changed in etcd reach every gateway within 1 s;
 #   3. kill -9 of a gateway: its devices are back in session elsewhere and the only frames lost
 #      are those captured between the kill and shortly after its lease expired;
@@ -23,6 +24,7 @@ gateway=${1:?rtci-gateway}
 fleet=${2:?rtci-fleet}
 modeltool=${3:?rtci-model}
 cluster=${4:?rtci-cluster}
+edge=${5:?rtci-edge}
 
 . "$(dirname "$0")/../scripts/cluster-env.sh"
 cluster_env_init ci
@@ -144,6 +146,18 @@ while read -r dev gw state; do
 done < "$work/place.txt"
 [ "$misplaced" = 0 ] || fail "$misplaced of 60 devices not at their rendezvous home"
 echo "cluster: 60 of 60 devices at their rendezvous home"
+# rtci-edge, seeded with gw1, for a device whose home is another gateway
+for dev in $(seq 1100 1199); do
+	home=$(ip netns exec "$NS_E" "$cluster" --etcd "$ETCD" --prefix "$PREFIX" home 1 "$dev" | awk '{print $2}')
+	[ "$home" != "$NET.0.1:47000" ] && break
+done
+ip netns exec "$NS_D" "$edge" --gateway "$NET.0.1:47000" --tenant 1 --device "$dev" --key "$KEY" \
+	--model "$work/fmnist.rtcm" --frames 20 --fps 10 --deadline-ms 500 > "$work/edge.out" \
+	2> "$work/edge.err" || fail "rtci-edge exit status $?"
+grep -q "to gateway $home" "$work/edge.err" || fail "rtci-edge did not follow the redirect to $home"
+answered=$(sed -n 's/^results: \([0-9]*\).*/\1/p' "$work/edge.out" | tail -1)
+echo "cluster: rtci-edge device $dev redirected from gw1 to $home, ${answered:-0} of 20 frames answered"
+[ "${answered:-0}" -ge 15 ] || fail "rtci-edge got too few results after the redirect"
 
 # 3: kill -9 of gw2
 run_fleet kill 14

@@ -22,7 +22,18 @@
 #define MAX_CMDS 4096
 
 struct row { unsigned long long seq; int image, setup, cls, result; };
-struct cmd { unsigned long long from, next; int setup; };
+#define PLAN_MAX 8
+/* A command as rtci-edge logs it: in force from `from` (or the next frame), a plan's steps from
+ * plan_from on (step i for frame plan_from + i, the last held). */
+struct cmd { unsigned long long from, next, plan_from; int setup, steps[PLAN_MAX], nsteps; };
+
+static int cmd_setup(const struct cmd *c, unsigned long long seq)
+{
+	if (c->nsteps == 0 || seq < c->plan_from)
+		return c->setup;
+	unsigned long long i = seq - c->plan_from;
+	return c->steps[i < (unsigned long long)c->nsteps ? i : (unsigned long long)c->nsteps - 1];
+}
 
 int main(int argc, char **argv)
 {
@@ -62,9 +73,22 @@ int main(int argc, char **argv)
 			const char *p = strstr(line, "command ");
 			unsigned long long k, from, next;
 			int setup;
-			if (p && sscanf(p, "command %llu: setup %d from frame %llu (next frame %llu)", &k, &setup,
-					&from, &next) == 4)
-				cmds[nc++] = (struct cmd){ .from = from, .next = next, .setup = setup };
+			if (!p || sscanf(p, "command %llu: setup %d from frame %llu (next frame %llu)", &k,
+					 &setup, &from, &next) != 4)
+				continue;
+			struct cmd c = { .from = from, .next = next, .setup = setup };
+			const char *pl = strstr(p, " plan ");
+			unsigned long long pf;
+			int used = 0;
+			if (pl && sscanf(pl, " plan %llu: %n", &pf, &used) == 1 && used > 0) {
+				c.plan_from = pf;
+				for (const char *q = pl + used; c.nsteps < PLAN_MAX && *q >= '0' && *q <= '9';) {
+					c.steps[c.nsteps++] = (int)strtol(q, (char **)&q, 10);
+					if (*q == ',')
+						q++;
+				}
+			}
+			cmds[nc++] = c;
 		}
 		fclose(f);
 	}
@@ -82,7 +106,7 @@ int main(int argc, char **argv)
 		int want = -1;
 		for (int j = 0; j < ne; j++)
 			if (eff[j].from <= rows[i].seq)
-				want = eff[j].setup;
+				want = cmd_setup(&eff[j], rows[i].seq);
 		if (want < 0)
 			continue;
 		switch_checked++;

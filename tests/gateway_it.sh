@@ -251,6 +251,12 @@ check_ge 'rtci_frames_in_time_total{tenant="1"}' 19
 check_ge 'rtci_hellos_off_pace_total{tenant="2"}' 1
 [ "$(metric 'rtci_hellos_off_pace_total{tenant="1"}')" = 0 ] ||
 	fail "tenant 1's hellos counted off pace"
+# loss below the parser is exported: the PMD's own counters, in the metrics and the summary
+check_ge 'rtci_port_pmd_rx_packets_total{queue="0"}' 1
+grep -q '^rtci_port_pmd_drops_total{reason="imissed"}' "$out/final.prom" ||
+	fail "the PMD's missed packets are not exported"
+grep "final " "$work/gateway.log" | grep -q "rtci_port_pmd_drops_total=" ||
+	fail "the PMD's drops are not in the summary line"
 grep -q "final " "$work/gateway.log" || fail "no final summary line"
 # every frame taken into the batcher was answered or counted as dropped, also during the drain
 submitted=$(metric 'rtci_frames_total{tenant="1"}')
