@@ -971,7 +971,7 @@ static int convert_gateway(struct loader *l, const struct y_gateway *y,
 	/* admission */
 	const struct y_admission *ad = y->admission;
 	c->admission.enabled = ad && ad->enabled ? *ad->enabled != 0 : true;
-	if ((rc = range_u32(l, "admission.headroom_pct", ad ? ad->headroom_pct : NULL, 10, 0, 90,
+	if ((rc = range_u32(l, "admission.headroom_pct", ad ? ad->headroom_pct : NULL, 20, 0, 90,
 			    &c->admission.headroom_pct)) < 0)
 		return rc;
 	if ((rc = range_u32(l, "admission.capacity_fps", ad ? ad->capacity_fps : NULL, 0, 0,

@@ -35,13 +35,13 @@ expect out "$work/gateway.yaml: ok"
 expect out "model 0 fmnist: $work/fmnist.rtcim, geometry fmnist"
 expect out "tenant 1 city-traffic: 4002 devices (2 listed, derived 1000..4999)"
 expect out "tenants: 2 in $work/tenants.yaml, 4202 devices"
-expect out "capacity: measured at start-up (tail of model fmnist on 2 workers), 10% headroom"
+expect out "capacity: measured at start-up (tail of model fmnist on 2 workers), 20% headroom"
 [ ! -s "$work/err" ] || fail "errors on a valid config: $(cat "$work/err")"
 [ ! -e "/var/run/dpdk/$prefix" ] || fail "the EAL was started"
 
 sed 's/capacity_fps: 0 /capacity_fps: 1200 /' "$work/gateway.yaml" > "$work/capacity.yaml"
 run 0 "$work/capacity.yaml"
-expect out "capacity: 1200 frames/s configured (admission.capacity_fps), 10% headroom: admits 1080 frames/s"
+expect out "capacity: 1200 frames/s configured (admission.capacity_fps), 20% headroom: admits 960 frames/s"
 
 expect out "cluster: off"
 # a member of a cluster: checked without reaching etcd

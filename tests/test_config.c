@@ -52,7 +52,7 @@ Test(config, example_gateway_file)
 	cr_expect_eq(c->control.rtt_us, 30000);
 	cr_expect_eq(c->batching.deadline_margin_pct, 10);
 	cr_expect(c->admission.enabled);
-	cr_expect_eq(c->admission.headroom_pct, 10);
+	cr_expect_eq(c->admission.headroom_pct, 20);
 	cr_expect_eq(c->admission.capacity_fps, 0);
 	cr_expect_eq(c->admission.idle_timeout_ms, 5000);
 	cr_expect_eq(c->admission.retry_after_ms, 2000);
@@ -132,7 +132,7 @@ Test(config, defaults_for_optional_sections)
 	cr_expect_eq(c->control.rtt_us, 20000);
 	cr_expect_eq(c->batching.deadline_margin_pct, 10);
 	cr_expect(c->admission.enabled, "admission is on unless turned off");
-	cr_expect_eq(c->admission.headroom_pct, 10);
+	cr_expect_eq(c->admission.headroom_pct, 20);
 	cr_expect_eq(c->admission.capacity_fps, 0, "measured");
 	cr_expect_eq(c->admission.idle_timeout_ms, 5000);
 	cr_expect_eq(c->admission.retry_after_ms, 2000);
