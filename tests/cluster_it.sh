@@ -37,6 +37,7 @@ cleanup() {
 	local rc=$?
 	for i in "${!gw_pid[@]}"; do kill -9 "${gw_pid[$i]}" 2>/dev/null; done
 	[ -n "${fleet_pid:-}" ] && kill "$fleet_pid" 2>/dev/null
+	[ -n "${cl_etcd_pid:-}" ] && { kill -CONT "$cl_etcd_pid"; kill "$cl_etcd_pid"; } 2>/dev/null
 	wait 2>/dev/null
 	if [ "$rc" -ne 0 ]; then
 		for f in "$work"/*.log "$work"/*.out; do

@@ -5,8 +5,10 @@
  * 1. Every answered frame's class is the class of the same image run in this process through
  *    head -> codec -> tail (frames whose two best logits are closer than 1e-3 are counted as
  *    ties and not compared: a batched tail may round differently).
- * 2. Every rate-switch command in EDGE_LOG ("command K: setup X from frame Y (next frame N)")
- *    took effect exactly from frame Y: a command cancels one still pending when it arrives.
+ * 2. Every command in EDGE_LOG ("command K: setup X from frame Y (next frame N) plan P: S0,S1,..")
+ *    took effect as logged: each frame begun after the command arrived (seq >= N) and before the
+ *    next one arrived uses the plan's step for it (frame P + i: step i, the last held); frames
+ *    before the plan's first frame hold their setup and are not judged.
  * 3. At least MIN_RESULTS frames were answered.
  * Prints what it checked; exits 0 when everything holds. */
 #include <stdio.h>
@@ -93,20 +95,21 @@ int main(int argc, char **argv)
 		fclose(f);
 	}
 
-	/* effective transitions: a pending command applies unless the next one arrived first */
-	static struct cmd eff[MAX_CMDS];
+	/* effective commands: a pending command applies unless the next one arrived first */
 	int ne = 0;
 	for (int i = 0; i < nc; i++)
-		if (i + 1 == nc || cmds[i].from < cmds[i + 1].next)
-			eff[ne++] = cmds[i];
+		ne += i + 1 == nc || cmds[i].from < cmds[i + 1].next;
 	int switch_checked = 0, switch_bad = 0;
 	for (int i = 0; i < n; i++) {
 		if (rows[i].setup < 0)
 			continue;
+		/* the command in force for a frame is the last one the device had when it began the
+		 * frame (next <= seq); before that command's first frame the setup is held */
 		int want = -1;
-		for (int j = 0; j < ne; j++)
-			if (eff[j].from <= rows[i].seq)
-				want = cmd_setup(&eff[j], rows[i].seq);
+		for (int j = 0; j < nc; j++)
+			if (cmds[j].next <= rows[i].seq)
+				want = rows[i].seq >= (cmds[j].nsteps ? cmds[j].plan_from : cmds[j].from)
+					       ? cmd_setup(&cmds[j], rows[i].seq) : -1;
 		if (want < 0)
 			continue;
 		switch_checked++;
