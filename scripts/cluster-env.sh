@@ -109,7 +109,11 @@ EOF2
 }
 
 cluster_down() {
-	[ -n "$cl_etcd_pid" ] && { kill -CONT "$cl_etcd_pid"; kill "$cl_etcd_pid"; wait "$cl_etcd_pid"; } 2>/dev/null
+	if [ -n "$cl_etcd_pid" ]; then
+		kill -CONT "$cl_etcd_pid" 2>/dev/null || true
+		kill "$cl_etcd_pid" 2>/dev/null || true
+		wait "$cl_etcd_pid" 2>/dev/null || true
+	fi
 	cl_etcd_pid=
 	for i in $(seq "${CL_N:-0}"); do ip netns del "$(cluster_gw_ns "$i")" 2>/dev/null; done
 	ip netns del "$CL_NS_D" 2>/dev/null
