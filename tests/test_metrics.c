@@ -210,10 +210,12 @@ struct churn {
 static void *churn_main(void *p)
 {
 	struct churn *c = p;
-	while (!atomic_load(c->stop)) {
+	/* at least one update each, even when the scrapes are over before this thread first runs
+	 * (a loaded machine) */
+	do {
 		rtci_metrics_add(c->m, c->slot, c->series, 1);
 		rtci_metrics_observe(c->m, c->slot, c->hist, 3.0);
-	}
+	} while (!atomic_load(c->stop));
 	return NULL;
 }
 
