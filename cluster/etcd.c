@@ -439,7 +439,9 @@ static void *watch_main(void *arg)
 		json_t *cr = range_body(w->prefix);
 		if (w->next_revision)
 			json_object_set_new(cr, "start_revision", i64json(w->next_revision));
-		char *text = json_dumps(json_pack("{s:o}", "create_request", cr), JSON_COMPACT);
+		json_t *req = json_pack("{s:o}", "create_request", cr);
+		char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+		json_decref(req);
 		w->pending.len = 0;
 		curl_easy_reset(c);
 		curl_easy_setopt(c, CURLOPT_URL, url);
