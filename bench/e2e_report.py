@@ -386,7 +386,6 @@ def cmd_capfps(d):
 
 def tenant_fleet(d, tag):
     r = admission_figures(os.path.join(d, 'devices-%s.csv' % tag), 1.0)
-    cap = sent = 0
     with open(os.path.join(d, 'devices-%s.csv' % tag)) as f:
         rows_ = list(csv.DictReader(f))
     r['devices'] = len(rows_)

@@ -93,7 +93,7 @@ void gw_admit_release(struct gw *gw, struct gw_tenant *tn, struct gw_device *d)
 }
 
 /* The table's per-tenant view for the rules: loads now, weights, reservations, shares. */
-static void view(const struct gw *gw, struct gw_table *t, uint64_t cap)
+static void view(struct gw_table *t, uint64_t cap)
 {
 	for (uint32_t i = 0; i < t->ntenants; i++) {
 		const struct gw_tenant *tn = &t->tenants[i];
@@ -104,7 +104,6 @@ static void view(const struct gw *gw, struct gw_table *t, uint64_t cap)
 		};
 	}
 	rtci_adm_shares(cap, t->adm, t->ntenants);
-	(void)gw;
 }
 
 /* The newest admitted device of tenant v gives way; false when it has none. Its owner drops
@@ -138,7 +137,7 @@ bool gw_admit(struct gw_rx *rx, struct gw_tenant *tn, struct gw_device *d, uint6
 	struct gw_table *t = rx->table;
 	uint32_t ti = (uint32_t)(tn - t->tenants);
 	pthread_mutex_lock(&gw->adm_lock);
-	view(gw, t, cap);
+	view(t, cap);
 	enum rtci_adm_verdict v = rtci_adm_decide(cap, atomic_load(&gw->adm_load), &t->adm[ti], x);
 	while (v == RTCI_ADM_PREEMPT && atomic_load(&gw->adm_load) + x > cap) {
 		uint32_t vi = rtci_adm_victim(t->adm, t->ntenants, ti);
@@ -193,7 +192,7 @@ void gw_admit_publish(struct gw *gw)
 	}
 	struct gw_table *t = atomic_load(&gw->table);
 	pthread_mutex_lock(&gw->adm_lock);
-	view(gw, t, cap);
+	view(t, cap);
 	for (uint32_t i = 0; i < t->ntenants; i++) {
 		const struct gw_tenant_series *ts = &gw->tseries[t->tenants[i].slot];
 		rtci_metrics_gauge_set(m, 0, ts->adm_load, (double)t->adm[i].load / 1000.0);
@@ -211,7 +210,7 @@ void gw_admit_shed(struct gw *gw)
 		return;
 	struct gw_table *t = atomic_load(&gw->table);
 	pthread_mutex_lock(&gw->adm_lock);
-	view(gw, t, cap);
+	view(t, cap);
 	while (atomic_load(&gw->adm_load) > cap) {
 		uint32_t vi = rtci_adm_victim(t->adm, t->ntenants, UINT32_MAX);
 		if (vi == UINT32_MAX)
