@@ -25,6 +25,7 @@
 #include <time.h>
 #include <zstd.h>
 
+#include "common/clock.h"
 #include "common/idx.h"
 #include "common/rtci_error.h"
 #include "inference/codec.h"
@@ -35,13 +36,6 @@
 
 static const uint32_t channel_set[] = { 1, 2, 3, 4, 5, 6, 7, 8, 16, 32 };
 static const uint32_t level_set[] = { 65535, 255, 15, 3, 1 };
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void *xmalloc(size_t n)
 {
@@ -217,20 +211,20 @@ static void run_setup(const struct geometry *g, uint32_t c, uint32_t L, int leve
 
 	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
 	for (int run = 0; run < runs; run++) {
-		double t0 = now();
+		double t0 = rtci_mono_s();
 		for (size_t i = 0; i < N; i++) {
 			long ret = rtci_codec_encode(codec, &d, x + i * stride, frames + i * fcap, fcap);
 			if (ret < 0)
 				die("encode", ret);
 			flen[i] = (size_t)ret;
 		}
-		double t1 = now();
+		double t1 = rtci_mono_s();
 		for (size_t i = 0; i < N; i++) {
 			int ret = rtci_codec_decode(codec, frames + i * fcap, flen[i], out, n, 0, NULL);
 			if (ret < 0)
 				die("decode", ret);
 		}
-		double t2 = now();
+		double t2 = rtci_mono_s();
 		/* The same two stages one by one: codec's own work, then zstd as the codec calls it
 		 * (decompression only where the frame is compressed, not stored). */
 		for (size_t i = 0; i < N; i++) {
@@ -238,21 +232,21 @@ static void run_setup(const struct geometry *g, uint32_t c, uint32_t L, int leve
 			if (ret < 0)
 				die("quantize_pack", ret);
 		}
-		double t3 = now();
+		double t3 = rtci_mono_s();
 		for (size_t i = 0; i < N; i++)
 			zlen[i] = ZSTD_compress2(cctx, z + i * zcap, zcap, packed + i * plen, plen);
-		double t4 = now();
+		double t4 = rtci_mono_s();
 		for (size_t i = 0; i < N; i++)
 			if (!ZSTD_isError(zlen[i]) && zlen[i] < plen &&
 			    ZSTD_isError(ZSTD_decompressDCtx(dctx, scratch, plen, z + i * zcap, zlen[i])))
 				die("zstd", 0);
-		double t5 = now();
+		double t5 = rtci_mono_s();
 		for (size_t i = 0; i < N; i++) {
 			int ret = rtci_codec_unpack_dequantize(&d, side + i * 2 * c, packed + i * plen, out, 0);
 			if (ret < 0)
 				die("unpack_dequantize", ret);
 		}
-		double t6 = now();
+		double t6 = rtci_mono_s();
 		/* Baseline. */
 		for (size_t i = 0; i < N; i++) {
 			base_quantize(x + i * stride, c, plane, L, side + i * 2 * c, bcodes + i * blen);
@@ -260,13 +254,13 @@ static void run_setup(const struct geometry *g, uint32_t c, uint32_t L, int leve
 			if (ZSTD_isError(bzlen[i]))
 				die("baseline zstd", 0);
 		}
-		double t7 = now();
+		double t7 = rtci_mono_s();
 		for (size_t i = 0; i < N; i++) {
 			if (ZSTD_isError(ZSTD_decompressDCtx(dctx, scratch, blen, bz + i * bcap, bzlen[i])))
 				die("baseline unzstd", 0);
 			base_dequantize(scratch, c, plane, L, side + i * 2 * c, out);
 		}
-		double t8 = now();
+		double t8 = rtci_mono_s();
 		double per = 1.0 / (double)N;
 		t[0][run] = (t1 - t0) * per;
 		t[1][run] = (t2 - t1) * per;

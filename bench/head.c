@@ -7,16 +7,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "inference/engine.h"
 #include "inference/model.h"
 #include "bench_util.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 int main(int argc, char **argv)
 {
@@ -73,13 +67,13 @@ int main(int argc, char **argv)
 			rtci_head_run(h, id, 1, img, out);
 		for (int r = 0; r < runs; r++) {
 			int it = 0;
-			double t0 = now_s();
+			double t0 = rtci_mono_s();
 			do {
 				if (rtci_head_run(h, id, 1, img, out))
 					return 1;
 				it++;
-			} while (now_s() - t0 < 0.2);
-			v[r] = it / (now_s() - t0);
+			} while (rtci_mono_s() - t0 < 0.2);
+			v[r] = it / (rtci_mono_s() - t0);
 		}
 		qsort(v, (size_t)runs, sizeof(double), bench_cmp_double);
 		double med = v[runs / 2];

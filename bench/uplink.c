@@ -4,6 +4,7 @@
  * as CSV, with the share of zero-copy sends the kernel copied anyway (always on loopback and
  * veth). The smallest size from which zero-copy wins at every larger size is the threshold to
  * configure; --peer measures another path (e.g. a NIC) instead of loopback. */
+#include "common/clock.h"
 #include "common/rtci_error.h"
 #include "dataplane/uplink.h"
 
@@ -16,13 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 #include "bench_util.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ns per datagram for one run of `rounds` batches of `batch` datagrams of `size` bytes. */
 static const char *peer_ip = "127.0.0.1";
@@ -48,7 +42,7 @@ static double run(uint16_t sink_port, uint32_t size, uint32_t zc_threshold, int 
 		memset(rtci_uplink_slot(u, i), (int)i, size);
 	}
 	rtci_uplink_send_slots(u, lens, batch, 1000); /* warm-up */
-	double t0 = now_s();
+	double t0 = rtci_mono_s();
 	long sent = 0;
 	for (int r = 0; r < rounds; r++) {
 		rc = rtci_uplink_send_slots(u, lens, batch, 5000);
@@ -58,7 +52,7 @@ static double run(uint16_t sink_port, uint32_t size, uint32_t zc_threshold, int 
 		}
 		sent += rc;
 	}
-	double el = now_s() - t0;
+	double el = rtci_mono_s() - t0;
 	struct rtci_uplink_stats st;
 	rtci_uplink_stats(u, &st);
 	if (zc_threshold <= size && st.sent_zc == 0) {

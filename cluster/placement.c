@@ -1,4 +1,5 @@
 #include "cluster/placement.h"
+#include "common/hash.h"
 
 #include <math.h>
 #include <string.h>
@@ -22,13 +23,11 @@ uint64_t rtci_place_id_hash(const char *id)
 	return h;
 }
 
-/* SplitMix64's finaliser over the member and the key: a fast, well-spread 64-bit hash. */
+/* SplitMix64's finaliser over the member and the key: a fast, well-spread 64-bit hash. Every
+ * gateway must compute the same value, so this exact form is part of the cluster's contract. */
 static uint64_t mix(uint64_t member, uint64_t key)
 {
-	uint64_t z = member ^ (key + 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return rtci_mix64_final(member ^ (key + RTCI_GOLDEN64));
 }
 
 int rtci_place(const struct rtci_member *m, size_t n, uint64_t key)

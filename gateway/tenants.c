@@ -7,6 +7,7 @@
  * boundary (gw_table_handover) and the main lcore frees the old table once every RX lcore has
  * switched. */
 #include "gateway/gw.h"
+#include "common/hash.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@ static uint64_t hkey(uint32_t tenant, uint32_t device)
 
 static uint32_t hmix(uint64_t k)
 {
-	return (uint32_t)(rtci_ctl_mix64(k) >> 32);
+	return (uint32_t)(rtci_mix64(k) >> 32);
 }
 
 static int cmp_listed(const void *a, const void *b)

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/rtci_error.h"
 #include "dataplane/auth.h"
 #include "dataplane/protocol.h"
@@ -46,13 +47,6 @@ struct devstate {
 
 static volatile sig_atomic_t stop;
 static void on_signal(int s) { (void)s; stop = 1; }
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static int parse_key(const char *hex, uint8_t key[32])
 {
@@ -211,7 +205,7 @@ int main(int argc, char **argv)
 			n_bad++;
 			continue;
 		}
-		uint64_t t_arr = now_us();
+		uint64_t t_arr = rtci_mono_us();
 		struct rtci_reasm_frame *f;
 		int r = rtci_reasm_insert(reasm, &msg, dkey, t_arr, &f);
 		if (r != 1) {
@@ -227,7 +221,7 @@ int main(int argc, char **argv)
 		    !rtci_model_setup(m, setup)) {
 			res.status = RTCI_PROTO_RES_DECODE_ERROR;
 		} else {
-			uint64_t t0 = now_us();
+			uint64_t t0 = rtci_mono_us();
 			if (rtci_tail_run(tail, 1, wide, &setup, logits) < 0) {
 				res.status = RTCI_PROTO_RES_DECODE_ERROR;
 			} else {
@@ -240,10 +234,10 @@ int main(int argc, char **argv)
 				res.class_id = (uint16_t)idx[0];
 				res.score = (float)(1.0 / sum);
 			}
-			res.inference_us = (uint32_t)(now_us() - t0);
+			res.inference_us = (uint32_t)(rtci_mono_us() - t0);
 		}
 		rtci_reasm_release(reasm, f);
-		res.total_us = (uint32_t)(now_us() - f->first_time);
+		res.total_us = (uint32_t)(rtci_mono_us() - f->first_time);
 		info.seq = seq;
 		info.setup_id = (uint16_t)setup;
 		long l = rtci_proto_encode_result(out, sizeof(out), &info, &res, dkey);

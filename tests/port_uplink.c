@@ -10,6 +10,7 @@
  *     malformed frames and sends "STOP".
  *
  * Exit status 0 on success, 1 on failure. */
+#include "common/clock.h"
 #include "common/rtci_error.h"
 #include "dataplane/port.h"
 #include "dataplane/uplink.h"
@@ -38,13 +39,6 @@
 
 static int failed;
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static uint32_t parse_ip(const char *s)
 {
 	struct in_addr a;
@@ -62,7 +56,7 @@ static int run_gateway(char **argv)
 	const char *iface = argv[0], *prefix = argv[3], *ready = argv[4];
 	uint32_t ip = parse_ip(argv[1]);
 	uint16_t port = (uint16_t)atoi(argv[2]);
-	double deadline = now_s() + atof(argv[5]);
+	double deadline = rtci_mono_s() + atof(argv[5]);
 
 	/* one lcore: the first CPU this process may run on */
 	cpu_set_t cpus;
@@ -103,7 +97,7 @@ static int run_gateway(char **argv)
 	int stop = 0;
 	/* two queue pairs: the kernel spreads flows over them (af_packet fanout by hash) */
 	uint64_t per_queue[2] = { 0, 0 };
-	while (!stop && now_s() < deadline) {
+	while (!stop && rtci_mono_s() < deadline) {
 		uint16_t got = 0;
 		for (uint16_t q = 0; q < 2; q++) {
 			uint16_t n = rtci_port_rx(p, q, d, 32);
@@ -318,8 +312,8 @@ static int run_device(char **argv)
 		rc = rtci_uplink_send(u, iov + off, 20, 5000);
 		if (rc != 20)
 			FAIL("uplink send: %d (%s)", rc, rc < 0 ? rtci_strerror(rc) : "short");
-		double until = now_s() + 5;
-		while (seen.n < want && now_s() < until)
+		double until = rtci_mono_s() + 5;
+		while (seen.n < want && rtci_mono_s() < until)
 			if ((rc = rtci_uplink_recv(u, on_echo, &seen, 200)) < 0) {
 				FAIL("uplink recv: %s", rtci_strerror(rc));
 				break;

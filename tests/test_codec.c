@@ -7,6 +7,7 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "common/hash.h"
 #include "common/rtci_error.h"
 #include "inference/codec.h"
 
@@ -20,10 +21,7 @@ static const uint32_t level_set[] = { 65535, 255, 15, 3, 1 };
 static uint64_t rng_state;
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return rtci_splitmix64(&rng_state);
 }
 static float unif(void) { return (float)(rnd() >> 40) / (float)(1u << 24); }
 
