@@ -96,18 +96,20 @@ static const struct {
 	{ RTCI_ERR_BATCH_TENANT_BOUND, "batcher: tenant at its queue bound" },
 	{ RTCI_ERR_BATCH_DEADLINE, "batcher: deadline cannot be met" },
 	{ RTCI_ERR_METRICS_FULL, "metrics: registry full" },
-	{ RTCI_ERR_PORT_EAL, "port: DPDK EAL initialisation failed" },
-	{ RTCI_ERR_PORT_SETUP, "port: DPDK port setup failed" },
-	{ RTCI_ERR_PORT_NO_NEIGHBOR, "port: destination MAC unknown" },
 	{ RTCI_ERR_GATEWAY_LCORES, "gateway: lcore layout unusable" },
 	{ RTCI_ERR_GATEWAY_MODEL, "gateway: model unusable" },
 
-	/* edge */
-	{ RTCI_ERR_UPLINK_TIMEOUT, "uplink: timed out" },
-	{ RTCI_ERR_UPLINK_TOO_BIG, "uplink: datagram larger than buffer" },
+	/* cluster */
 	{ RTCI_ERR_ETCD_UNREACHABLE, "etcd: no endpoint answered" },
 	{ RTCI_ERR_ETCD_PROTOCOL, "etcd: unexpected answer" },
 	{ RTCI_ERR_ETCD_REFUSED, "etcd: request refused" },
+
+	/* packet transport */
+	{ RTCI_ERR_PORT_EAL, "port: DPDK EAL initialisation failed" },
+	{ RTCI_ERR_PORT_SETUP, "port: DPDK port setup failed" },
+	{ RTCI_ERR_PORT_NO_NEIGHBOR, "port: destination MAC unknown" },
+	{ RTCI_ERR_UPLINK_TIMEOUT, "uplink: timed out" },
+	{ RTCI_ERR_UPLINK_TOO_BIG, "uplink: datagram larger than buffer" },
 };
 
 const char *rtci_strerror(int err)

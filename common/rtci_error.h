@@ -106,22 +106,25 @@ enum rtci_error_code {
 	RTCI_ERR_BATCH_TENANT_BOUND = 1703, /* tenant at its bound in a batcher queue */
 	RTCI_ERR_BATCH_DEADLINE = 1704,     /* frame cannot meet its deadline */
 	RTCI_ERR_METRICS_FULL = 1705,       /* metrics registry at capacity */
-	RTCI_ERR_PORT_EAL = 1706,           /* DPDK EAL initialisation failed */
-	RTCI_ERR_PORT_SETUP = 1707,         /* DPDK port configuration failed */
-	RTCI_ERR_PORT_NO_NEIGHBOR = 1708,   /* no MAC known for a reply's destination */
 	RTCI_ERR_GATEWAY_LCORES = 1709,     /* lcore layout unusable (role missing, lcore not enabled) */
 	RTCI_ERR_GATEWAY_MODEL = 1710,      /* model unusable by the gateway (geometry, setups) */
 
 	/* edge (edge/): 1800-1899 */
 	RTCI_ERR_EDGE_FIRST = 1800,
-	RTCI_ERR_UPLINK_TIMEOUT = 1800,     /* uplink operation did not complete in time */
-	RTCI_ERR_UPLINK_TOO_BIG = 1801,     /* datagram larger than an uplink buffer */
 
 	/* cluster (cluster/): 1900-1949 */
 	RTCI_ERR_CLUSTER_FIRST = 1900,
 	RTCI_ERR_ETCD_UNREACHABLE = 1900,   /* no etcd endpoint answered in time */
 	RTCI_ERR_ETCD_PROTOCOL = 1901,      /* etcd's answer was not the JSON expected */
 	RTCI_ERR_ETCD_REFUSED = 1902,       /* etcd answered with an error */
+
+	/* packet transport (dataplane/port, dataplane/uplink): 1950-1999 */
+	RTCI_ERR_TRANSPORT_FIRST = 1950,
+	RTCI_ERR_PORT_EAL = 1950,           /* DPDK EAL initialisation failed */
+	RTCI_ERR_PORT_SETUP = 1951,         /* DPDK port configuration failed */
+	RTCI_ERR_PORT_NO_NEIGHBOR = 1952,   /* no MAC known for a reply's destination */
+	RTCI_ERR_UPLINK_TIMEOUT = 1960,     /* uplink operation did not complete in time */
+	RTCI_ERR_UPLINK_TOO_BIG = 1961,     /* datagram larger than an uplink buffer */
 
 	RTCI_ERR_LAST = 1999
 };
