@@ -121,246 +121,325 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	struct options o = {
-		.images = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
-		.frames = 200, .devices = 8, .loss = 0.01, .dup = 0.05, .window = 16,
-		.frag_size = RTCI_PROTO_DEFAULT_FRAG, .seed = 1,
-	};
-	if (parse_options(argc, argv, &o) != 0)
-		return 2;
-	rng_state = o.seed * 0x9E3779B97F4A7C15ULL + 1;
-
-	char err[512];
+/* Everything one run holds: the inputs, the codec, the keys and the receiving side. */
+struct demo {
+	struct options o;
 	struct rtci_idx images;
-	int ret = rtci_idx_load(o.images, o.frames, &images, err, sizeof(err));
+	uint32_t oh, ow;
+	size_t plane, tensor_floats;
+	float *tensors, *decoded;
+	struct rtci_codec *codec;
+	uint8_t *frame;
+	size_t frame_cap;
+	uint32_t tenant;
+	uint8_t (*keys)[RTCI_AUTH_KEY_LEN];
+	struct rtci_auth_replay *replay;
+	struct rtci_reasm_config rcfg;
+	struct rtci_reasm *reasm;
+	struct datagram *dgrams;
+	struct datagram **order;
+	uint32_t *frame_image;
+	struct setup_result results[50];
+	uint64_t now, seq, lost, duplicated, bad_decode, replayed;
+};
+
+/* Images, their partition tensors under fixed random filters (He-scaled for 9 inputs), codec. */
+static int load_inputs(struct demo *d)
+{
+	char err[512];
+	int ret = rtci_idx_load(d->o.images, d->o.frames, &d->images, err, sizeof(err));
 	if (ret < 0) {
 		fprintf(stderr, "rtci-codec-demo: %s\n(install the images: apt-get install dataset-fashion-mnist)\n", err);
-		return 1;
+		return -1;
 	}
-	if (rtci_auth_init() != 0) {
-		fprintf(stderr, "rtci-codec-demo: libsodium failed to initialise\n");
-		return 1;
-	}
-
-	const uint32_t oh = (images.rows - 1) / 2 + 1, ow = (images.cols - 1) / 2 + 1;
-	const size_t plane = (size_t)oh * ow, tensor_floats = PART_C * plane;
-
-	/* Fixed random filters, He-scaled for 9 inputs. */
+	d->oh = (d->images.rows - 1) / 2 + 1;
+	d->ow = (d->images.cols - 1) / 2 + 1;
+	d->plane = (size_t)d->oh * d->ow;
+	d->tensor_floats = PART_C * d->plane;
 	float filters[PART_C * 9];
 	for (int i = 0; i < PART_C * 9; i++)
 		filters[i] = (float)((rng_uniform() * 2.0 - 1.0) * sqrt(6.0 / 9.0));
-
-	float *tensors = malloc(images.count * tensor_floats * sizeof(float));
-	float *decoded = malloc(tensor_floats * sizeof(float));
-	if (!tensors || !decoded) {
-		fprintf(stderr, "rtci-codec-demo: out of memory\n");
-		return 1;
-	}
-	for (uint32_t i = 0; i < images.count; i++)
-		partition_tensor(rtci_idx_item(&images, i), images.rows, images.cols, filters,
-				 tensors + i * tensor_floats, oh, ow);
-
-	struct rtci_codec_config ccfg = { .max_elements = (uint32_t)tensor_floats };
-	struct rtci_codec *codec;
-	if ((ret = rtci_codec_create(&ccfg, &codec)) < 0) {
+	d->tensors = malloc(d->images.count * d->tensor_floats * sizeof(float));
+	d->decoded = malloc(d->tensor_floats * sizeof(float));
+	if (!d->tensors || !d->decoded)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < d->images.count; i++)
+		partition_tensor(rtci_idx_item(&d->images, i), d->images.rows, d->images.cols, filters,
+				 d->tensors + i * d->tensor_floats, d->oh, d->ow);
+	struct rtci_codec_config ccfg = { .max_elements = (uint32_t)d->tensor_floats };
+	if ((ret = rtci_codec_create(&ccfg, &d->codec)) < 0) {
 		fprintf(stderr, "rtci-codec-demo: codec: %s\n", rtci_strerror(ret));
-		return 1;
+		return -1;
 	}
-	const size_t frame_cap = (size_t)rtci_codec_max_encoded_size(PART_C, 65535, oh, ow);
-	uint8_t *frame = malloc(frame_cap);
+	d->frame_cap = (size_t)rtci_codec_max_encoded_size(PART_C, 65535, d->oh, d->ow);
+	d->frame = malloc(d->frame_cap);
+	return d->frame ? 0 : -ENOMEM;
+}
 
-	/* One tenant; device keys derived from the tenant key as the gateway does. */
+/* One tenant with device keys derived as the gateway does, the replay windows, reassembly and
+ * the datagram buffers of one window of frames (with room for duplicates). */
+static int setup_link(struct demo *d)
+{
+	int ret;
 	uint8_t tenant_key[RTCI_AUTH_KEY_LEN];
 	for (int i = 0; i < RTCI_AUTH_KEY_LEN; i++)
 		tenant_key[i] = (uint8_t)rng_next();
-	const uint32_t tenant = 1;
-	uint8_t (*keys)[RTCI_AUTH_KEY_LEN] = malloc(o.devices * sizeof(*keys));
-	struct rtci_auth_replay *replay = calloc(o.devices, sizeof(*replay));
-	for (uint32_t d = 0; d < o.devices; d++)
-		rtci_auth_derive_device_key(tenant_key, tenant, d, keys[d]);
-
-	struct rtci_reasm_config rcfg = {
-		.max_frames = 4 * o.window, .arena_bytes = 8u << 20, .max_frame_len = (uint32_t)frame_cap,
-		.max_inflight_per_device = (uint16_t)(o.window < 64 ? o.window : 64), .max_tenants = 4,
-		.ttl = 1000000,
+	d->tenant = 1;
+	d->keys = malloc(d->o.devices * sizeof(*d->keys));
+	d->replay = calloc(d->o.devices, sizeof(*d->replay));
+	if (!d->keys || !d->replay)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < d->o.devices; i++)
+		rtci_auth_derive_device_key(tenant_key, d->tenant, i, d->keys[i]);
+	d->rcfg = (struct rtci_reasm_config){
+		.max_frames = 4 * d->o.window, .arena_bytes = 8u << 20,
+		.max_frame_len = (uint32_t)d->frame_cap,
+		.max_inflight_per_device = (uint16_t)(d->o.window < 64 ? d->o.window : 64),
+		.max_tenants = 4, .ttl = 1000000,
 	};
-	struct rtci_reasm *reasm = rtci_reasm_create(&rcfg, &ret);
-	if (!reasm) {
+	d->reasm = rtci_reasm_create(&d->rcfg, &ret);
+	if (!d->reasm) {
 		fprintf(stderr, "rtci-codec-demo: reassembly: %s\n", rtci_strerror(ret));
-		return 1;
+		return -1;
 	}
+	const size_t max_dgrams = (size_t)d->o.window * MAX_FRAGS * 2;
+	d->dgrams = malloc(max_dgrams * sizeof(*d->dgrams));
+	d->order = malloc(max_dgrams * sizeof(*d->order));
+	d->frame_image = malloc(d->o.window * sizeof(uint32_t));
+	return d->dgrams && d->order && d->frame_image ? 0 : -ENOMEM;
+}
 
-	/* A window of frames is in flight at once; their datagrams (with duplicates) get shuffled. */
-	const size_t max_dgrams = (size_t)o.window * MAX_FRAGS * 2;
-	struct datagram *dgrams = malloc(max_dgrams * sizeof(*dgrams));
-	struct datagram *order[max_dgrams ? max_dgrams : 1];
-	uint32_t *frame_image = malloc(o.window * sizeof(uint32_t));
+/* Device side: encode, fragment and authenticate frames first..first+n-1; returns the number
+ * of datagrams made, or -1. */
+static long send_frames(struct demo *d, int s, const struct rtci_codec_desc *desc, uint32_t first,
+			uint32_t n)
+{
 	struct rtci_proto_datagram out[MAX_FRAGS];
-	struct setup_result results[50];
-	uint64_t now = 0, seq = 0, lost = 0, duplicated = 0, bad_decode = 0, replayed = 0;
-	memset(results, 0, sizeof(results));
+	struct setup_result *r = &d->results[s];
+	size_t nd = 0;
+	for (uint32_t f = 0; f < n; f++) {
+		uint32_t img = first + f;
+		ssize_t len = rtci_codec_encode(d->codec, desc, d->tensors + img * d->tensor_floats,
+						d->frame, d->frame_cap);
+		if (len < 0) {
+			fprintf(stderr, "encode: %s\n", rtci_strerror((int)len));
+			return -1;
+		}
+		struct rtci_proto_frame_info info = { .tenant_id = d->tenant,
+			.device_id = img % d->o.devices, .seq = d->seq, .setup_id = (uint16_t)s,
+			.capture_us = d->now };
+		d->frame_image[d->seq % d->o.window] = img;
+		d->seq++;
+		for (int k = 0; k < MAX_FRAGS; k++)
+			out[k] = (struct rtci_proto_datagram){ .buf = d->dgrams[nd + (size_t)k].buf,
+				.cap = sizeof(d->dgrams[0].buf) };
+		long m = rtci_proto_fragment(&info, d->frame, (size_t)len, d->o.frag_size,
+					     d->keys[info.device_id], out, MAX_FRAGS);
+		if (m < 0) {
+			fprintf(stderr, "fragment: %s\n", rtci_strerror((int)m));
+			return -1;
+		}
+		r->frames_sent++;
+		for (long k = 0; k < m; k++) {
+			r->wire_bytes += out[k].len;
+			r->datagrams++;
+			d->dgrams[nd + (size_t)k].len = out[k].len;
+		}
+		nd += (size_t)m;
+	}
+	return (long)nd;
+}
 
-	printf("rtci-codec-demo: %u Fashion-MNIST images -> partition tensor %dx%ux%u, %u devices,\n"
-	       "  channel: %.1f%% loss, %.1f%% duplicates, shuffled across %u frames, %u-byte fragments\n\n",
-	       images.count, PART_C, oh, ow, o.devices, o.loss * 100, o.dup * 100, o.window, o.frag_size);
-
-	for (int s = 0; s < 50; s++) {
-		struct rtci_codec_desc desc = { .c = channel_set[s / 5], .levels = level_set[s % 5],
-			.channels = PART_C, .height = oh, .width = ow };
-		struct setup_result *r = &results[s];
-
-		for (uint32_t first = 0; first < images.count; first += o.window) {
-			uint32_t nframes = images.count - first < o.window ? images.count - first : o.window;
-			size_t nd = 0;
-
-			/* Device side: encode, fragment, send through the channel. */
-			for (uint32_t f = 0; f < nframes; f++) {
-				uint32_t img = first + f;
-				ssize_t len = rtci_codec_encode(codec, &desc, tensors + img * tensor_floats, frame, frame_cap);
-				if (len < 0) {
-					fprintf(stderr, "encode: %s\n", rtci_strerror((int)len));
-					return 1;
-				}
-				struct rtci_proto_frame_info info = { .tenant_id = tenant, .device_id = img % o.devices,
-					.seq = seq, .setup_id = (uint16_t)s, .capture_us = now };
-				frame_image[seq % o.window] = img;
-				seq++;
-				for (int k = 0; k < MAX_FRAGS; k++)
-					out[k] = (struct rtci_proto_datagram){ .buf = dgrams[nd + (size_t)k].buf,
-						.cap = sizeof(dgrams[0].buf) };
-				long n = rtci_proto_fragment(&info, frame, (size_t)len, o.frag_size,
-							     keys[info.device_id], out, MAX_FRAGS);
-				if (n < 0) {
-					fprintf(stderr, "fragment: %s\n", rtci_strerror((int)n));
-					return 1;
-				}
-				r->frames_sent++;
-				for (long k = 0; k < n; k++) {
-					r->wire_bytes += out[k].len;
-					r->datagrams++;
-					dgrams[nd + (size_t)k].len = out[k].len;
-				}
-				nd += (size_t)n;
-			}
-			size_t no = 0;
-			for (size_t k = 0; k < nd; k++) {
-				if (rng_uniform() < o.loss) {
-					lost++;
-					continue;
-				}
-				order[no++] = &dgrams[k];
-				if (rng_uniform() < o.dup) {
-					order[no++] = &dgrams[k];
-					duplicated++;
-				}
-			}
-			for (size_t k = no; k > 1; k--) {
-				size_t j = rng_next() % k;
-				struct datagram *t = order[k - 1];
-				order[k - 1] = order[j];
-				order[j] = t;
-			}
-
-			/* Gateway side: validate, reassemble, authenticate, decode, check. */
-			for (size_t k = 0; k < no; k++) {
-				struct rtci_proto_msg msg;
-				struct rtci_reasm_frame *done;
-				now += 10;
-				if (rtci_proto_decode(order[k]->buf, order[k]->len, &msg) < 0 ||
-				    msg.hdr.tenant_id != tenant || msg.hdr.device_id >= o.devices)
-					continue;
-				/* A late duplicate of a frame already delivered is dropped before
-				 * reassembly; the window is advanced only by authenticated frames. */
-				struct rtci_auth_replay *win = &replay[msg.hdr.device_id];
-				if (rtci_auth_replay_check(win, msg.hdr.seq) < 0) {
-					replayed++;
-					continue;
-				}
-				if (rtci_reasm_insert(reasm, &msg, keys[msg.hdr.device_id], now, &done) != 1)
-					continue;
-				if (rtci_auth_replay_accept(win, done->hdr.seq) < 0) {
-					rtci_reasm_release(reasm, done);
-					replayed++;
-					continue;
-				}
-				struct rtci_codec_desc got;
-				ret = rtci_codec_decode(codec, done->data, done->len, decoded, tensor_floats, PART_C, &got);
-				uint32_t img = frame_image[done->hdr.seq % o.window];
-				rtci_reasm_release(reasm, done);
-				if (ret < 0) {
-					bad_decode++;
-					continue;
-				}
-				r->frames_ok++;
-				const float *x = tensors + img * tensor_floats;
-				for (uint32_t ch = 0; ch < desc.c; ch++) {
-					float mn = INFINITY, mx = -INFINITY;
-					for (size_t e = 0; e < plane; e++) {
-						mn = fminf(mn, x[ch * plane + e]);
-						mx = fmaxf(mx, x[ch * plane + e]);
-					}
-					/* The quantizer's bound plus the rounding of the float32 arithmetic
-					 * (a few ulps of the channel's largest magnitude). */
-					double bound = (double)(mx - mn) / (2.0 * desc.levels) +
-						       4.0 * FLT_EPSILON * fmax(fabs((double)mn), fabs((double)mx));
-					for (size_t e = 0; e < plane; e++) {
-						double d = fabs((double)x[ch * plane + e] - decoded[ch * plane + e]);
-						if (d > r->max_err)
-							r->max_err = d;
-						if (bound > 0 && d / bound > r->max_err_over_bound)
-							r->max_err_over_bound = d / bound;
-					}
-				}
-			}
-			rtci_reasm_expire(reasm, now + rcfg.ttl + 1);
+/* The channel: loses, duplicates, then shuffles the datagrams into d->order; returns how many. */
+static size_t channel(struct demo *d, size_t nd)
+{
+	size_t no = 0;
+	for (size_t k = 0; k < nd; k++) {
+		if (rng_uniform() < d->o.loss) {
+			d->lost++;
+			continue;
+		}
+		d->order[no++] = &d->dgrams[k];
+		if (rng_uniform() < d->o.dup) {
+			d->order[no++] = &d->dgrams[k];
+			d->duplicated++;
 		}
 	}
+	for (size_t k = no; k > 1; k--) {
+		size_t j = rng_next() % k;
+		struct datagram *t = d->order[k - 1];
+		d->order[k - 1] = d->order[j];
+		d->order[j] = t;
+	}
+	return no;
+}
 
-	printf("setup   c  bits  wire B/frame  ratio vs f32  max |x-x^|  err/bound  frames recovered\n");
+/* Worst reconstruction error of image img's kept channels, absolute and against the
+ * quantizer's bound plus the rounding of float32 arithmetic (a few ulps of the channel's
+ * largest magnitude). */
+static void check_error(struct demo *d, const struct rtci_codec_desc *desc, uint32_t img,
+			struct setup_result *r)
+{
+	const float *x = d->tensors + img * d->tensor_floats;
+	size_t plane = d->plane;
+	for (uint32_t ch = 0; ch < desc->c; ch++) {
+		float mn = INFINITY, mx = -INFINITY;
+		for (size_t e = 0; e < plane; e++) {
+			mn = fminf(mn, x[ch * plane + e]);
+			mx = fmaxf(mx, x[ch * plane + e]);
+		}
+		double bound = (double)(mx - mn) / (2.0 * desc->levels) +
+			       4.0 * FLT_EPSILON * fmax(fabs((double)mn), fabs((double)mx));
+		for (size_t e = 0; e < plane; e++) {
+			double dv = fabs((double)x[ch * plane + e] - d->decoded[ch * plane + e]);
+			if (dv > r->max_err)
+				r->max_err = dv;
+			if (bound > 0 && dv / bound > r->max_err_over_bound)
+				r->max_err_over_bound = dv / bound;
+		}
+	}
+}
+
+/* Gateway side: validate, reassemble, authenticate, decode, check. */
+static void receive(struct demo *d, const struct rtci_codec_desc *desc, struct setup_result *r,
+		    size_t no)
+{
+	for (size_t k = 0; k < no; k++) {
+		struct rtci_proto_msg msg;
+		struct rtci_reasm_frame *done;
+		d->now += 10;
+		if (rtci_proto_decode(d->order[k]->buf, d->order[k]->len, &msg) < 0 ||
+		    msg.hdr.tenant_id != d->tenant || msg.hdr.device_id >= d->o.devices)
+			continue;
+		/* A late duplicate of a frame already delivered is dropped before reassembly; the
+		 * window is advanced only by authenticated frames. */
+		struct rtci_auth_replay *win = &d->replay[msg.hdr.device_id];
+		if (rtci_auth_replay_check(win, msg.hdr.seq) < 0) {
+			d->replayed++;
+			continue;
+		}
+		if (rtci_reasm_insert(d->reasm, &msg, d->keys[msg.hdr.device_id], d->now, &done) != 1)
+			continue;
+		if (rtci_auth_replay_accept(win, done->hdr.seq) < 0) {
+			rtci_reasm_release(d->reasm, done);
+			d->replayed++;
+			continue;
+		}
+		struct rtci_codec_desc got;
+		int ret = rtci_codec_decode(d->codec, done->data, done->len, d->decoded,
+					    d->tensor_floats, PART_C, &got);
+		uint32_t img = d->frame_image[done->hdr.seq % d->o.window];
+		rtci_reasm_release(d->reasm, done);
+		if (ret < 0) {
+			d->bad_decode++;
+			continue;
+		}
+		r->frames_ok++;
+		check_error(d, desc, img, r);
+	}
+}
+
+/* Every setup, window by window: a window of frames is in flight at once. */
+static int run_setups(struct demo *d)
+{
 	for (int s = 0; s < 50; s++) {
-		const struct setup_result *r = &results[s];
+		struct rtci_codec_desc desc = { .c = channel_set[s / 5], .levels = level_set[s % 5],
+			.channels = PART_C, .height = d->oh, .width = d->ow };
+		for (uint32_t first = 0; first < d->images.count; first += d->o.window) {
+			uint32_t left = d->images.count - first;
+			long nd = send_frames(d, s, &desc, first, left < d->o.window ? left : d->o.window);
+			if (nd < 0)
+				return -1;
+			receive(d, &desc, &d->results[s], channel(d, (size_t)nd));
+			rtci_reasm_expire(d->reasm, d->now + d->rcfg.ttl + 1);
+		}
+	}
+	return 0;
+}
+
+/* The table and the totals; returns whether every frame decoded within the bound. */
+static int report(struct demo *d)
+{
+	printf("setup   c  bits  wire B/frame  ratio vs f32  max |x-x^|  err/bound  frames recovered\n");
+	uint64_t sent = 0, ok = 0;
+	int bound_ok = 1;
+	for (int s = 0; s < 50; s++) {
+		const struct setup_result *r = &d->results[s];
 		double per_frame = (double)r->wire_bytes / (double)r->frames_sent;
-		double float_bytes = (double)tensor_floats * sizeof(float);
+		double float_bytes = (double)d->tensor_floats * sizeof(float);
 		printf("%5d %3u %5d %13.1f %13.1f %11.5f %10.3f %8llu / %llu\n", s, channel_set[s / 5],
 		       rtci_codec_bits(level_set[s % 5]), per_frame, float_bytes / per_frame, r->max_err,
 		       r->max_err_over_bound, (unsigned long long)r->frames_ok,
 		       (unsigned long long)r->frames_sent);
+		sent += r->frames_sent;
+		ok += r->frames_ok;
+		bound_ok &= r->max_err_over_bound <= 1.0;
 	}
-
 	struct rtci_reasm_stats st;
-	rtci_reasm_get_stats(reasm, &st);
-	uint64_t sent = 0, ok = 0;
-	for (int s = 0; s < 50; s++) {
-		sent += results[s].frames_sent;
-		ok += results[s].frames_ok;
-	}
+	rtci_reasm_get_stats(d->reasm, &st);
 	printf("\nratio vs f32: bytes of the full %dx%ux%u float32 tensor / bytes on the wire (headers and MACs included)\n"
 	       "err/bound: worst |x - x^| relative to the quantizer's bound (max - min) / 2L plus float32 rounding; must be <= 1\n\n",
-	       PART_C, oh, ow);
+	       PART_C, d->oh, d->ow);
 	printf("datagrams lost %llu, duplicated %llu; dropped as replays of delivered frames %llu;\n"
 	       "reassembly: duplicates dropped %llu, frames expired %llu, bad MAC %llu; decode errors %llu\n",
-	       (unsigned long long)lost, (unsigned long long)duplicated, (unsigned long long)replayed,
-	       (unsigned long long)st.drops[RTCI_REASM_DROP_DUPLICATE], (unsigned long long)st.frames_expired,
-	       (unsigned long long)st.frames_bad_mac, (unsigned long long)bad_decode);
-	int bound_ok = 1;
-	for (int s = 0; s < 50; s++)
-		if (results[s].max_err_over_bound > 1.0)
-			bound_ok = 0;
+	       (unsigned long long)d->lost, (unsigned long long)d->duplicated,
+	       (unsigned long long)d->replayed,
+	       (unsigned long long)st.drops[RTCI_REASM_DROP_DUPLICATE],
+	       (unsigned long long)st.frames_expired, (unsigned long long)st.frames_bad_mac,
+	       (unsigned long long)d->bad_decode);
 	printf("frames recovered: %llu of %llu (%.1f%%)%s\n", (unsigned long long)ok,
 	       (unsigned long long)sent, 100.0 * (double)ok / (double)sent,
 	       bound_ok ? "; every recovered frame authenticated and decoded within the bound" : "");
-	rtci_reasm_destroy(reasm);
-	rtci_codec_destroy(codec);
-	free(frame_image);
-	free(dgrams);
-	free(keys);
-	free(replay);
-	free(frame);
-	free(decoded);
-	free(tensors);
-	rtci_idx_free(&images);
+	return bound_ok;
+}
+
+static void demo_free(struct demo *d)
+{
+	if (d->reasm)
+		rtci_reasm_destroy(d->reasm);
+	if (d->codec)
+		rtci_codec_destroy(d->codec);
+	free(d->frame_image);
+	free(d->order);
+	free(d->dgrams);
+	free(d->keys);
+	free(d->replay);
+	free(d->frame);
+	free(d->decoded);
+	free(d->tensors);
+	rtci_idx_free(&d->images);
+}
+
+int main(int argc, char **argv)
+{
+	static struct demo d = { .o = {
+		.images = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
+		.frames = 200, .devices = 8, .loss = 0.01, .dup = 0.05, .window = 16,
+		.frag_size = RTCI_PROTO_DEFAULT_FRAG, .seed = 1,
+	} };
+	if (parse_options(argc, argv, &d.o) != 0)
+		return 2;
+	rng_state = d.o.seed * 0x9E3779B97F4A7C15ULL + 1;
+	if (rtci_auth_init() != 0) {
+		fprintf(stderr, "rtci-codec-demo: libsodium failed to initialise\n");
+		return 1;
+	}
+	int rc = load_inputs(&d);
+	if (rc == 0)
+		rc = setup_link(&d);
+	if (rc == -ENOMEM)
+		fprintf(stderr, "rtci-codec-demo: out of memory\n");
+	if (rc == 0) {
+		printf("rtci-codec-demo: %u Fashion-MNIST images -> partition tensor %dx%ux%u, %u devices,\n"
+		       "  channel: %.1f%% loss, %.1f%% duplicates, shuffled across %u frames, %u-byte fragments\n\n",
+		       d.images.count, PART_C, d.oh, d.ow, d.o.devices, d.o.loss * 100, d.o.dup * 100,
+		       d.o.window, d.o.frag_size);
+		rc = run_setups(&d);
+	}
+	int bound_ok = rc == 0 && report(&d);
+	demo_free(&d);
+	if (rc < 0)
+		return 1;
 	if (!bound_ok) {
 		fprintf(stderr, "rtci-codec-demo: reconstruction error above the quantizer's bound\n");
 		return 1;
