@@ -10,10 +10,10 @@
  * unreachable the gateway keeps the last membership and tenants it saw, says so in
  * rtci_cluster_etcd_up and its log, and registers again once etcd is back. */
 #include "gateway/gw.h"
+#include "common/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,16 +54,7 @@ struct gw_cluster {
 	char *pending_tenants;
 };
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("rtci-gateway: cluster: ", stdout);
-	vprintf(fmt, ap);
-	fputc('\n', stdout);
-	va_end(ap);
-}
+#define logf_(...) rtci_log("rtci-gateway: cluster", __VA_ARGS__)
 
 /* ---- membership ---- */
 

@@ -10,13 +10,13 @@
  * checks the files (gateway/check.c) and exits without starting anything.
  * docs/operations.md describes the command line, the signals, the lcores and the metrics. */
 #include "gateway/gw.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,16 +31,7 @@
 
 #define ERRLEN 1024
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("rtci-gateway: ", stdout);
-	vprintf(fmt, ap);
-	fputc('\n', stdout);
-	va_end(ap);
-}
+#define logf_(...) rtci_log("rtci-gateway", __VA_ARGS__)
 
 static int register_model_series(struct gw *gw)
 {
@@ -205,9 +196,13 @@ static void usage(FILE *f)
 		   "moves every device to another gateway of the cluster, then exits\n");
 }
 
-int main(int argc, char **argv)
+struct args {
+	const char *config, *final_metrics, *check;
+};
+
+/* 0: run, 1: done (help printed), -1: usage error. */
+static int parse_args(int argc, char **argv, struct args *a)
 {
-	const char *config = NULL, *final_metrics = NULL, *check = NULL;
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", required_argument, NULL, 'k' },
@@ -216,71 +211,41 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int o;
+	*a = (struct args){ 0 };
 	while ((o = getopt_long(argc, argv, "c:f:h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'c': config = optarg; break;
-		case 'k': check = optarg; break;
-		case 'f': final_metrics = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'c': a->config = optarg; break;
+		case 'k': a->check = optarg; break;
+		case 'f': a->final_metrics = optarg; break;
+		case 'h': usage(stdout); return 1;
+		default: usage(stderr); return -1;
 		}
 	}
-	if (optind != argc || !config == !check || (check && final_metrics)) {
+	if (optind != argc || !a->config == !a->check || (a->check && a->final_metrics)) {
 		usage(stderr);
-		return 2;
+		return -1;
 	}
-	if (check) {
-		setvbuf(stdout, NULL, _IOLBF, 0);
-		return gw_check_config(check, stdout, stderr);
-	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	return 0;
+}
 
-	static struct gw gwst;
-	struct gw *gw = &gwst;
-	pthread_mutex_init(&gw->adm_lock, NULL);
-	char err[ERRLEN] = "";
-	int rc = rtci_config_load_gateway(config, &gw->cfg, err, sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "rtci-gateway: %s\n", err);
-		return 1;
-	}
-	int status = 1;
-	struct rtci_tenants_config *tc = NULL;
-	bool eal = false;
+/* The signals the main lcore handles, blocked before any thread starts so that only its
+ * signalfd sees them. */
+static int signals_fd(void)
+{
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGHUP);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGUSR1);
-	/* blocked before any thread starts, so only the signalfd of the main lcore sees them */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	return signalfd(-1, &sigs, SFD_CLOEXEC);
+}
 
+/* Every lcore of the gateway file must be an enabled worker lcore of the EAL. */
+static int check_eal_lcores(const struct gw *gw)
+{
 	const struct rtci_gateway_config *cfg = gw->cfg;
-	gw->nrx = cfg->lcores.rx_count;
-	gw->nworkers = cfg->lcores.worker_count;
-	if (gw_check_lcores(cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "rtci-gateway: %s\n", err);
-		goto out;
-	}
-	if (sfd < 0 || rtci_auth_init() < 0) {
-		fprintf(stderr, "rtci-gateway: signalfd or libsodium initialisation failed\n");
-		goto out;
-	}
-	if ((rc = gw_models_load(gw, err, sizeof(err))) < 0) {
-		fprintf(stderr, "rtci-gateway: %s\n", err);
-		goto out;
-	}
-	if ((rc = rtci_config_load_tenants(cfg->tenants_file, &tc, err, sizeof(err))) < 0) {
-		fprintf(stderr, "rtci-gateway: %s\n", err);
-		goto out;
-	}
-	if ((rc = rtci_port_eal_init(cfg->eal_argc, cfg->eal_argv)) < 0) {
-		fprintf(stderr, "rtci-gateway: %s\n", rtci_strerror(rc));
-		goto out;
-	}
-	eal = true;
 	for (uint32_t i = 0; i < gw->nrx + gw->nworkers; i++) {
 		unsigned lc = i < gw->nrx ? cfg->lcores.rx[i] : cfg->lcores.workers[i - gw->nrx];
 		if (!rte_lcore_is_enabled(lc) || lc == rte_get_main_lcore()) {
@@ -288,17 +253,15 @@ int main(int argc, char **argv)
 				"rtci-gateway: lcore %u is not an enabled worker lcore of the EAL "
 				"(main lcore %u); list it in eal.args (-l / --lcores): %s\n",
 				lc, rte_get_main_lcore(), rtci_strerror(-RTCI_ERR_GATEWAY_LCORES));
-			goto out;
+			return -1;
 		}
 	}
-	struct rtci_metrics_limits lim = { .slots = 1 + gw->nrx + gw->nworkers, .families = 128,
-					   .series = 32768, .cells = 262144 };
-	if ((rc = rtci_metrics_create(&lim, &gw->metrics)) < 0 ||
-	    (rc = register_model_series(gw)) < 0 || (rc = gw_admit_register_series(gw)) < 0 ||
-	    (rc = gw_pmd_register_series(gw)) < 0) {
-		fprintf(stderr, "rtci-gateway: metrics: %s\n", rtci_strerror(rc));
-		goto out;
-	}
+	return 0;
+}
+
+static int open_port(struct gw *gw)
+{
+	const struct rtci_gateway_config *cfg = gw->cfg;
 	struct rtci_port_config pc = {
 		.port_id = RTCI_PORT_ANY, .rx_queues = cfg->port.rx_queues,
 		.tx_queues = cfg->port.tx_queues, .rx_descriptors = cfg->port.rx_descriptors,
@@ -308,10 +271,17 @@ int main(int argc, char **argv)
 		.neighbors = cfg->port.neighbors,
 	};
 	memcpy(pc.mac, cfg->port.mac, 6);
-	if ((rc = rtci_port_create(&pc, &gw->port)) < 0) {
+	int rc = rtci_port_create(&pc, &gw->port);
+	if (rc < 0)
 		fprintf(stderr, "rtci-gateway: port: %s\n", rtci_strerror(rc));
-		goto out;
-	}
+	return rc;
+}
+
+/* RX and worker state, and the ring that carries batches between them. */
+static int init_lcores(struct gw *gw)
+{
+	const struct rtci_gateway_config *cfg = gw->cfg;
+	char err[ERRLEN];
 	uint32_t batches = 0;
 	for (uint32_t i = 0; i < gw->nrx; i++) {
 		struct gw_rx *rx = &gw->rx[i];
@@ -319,9 +289,9 @@ int main(int argc, char **argv)
 		rx->queue = (uint16_t)i;
 		rx->lcore = cfg->lcores.rx[i];
 		rx->mslot = 1 + i;
-		if ((rc = gw_rx_init(gw, rx, err, sizeof(err))) < 0) {
+		if (gw_rx_init(gw, rx, err, sizeof(err)) < 0) {
 			fprintf(stderr, "rtci-gateway: RX lcore %u: %s\n", rx->lcore, err);
-			goto out;
+			return -1;
 		}
 		batches += rx->nbatches;
 	}
@@ -330,9 +300,9 @@ int main(int argc, char **argv)
 		w->index = (uint16_t)i;
 		w->lcore = cfg->lcores.workers[i];
 		w->mslot = 1 + gw->nrx + i;
-		if ((rc = gw_worker_init(gw, w, err, sizeof(err))) < 0) {
+		if (gw_worker_init(gw, w, err, sizeof(err)) < 0) {
 			fprintf(stderr, "rtci-gateway: worker lcore %u: %s\n", w->lcore, err);
-			goto out;
+			return -1;
 		}
 	}
 	uint32_t cap = 2;
@@ -341,31 +311,81 @@ int main(int argc, char **argv)
 	gw->work = rte_ring_create("rtci_work", cap, (int)rte_socket_id(), 0);
 	if (!gw->work) {
 		fprintf(stderr, "rtci-gateway: work ring: cannot create\n");
-		goto out;
+		return -1;
 	}
+	return 0;
+}
+
+/* Publishes the first tenant table (which takes tc) to every RX lcore. */
+static int publish_table(struct gw *gw, struct rtci_tenants_config **tc)
+{
+	char err[ERRLEN];
 	struct gw_table *table = NULL;
-	if ((rc = gw_table_build(gw, tc, 1, &table, err, sizeof(err))) < 0) {
-		fprintf(stderr, "rtci-gateway: %s: %s\n", cfg->tenants_file, err);
-		goto out;
+	if (gw_table_build(gw, *tc, 1, &table, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rtci-gateway: %s: %s\n", gw->cfg->tenants_file, err);
+		return -1;
 	}
-	tc = NULL; /* the table owns it */
+	*tc = NULL; /* the table owns it */
 	atomic_store(&gw->table, table);
-	uint64_t generation = 1;
 	for (uint32_t i = 0; i < gw->nrx; i++) {
 		gw->rx[i].table = table;
 		atomic_store(&gw->rx[i].seen_generation, 1);
 	}
+	return 0;
+}
+
+/* Everything up to the lcores' launch: models, tenants, EAL, metrics, port, lcores, table,
+ * the metrics endpoint and the cluster. *eal says whether the EAL needs cleaning up. */
+static int start(struct gw *gw, bool *eal)
+{
+	const struct rtci_gateway_config *cfg = gw->cfg;
+	struct rtci_tenants_config *tc = NULL;
+	char err[ERRLEN];
+	int rc;
+	gw->nrx = cfg->lcores.rx_count;
+	gw->nworkers = cfg->lcores.worker_count;
+	if (gw_check_lcores(cfg, err, sizeof(err)) < 0 || gw_models_load(gw, err, sizeof(err)) < 0 ||
+	    rtci_config_load_tenants(cfg->tenants_file, &tc, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rtci-gateway: %s\n", err);
+		return -1;
+	}
+	if ((rc = rtci_port_eal_init(cfg->eal_argc, cfg->eal_argv)) < 0) {
+		fprintf(stderr, "rtci-gateway: %s\n", rtci_strerror(rc));
+		rtci_config_free_tenants(tc);
+		return -1;
+	}
+	*eal = true;
+	struct rtci_metrics_limits lim = { .slots = 1 + gw->nrx + gw->nworkers, .families = 128,
+					   .series = 32768, .cells = 262144 };
+	if (check_eal_lcores(gw) < 0)
+		goto fail;
+	if ((rc = rtci_metrics_create(&lim, &gw->metrics)) < 0 ||
+	    (rc = register_model_series(gw)) < 0 || (rc = gw_admit_register_series(gw)) < 0 ||
+	    (rc = gw_pmd_register_series(gw)) < 0) {
+		fprintf(stderr, "rtci-gateway: metrics: %s\n", rtci_strerror(rc));
+		goto fail;
+	}
+	if (open_port(gw) < 0 || init_lcores(gw) < 0 || publish_table(gw, &tc) < 0)
+		goto fail;
 	if (cfg->metrics.enabled &&
 	    (rc = rtci_metrics_serve(gw->metrics, cfg->metrics.listen, cfg->metrics.port)) < 0) {
 		fprintf(stderr, "rtci-gateway: metrics endpoint %s:%u: %s\n", cfg->metrics.listen,
 			cfg->metrics.port, rtci_strerror(rc));
-		goto out_table;
+		return -1;
 	}
-	if ((rc = gw_cluster_start(gw, err, sizeof(err))) < 0) {
+	if (gw_cluster_start(gw, err, sizeof(err)) < 0) {
 		fprintf(stderr, "rtci-gateway: %s\n", err);
-		goto out_table;
+		return -1;
 	}
+	return 0;
+fail:
+	rtci_config_free_tenants(tc);
+	return -1;
+}
 
+static void launch(struct gw *gw)
+{
+	const struct rtci_gateway_config *cfg = gw->cfg;
 	for (uint32_t i = 0; i < gw->nrx; i++)
 		rte_eal_remote_launch(gw_rx_main, &gw->rx[i], gw->rx[i].lcore);
 	for (uint32_t i = 0; i < gw->nworkers; i++)
@@ -374,8 +394,8 @@ int main(int argc, char **argv)
 	rtci_port_mac(gw->port, mac);
 	logf_("running: %u models, %u tenants, %u RX lcores, %u workers, port %02x:%02x:%02x:%02x:%02x:%02x "
 	      "udp %u, metrics port %u",
-	      gw->nmodels, table->ntenants, gw->nrx, gw->nworkers, mac[0], mac[1], mac[2], mac[3],
-	      mac[4], mac[5], cfg->port.udp_port, rtci_metrics_port(gw->metrics));
+	      gw->nmodels, atomic_load(&gw->table)->ntenants, gw->nrx, gw->nworkers, mac[0], mac[1],
+	      mac[2], mac[3], mac[4], mac[5], cfg->port.udp_port, rtci_metrics_port(gw->metrics));
 	for (uint32_t k = 0; k < gw->nmodels; k++) {
 		uint32_t best_n;
 		double us = rtci_cost_frame_us(&gw->models[k].cost, &best_n);
@@ -390,7 +410,33 @@ int main(int argc, char **argv)
 		      cfg->admission.headroom_pct);
 	else
 		logf_("admission: off");
+}
 
+/* One signal: SIGHUP reloads, SIGUSR1 starts moving devices away; false: stop (SIGTERM, SIGINT). */
+static bool on_signal(struct gw *gw, unsigned signo, uint64_t *generation, uint64_t *drain_since)
+{
+	if (signo == SIGHUP) {
+		reload(gw, gw->cfg->tenants_file, generation);
+		return true;
+	}
+	if (signo == SIGUSR1) {
+		if (!*drain_since) {
+			logf_("signal %u: draining: moving devices, then exiting", signo);
+			atomic_store(&gw->draining, true);
+			gw_cluster_refresh(gw);
+			*drain_since = gw_now_us();
+		}
+		return true;
+	}
+	logf_("signal %u: draining", signo);
+	return false;
+}
+
+/* The main lcore's loop: signals, reloads, shedding and the periodic summary. */
+static void serve(struct gw *gw, int sfd)
+{
+	const struct rtci_gateway_config *cfg = gw->cfg;
+	uint64_t generation = 1;
 	uint64_t next_summary = gw_now_us() + (uint64_t)cfg->metrics.summary_interval_s * 1000000;
 	uint64_t next_shed = gw_now_us() + 1000000, drain_since = 0;
 	for (;;) {
@@ -398,27 +444,14 @@ int main(int argc, char **argv)
 		if (poll(&p, 1, 200) > 0) {
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo == SIGHUP) {
-					reload(gw, cfg->tenants_file, &generation);
-					continue;
-				}
-				if (si.ssi_signo == SIGUSR1) {
-					if (!drain_since) {
-						logf_("signal %u: draining: moving devices, then "
-						      "exiting", si.ssi_signo);
-						atomic_store(&gw->draining, true);
-						gw_cluster_refresh(gw);
-						drain_since = gw_now_us();
-					}
-					continue;
-				}
-				logf_("signal %u: draining", si.ssi_signo);
-				break;
+				if (!on_signal(gw, si.ssi_signo, &generation, &drain_since))
+					return;
+				continue;
 			}
 		}
 		if (!tick(gw, &generation, drain_since)) {
 			logf_("drained: every device moved");
-			break;
+			return;
 		}
 		if (gw_now_us() >= next_shed) {
 			gw_admit_shed(gw);
@@ -429,9 +462,14 @@ int main(int argc, char **argv)
 			next_summary += (uint64_t)cfg->metrics.summary_interval_s * 1000000;
 		}
 	}
+}
+
+/* Stops RX, lets the workers finish, and reports; the exit status. */
+static int finish(struct gw *gw, const char *final_metrics)
+{
+	int status = 0, rc;
 	atomic_store(&gw->stop_rx, true);
 	rte_eal_mp_wait_lcore();
-	status = 0;
 	for (uint32_t i = 0; i < gw->nworkers; i++)
 		if (gw->workers[i].rc < 0) {
 			logf_("worker %u: inference failed: %s", i, rtci_strerror(gw->workers[i].rc));
@@ -442,13 +480,15 @@ int main(int argc, char **argv)
 		logf_("writing %s: %s", final_metrics, rtci_strerror(rc));
 		status = 1;
 	}
-out_table:
+	return status;
+}
+
+/* Frees whatever start() got to; safe on a partly started gateway. */
+static void teardown(struct gw *gw, bool eal)
+{
 	gw_cluster_stop(gw);
 	rtci_metrics_stop(gw->metrics);
 	gw_table_free(gw, atomic_load(&gw->table));
-out:
-	if (gw->metrics)
-		rtci_metrics_stop(gw->metrics);
 	for (uint32_t i = 0; i < gw->nworkers && i < GW_MAX_WORKERS; i++)
 		if (gw->workers[i].gw)
 			gw_worker_fini(&gw->workers[i]);
@@ -463,10 +503,40 @@ out:
 		free(gw->tseries[s].setup);
 	rtci_metrics_destroy(gw->metrics);
 	gw_models_free(gw);
-	rtci_config_free_tenants(tc);
 	if (eal)
 		rtci_port_eal_cleanup();
 	rtci_config_free_gateway(gw->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+	int rc = parse_args(argc, argv, &a);
+	if (rc)
+		return rc > 0 ? 0 : 2;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (a.check)
+		return gw_check_config(a.check, stdout, stderr);
+
+	static struct gw gwst;
+	struct gw *gw = &gwst;
+	pthread_mutex_init(&gw->adm_lock, NULL);
+	char err[ERRLEN] = "";
+	if (rtci_config_load_gateway(a.config, &gw->cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rtci-gateway: %s\n", err);
+		return 1;
+	}
+	int status = 1;
+	bool eal = false;
+	int sfd = signals_fd();
+	if (sfd < 0 || rtci_auth_init() < 0)
+		fprintf(stderr, "rtci-gateway: signalfd or libsodium initialisation failed\n");
+	else if (start(gw, &eal) == 0) {
+		launch(gw);
+		serve(gw, sfd);
+		status = finish(gw, a.final_metrics);
+	}
+	teardown(gw, eal);
 	if (sfd >= 0)
 		close(sfd);
 	if (status == 0)
