@@ -30,7 +30,7 @@ static double now_ns(void)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: bench-control TABLE FPS [TABLE FPS ...]\n");
+		fprintf(stderr, "usage: rtci-bench-control TABLE FPS [TABLE FPS ...]\n");
 		return 2;
 	}
 	printf("table,fps,setups,frontier,device_state_bytes,fast_table_bytes,fast_build_ms,"
