@@ -27,14 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#define FAIL(...)                                                                                 \
-	do {                                                                                      \
-		fprintf(stderr, "FAIL: " __VA_ARGS__);                                            \
-		fputc('\n', stderr);                                                              \
-		failed = 1;                                                                       \
-	} while (0)
-
-static int failed;
+#include "it_check.h"
 static const char *gw_ip;
 static uint16_t gw_port;
 static struct rtci_model *model;

@@ -30,14 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FAIL(...)                                                                                 \
-	do {                                                                                      \
-		fprintf(stderr, "FAIL: " __VA_ARGS__);                                            \
-		fputc('\n', stderr);                                                              \
-		failed = 1;                                                                       \
-	} while (0)
-
-static int failed;
+#include "it_check.h"
 
 static uint32_t parse_ip(const char *s)
 {
