@@ -32,3 +32,32 @@ netns_pair_down() {
 	ip netns del "$2" 2>/dev/null
 	return 0
 }
+
+# Skips the calling test (exit 77, meson's "skipped") unless it runs as root with ip(8) and
+# every command named; defines skip() for the test's own later checks.
+#   netns_requires TEST_NAME [COMMAND...]
+netns_requires() {
+	NETNS_TEST=$1
+	shift
+	skip() { echo "$NETNS_TEST: skipped: $*"; exit 77; }
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+	local c
+	for c in ip "$@"; do
+		command -v "$c" >/dev/null 2>&1 || skip "no $c command"
+	done
+}
+
+# Names unique to this run: id, GW_NS=rtci-<gw>-<id>, DEV_NS=rtci-<dev>-<id>, GW_IF=<gw_if><id>,
+# DEV_IF=<dev_if><id> (at most 15 characters), NET=10.<net>.<n>, GW_IP=$NET.1 (owned by DPDK,
+# not by the kernel of the gateway namespace), DEV_IP=$NET.2.
+#   netns_pair_names GW DEV GW_IF DEV_IF NET
+netns_pair_names() {
+	id=$(printf '%04x%02x' $(( $$ & 0xffff )) $(( RANDOM & 0xff )))
+	GW_NS="rtci-$1-$id"
+	DEV_NS="rtci-$2-$id"
+	GW_IF="$3$id"
+	DEV_IF="$4$id"
+	NET="10.$5.$(( ($$ % 250) + 1 ))"
+	GW_IP="$NET.1"
+	DEV_IP="$NET.2"
+}

@@ -18,10 +18,7 @@
 set -u
 . "$(dirname "$0")/../scripts/netns-pair.sh"
 
-skip() { echo "edge_gateway: skipped: $*"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "needs root"
-command -v ip >/dev/null 2>&1 || skip "no ip command (iproute2)"
-command -v ethtool >/dev/null 2>&1 || skip "no ethtool"
+netns_requires edge_gateway ethtool
 gateway=${1:?rtci-gateway}
 edge=${2:?rtci-edge}
 fleet=${3:?rtci-fleet}
@@ -30,14 +27,7 @@ check=${5:?edge-check-results}
 traces=${6:?traces dir}
 trained=${7:?trained model file}
 
-id=$(printf '%04x%02x' $(( $$ & 0xffff )) $(( RANDOM & 0xff )))
-GW_NS="rtci-egw-$id"
-DEV_NS="rtci-edv-$id"
-GW_IF="eg$id"
-DEV_IF="ed$id"
-NET="10.79.$(( ($$ % 250) + 1 ))"
-GW_IP="$NET.1"
-DEV_IP="$NET.2"
+netns_pair_names egw edv eg ed 79
 PORT=47000
 PREFIX="rtci-egit-$id"
 work=$(mktemp -d)

@@ -13,23 +13,12 @@
 set -u
 . "$(dirname "$0")/../scripts/netns-pair.sh"
 
-skip() { echo "gateway_it: skipped: $*"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "needs root"
-command -v ip >/dev/null 2>&1 || skip "no ip command (iproute2)"
-command -v ethtool >/dev/null 2>&1 || skip "no ethtool"
-command -v curl >/dev/null 2>&1 || skip "no curl"
+netns_requires gateway_it ethtool curl
 gateway=${1:?rtci-gateway path}
 client=${2:?gateway_client path}
 modeltool=${3:?rtci-model path}
 
-id=$(printf '%04x%02x' $(( $$ & 0xffff )) $(( RANDOM & 0xff )))
-GW_NS="rtci-gw-$id"
-DEV_NS="rtci-dev-$id"
-GW_IF="rg$id"
-DEV_IF="rd$id"
-NET="10.78.$(( ($$ % 250) + 1 ))"
-GW_IP="$NET.1"
-DEV_IP="$NET.2"
+netns_pair_names gw dev rg rd 78
 PORT=47000
 PREFIX="rtci-gwit-$id"
 RXQ=${RTCI_IT_RX_QUEUES:-1}   # RX queues = RX lcores (1..4); workers: one more lcore

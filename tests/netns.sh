@@ -11,20 +11,10 @@
 set -u
 . "$(dirname "$0")/../scripts/netns-pair.sh"
 
-skip() { echo "netns: skipped: $*"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "needs root"
-command -v ip >/dev/null 2>&1 || skip "no ip command (iproute2)"
-command -v ethtool >/dev/null 2>&1 || skip "no ethtool"
+netns_requires netns ethtool
 
 mode=${1:-}
-id=$(printf '%04x%02x' $(( $$ & 0xffff )) $(( RANDOM & 0xff )))
-GW_NS="rtci-gw-$id"
-DEV_NS="rtci-dev-$id"
-GW_IF="rg$id"        # interface names: at most 15 characters
-DEV_IF="rd$id"
-NET="10.77.$(( ($$ % 250) + 1 ))"
-GW_IP="$NET.1"       # owned by DPDK, not by the kernel of the gateway namespace
-DEV_IP="$NET.2"
+netns_pair_names gw dev rg rd 77
 PORT=47000
 work=$(mktemp -d)
 
