@@ -14,6 +14,7 @@
  *    (state + hash slot), and the cost of activating one (key derivation included). */
 #include "common/clock.h"
 #include "gateway/gw.h"
+#include "gateway/control_glue.h"
 
 #include <errno.h>
 #include <math.h>

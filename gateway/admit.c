@@ -7,14 +7,10 @@
  * gw->adm_lock (hellos are rare next to frames); the frame path only reads one atomic per
  * device. */
 #include "gateway/gw.h"
+#include "gateway/admit.h"
+#include "gateway/cluster.h"
 
 #include <stdio.h>
-
-const char *gw_refuse_name(enum gw_refuse r)
-{
-	static const char *const n[GW_REFUSE_COUNT] = { "busy", "quota", "model" };
-	return (unsigned)r < GW_REFUSE_COUNT ? n[r] : "unknown";
-}
 
 int gw_admit_register_series(struct gw *gw)
 {

@@ -3,6 +3,8 @@
  * controllers), then a summary an operator can compare with what they meant. No EAL, no port,
  * no metrics endpoint: it runs anywhere, also next to a running gateway before a reload. */
 #include "gateway/gw.h"
+#include "gateway/check.h"
+#include "gateway/control_glue.h"
 
 #include <stdlib.h>
 

@@ -10,6 +10,8 @@
  * unreachable the gateway keeps the last membership and tenants it saw, says so in
  * rtci_cluster_etcd_up and its log, and registers again once etcd is back. */
 #include "gateway/gw.h"
+#include "gateway/admit.h"
+#include "gateway/cluster.h"
 #include "common/log.h"
 
 #include <arpa/inet.h>

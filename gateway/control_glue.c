@@ -2,6 +2,7 @@
  * (tenant, model), and the observe -> decide -> rate-switch command step run on every completed
  * frame by the RX lcore that owns the device. */
 #include "gateway/gw.h"
+#include "gateway/control_glue.h"
 
 #include <errno.h>
 #include <math.h>

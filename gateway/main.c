@@ -10,6 +10,11 @@
  * checks the files (gateway/check.c) and exits without starting anything.
  * docs/operations.md describes the command line, the signals, the lcores and the metrics. */
 #include "gateway/gw.h"
+#include "common/clock.h"
+#include "gateway/admit.h"
+#include "gateway/check.h"
+#include "gateway/cluster.h"
+#include "gateway/pmd_stats.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -180,7 +185,7 @@ static bool tick(struct gw *gw, uint64_t *generation, uint64_t drain_since)
 		return true;
 	if (!gw->cluster)
 		return false; /* stand-alone: nowhere to move devices to, so a plain stop */
-	uint64_t t = gw_now_us() - drain_since;
+	uint64_t t = rtci_mono_us() - drain_since;
 	return t < DRAIN_MIN_US || (atomic_load(&gw->adm_load) > 0 && t < DRAIN_MAX_US);
 }
 
@@ -424,7 +429,7 @@ static bool on_signal(struct gw *gw, unsigned signo, uint64_t *generation, uint6
 			logf_("signal %u: draining: moving devices, then exiting", signo);
 			atomic_store(&gw->draining, true);
 			gw_cluster_refresh(gw);
-			*drain_since = gw_now_us();
+			*drain_since = rtci_mono_us();
 		}
 		return true;
 	}
@@ -437,8 +442,8 @@ static void serve(struct gw *gw, int sfd)
 {
 	const struct rtci_gateway_config *cfg = gw->cfg;
 	uint64_t generation = 1;
-	uint64_t next_summary = gw_now_us() + (uint64_t)cfg->metrics.summary_interval_s * 1000000;
-	uint64_t next_shed = gw_now_us() + 1000000, drain_since = 0;
+	uint64_t next_summary = rtci_mono_us() + (uint64_t)cfg->metrics.summary_interval_s * 1000000;
+	uint64_t next_shed = rtci_mono_us() + 1000000, drain_since = 0;
 	for (;;) {
 		struct pollfd p = { .fd = sfd, .events = POLLIN };
 		if (poll(&p, 1, 200) > 0) {
@@ -453,11 +458,11 @@ static void serve(struct gw *gw, int sfd)
 			logf_("drained: every device moved");
 			return;
 		}
-		if (gw_now_us() >= next_shed) {
+		if (rtci_mono_us() >= next_shed) {
 			gw_admit_shed(gw);
-			next_shed = gw_now_us() + 1000000;
+			next_shed = rtci_mono_us() + 1000000;
 		}
-		if (cfg->metrics.summary_interval_s && gw_now_us() >= next_summary) {
+		if (cfg->metrics.summary_interval_s && rtci_mono_us() >= next_summary) {
 			summary(gw, "summary");
 			next_summary += (uint64_t)cfg->metrics.summary_interval_s * 1000000;
 		}

@@ -1,6 +1,7 @@
 /* The gateway's models: each model file of the gateway file loaded and checked, its batcher
  * queues numbered, its controller table built (shared by start-up and --check-config). */
 #include "gateway/gw.h"
+#include "gateway/control_glue.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -10,6 +10,10 @@
  * Worker lcore: work ring -> tail inference (one oneDNN thread) -> softmax, top-k -> result
  * datagram encoded into each frame's slot -> back to the frame's RX lcore. */
 #include "gateway/gw.h"
+#include "common/clock.h"
+#include "gateway/admit.h"
+#include "gateway/cluster.h"
+#include "gateway/control_glue.h"
 
 #include <errno.h>
 #include <math.h>
@@ -30,29 +34,6 @@
 #define DRAIN_LIMIT_US 5000000
 #define ADMISSION_SCAN_US 1000000
 #define GW_BATCHES_PER_WORKER 3
-
-uint64_t gw_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t gw_now_us(void)
-{
-	return gw_now_ns() / 1000;
-}
-
-const char *gw_drop_name(enum gw_drop d)
-{
-	static const char *const n[GW_DROP_COUNT] = {
-		"malformed", "direction", "unknown_tenant", "unknown_device", "bad_mac",
-		"replayed", "stale", "quota_devices", "quota_frames", "quota_bytes",
-		"reassembly", "decode", "model", "overload", "late", "not_admitted",
-		"expired", "evicted", "clock",
-	};
-	return (unsigned)d < GW_DROP_COUNT ? n[d] : "unknown";
-}
 
 static void drop(struct gw_rx *rx, int tenant_slot, enum gw_drop reason)
 {
@@ -594,7 +575,7 @@ static unsigned collect_done(struct gw_rx *rx)
 	struct gw *gw = rx->gw;
 	void *ptrs[BURST];
 	unsigned n = rte_ring_dequeue_burst(rx->done, ptrs, BURST, NULL);
-	uint64_t now = gw_now_us();
+	uint64_t now = rtci_mono_us();
 	for (unsigned i = 0; i < n; i++) {
 		struct gw_batch *b = ptrs[i];
 		for (uint32_t k = 0; k < b->n; k++) {
@@ -687,7 +668,7 @@ int gw_rx_main(void *arg)
 	struct rtci_port_dgram dg[BURST];
 	uint64_t drain_start = 0;
 	for (;;) {
-		uint64_t t0 = gw_now_ns();
+		uint64_t t0 = rtci_mono_ns();
 		uint64_t now = t0 / 1000;
 		/* burst boundary: pick up a reloaded table, handing over our devices */
 		struct gw_table *t = atomic_load_explicit(&gw->table, memory_order_acquire);
@@ -722,7 +703,7 @@ int gw_rx_main(void *arg)
 				break;
 			}
 		}
-		uint64_t t1 = gw_now_ns();
+		uint64_t t1 = rtci_mono_ns();
 		rx->total_ns += t1 - t0;
 		if (work) {
 			rx->busy_ns += t1 - t0;
@@ -734,11 +715,11 @@ int gw_rx_main(void *arg)
 				nap = 50;
 			if (nap)
 				usleep((useconds_t)nap);
-			rx->total_ns += gw_now_ns() - t1;
+			rx->total_ns += rtci_mono_ns() - t1;
 		}
 	}
 	rtci_port_flush(gw->port, rx->queue);
-	housekeeping(rx, gw_now_us());
+	housekeeping(rx, rtci_mono_us());
 	atomic_store(&rx->finished, true);
 	atomic_fetch_add(&gw->rx_done, 1);
 	return 0;
@@ -752,14 +733,14 @@ void gw_worker_run_batch(struct gw_worker *w, struct gw_batch *b)
 	uint16_t mi = gw->queue_model[b->queue];
 	const struct gw_model *m = &gw->models[mi];
 	int classes = m->geo->classes;
-	uint64_t start_ns = gw_now_ns();
+	uint64_t start_ns = rtci_mono_ns();
 	for (uint32_t i = 0; i < b->n; i++) {
 		memcpy(w->input + (size_t)i * m->floats, b->f[i]->x, m->floats * sizeof(float));
 		w->setup_ids[i] = b->f[i]->setup;
 	}
-	uint64_t t0ns = gw_now_ns();
+	uint64_t t0ns = rtci_mono_ns();
 	int rc = rtci_tail_run(w->tails[mi], (int)b->n, w->input, w->setup_ids, w->logits);
-	uint64_t t1ns = gw_now_ns(), t0 = t0ns / 1000, t1 = t1ns / 1000;
+	uint64_t t1ns = rtci_mono_ns(), t0 = t0ns / 1000, t1 = t1ns / 1000;
 	if (rc < 0)
 		w->rc = rc;
 	rtci_metrics_observe(gw->metrics, w->mslot, gw->s_batch[b->queue], (double)b->n);
@@ -794,7 +775,7 @@ void gw_worker_run_batch(struct gw_worker *w, struct gw_batch *b)
 				res.topk[j].score = val[j];
 			}
 		}
-		uint64_t now = gw_now_us();
+		uint64_t now = rtci_mono_us();
 		res.queue_us = (uint32_t)(t0 - f->complete_us);
 		res.inference_us = (uint32_t)(t1 - t0);
 		res.total_us = (uint32_t)(now - f->first_us);
@@ -807,7 +788,7 @@ void gw_worker_run_batch(struct gw_worker *w, struct gw_batch *b)
 	/* the whole batch, copies and results included, as a worker spends it (and on a shared
 	 * machine, with the time other threads took from it meanwhile) */
 	if (rc >= 0)
-		rtci_cost_observe(&gw->models[mi].cost, b->n, gw_now_ns() - start_ns);
+		rtci_cost_observe(&gw->models[mi].cost, b->n, rtci_mono_ns() - start_ns);
 }
 
 int gw_worker_main(void *arg)
@@ -815,7 +796,7 @@ int gw_worker_main(void *arg)
 	struct gw_worker *w = arg;
 	struct gw *gw = w->gw;
 	for (;;) {
-		uint64_t t0 = gw_now_ns();
+		uint64_t t0 = rtci_mono_ns();
 		void *p;
 		if (rte_ring_dequeue(gw->work, &p) == 0) {
 			struct gw_batch *b = p;
@@ -824,14 +805,14 @@ int gw_worker_main(void *arg)
 			atomic_fetch_sub(&gw->batches_inflight, 1);
 			while (rte_ring_enqueue(gw->rx[b->rx].done, b) != 0)
 				rte_pause();
-			uint64_t t1 = gw_now_ns();
+			uint64_t t1 = rtci_mono_ns();
 			w->busy_ns += t1 - t0;
 			w->total_ns += t1 - t0;
 		} else {
 			if (atomic_load(&gw->rx_done) == gw->nrx)
 				break;
 			usleep(50);
-			w->total_ns += gw_now_ns() - t0;
+			w->total_ns += rtci_mono_ns() - t0;
 		}
 		if (w->total_ns > 100000000) {
 			rtci_metrics_gauge_set(gw->metrics, w->mslot, w->s_busy,
@@ -1007,9 +988,9 @@ static int measure_cost(struct gw_worker *w, uint32_t k)
 	for (uint32_t n = 1;; n = n * 2 > mb && n < mb ? mb : n * 2) {
 		uint64_t best = UINT64_MAX;
 		for (int rep = 0; rep < 3; rep++) {
-			uint64_t t0 = gw_now_ns();
+			uint64_t t0 = rtci_mono_ns();
 			int rc = rtci_tail_run(w->tails[k], (int)n, w->input, w->setup_ids, w->logits);
-			uint64_t dt = gw_now_ns() - t0;
+			uint64_t dt = rtci_mono_ns() - t0;
 			if (rc < 0)
 				return rc;
 			if (rep > 0 && dt < best)

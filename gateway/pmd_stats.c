@@ -2,6 +2,7 @@
  * parser saw it (rte_eth_stats: imissed, ierrors, rx_nombuf, oerrors; per RX queue packets and
  * errors). Published by the main lcore from its slot, as running totals. */
 #include "gateway/gw.h"
+#include "gateway/pmd_stats.h"
 
 static const char *const pmd_reason[4] = { "imissed", "ierrors", "rx_nombuf", "oerrors" };
 

@@ -7,6 +7,8 @@
  * boundary (gw_table_handover) and the main lcore frees the old table once every RX lcore has
  * switched. */
 #include "gateway/gw.h"
+#include "common/clock.h"
+#include "gateway/control_glue.h"
 #include "common/hash.h"
 
 #include <errno.h>
@@ -211,7 +213,7 @@ int gw_table_build(struct gw *gw, struct rtci_tenants_config *cfg, uint64_t gene
 		states += tn->pool_size;
 		if ((rc = gw_ctl_policies_create(gw, tn, err, errlen)) < 0)
 			goto fail;
-		uint64_t now = gw_now_us();
+		uint64_t now = rtci_mono_us();
 		for (int r = 0; r < GW_MAX_RX; r++) {
 			tn->bucket[r].tokens = (double)c->quota.frames_per_s / gw->nrx;
 			tn->bucket[r].last_us = now;

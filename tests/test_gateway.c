@@ -2,6 +2,7 @@
  * hand-over) and the rate-control glue (setup table from a model, commands: authenticated,
  * rate-limited, retransmitted identically). */
 #include "gateway/gw.h"
+#include "gateway/control_glue.h"
 #include "inference/codec.h"
 
 #include <criterion/criterion.h>
