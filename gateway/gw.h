@@ -3,7 +3,8 @@
  *   main.c         command line, start-up, signals, summary, reload, drain, teardown
  *   tenants.h      tenant/device tables built from the tenants file, device keys, reload hand-over
  *   models.h       the models served: files, batcher queues, controller tables, cost
- *   pipeline.h     RX lcore loop (ingest, reassembly, decode, batcher) and worker loop (tail)
+ *   pipeline.h     RX lcore loop (pipeline.c: ingest, reassembly, decode, batcher) and worker
+ *                  loop (worker.c: tail, results)
  *   control_glue.h per-device rate control (clock, estimator + MPC), rate-switch commands
  *   admit.h        capacity, admitted load, hello admission, idle release, giving way by share
  *   cluster.h      membership and tenants in etcd, placement of devices, drain

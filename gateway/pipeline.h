@@ -1,5 +1,5 @@
-/* The lcores' loops (pipeline.c): RX (ingest, reassembly, decode, batcher, results) and workers
- * (tail inference), and the frames and batches that travel between them. */
+/* The lcores' loops: RX in pipeline.c (ingest, reassembly, decode, batcher, results), workers in
+ * worker.c (tail inference), and the frames and batches that travel between them. */
 #ifndef RTCI_GATEWAY_PIPELINE_H
 #define RTCI_GATEWAY_PIPELINE_H
 
@@ -87,7 +87,6 @@ struct gw_worker {
 	int rc;
 };
 
-/* pipeline.c */
 int gw_rx_init(struct gw *gw, struct gw_rx *rx, char *err, size_t errlen);
 void gw_rx_fini(struct gw_rx *rx);
 int gw_rx_main(void *arg);
