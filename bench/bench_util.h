@@ -2,8 +2,12 @@
 #ifndef RTCI_BENCH_UTIL_H
 #define RTCI_BENCH_UTIL_H
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <x86intrin.h>
+
+#include "common/clock.h"
 
 static inline int bench_cmp_double(const void *a, const void *b)
 {
@@ -28,6 +32,16 @@ static inline int bench_parse_int_list(const char *s, int *out, int cap)
 		s = c ? c + 1 : NULL;
 	}
 	return n;
+}
+
+/* TSC ticks per second, measured over 50 ms against the monotonic clock (cycles per item). */
+static inline double bench_tsc_hz(void)
+{
+	double t0 = rtci_mono_s();
+	uint64_t c0 = __rdtsc();
+	while (rtci_mono_s() - t0 < 0.05)
+		;
+	return (double)(__rdtsc() - c0) / (rtci_mono_s() - t0);
 }
 
 #endif

@@ -25,6 +25,15 @@ static inline double rtci_mono_s(void)
 	return (double)rtci_mono_ns() * 1e-9;
 }
 
+/* CPU time of the calling thread in seconds: on a shared machine, time spent descheduled does
+ * not count. */
+static inline double rtci_thread_cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* Wall-clock time in microseconds since the epoch (capture stamps on the wire). */
 static inline uint64_t rtci_real_us(void)
 {
