@@ -35,10 +35,10 @@ struct rtci_uplink_config {
 	uint32_t sndbuf, rcvbuf;    /* socket buffer sizes, 0: system default */
 };
 
-/* Default zero-copy threshold (bytes): above the largest UDP payload, i.e. off. bench/uplink on
- * loopback: the kernel copies 100% of SEND_ZC sends there (as on a veth) and SEND_ZC costs
- * 1.09-1.88x plain SEND per datagram at every size from 64 B to 65000 B. Lower it only for a
- * NIC path where bench/uplink --peer shows zero-copy winning; see docs/operations.md. */
+/* Default zero-copy threshold (bytes): above the largest UDP payload, i.e. off, because on
+ * loopback and veth the kernel copies SEND_ZC sends anyway and they cost more than plain sends
+ * (figures in docs/operations.md). Lower it only for a NIC path where bench/uplink --peer shows
+ * zero-copy winning. */
 #define RTCI_UPLINK_ZC_THRESHOLD_DEFAULT 65536u
 
 struct rtci_uplink_stats {
