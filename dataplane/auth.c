@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include "common/rtci_error.h"
+#include "dataplane/header.h"
 #include "dataplane/wire.h"
 
 _Static_assert(sizeof(RTCI_AUTH_KDF_CONTEXT) - 1 == crypto_kdf_CONTEXTBYTES, "kdf context size");
@@ -53,7 +54,7 @@ void rtci_auth_stream_init(struct rtci_auth_stream *s, const uint8_t key[RTCI_AU
 	uint8_t mh[RTCI_PROTO_HDR_LEN];
 
 	one_time_key(key, hdr, otk);
-	rtci_proto_mac_header(hdr, mh);
+	rtci_header_mac(hdr, mh);
 	crypto_onetimeauth_init(&s->st, otk);
 	crypto_onetimeauth_update(&s->st, mh, sizeof(mh));
 	sodium_memzero(otk, sizeof(otk));

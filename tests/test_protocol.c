@@ -6,6 +6,7 @@
 
 #include "common/rtci_error.h"
 #include "dataplane/auth.h"
+#include "dataplane/header.h"
 #include "dataplane/protocol.h"
 
 static const uint8_t key[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
@@ -209,7 +210,7 @@ Test(protocol, extended_hello_ack_carries_the_largest_frame)
 				      .device_id = info.device_id, .seq = info.seq, .frag_count = 1,
 				      .frame_len = 20 };
 	uint8_t b20[20] = { 0 };
-	rtci_proto_mac_header(&h20, buf);
+	rtci_header_mac(&h20, buf);
 	buf[6] = 48;
 	buf[7] = RTCI_PROTO_F_TAG;
 	memcpy(buf + 48, b20, 20);
@@ -221,7 +222,7 @@ Test(protocol, extended_hello_ack_carries_the_largest_frame)
 				     .device_id = info.device_id, .seq = info.seq, .frag_count = 1,
 				     .frame_len = 24 };
 	uint8_t body[24] = { 0 };
-	rtci_proto_mac_header(&hd, buf);
+	rtci_header_mac(&hd, buf);
 	buf[6] = 48;
 	buf[7] = RTCI_PROTO_F_TAG;
 	memcpy(buf + 48, body, 24);
