@@ -126,9 +126,9 @@ static int run_once(struct device *devs, uint32_t ndev, uint64_t frames, int mac
 		.max_frame_len = MAX_FRAME, .max_inflight_per_device = 4,
 		.max_tenants = TENANTS, .ttl = 100 * 1000000ull, .quota = quota,
 	};
-	int err;
-	struct rtci_reasm *t = rtci_reasm_create(&cfg, &err);
-	if (!t) {
+	struct rtci_reasm *t = NULL;
+	int err = rtci_reasm_create(&cfg, &t);
+	if (err < 0) {
 		fprintf(stderr, "reasm create: %s\n", rtci_strerror(err));
 		return err;
 	}

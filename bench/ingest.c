@@ -228,9 +228,10 @@ static int setup_reasm(struct ingest *in)
 	struct rtci_reasm_config rc = { .max_frames = 4096, .arena_bytes = 64u << 20,
 					.max_frame_len = 1u << 20, .max_inflight_per_device = 4,
 					.max_tenants = 16, .ttl = UINT64_MAX / 4 };
-	int e;
-	in->reasm = rtci_reasm_create(&rc, &e);
-	return in->reasm ? 0 : -1;
+	int e = rtci_reasm_create(&rc, &in->reasm);
+	if (e < 0)
+		fprintf(stderr, "reassembly table: %s\n", rtci_strerror(e));
+	return e;
 }
 
 static int setup_ingest(struct ingest *in, int devices)

@@ -186,8 +186,8 @@ int main(int argc, char **argv)
 		.max_inflight_per_device = (uint16_t)(o.window < 64 ? o.window : 64), .max_tenants = 4,
 		.ttl = 1000000,
 	};
-	struct rtci_reasm *reasm = rtci_reasm_create(&rcfg, &ret);
-	if (!reasm) {
+	struct rtci_reasm *reasm = NULL;
+	if ((ret = rtci_reasm_create(&rcfg, &reasm)) < 0) {
 		fprintf(stderr, "rtci-codec-demo: reassembly: %s\n", rtci_strerror(ret));
 		return 1;
 	}

@@ -922,8 +922,7 @@ int gw_rx_init(struct gw *gw, struct gw_rx *rx, char *err, size_t errlen)
 		.quota = reasm_quota, .quota_ctx = rx,
 		.on_discard = reasm_discarded, .discard_ctx = rx,
 	};
-	rx->reasm = rtci_reasm_create(&rc_cfg, &rc);
-	if (!rx->reasm) {
+	if ((rc = rtci_reasm_create(&rc_cfg, &rx->reasm)) < 0) {
 		snprintf(err, errlen, "reassembly table: %s", rtci_strerror(rc));
 		return rc;
 	}
