@@ -18,6 +18,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_prefetch.h>
 #include <rte_udp.h>
 
 #ifdef __SSE2__
@@ -333,6 +334,8 @@ static void learn(struct queue *q, const struct rtci_port_peer *from)
 	uint32_t h = hash_ip(from->ip);
 	for (uint32_t i = 0; i < NEIGHBOR_PROBES; i++) {
 		struct neighbor *n = &q->nb[(h + i) & q->nb_mask];
+		if (n->ip == from->ip && memcmp(n->mac, from->mac, 6) == 0)
+			return; /* known: leave the line clean */
 		if (n->ip == from->ip || n->ip == 0) {
 			n->ip = from->ip;
 			memcpy(n->mac, from->mac, 6);
@@ -528,6 +531,41 @@ static void tx_enqueue(struct rtci_port *p, uint16_t queue, struct rte_mbuf *m)
 		rtci_port_flush(p, queue);
 }
 
+static unsigned ck_flags(const struct rtci_port *p, const struct rte_mbuf *m)
+{
+	if (!p->rx_ck_offload)
+		return 0;
+	uint64_t ipf = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+	uint64_t l4f = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+	return (ipf == RTE_MBUF_F_RX_IP_CKSUM_GOOD ? RTCI_PORT_CK_IP_GOOD : 0) |
+	       (ipf == RTE_MBUF_F_RX_IP_CKSUM_BAD ? RTCI_PORT_CK_IP_BAD : 0) |
+	       (l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD ? RTCI_PORT_CK_L4_GOOD : 0) |
+	       (l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD ? RTCI_PORT_CK_L4_BAD : 0);
+}
+
+/* Parses a burst; prefetches each sender's neighbor slot so that learning it in the second
+ * pass does not wait for memory once per packet (the table is far larger than the caches). */
+static void parse_burst(struct rtci_port *p, struct queue *q, struct rte_mbuf **pk, uint16_t n,
+			enum rtci_port_verdict *v, struct rtci_port_parsed *r)
+{
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pk[i];
+		if (i + 2 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pk[i + 2], void *));
+		q->st.rx_packets++;
+		q->st.rx_bytes += m->pkt_len;
+		if (m->nb_segs > 1) {
+			v[i] = RTCI_PORT_DROPPED;
+			r[i].drop = RTCI_PORT_DROP_MULTISEG;
+			continue;
+		}
+		v[i] = rtci_port_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, p->mac,
+				       p->cfg.ipv4, p->cfg.udp_port, ck_flags(p, m), &r[i]);
+		if (v[i] != RTCI_PORT_DROPPED)
+			rte_prefetch0(&q->nb[hash_ip(r[i].from.ip) & q->nb_mask]);
+	}
+}
+
 uint16_t rtci_port_rx(struct rtci_port *p, uint16_t queue, struct rtci_port_dgram *out,
 		      uint16_t max)
 {
@@ -535,46 +573,31 @@ uint16_t rtci_port_rx(struct rtci_port *p, uint16_t queue, struct rtci_port_dgra
 		return 0;
 	struct queue *q = &p->q[queue];
 	struct rte_mbuf *pk[RX_BURST];
+	enum rtci_port_verdict v[RX_BURST];
+	struct rtci_port_parsed r[RX_BURST];
 	uint16_t n = rte_eth_rx_burst(p->id, queue, pk, max < RX_BURST ? max : RX_BURST);
 	uint16_t k = 0;
 	bool replied = false;
 
+	parse_burst(p, q, pk, n, v, r);
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pk[i];
-		q->st.rx_packets++;
-		q->st.rx_bytes += m->pkt_len;
-		if (m->nb_segs > 1) {
-			q->st.drops[RTCI_PORT_DROP_MULTISEG]++;
-			rte_pktmbuf_free(m);
-			continue;
-		}
-		unsigned ck = 0;
-		if (p->rx_ck_offload) {
-			uint64_t ipf = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
-			uint64_t l4f = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
-			ck |= ipf == RTE_MBUF_F_RX_IP_CKSUM_GOOD ? RTCI_PORT_CK_IP_GOOD : 0;
-			ck |= ipf == RTE_MBUF_F_RX_IP_CKSUM_BAD ? RTCI_PORT_CK_IP_BAD : 0;
-			ck |= l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD ? RTCI_PORT_CK_L4_GOOD : 0;
-			ck |= l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD ? RTCI_PORT_CK_L4_BAD : 0;
-		}
-		struct rtci_port_parsed r;
 		uint8_t *data = rte_pktmbuf_mtod(m, uint8_t *);
-		switch (rtci_port_parse(data, m->data_len, p->mac, p->cfg.ipv4, p->cfg.udp_port, ck,
-					&r)) {
+		switch (v[i]) {
 		case RTCI_PORT_UDP:
-			learn(q, &r.from);
+			learn(q, &r[i].from);
 			out[k] = (struct rtci_port_dgram){
 				.mbuf = m,
-				.payload = data + r.payload_off,
-				.len = r.payload_len,
+				.payload = data + r[i].payload_off,
+				.len = r[i].payload_len,
 				.queue = queue,
-				.from = r.from,
+				.from = r[i].from,
 			};
 			k++;
 			q->st.rx_datagrams++;
 			break;
 		case RTCI_PORT_ARP_REQUEST:
-			learn(q, &r.from);
+			learn(q, &r[i].from);
 			rtci_port_arp_reply_inplace(data, p->mac, p->cfg.ipv4);
 			m->data_len = m->pkt_len = RTE_ETHER_HDR_LEN + sizeof(struct rte_arp_hdr);
 			m->ol_flags = 0;
@@ -583,12 +606,12 @@ uint16_t rtci_port_rx(struct rtci_port *p, uint16_t queue, struct rtci_port_dgra
 			replied = true;
 			break;
 		case RTCI_PORT_ARP_LEARN:
-			learn(q, &r.from);
+			learn(q, &r[i].from);
 			q->st.drops[RTCI_PORT_DROP_ARP_OTHER]++;
 			rte_pktmbuf_free(m);
 			break;
 		default:
-			q->st.drops[r.drop]++;
+			q->st.drops[r[i].drop]++;
 			rte_pktmbuf_free(m);
 			break;
 		}
