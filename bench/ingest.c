@@ -281,6 +281,10 @@ static void lane_burst(struct lane *l, struct rtci_port_dgram *d)
 {
 	uint16_t n = rtci_port_rx(l->port, l->queue, d, 32);
 	for (uint16_t i = 0; i < n; i++)
+		gw_table_prefetch_slot(l->in.table, d[i].payload, d[i].len);
+	for (uint16_t i = 0; i < n; i++)
+		gw_table_prefetch_device(l->in.table, d[i].payload, d[i].len);
+	for (uint16_t i = 0; i < n; i++)
 		ingest_one(&l->in, d[i].payload, d[i].len);
 	rtci_port_release(d, n);
 }
@@ -484,6 +488,10 @@ static int run_kernel(const char *pcap, int devices, double seconds)
 		for (int k = 0; k < 32; k++)
 			m[k] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[k], .msg_iovlen = 1 } };
 		int n = recvmmsg(fd, m, 32, 0, NULL);
+		for (int k = 0; k < n; k++) /* the same hints as the DPDK path */
+			gw_table_prefetch_slot(in.table, bufs[k], m[k].msg_len);
+		for (int k = 0; k < n; k++)
+			gw_table_prefetch_device(in.table, bufs[k], m[k].msg_len);
 		for (int k = 0; k < n; k++)
 			ingest_one(&in, bufs[k], m[k].msg_len);
 		t1 = now_s();

@@ -39,6 +39,15 @@ void rtci_header_read(const uint8_t p[RTCI_PROTO_HDR_LEN], struct rtci_proto_hdr
 	h->capture_us = rtci_ld64(p + RTCI_HDR_OFF_CAPTURE);
 }
 
+bool rtci_header_peek_ids(const uint8_t *p, size_t len, uint32_t *tenant_id, uint32_t *device_id)
+{
+	if (!p || len < RTCI_PROTO_HDR_LEN)
+		return false;
+	*tenant_id = rtci_ld32(p + RTCI_HDR_OFF_TENANT);
+	*device_id = rtci_ld32(p + RTCI_HDR_OFF_DEVICE);
+	return true;
+}
+
 void rtci_header_mac(const struct rtci_proto_hdr *hdr, uint8_t out[RTCI_PROTO_HDR_LEN])
 {
 	struct rtci_proto_hdr h = *hdr;

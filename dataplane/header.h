@@ -5,6 +5,8 @@
 #ifndef RTCI_DATAPLANE_HEADER_H
 #define RTCI_DATAPLANE_HEADER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dataplane/protocol.h"
@@ -33,6 +35,10 @@ void rtci_header_write(uint8_t p[RTCI_PROTO_HDR_LEN], const struct rtci_proto_hd
 
 /* Reads the fields of the 48 bytes at p into h, without checking them. */
 void rtci_header_read(const uint8_t p[RTCI_PROTO_HDR_LEN], struct rtci_proto_hdr *h);
+
+/* Tenant and device ids of the datagram at p, unchecked: for prefetching state before the
+ * datagram is decoded. false when len is shorter than a header. */
+bool rtci_header_peek_ids(const uint8_t *p, size_t len, uint32_t *tenant_id, uint32_t *device_id);
 
 /* Writes the 48-byte header that the MAC covers for this message: the v1 header with flags,
  * frag_index and backlog_bytes zeroed, so one tag covers every fragment of a frame. */

@@ -702,6 +702,10 @@ int gw_rx_main(void *arg)
 		if (!stopping) {
 			uint16_t n = rtci_port_rx(gw->port, rx->queue, dg, BURST);
 			for (uint16_t i = 0; i < n; i++)
+				gw_table_prefetch_slot(rx->table, dg[i].payload, dg[i].len);
+			for (uint16_t i = 0; i < n; i++)
+				gw_table_prefetch_device(rx->table, dg[i].payload, dg[i].len);
+			for (uint16_t i = 0; i < n; i++)
 				handle(rx, &dg[i], now);
 			rtci_port_release(dg, n);
 			work += n;

@@ -692,3 +692,32 @@ Test(protocol, error_names)
 		cr_assert_str_neq(rtci_strerror(-c), "unknown project error", "code %d", c);
 	cr_assert_str_eq(rtci_proto_type_name(RTCI_PROTO_HELLO_ACK), "hello-ack");
 }
+
+Test(protocol, header_write_read_and_peek)
+{
+	struct rtci_proto_hdr h = { .version = 1, .type = RTCI_PROTO_FRAGMENT, .hdr_len = 48,
+				    .flags = 0, .tenant_id = 0x01020304u, .device_id = 0xa0b0c0d0u,
+				    .seq = 0x1122334455667788ull, .setup_id = 7, .frag_index = 2,
+				    .frag_count = 3, .frag_size = 1400, .frame_len = 4096,
+				    .backlog_bytes = 99, .capture_us = 123456789 };
+	uint8_t b[RTCI_PROTO_HDR_LEN];
+	rtci_header_write(b, &h);
+	cr_expect_eq(b[0], 'R');
+	cr_expect_eq(b[8], 0x01);  /* big-endian tenant */
+	cr_expect_eq(b[15], 0xd0); /* device, last byte */
+	struct rtci_proto_hdr r;
+	memset(&r, 0xff, sizeof(r));
+	rtci_header_read(b, &r);
+	cr_expect(r.version == h.version && r.type == h.type && r.hdr_len == h.hdr_len &&
+		  r.flags == h.flags && r.tenant_id == h.tenant_id && r.device_id == h.device_id &&
+		  r.seq == h.seq && r.setup_id == h.setup_id && r.frag_index == h.frag_index &&
+		  r.frag_count == h.frag_count && r.frag_size == h.frag_size &&
+		  r.frame_len == h.frame_len && r.backlog_bytes == h.backlog_bytes &&
+		  r.capture_us == h.capture_us);
+	uint32_t ten = 0, dev = 0;
+	cr_expect(rtci_header_peek_ids(b, sizeof(b), &ten, &dev));
+	cr_expect_eq(ten, h.tenant_id);
+	cr_expect_eq(dev, h.device_id);
+	cr_expect_not(rtci_header_peek_ids(b, sizeof(b) - 1, &ten, &dev));
+	cr_expect_not(rtci_header_peek_ids(NULL, 100, &ten, &dev));
+}
