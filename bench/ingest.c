@@ -8,6 +8,8 @@
  *       EAL + net_pcap (infinite_rx) -> rtci_port_rx -> ingest; with K RX lcores (default 1)
  *       the port has K RX queues, each replaying the whole capture, and each lcore has its own
  *       reassembly table over the one shared device table, as in the gateway
+ *   rtci-bench-ingest info
+ *       which Poly1305 implementation verifies the frames (libcrypto or libsodium)
  *   rtci-bench-ingest kernel --pcap FILE --devices N --seconds S
  *       a sender thread replays the capture's payloads with sendmmsg to 127.0.0.1; the
  *       measured thread receives with recvmmsg (32 per call) -> ingest
@@ -21,6 +23,7 @@
  * time, so time descheduled by other load on the machine does not count). */
 #include "gateway/gw.h"
 
+#include "dataplane/poly1305.h"
 #include "dataplane/reassembly.h"
 
 #include <rte_launch.h>
@@ -522,8 +525,12 @@ int main(int argc, char **argv)
 	int devices = 10000, frame_bytes = 4096;
 	double seconds = 2;
 	int lcores = 1;
+	if (argc == 2 && !strcmp(argv[1], "info")) {
+		printf("Poly1305: %s\n", rtci_poly1305_backend());
+		return 0;
+	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s gen|dpdk|kernel [--pcap FILE] [-o FILE] [--devices N] "
+		fprintf(stderr, "usage: %s gen|dpdk|kernel|info [--pcap FILE] [-o FILE] [--devices N] "
 				"[--frame-bytes B] [--seconds S] [--lcores K]\n", argv[0]);
 		return 2;
 	}
