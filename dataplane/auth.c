@@ -17,7 +17,12 @@ _Static_assert(crypto_stream_chacha20_ietf_NONCEBYTES == 12, "nonce size");
 
 int rtci_auth_init(void)
 {
-	return sodium_init() < 0 ? -RTCI_ERR_AUTH_INIT : 0;
+	if (sodium_init() < 0)
+		return -RTCI_ERR_AUTH_INIT;
+	/* load the Poly1305 implementation now (libcrypto reads its configuration once per
+	 * process), not on the first frame */
+	(void)rtci_poly1305_backend();
+	return 0;
 }
 
 int rtci_auth_derive_device_key(const uint8_t tenant_key[RTCI_AUTH_KEY_LEN], uint32_t tenant_id,
