@@ -1,7 +1,7 @@
 /* One-shot Poly1305 (RFC 8439) over a message given in two pieces, with the fastest
  * implementation the build found: OpenSSL libcrypto's (AVX2 / AVX-512 on x86) when present,
  * libsodium's otherwise. Both give the same tag; libsodium 1.0.18's SSE2 code was the largest
- * single cost of the gateway's ingest path (docs/operations.md, "Ingest").
+ * single cost of the gateway's ingest path (docs/operations.md §6.8).
  *
  * Thread-safe: each thread lazily gets its own libcrypto context, created on its first call
  * and freed when the thread exits; if that fails, libsodium computes the tag. */
