@@ -26,11 +26,13 @@
 #include "dataplane/poly1305.h"
 #include "dataplane/reassembly.h"
 
+#include <rte_eal.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -385,7 +387,10 @@ static int run_dpdk(const char *pcap, int devices, double seconds, int lcores)
 	if (drops)
 		fprintf(stderr, "dpdk: %lu packets dropped by the port\n", (unsigned long)drops);
 	rtci_port_destroy(p);
+	char rundir[PATH_MAX];
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
 	rtci_port_eal_cleanup();
+	rmdir(rundir); /* the EAL leaves its (empty, with --no-shconf) runtime directory behind */
 	for (int i = 0; i < lcores; i++)
 		rtci_reasm_destroy(lane[i].in.reasm);
 	teardown_table(&lane[0].in);
