@@ -4,8 +4,12 @@
  *   rtci-bench-ingest gen --devices N --frame-bytes B -o FILE.pcap
  *       a capture of valid traffic: one authenticated frame per device (tenant 1, keys derived
  *       from the tenant key), fragments of 64 devices interleaved, to 10.99.0.1:47000
- *   rtci-bench-ingest dpdk --pcap FILE --devices N --seconds S
- *       EAL + net_pcap (infinite_rx) -> rtci_port_rx -> ingest
+ *   rtci-bench-ingest dpdk --pcap FILE --devices N --seconds S [--lcores K]
+ *       EAL + net_pcap (infinite_rx) -> rtci_port_rx -> ingest; with K RX lcores (default 1)
+ *       the port has K RX queues, each replaying the whole capture, and each lcore has its own
+ *       reassembly table over the one shared device table, as in the gateway
+ *   rtci-bench-ingest info
+ *       which Poly1305 implementation verifies the frames (libcrypto or libsodium)
  *   rtci-bench-ingest kernel --pcap FILE --devices N --seconds S
  *       a sender thread replays the capture's payloads with sendmmsg to 127.0.0.1; the
  *       measured thread receives with recvmmsg (32 per call) -> ingest
@@ -13,14 +17,22 @@
  * ingest = rtci_proto_decode, tenant and device lookup in the gateway's table, reassembly with
  * the device key (MAC verified when a frame completes), release. The replay window is left out:
  * the capture loops, so every pass after the first would be dropped by it.
- * Prints one CSV line: mode,fragments,seconds,fragments_per_s,gbit_s,cycles_per_fragment,frames
- * (cycles = the measured thread's CPU time x the TSC rate, so time descheduled does not count). */
+ * Prints one CSV line: mode,fragments,seconds,fragments_per_s,gbit_s,cycles_per_fragment,frames,
+ * lcores,gbit_per_cpu_s (fragments and bytes of all lcores together; cycles = the measuring
+ * threads' CPU time x the TSC rate, and gbit_per_cpu_s = payload bits per second of that CPU
+ * time, so time descheduled by other load on the machine does not count). */
 #include "gateway/gw.h"
 
+#include "dataplane/poly1305.h"
 #include "dataplane/reassembly.h"
+
+#include <rte_eal.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,7 +176,8 @@ static void ingest_one(struct ingest *in, const uint8_t *p, size_t len)
 	}
 }
 
-static int setup_ingest(struct ingest *in, int devices)
+/* The gateway's device table with every device of the capture active (shared by all lcores). */
+static int setup_table(struct ingest *in, int devices)
 {
 	static struct gw g;
 	static struct rtci_gateway_config cfg;
@@ -210,55 +223,129 @@ static int setup_ingest(struct ingest *in, int devices)
 		gw_tenant_device_key(tn, (uint32_t)d, key);
 		gw_table_activate(&g, in->table, tn, (uint32_t)d, key, 0);
 	}
+	in->gw = &g;
+	return 0;
+}
+
+/* One lcore's reassembly table, sized as gateway/pipeline.c sizes it. */
+static int setup_reasm(struct ingest *in)
+{
 	struct rtci_reasm_config rc = { .max_frames = 4096, .arena_bytes = 64u << 20,
 					.max_frame_len = 1u << 20, .max_inflight_per_device = 4,
 					.max_tenants = 16, .ttl = UINT64_MAX / 4 };
-	int e;
-	in->reasm = rtci_reasm_create(&rc, &e);
-	in->gw = &g;
-	return in->reasm ? 0 : -1;
+	int e = rtci_reasm_create(&rc, &in->reasm);
+	if (e < 0)
+		fprintf(stderr, "reassembly table: %s\n", rtci_strerror(e));
+	return e;
 }
 
-static void teardown_ingest(struct ingest *in)
+static int setup_ingest(struct ingest *in, int devices)
 {
-	rtci_reasm_destroy(in->reasm);
+	return setup_table(in, devices) < 0 ? -1 : setup_reasm(in);
+}
+
+static void teardown_table(struct ingest *in)
+{
 	gw_table_free(in->gw, in->table); /* and the tenants config it owns */
 	for (uint32_t s = 0; s < in->gw->ntslots; s++)
 		free(in->gw->tseries[s].setup);
 	rtci_metrics_destroy(in->gw->metrics);
 }
 
-static void report(const char *mode, struct ingest *in, double secs, double cpu, double hz)
+static void teardown_ingest(struct ingest *in)
 {
-	printf("%s,%lu,%.3f,%.0f,%.3f,%.0f,%lu\n", mode, (unsigned long)in->fragments, secs,
+	rtci_reasm_destroy(in->reasm);
+	teardown_table(in);
+}
+
+static void report(const char *mode, const struct ingest *in, double secs, double cpu, double hz,
+		   int lcores)
+{
+	printf("%s,%lu,%.3f,%.0f,%.3f,%.0f,%lu,%d,%.3f\n", mode, (unsigned long)in->fragments, secs,
 	       (double)in->fragments / secs, (double)in->bytes * 8 / secs / 1e9,
-	       cpu * hz / (double)in->fragments, (unsigned long)in->frames);
+	       cpu * hz / (double)in->fragments, (unsigned long)in->frames, lcores,
+	       (double)in->bytes * 8 / cpu / 1e9);
 	if (in->errors)
 		fprintf(stderr, "%s: %lu datagrams rejected\n", mode, (unsigned long)in->errors);
 }
 
 /* ---- DPDK ---- */
 
-static int run_dpdk(const char *pcap, int devices, double seconds)
+enum { MAX_LCORES = 8 };
+
+/* One RX lcore: its queue, its reassembly table, its counters. */
+struct lane {
+	struct ingest in;
+	struct rtci_port *port;
+	uint16_t queue;
+	double seconds; /* to measure */
+	double wall, cpu; /* measured */
+};
+
+static void lane_burst(struct lane *l, struct rtci_port_dgram *d)
 {
-	struct ingest in = { 0 };
-	if (setup_ingest(&in, devices) < 0)
-		return 1;
-	char vdev[1200], prefix[64];
-	snprintf(vdev, sizeof(vdev), "net_pcap0,rx_pcap=%s,infinite_rx=1", pcap);
+	uint16_t n = rtci_port_rx(l->port, l->queue, d, 32);
+	for (uint16_t i = 0; i < n; i++)
+		gw_table_prefetch_slot(l->in.table, d[i].payload, d[i].len);
+	for (uint16_t i = 0; i < n; i++)
+		gw_table_prefetch_device(l->in.table, d[i].payload, d[i].len);
+	for (uint16_t i = 0; i < n; i++)
+		ingest_one(&l->in, d[i].payload, d[i].len);
+	rtci_port_release(d, n);
+}
+
+static int lane_main(void *arg)
+{
+	struct lane *l = arg;
+	struct rtci_port_dgram d[32];
+	/* warm-up pass, then the measurement */
+	double t0 = now_s();
+	while (now_s() - t0 < 0.3)
+		lane_burst(l, d);
+	l->in.fragments = l->in.bytes = l->in.frames = l->in.errors = 0;
+	t0 = now_s();
+	double c0 = cpu_s(), t1;
+	do {
+		for (int k = 0; k < 64; k++)
+			lane_burst(l, d);
+		t1 = now_s();
+	} while (t1 - t0 < l->seconds);
+	l->wall = t1 - t0;
+	l->cpu = cpu_s() - c0;
+	return 0;
+}
+
+static int start_eal(const char *pcap, int lcores)
+{
+	char vdev[4096], prefix[64], cores[16];
+	int o = snprintf(vdev, sizeof(vdev), "net_pcap0,infinite_rx=1");
+	for (int q = 0; q < lcores; q++) /* one RX queue per rx_pcap */
+		o += snprintf(vdev + o, sizeof(vdev) - (size_t)o, ",rx_pcap=%s", pcap);
+	if (o >= (int)sizeof(vdev))
+		return -ENAMETOOLONG;
+	snprintf(cores, sizeof(cores), "0-%d", lcores - 1);
 	snprintf(prefix, sizeof(prefix), "rtci-bench-ingest-%d", (int)getpid());
-	char *eal[] = { "rtci-bench-ingest", "-l", "0", "--no-huge", "-m", "1024", "--no-pci",
+	char *eal[] = { "rtci-bench-ingest", "-l", cores, "--no-huge", "-m", "2048", "--no-pci",
 			"--no-shconf", "--no-telemetry", "--file-prefix", prefix, "--vdev", vdev,
 			"--log-level", "lib.eal:warning", NULL };
-	int rc = rtci_port_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal);
+	return rtci_port_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal);
+}
+
+static int run_dpdk(const char *pcap, int devices, double seconds, int lcores)
+{
+	static struct lane lane[MAX_LCORES];
+	if (setup_table(&lane[0].in, devices) < 0)
+		return 1;
+	int rc = start_eal(pcap, lcores);
 	if (rc < 0) {
 		fprintf(stderr, "EAL: %s\n", rtci_strerror(rc));
 		return 1;
 	}
-	struct rtci_port_config pc = { .port_id = RTCI_PORT_ANY, .rx_queues = 1, .tx_queues = 1,
-				       .rx_descriptors = 1024, .tx_descriptors = 512, .mbufs = 65535,
-				       .mbuf_cache = 256, .ipv4 = GW_IP, .mac_set = true,
-				       .udp_port = GW_PORT, .neighbors = 65536 };
+	struct rtci_port_config pc = { .port_id = RTCI_PORT_ANY, .rx_queues = (uint16_t)lcores,
+				       .tx_queues = (uint16_t)lcores, .rx_descriptors = 1024,
+				       .tx_descriptors = 512, .mbufs = 65535, .mbuf_cache = 256,
+				       .ipv4 = GW_IP, .mac_set = true, .udp_port = GW_PORT,
+				       .neighbors = 65536 };
 	memcpy(pc.mac, gw_mac, 6);
 	struct rtci_port *p = NULL;
 	if ((rc = rtci_port_create(&pc, &p)) < 0) {
@@ -266,30 +353,32 @@ static int run_dpdk(const char *pcap, int devices, double seconds)
 		return 1;
 	}
 	double hz = tsc_hz();
-	struct rtci_port_dgram d[32];
-	/* warm-up pass, then the measurement */
-	double t0 = now_s();
-	while (now_s() - t0 < 0.3) {
-		uint16_t n = rtci_port_rx(p, 0, d, 32);
-		for (uint16_t i = 0; i < n; i++)
-			ingest_one(&in, d[i].payload, d[i].len);
-		rtci_port_release(d, n);
+	for (int q = 0; q < lcores; q++) {
+		lane[q].in.gw = lane[0].in.gw;
+		lane[q].in.table = lane[0].in.table;
+		lane[q].port = p;
+		lane[q].queue = (uint16_t)q;
+		lane[q].seconds = seconds;
+		if (setup_reasm(&lane[q].in) < 0)
+			return 1;
 	}
-	struct ingest zero = in;
-	zero.fragments = zero.bytes = zero.frames = zero.errors = 0;
-	in = zero;
-	t0 = now_s();
-	double c0 = cpu_s(), t1;
-	do {
-		for (int k = 0; k < 64; k++) {
-			uint16_t n = rtci_port_rx(p, 0, d, 32);
-			for (uint16_t i = 0; i < n; i++)
-				ingest_one(&in, d[i].payload, d[i].len);
-			rtci_port_release(d, n);
-		}
-		t1 = now_s();
-	} while (t1 - t0 < seconds);
-	report("dpdk_pcap", &in, t1 - t0, cpu_s() - c0, hz);
+	unsigned lc, q = 1;
+	RTE_LCORE_FOREACH_WORKER(lc)
+		if (q < (unsigned)lcores)
+			rte_eal_remote_launch(lane_main, &lane[q++], lc);
+	lane_main(&lane[0]);
+	rte_eal_mp_wait_lcore();
+	struct ingest sum = { 0 };
+	double wall = 0, cpu = 0;
+	for (int i = 0; i < lcores; i++) {
+		sum.fragments += lane[i].in.fragments;
+		sum.bytes += lane[i].in.bytes;
+		sum.frames += lane[i].in.frames;
+		sum.errors += lane[i].in.errors;
+		wall = lane[i].wall > wall ? lane[i].wall : wall;
+		cpu += lane[i].cpu;
+	}
+	report(lcores == 1 ? "dpdk_pcap" : "dpdk_pcap_multi", &sum, wall, cpu, hz, lcores);
 	struct rtci_port_stats st;
 	rtci_port_stats(p, RTCI_PORT_ANY, &st);
 	uint64_t drops = 0;
@@ -298,8 +387,13 @@ static int run_dpdk(const char *pcap, int devices, double seconds)
 	if (drops)
 		fprintf(stderr, "dpdk: %lu packets dropped by the port\n", (unsigned long)drops);
 	rtci_port_destroy(p);
+	char rundir[PATH_MAX];
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
 	rtci_port_eal_cleanup();
-	teardown_ingest(&in);
+	rmdir(rundir); /* the EAL leaves its (empty, with --no-shconf) runtime directory behind */
+	for (int i = 0; i < lcores; i++)
+		rtci_reasm_destroy(lane[i].in.reasm);
+	teardown_table(&lane[0].in);
 	return 0;
 }
 
@@ -402,6 +496,10 @@ static int run_kernel(const char *pcap, int devices, double seconds)
 		for (int k = 0; k < 32; k++)
 			m[k] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[k], .msg_iovlen = 1 } };
 		int n = recvmmsg(fd, m, 32, 0, NULL);
+		for (int k = 0; k < n; k++) /* the same hints as the DPDK path */
+			gw_table_prefetch_slot(in.table, bufs[k], m[k].msg_len);
+		for (int k = 0; k < n; k++)
+			gw_table_prefetch_device(in.table, bufs[k], m[k].msg_len);
 		for (int k = 0; k < n; k++)
 			ingest_one(&in, bufs[k], m[k].msg_len);
 		t1 = now_s();
@@ -414,7 +512,7 @@ static int run_kernel(const char *pcap, int devices, double seconds)
 			break;
 		}
 	}
-	report("kernel_recvmmsg", &in, t1 - t0, cpu_s() - c0, hz);
+	report("kernel_recvmmsg", &in, t1 - t0, cpu_s() - c0, hz, 1);
 	s.stop = 1;
 	pthread_join(th, NULL);
 	close(fd);
@@ -431,9 +529,14 @@ int main(int argc, char **argv)
 	const char *pcap = NULL, *outp = NULL;
 	int devices = 10000, frame_bytes = 4096;
 	double seconds = 2;
+	int lcores = 1;
+	if (argc == 2 && !strcmp(argv[1], "info")) {
+		printf("Poly1305: %s\n", rtci_poly1305_backend());
+		return 0;
+	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s gen|dpdk|kernel [--pcap FILE] [-o FILE] [--devices N] "
-				"[--frame-bytes B] [--seconds S]\n", argv[0]);
+		fprintf(stderr, "usage: %s gen|dpdk|kernel|info [--pcap FILE] [-o FILE] [--devices N] "
+				"[--frame-bytes B] [--seconds S] [--lcores K]\n", argv[0]);
 		return 2;
 	}
 	for (int i = 2; i < argc; i++) {
@@ -442,17 +545,18 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--devices") && i + 1 < argc) devices = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--frame-bytes") && i + 1 < argc) frame_bytes = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--lcores") && i + 1 < argc) lcores = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "unknown argument %s\n", argv[i]);
 			return 2;
 		}
 	}
-	if (devices < 1 || frame_bytes < 1)
+	if (devices < 1 || frame_bytes < 1 || lcores < 1 || lcores > MAX_LCORES)
 		return 2;
 	if (!strcmp(argv[1], "gen") && outp)
 		return gen(devices, frame_bytes, outp);
 	if (!strcmp(argv[1], "dpdk") && pcap)
-		return run_dpdk(pcap, devices, seconds);
+		return run_dpdk(pcap, devices, seconds, lcores);
 	if (!strcmp(argv[1], "kernel") && pcap)
 		return run_kernel(pcap, devices, seconds);
 	fprintf(stderr, "missing --pcap or -o\n");

@@ -6,6 +6,8 @@
 #include <sodium.h>
 
 #include "common/rtci_error.h"
+#include "dataplane/header.h"
+#include "dataplane/poly1305.h"
 #include "dataplane/wire.h"
 
 _Static_assert(sizeof(RTCI_AUTH_KDF_CONTEXT) - 1 == crypto_kdf_CONTEXTBYTES, "kdf context size");
@@ -15,7 +17,12 @@ _Static_assert(crypto_stream_chacha20_ietf_NONCEBYTES == 12, "nonce size");
 
 int rtci_auth_init(void)
 {
-	return sodium_init() < 0 ? -RTCI_ERR_AUTH_INIT : 0;
+	if (sodium_init() < 0)
+		return -RTCI_ERR_AUTH_INIT;
+	/* load the Poly1305 implementation now (libcrypto reads its configuration once per
+	 * process), not on the first frame */
+	(void)rtci_poly1305_backend();
+	return 0;
 }
 
 int rtci_auth_derive_device_key(const uint8_t tenant_key[RTCI_AUTH_KEY_LEN], uint32_t tenant_id,
@@ -53,7 +60,7 @@ void rtci_auth_stream_init(struct rtci_auth_stream *s, const uint8_t key[RTCI_AU
 	uint8_t mh[RTCI_PROTO_HDR_LEN];
 
 	one_time_key(key, hdr, otk);
-	rtci_proto_mac_header(hdr, mh);
+	rtci_header_mac(hdr, mh);
 	crypto_onetimeauth_init(&s->st, otk);
 	crypto_onetimeauth_update(&s->st, mh, sizeof(mh));
 	sodium_memzero(otk, sizeof(otk));
@@ -83,12 +90,14 @@ int rtci_auth_stream_verify(struct rtci_auth_stream *s, const uint8_t tag[RTCI_P
 void rtci_auth_mac(const uint8_t key[RTCI_AUTH_KEY_LEN], const struct rtci_proto_hdr *hdr,
 		   const uint8_t *data, size_t len, uint8_t tag[RTCI_PROTO_TAG_LEN])
 {
-	struct rtci_auth_stream s;
+	uint8_t otk[crypto_onetimeauth_KEYBYTES];
+	uint8_t mh[RTCI_PROTO_HDR_LEN];
 
-	rtci_auth_stream_init(&s, key, hdr);
-	rtci_auth_stream_update(&s, data, len);
-	rtci_auth_stream_final(&s, tag);
-	sodium_memzero(&s, sizeof(s));
+	/* the same tag as the stream form; rtci_poly1305() picks the faster implementation */
+	one_time_key(key, hdr, otk);
+	rtci_header_mac(hdr, mh);
+	rtci_poly1305(otk, mh, sizeof(mh), data, len, tag);
+	sodium_memzero(otk, sizeof(otk));
 }
 
 int rtci_auth_verify(const uint8_t key[RTCI_AUTH_KEY_LEN], const struct rtci_proto_hdr *hdr,

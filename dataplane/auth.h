@@ -5,7 +5,8 @@
  * and cached by the caller. Each message is authenticated with Poly1305 (crypto_onetimeauth)
  * under a one-time key: the first 32 bytes of the ChaCha20 (IETF) keystream for the device key
  * and the nonce type || version || 0 0 || seq (8 bytes, big-endian). The MAC covers the 48-byte
- * MAC header (rtci_proto_mac_header) followed by the whole frame or message body.
+ * MAC header (rtci_header_mac, header.h) followed by the whole frame or message body; one-shot
+ * tags are computed by rtci_poly1305() (poly1305.h), streams by libsodium, to the same value.
  * docs/protocol.md gives the exact construction and the speed measurements behind it. */
 #ifndef RTCI_DATAPLANE_AUTH_H
 #define RTCI_DATAPLANE_AUTH_H

@@ -6,26 +6,8 @@
 
 #include "common/rtci_error.h"
 #include "dataplane/auth.h"
+#include "dataplane/header.h"
 #include "dataplane/wire.h"
-
-/* Header offsets (docs/protocol.md, "Common header"). */
-enum {
-	OFF_MAGIC = 0,
-	OFF_VERSION = 4,
-	OFF_TYPE = 5,
-	OFF_HDR_LEN = 6,
-	OFF_FLAGS = 7,
-	OFF_TENANT = 8,
-	OFF_DEVICE = 12,
-	OFF_SEQ = 16,
-	OFF_SETUP = 24,
-	OFF_FRAG_INDEX = 26,
-	OFF_FRAG_COUNT = 28,
-	OFF_FRAG_SIZE = 30,
-	OFF_FRAME_LEN = 32,
-	OFF_BACKLOG = 36,
-	OFF_CAPTURE = 40,
-};
 
 const char *rtci_proto_type_name(unsigned type)
 {
@@ -38,38 +20,6 @@ const char *rtci_proto_type_name(unsigned type)
 	case RTCI_PROTO_REPORT: return "report";
 	default: return "unknown";
 	}
-}
-
-static void write_hdr(uint8_t *p, const struct rtci_proto_hdr *h)
-{
-	rtci_st32(p + OFF_MAGIC, RTCI_PROTO_MAGIC);
-	p[OFF_VERSION] = h->version;
-	p[OFF_TYPE] = h->type;
-	p[OFF_HDR_LEN] = h->hdr_len;
-	p[OFF_FLAGS] = h->flags;
-	rtci_st32(p + OFF_TENANT, h->tenant_id);
-	rtci_st32(p + OFF_DEVICE, h->device_id);
-	rtci_st64(p + OFF_SEQ, h->seq);
-	rtci_st16(p + OFF_SETUP, h->setup_id);
-	rtci_st16(p + OFF_FRAG_INDEX, h->frag_index);
-	rtci_st16(p + OFF_FRAG_COUNT, h->frag_count);
-	rtci_st16(p + OFF_FRAG_SIZE, h->frag_size);
-	rtci_st32(p + OFF_FRAME_LEN, h->frame_len);
-	rtci_st32(p + OFF_BACKLOG, h->backlog_bytes);
-	rtci_st64(p + OFF_CAPTURE, h->capture_us);
-}
-
-void rtci_proto_mac_header(const struct rtci_proto_hdr *hdr, uint8_t out[RTCI_PROTO_HDR_LEN])
-{
-	struct rtci_proto_hdr h = *hdr;
-
-	/* Per-datagram fields are excluded so one tag covers every fragment of a frame. */
-	h.version = RTCI_PROTO_VERSION;
-	h.hdr_len = RTCI_PROTO_HDR_LEN;
-	h.flags = 0;
-	h.frag_index = 0;
-	h.backlog_bytes = 0;
-	write_hdr(out, &h);
 }
 
 static int decode_result(const uint8_t *b, size_t n, struct rtci_proto_result *r)
@@ -231,29 +181,16 @@ int rtci_proto_decode(const uint8_t *buf, size_t len, struct rtci_proto_msg *out
 {
 	struct rtci_proto_hdr *h = &out->hdr;
 
-	if (!buf || len < OFF_TYPE)
+	if (!buf || len < RTCI_HDR_OFF_TYPE)
 		return -RTCI_ERR_PROTO_TRUNCATED;
-	if (rtci_ld32(buf + OFF_MAGIC) != RTCI_PROTO_MAGIC)
+	if (rtci_ld32(buf + RTCI_HDR_OFF_MAGIC) != RTCI_PROTO_MAGIC)
 		return -RTCI_ERR_PROTO_BAD_MAGIC;
-	if (buf[OFF_VERSION] != RTCI_PROTO_VERSION)
+	if (buf[RTCI_HDR_OFF_VERSION] != RTCI_PROTO_VERSION)
 		return -RTCI_ERR_PROTO_BAD_VERSION;
 	if (len < RTCI_PROTO_HDR_LEN)
 		return -RTCI_ERR_PROTO_TRUNCATED;
 
-	h->version = buf[OFF_VERSION];
-	h->type = buf[OFF_TYPE];
-	h->hdr_len = buf[OFF_HDR_LEN];
-	h->flags = buf[OFF_FLAGS];
-	h->tenant_id = rtci_ld32(buf + OFF_TENANT);
-	h->device_id = rtci_ld32(buf + OFF_DEVICE);
-	h->seq = rtci_ld64(buf + OFF_SEQ);
-	h->setup_id = rtci_ld16(buf + OFF_SETUP);
-	h->frag_index = rtci_ld16(buf + OFF_FRAG_INDEX);
-	h->frag_count = rtci_ld16(buf + OFF_FRAG_COUNT);
-	h->frag_size = rtci_ld16(buf + OFF_FRAG_SIZE);
-	h->frame_len = rtci_ld32(buf + OFF_FRAME_LEN);
-	h->backlog_bytes = rtci_ld32(buf + OFF_BACKLOG);
-	h->capture_us = rtci_ld64(buf + OFF_CAPTURE);
+	rtci_header_read(buf, h);
 
 	if (h->type == 0 || h->type > RTCI_PROTO_TYPE_MAX)
 		return -RTCI_ERR_PROTO_BAD_TYPE;
@@ -345,7 +282,7 @@ static long finish_message(uint8_t *buf, size_t cap, const struct rtci_proto_fra
 	h.flags = RTCI_PROTO_F_TAG;
 	h.frag_count = 1;
 	h.frame_len = (uint32_t)body_len;
-	write_hdr(buf, &h);
+	rtci_header_write(buf, &h);
 	rtci_auth_mac(key, &h, buf + RTCI_PROTO_HDR_LEN, body_len, buf + total - RTCI_PROTO_TAG_LEN);
 	return (long)total;
 }
@@ -499,7 +436,7 @@ long rtci_proto_encode_fragment(uint8_t *buf, size_t cap, const struct rtci_prot
 	h.frag_count = frag_count;
 	h.frag_size = frag_size;
 	h.frame_len = frame_len;
-	write_hdr(buf, &h);
+	rtci_header_write(buf, &h);
 	if (payload_len)
 		memcpy(buf + RTCI_PROTO_HDR_LEN, payload, payload_len);
 	if (last)
@@ -545,6 +482,6 @@ int rtci_proto_set_backlog(uint8_t *buf, size_t len, uint32_t backlog_bytes)
 {
 	if (!buf || len < RTCI_PROTO_HDR_LEN || rtci_ld32(buf) != RTCI_PROTO_MAGIC)
 		return -EINVAL;
-	rtci_st32(buf + OFF_BACKLOG, backlog_bytes);
+	rtci_st32(buf + RTCI_HDR_OFF_BACKLOG, backlog_bytes);
 	return 0;
 }

@@ -6,7 +6,7 @@
  *
  * All decoding is bounds-checked and alignment-free: any byte string given to
  * rtci_proto_decode() yields either a fully validated view or a distinct negative error code.
- * This module depends only on common/ and libsodium (through auth.h). */
+ * This module depends only on common/, header.h (the header's byte layout) and auth.h. */
 #ifndef RTCI_DATAPLANE_PROTOCOL_H
 #define RTCI_DATAPLANE_PROTOCOL_H
 
@@ -233,10 +233,6 @@ long rtci_proto_fragment(const struct rtci_proto_frame_info *info, const uint8_t
 /* Overwrites the (unauthenticated) backlog hint in an encoded datagram, e.g. just before it
  * is handed to the socket. Returns 0 or -EINVAL if buf is not a datagram header. */
 int rtci_proto_set_backlog(uint8_t *buf, size_t len, uint32_t backlog_bytes);
-
-/* Writes the 48-byte header that the MAC covers for this message (see docs/protocol.md,
- * "MAC construction"): the v1 header with flags, frag_index and backlog_bytes zeroed. */
-void rtci_proto_mac_header(const struct rtci_proto_hdr *hdr, uint8_t out[RTCI_PROTO_HDR_LEN]);
 
 /* Name of a message type ("fragment", ...), or "unknown". */
 const char *rtci_proto_type_name(unsigned type);

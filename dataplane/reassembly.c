@@ -355,12 +355,12 @@ void rtci_reasm_destroy(struct rtci_reasm *t)
 	free(t);
 }
 
-struct rtci_reasm *rtci_reasm_create(const struct rtci_reasm_config *cfg, int *err)
+int rtci_reasm_create(const struct rtci_reasm_config *cfg, struct rtci_reasm **out)
 {
 	int r = -EINVAL;
 	struct rtci_reasm *t = NULL;
 
-	if (!cfg || cfg->max_frames == 0 || cfg->max_frames > (1u << 28) ||
+	if (!out || !cfg || cfg->max_frames == 0 || cfg->max_frames > (1u << 28) ||
 	    cfg->max_inflight_per_device == 0 || cfg->max_tenants == 0 ||
 	    cfg->max_tenants > (1u << 28) || cfg->max_frame_len == 0 || cfg->ttl == 0)
 		goto fail;
@@ -396,14 +396,11 @@ struct rtci_reasm *rtci_reasm_create(const struct rtci_reasm_config *cfg, int *e
 		t->tn[i].next_free = i + 1 < cfg->max_tenants ? i + 1 : NIL;
 	t->e_free = t->d_free = t->t_free = 0;
 	t->lru_head = t->lru_tail = NIL;
-	if (err)
-		*err = 0;
-	return t;
+	*out = t;
+	return 0;
 fail:
 	rtci_reasm_destroy(t);
-	if (err)
-		*err = r;
-	return NULL;
+	return r;
 }
 
 static void tenant_put(struct rtci_reasm *t, uint32_t ti)

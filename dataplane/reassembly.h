@@ -107,8 +107,8 @@ struct rtci_reasm_frame {
 	uint8_t priv_order;
 };
 
-/* Returns NULL with *err set (-EINVAL, -ENOMEM) on failure. err may be NULL. */
-struct rtci_reasm *rtci_reasm_create(const struct rtci_reasm_config *cfg, int *err);
+/* Creates a table. Returns 0, -EINVAL, -ENOMEM or -RTCI_ERR_AUTH_INIT; *out is set on success. */
+int rtci_reasm_create(const struct rtci_reasm_config *cfg, struct rtci_reasm **out);
 /* Frees the table and its arena; frames not yet released become invalid. */
 void rtci_reasm_destroy(struct rtci_reasm *t);
 

@@ -197,8 +197,7 @@ static int setup_link(struct demo *d)
 		.max_inflight_per_device = (uint16_t)(d->o.window < 64 ? d->o.window : 64),
 		.max_tenants = 4, .ttl = 1000000,
 	};
-	d->reasm = rtci_reasm_create(&d->rcfg, &ret);
-	if (!d->reasm) {
+	if ((ret = rtci_reasm_create(&d->rcfg, &d->reasm)) < 0) {
 		fprintf(stderr, "rtci-codec-demo: reassembly: %s\n", rtci_strerror(ret));
 		return -1;
 	}

@@ -680,6 +680,10 @@ int gw_rx_main(void *arg)
 		if (!stopping) {
 			uint16_t n = rtci_port_rx(gw->port, rx->queue, dg, BURST);
 			for (uint16_t i = 0; i < n; i++)
+				gw_table_prefetch_slot(rx->table, dg[i].payload, dg[i].len);
+			for (uint16_t i = 0; i < n; i++)
+				gw_table_prefetch_device(rx->table, dg[i].payload, dg[i].len);
+			for (uint16_t i = 0; i < n; i++)
 				handle(rx, &dg[i], now);
 			rtci_port_release(dg, n);
 			work += n;
@@ -802,8 +806,7 @@ int gw_rx_init(struct gw *gw, struct gw_rx *rx, char *err, size_t errlen)
 		.quota = reasm_quota, .quota_ctx = rx,
 		.on_discard = reasm_discarded, .discard_ctx = rx,
 	};
-	rx->reasm = rtci_reasm_create(&rc_cfg, &rc);
-	if (!rx->reasm) {
+	if ((rc = rtci_reasm_create(&rc_cfg, &rx->reasm)) < 0) {
 		snprintf(err, errlen, "reassembly table: %s", rtci_strerror(rc));
 		return rc;
 	}

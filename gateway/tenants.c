@@ -11,6 +11,8 @@
 #include "gateway/control_glue.h"
 #include "common/hash.h"
 
+#include "dataplane/header.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +281,25 @@ struct gw_device *gw_table_device(const struct gw_table *t, uint32_t tenant_id, 
 			return atomic_load_explicit(&t->hash[i].dev, memory_order_acquire);
 	}
 	return NULL;
+}
+
+void gw_table_prefetch_slot(const struct gw_table *t, const uint8_t *payload, size_t len)
+{
+	uint32_t ten, dev;
+	if (rtci_header_peek_ids(payload, len, &ten, &dev))
+		__builtin_prefetch(&t->hash[hmix(hkey(ten, dev)) & t->hmask]);
+}
+
+void gw_table_prefetch_device(const struct gw_table *t, const uint8_t *payload, size_t len)
+{
+	uint32_t ten, dev;
+	if (!rtci_header_peek_ids(payload, len, &ten, &dev))
+		return;
+	const struct gw_device *d = gw_table_device(t, ten, dev);
+	if (d) {
+		__builtin_prefetch(d->key);
+		__builtin_prefetch(&d->replay);
+	}
 }
 
 int gw_tenant_device_key(const struct gw_tenant *t, uint32_t device_id, uint8_t key[32])

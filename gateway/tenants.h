@@ -103,6 +103,12 @@ void gw_table_free(struct gw *gw, struct gw_table *t);
 struct gw_tenant *gw_table_tenant(const struct gw_table *t, uint32_t id);
 /* Active device, or NULL. */
 struct gw_device *gw_table_device(const struct gw_table *t, uint32_t tenant_id, uint32_t device_id);
+/* Hints for a burst of received datagrams, given before they are handled, because the device
+ * table is far larger than the caches: _slot starts loading the hash slot of the datagram's
+ * device, _device (once the slot is in cache) the device's key and replay window. They change
+ * nothing, validate nothing and cannot fail. */
+void gw_table_prefetch_slot(const struct gw_table *t, const uint8_t *payload, size_t len);
+void gw_table_prefetch_device(const struct gw_table *t, const uint8_t *payload, size_t len);
 /* Key of a device of the tenant (active or not): 0, or -ENOENT when the device is not the tenant's. */
 int gw_tenant_device_key(const struct gw_tenant *t, uint32_t device_id, uint8_t key[32]);
 /* Takes a device state from the tenant's pool (device quota): the device, or NULL (quota). */

@@ -115,9 +115,8 @@ int main(int argc, char **argv)
 		.max_frame_len = (uint32_t)rtci_codec_max_encoded_size((uint32_t)g->stem_out, 65535,
 								       (uint32_t)ph, (uint32_t)pw),
 		.max_inflight_per_device = 8, .max_tenants = 4, .ttl = 2000000 };
-	int e;
-	struct rtci_reasm *reasm = rtci_reasm_create(&rc, &e);
-	if (!wide || !logits || !devs || !reasm)
+	struct rtci_reasm *reasm = NULL;
+	if (!wide || !logits || !devs || rtci_reasm_create(&rc, &reasm) < 0)
 		return 1;
 
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);

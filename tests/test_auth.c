@@ -1,11 +1,13 @@
 /* Frame authentication: key derivation, MAC construction and verification, replay window. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "common/rtci_error.h"
 #include "dataplane/auth.h"
+#include "dataplane/poly1305.h"
 #include "dataplane/protocol.h"
 
 static uint8_t tenant_key[32];
@@ -330,4 +332,41 @@ Test(auth, stream_equals_one_shot)
 	rtci_auth_stream_init(&s, dkey, &msgs[0].hdr);
 	rtci_auth_stream_update(&s, re, 9999);
 	cr_assert_eq(rtci_auth_stream_verify(&s, msgs[7].tag), -RTCI_ERR_AUTH_BAD_MAC);
+}
+
+/* rtci_poly1305() (libcrypto when the build found it) against libsodium's Poly1305, for every
+ * split of messages up to a few blocks and for longer ones, in this thread and in a new one
+ * (each thread gets its own context). */
+static void *poly1305_against_libsodium(void *arg)
+{
+	static uint8_t msg[5000];
+	uint8_t key[32], want[16], got[16];
+	int *bad = arg;
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)(i * 29 + 3);
+	for (int k = 0; k < 32; k++)
+		key[k] = (uint8_t)(k * 11 + 1);
+	size_t lens[] = { 0, 1, 15, 16, 17, 48, 63, 64, 65, 255, 256, 1400, 1448, 4096, 5000 };
+	for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++) {
+		size_t n = lens[li];
+		key[0]++;
+		crypto_onetimeauth(want, msg, n, key);
+		for (size_t a = 0; a <= n; a += (n < 70 ? 1 : 97)) {
+			rtci_poly1305(key, msg, a, msg + a, n - a, got);
+			*bad += memcmp(want, got, 16) != 0;
+		}
+	}
+	return NULL;
+}
+
+Test(auth, poly1305_equals_libsodium)
+{
+	int bad = 0;
+	poly1305_against_libsodium(&bad);
+	cr_expect_eq(bad, 0, "%d tags differ (%s)", bad, rtci_poly1305_backend());
+	pthread_t th;
+	int bad_thread = 0;
+	cr_assert_eq(pthread_create(&th, NULL, poly1305_against_libsodium, &bad_thread), 0);
+	pthread_join(th, NULL);
+	cr_expect_eq(bad_thread, 0, "%d tags differ in a second thread", bad_thread);
 }

@@ -331,9 +331,8 @@ Test(device, fragments_reassemble_and_authenticate)
 		payload[i] = (uint8_t)(i * 7);
 	struct rtci_reasm_config rc = { .max_frames = 4, .arena_bytes = 1 << 16, .max_frame_len = 4096,
 					.max_inflight_per_device = 2, .max_tenants = 2, .ttl = 1000 };
-	int err;
-	struct rtci_reasm *r = rtci_reasm_create(&rc, &err);
-	cr_assert_not_null(r);
+	struct rtci_reasm *r = NULL;
+	cr_assert_eq(rtci_reasm_create(&rc, &r), 0);
 	uint64_t seq;
 	int setup = rtci_dev_frame_begin(&dev, 10 * MS, &seq);
 	cr_assert_eq(setup, 5);

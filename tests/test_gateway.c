@@ -4,6 +4,7 @@
 #include "gateway/gw.h"
 #include "gateway/control_glue.h"
 #include "inference/codec.h"
+#include "dataplane/header.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -501,4 +502,44 @@ Test(gateway, capture_time_far_off_the_device_clock)
 	cr_expect_eq(h.clock_offset_us, (int64_t)gw0 - (int64_t)dev0);
 	gw_clock_hello(&h, dev0 + 1000 + 50, gw0 + 1000, deadline);
 	cr_expect_eq(h.clock_offset_us, (int64_t)gw0 - (int64_t)dev0 - 50);
+}
+
+/* The RX loop's prefetch hints read the header only (a shorter datagram is not touched past
+ * its end: ASan builds check) and change nothing, for active, inactive and unknown devices. */
+Test(gateway, prefetch_hints_change_nothing)
+{
+	struct gw_table *t = table_from(yaml_a, 1);
+	struct gw_tenant *tn = gw_table_tenant(t, 7);
+	uint8_t k[32];
+	cr_assert(gw_tenant_device_key(tn, 1, k) == 0);
+	struct gw_device *d = gw_table_activate(&g, t, tn, 1, k, 0);
+	cr_assert_not_null(d);
+	struct rtci_proto_hdr h = { .version = 1, .type = RTCI_PROTO_FRAGMENT, .hdr_len = 48,
+				    .tenant_id = 7, .device_id = 1 };
+	uint8_t *b = malloc(RTCI_PROTO_HDR_LEN);
+	cr_assert_not_null(b);
+	uint32_t devices[] = { 1, 2, 150, 5000 };
+	uint32_t tenants[] = { 7, 8 };
+	for (size_t i = 0; i < 4; i++)
+		for (size_t j = 0; j < 2; j++) {
+			h.device_id = devices[i];
+			h.tenant_id = tenants[j];
+			rtci_header_write(b, &h);
+			gw_table_prefetch_slot(t, b, RTCI_PROTO_HDR_LEN);
+			gw_table_prefetch_device(t, b, RTCI_PROTO_HDR_LEN);
+		}
+	uint8_t *shorter = malloc(RTCI_PROTO_HDR_LEN - 1);
+	cr_assert_not_null(shorter);
+	memcpy(shorter, b, RTCI_PROTO_HDR_LEN - 1);
+	gw_table_prefetch_slot(t, shorter, RTCI_PROTO_HDR_LEN - 1);
+	gw_table_prefetch_device(t, shorter, RTCI_PROTO_HDR_LEN - 1);
+	gw_table_prefetch_slot(t, NULL, 0);
+	gw_table_prefetch_device(t, NULL, 0);
+	cr_expect_eq(gw_table_device(t, 7, 1), d);
+	cr_expect_null(gw_table_device(t, 7, 2));
+	cr_expect_null(gw_table_device(t, 7, 150));
+	cr_expect_eq(rtci_metrics_value(g.metrics, g.tseries[tn->slot].devices), 1.0);
+	free(shorter);
+	free(b);
+	gw_table_free(&g, t);
 }

@@ -118,6 +118,62 @@ Test(port, odd_lengths_and_all_payload_bytes)
 	cr_expect_eq(rtci_port_build_udp(f, 50, DEV_MAC, DEV_IP, DEV_PORT, &gw, pl, 20), -EMSGSIZE);
 }
 
+/* Every payload length and buffer alignment: the software UDP checksum accepts what the
+ * builder wrote and rejects the frame when any one payload byte changes. */
+Test(port, udp_checksum_every_length_and_alignment)
+{
+	static uint8_t buf[RTCI_PORT_HDR_LEN + RTCI_PORT_MAX_PAYLOAD + 8];
+	uint8_t pl[RTCI_PORT_MAX_PAYLOAD];
+	struct rtci_port_peer gw = { .ip = GW_IP, .port = GW_PORT };
+	memcpy(gw.mac, GW_MAC, 6);
+	for (size_t len = 0; len <= RTCI_PORT_MAX_PAYLOAD; len++) {
+		size_t align = len % 8;
+		uint8_t *f = buf + align;
+		for (size_t i = 0; i < len; i++)
+			pl[i] = (uint8_t)(i * 13 + len * 7 + 0xf0);
+		int n = rtci_port_build_udp(f, sizeof(buf) - align, DEV_MAC, DEV_IP, DEV_PORT, &gw,
+					    pl, len);
+		cr_assert_eq(n, (int)(RTCI_PORT_HDR_LEN + len));
+		cr_assert(udp_ok(f + 14), "len %zu", len);
+		struct rtci_port_parsed r;
+		cr_assert_eq(parse(f, (uint32_t)n, 0, &r), RTCI_PORT_UDP, "len %zu: %s", len,
+			     rtci_port_drop_name(r.drop));
+		if (len == 0)
+			continue;
+		size_t at = RTCI_PORT_HDR_LEN + (len * 31) % len;
+		f[at] ^= (uint8_t)(1u << (len % 8));
+		cr_assert_eq(parse(f, (uint32_t)n, 0, &r), RTCI_PORT_DROPPED, "len %zu", len);
+		cr_assert_eq(r.drop, RTCI_PORT_DROP_UDP_CHECKSUM, "len %zu", len);
+	}
+}
+
+/* A datagram whose checksum computes to 0 goes out as 0xffff (0 means "none"); the parser must
+ * take 0xffff as the valid ones' complement zero. */
+Test(port, udp_checksum_of_zero_sent_as_ffff)
+{
+	uint8_t f[RTCI_PORT_HDR_LEN + 64];
+	uint8_t pl[64] = { 0 };
+	struct rtci_port_peer gw = { .ip = GW_IP, .port = GW_PORT };
+	memcpy(gw.mac, GW_MAC, 6);
+	int n = rtci_port_build_udp(f, sizeof(f), DEV_MAC, DEV_IP, DEV_PORT, &gw, pl, sizeof(pl));
+	cr_assert_eq(n, (int)sizeof(f));
+	/* choose the last payload word so that the sum without the checksum field is 0xffff */
+	uint8_t *u = f + 14 + 20;
+	u[6] = u[7] = 0;
+	uint32_t s = sum16(f + 14 + 12, 8, 0) + 17 + 8 + sizeof(pl);
+	uint16_t rest = fold(sum16(u, 8 + sizeof(pl), s));
+	uint16_t w = (uint16_t)(0xffff - rest);
+	u[8 + 62] = (uint8_t)(w >> 8);
+	u[8 + 63] = (uint8_t)w;
+	cr_assert_eq(fold(sum16(u, 8 + sizeof(pl), s)), 0xffff);
+	u[6] = u[7] = 0xff;
+	struct rtci_port_parsed r;
+	cr_expect_eq(parse(f, (uint32_t)n, 0, &r), RTCI_PORT_UDP, "%s", rtci_port_drop_name(r.drop));
+	u[8] ^= 1;
+	cr_expect_eq(parse(f, (uint32_t)n, 0, &r), RTCI_PORT_DROPPED);
+	cr_expect_eq(r.drop, RTCI_PORT_DROP_UDP_CHECKSUM);
+}
+
 #define EXPECT_DROP(frame, len, ck, why)                                                       \
 	do {                                                                                   \
 		struct rtci_port_parsed r_;                                                    \

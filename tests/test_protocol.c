@@ -6,6 +6,7 @@
 
 #include "common/rtci_error.h"
 #include "dataplane/auth.h"
+#include "dataplane/header.h"
 #include "dataplane/protocol.h"
 
 static const uint8_t key[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
@@ -209,7 +210,7 @@ Test(protocol, extended_hello_ack_carries_the_largest_frame)
 				      .device_id = info.device_id, .seq = info.seq, .frag_count = 1,
 				      .frame_len = 20 };
 	uint8_t b20[20] = { 0 };
-	rtci_proto_mac_header(&h20, buf);
+	rtci_header_mac(&h20, buf);
 	buf[6] = 48;
 	buf[7] = RTCI_PROTO_F_TAG;
 	memcpy(buf + 48, b20, 20);
@@ -221,7 +222,7 @@ Test(protocol, extended_hello_ack_carries_the_largest_frame)
 				     .device_id = info.device_id, .seq = info.seq, .frag_count = 1,
 				     .frame_len = 24 };
 	uint8_t body[24] = { 0 };
-	rtci_proto_mac_header(&hd, buf);
+	rtci_header_mac(&hd, buf);
 	buf[6] = 48;
 	buf[7] = RTCI_PROTO_F_TAG;
 	memcpy(buf + 48, body, 24);
@@ -690,4 +691,33 @@ Test(protocol, error_names)
 	for (int c = RTCI_ERR_PROTO_TRUNCATED; c <= RTCI_ERR_PROTO_RESERVED; c++)
 		cr_assert_str_neq(rtci_strerror(-c), "unknown project error", "code %d", c);
 	cr_assert_str_eq(rtci_proto_type_name(RTCI_PROTO_HELLO_ACK), "hello-ack");
+}
+
+Test(protocol, header_write_read_and_peek)
+{
+	struct rtci_proto_hdr h = { .version = 1, .type = RTCI_PROTO_FRAGMENT, .hdr_len = 48,
+				    .flags = 0, .tenant_id = 0x01020304u, .device_id = 0xa0b0c0d0u,
+				    .seq = 0x1122334455667788ull, .setup_id = 7, .frag_index = 2,
+				    .frag_count = 3, .frag_size = 1400, .frame_len = 4096,
+				    .backlog_bytes = 99, .capture_us = 123456789 };
+	uint8_t b[RTCI_PROTO_HDR_LEN];
+	rtci_header_write(b, &h);
+	cr_expect_eq(b[0], 'R');
+	cr_expect_eq(b[8], 0x01);  /* big-endian tenant */
+	cr_expect_eq(b[15], 0xd0); /* device, last byte */
+	struct rtci_proto_hdr r;
+	memset(&r, 0xff, sizeof(r));
+	rtci_header_read(b, &r);
+	cr_expect(r.version == h.version && r.type == h.type && r.hdr_len == h.hdr_len &&
+		  r.flags == h.flags && r.tenant_id == h.tenant_id && r.device_id == h.device_id &&
+		  r.seq == h.seq && r.setup_id == h.setup_id && r.frag_index == h.frag_index &&
+		  r.frag_count == h.frag_count && r.frag_size == h.frag_size &&
+		  r.frame_len == h.frame_len && r.backlog_bytes == h.backlog_bytes &&
+		  r.capture_us == h.capture_us);
+	uint32_t ten = 0, dev = 0;
+	cr_expect(rtci_header_peek_ids(b, sizeof(b), &ten, &dev));
+	cr_expect_eq(ten, h.tenant_id);
+	cr_expect_eq(dev, h.device_id);
+	cr_expect_not(rtci_header_peek_ids(b, sizeof(b) - 1, &ten, &dev));
+	cr_expect_not(rtci_header_peek_ids(NULL, 100, &ten, &dev));
 }

@@ -52,9 +52,10 @@ static struct rtci_reasm_config base_cfg(void)
 
 static struct rtci_reasm *table(const struct rtci_reasm_config *cfg)
 {
-	int err = 0;
-	struct rtci_reasm *t = rtci_reasm_create(cfg, &err);
-	cr_assert_not_null(t, "create: %d", err);
+	struct rtci_reasm *t = NULL;
+	int err = rtci_reasm_create(cfg, &t);
+	cr_assert_eq(err, 0, "create: %d", err);
+	cr_assert_not_null(t);
 	return t;
 }
 
@@ -607,22 +608,25 @@ Test(reassembly, arena_reuse_without_leaks)
 
 Test(reassembly, create_rejects_bad_config)
 {
-	int err = 0;
+	static char sentinel; /* *out must stay untouched on failure */
+	struct rtci_reasm *const untouched = (struct rtci_reasm *)(void *)&sentinel;
+	struct rtci_reasm *t = untouched;
 	struct rtci_reasm_config cfg = base_cfg();
 	cfg.max_frames = 0;
-	cr_assert_null(rtci_reasm_create(&cfg, &err));
-	cr_assert_eq(err, -EINVAL);
+	cr_assert_eq(rtci_reasm_create(&cfg, &t), -EINVAL);
 	cfg = base_cfg();
 	cfg.arena_bytes = 100;
-	cr_assert_null(rtci_reasm_create(&cfg, &err));
-	cr_assert_eq(err, -EINVAL);
+	cr_assert_eq(rtci_reasm_create(&cfg, &t), -EINVAL);
 	cfg = base_cfg();
 	cfg.ttl = 0;
-	cr_assert_null(rtci_reasm_create(&cfg, &err));
-	cr_assert_eq(err, -EINVAL);
+	cr_assert_eq(rtci_reasm_create(&cfg, &t), -EINVAL);
 	cfg = base_cfg();
 	cfg.max_inflight_per_device = 0;
-	cr_assert_null(rtci_reasm_create(&cfg, &err));
+	cr_assert_eq(rtci_reasm_create(&cfg, &t), -EINVAL);
+	cr_assert_eq(rtci_reasm_create(NULL, &t), -EINVAL);
+	cfg = base_cfg();
+	cr_assert_eq(rtci_reasm_create(&cfg, NULL), -EINVAL);
+	cr_assert_eq(t, untouched);
 	cr_assert_str_eq(rtci_reasm_drop_name(RTCI_REASM_DROP_CONFLICT), "conflict");
 }
 

@@ -45,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.max_frames = 8, .arena_bytes = 64 * 1024, .max_frame_len = 3000,
 		.max_inflight_per_device = 2, .max_tenants = 3, .ttl = 50, .quota = quota,
 	};
-	struct rtci_reasm *t = rtci_reasm_create(&cfg, NULL);
-	if (!t)
+	struct rtci_reasm *t = NULL;
+	if (rtci_reasm_create(&cfg, &t) < 0)
 		abort();
 	struct rtci_reasm_frame *held[MAX_HELD];
 	int nheld = 0;
