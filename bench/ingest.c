@@ -21,6 +21,7 @@
  * lcores,gbit_per_cpu_s (fragments and bytes of all lcores together; cycles = the measuring
  * threads' CPU time x the TSC rate, and gbit_per_cpu_s = payload bits per second of that CPU
  * time, so time descheduled by other load on the machine does not count). */
+#include "bench_util.h"
 #include "gateway/gw.h"
 
 #include "dataplane/poly1305.h"
@@ -47,29 +48,6 @@
 static const uint8_t gw_mac[6] = { 0x02, 0x00, 0x00, 0x00, 0x63, 0x01 };
 static const uint8_t tenant_key[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
 					17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double cpu_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double tsc_hz(void)
-{
-	double t0 = now_s();
-	uint64_t c0 = __rdtsc();
-	while (now_s() - t0 < 0.05)
-		;
-	return (double)(__rdtsc() - c0) / (now_s() - t0);
-}
 
 /* ---- capture ---- */
 
@@ -299,19 +277,19 @@ static int lane_main(void *arg)
 	struct lane *l = arg;
 	struct rtci_port_dgram d[32];
 	/* warm-up pass, then the measurement */
-	double t0 = now_s();
-	while (now_s() - t0 < 0.3)
+	double t0 = rtci_mono_s();
+	while (rtci_mono_s() - t0 < 0.3)
 		lane_burst(l, d);
 	l->in.fragments = l->in.bytes = l->in.frames = l->in.errors = 0;
-	t0 = now_s();
-	double c0 = cpu_s(), t1;
+	t0 = rtci_mono_s();
+	double c0 = rtci_thread_cpu_s(), t1;
 	do {
 		for (int k = 0; k < 64; k++)
 			lane_burst(l, d);
-		t1 = now_s();
+		t1 = rtci_mono_s();
 	} while (t1 - t0 < l->seconds);
 	l->wall = t1 - t0;
-	l->cpu = cpu_s() - c0;
+	l->cpu = rtci_thread_cpu_s() - c0;
 	return 0;
 }
 
@@ -352,7 +330,7 @@ static int run_dpdk(const char *pcap, int devices, double seconds, int lcores)
 		fprintf(stderr, "port: %s\n", rtci_strerror(rc));
 		return 1;
 	}
-	double hz = tsc_hz();
+	double hz = bench_tsc_hz();
 	for (int q = 0; q < lcores; q++) {
 		lane[q].in.gw = lane[0].in.gw;
 		lane[q].in.table = lane[0].in.table;
@@ -484,13 +462,13 @@ static int run_kernel(const char *pcap, int devices, double seconds)
 	struct sender s = { .pl = &pl, .port = ntohs(a.sin_port) };
 	pthread_t th;
 	pthread_create(&th, NULL, send_loop, &s);
-	double hz = tsc_hz();
+	double hz = bench_tsc_hz();
 	static uint8_t bufs[32][2048];
 	struct mmsghdr m[32];
 	struct iovec iov[32];
 	for (int k = 0; k < 32; k++)
 		iov[k] = (struct iovec){ bufs[k], sizeof(bufs[k]) };
-	double t0 = now_s(), c0 = 0, t1;
+	double t0 = rtci_mono_s(), c0 = 0, t1;
 	bool measuring = false;
 	for (;;) {
 		for (int k = 0; k < 32; k++)
@@ -502,17 +480,17 @@ static int run_kernel(const char *pcap, int devices, double seconds)
 			gw_table_prefetch_device(in.table, bufs[k], m[k].msg_len);
 		for (int k = 0; k < n; k++)
 			ingest_one(&in, bufs[k], m[k].msg_len);
-		t1 = now_s();
+		t1 = rtci_mono_s();
 		if (!measuring && t1 - t0 >= 0.3) { /* warm-up done */
 			measuring = true;
 			in.fragments = in.bytes = in.frames = in.errors = 0;
 			t0 = t1;
-			c0 = cpu_s();
+			c0 = rtci_thread_cpu_s();
 		} else if (measuring && t1 - t0 >= seconds) {
 			break;
 		}
 	}
-	report("kernel_recvmmsg", &in, t1 - t0, cpu_s() - c0, hz, 1);
+	report("kernel_recvmmsg", &in, t1 - t0, rtci_thread_cpu_s() - c0, hz, 1);
 	s.stop = 1;
 	pthread_join(th, NULL);
 	close(fd);

@@ -57,30 +57,6 @@ struct dgram {
 	uint32_t len;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* CPU time of this thread: the machine is shared, so time spent descheduled must not count. */
-static double cpu_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double tsc_hz(void)
-{
-	double t0 = now_s();
-	uint64_t c0 = __rdtsc();
-	while (now_s() - t0 < 0.2)
-		;
-	return (double)(__rdtsc() - c0) / (now_s() - t0);
-}
-
 static uint64_t rng_state = 0x853c49e6748fea9bull;
 static uint64_t rng(void)
 {
@@ -177,7 +153,7 @@ static int run_once(struct device *devs, uint32_t ndev, uint64_t frames, int mac
 				}
 
 		/* Timed: the receive path. */
-		double t0 = cpu_s();
+		double t0 = rtci_thread_cpu_s();
 		for (size_t i = 0; i < n; i++) {
 			struct rtci_proto_msg m;
 			struct rtci_reasm_frame *f;
@@ -209,7 +185,7 @@ static int run_once(struct device *devs, uint32_t ndev, uint64_t frames, int mac
 				rtci_reasm_release(t, f);
 			}
 		}
-		res->seconds += cpu_s() - t0;
+		res->seconds += rtci_thread_cpu_s() - t0;
 		res->fragments += n;
 		done += kk;
 		now += 1000000; /* 1 ms per batch */
@@ -246,7 +222,7 @@ static void primitives(FILE *csv)
 			continue;
 		}
 		for (int r = 0; r < 5; r++) {
-			double t0 = cpu_s();
+			double t0 = rtci_thread_cpu_s();
 			for (int i = 0; i < reps; i++) {
 				crypto_onetimeauth_state st;
 				unsigned long long ml;
@@ -279,7 +255,7 @@ static void primitives(FILE *csv)
 					break;
 				}
 			}
-			v[r] = (double)reps * sizeof(buf) / (cpu_s() - t0) / 1e9;
+			v[r] = (double)reps * sizeof(buf) / (rtci_thread_cpu_s() - t0) / 1e9;
 		}
 		double m = bench_median(v, 5);
 		printf("primitive %-15s %6.2f GB/s = %5.2f cycles/byte (median of 5, 64 KB)\n",
@@ -335,7 +311,7 @@ int main(int argc, char **argv)
 		fprintf(csv, "kind,config,devices,frames_interleaved,mac,run,fragments,"
 			     "cycles_per_fragment,mpps,gbit_s\n");
 	}
-	hz = tsc_hz();
+	hz = bench_tsc_hz();
 	if (prim)
 		primitives(csv);
 

@@ -1,4 +1,5 @@
 #include "dataplane/reassembly.h"
+#include "common/hash.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -248,31 +249,21 @@ struct rtci_reasm {
 	struct rtci_reasm_stats st;
 };
 
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
 /* Keyed with a random seed so remote senders cannot aim at one probe chain. */
 static inline uint32_t hash_frame(const struct rtci_reasm *t, uint32_t ten, uint32_t dev,
 				  uint64_t seq)
 {
-	return (uint32_t)mix64(mix64(t->seed ^ (((uint64_t)ten << 32) | dev)) ^ seq);
+	return (uint32_t)rtci_mix64(rtci_mix64(t->seed ^ (((uint64_t)ten << 32) | dev)) ^ seq);
 }
 
 static inline uint32_t hash_device(const struct rtci_reasm *t, uint32_t ten, uint32_t dev)
 {
-	return (uint32_t)mix64(t->seed + 0x9e3779b97f4a7c15ull + (((uint64_t)ten << 32) | dev));
+	return (uint32_t)rtci_mix64(t->seed + 0x9e3779b97f4a7c15ull + (((uint64_t)ten << 32) | dev));
 }
 
 static inline uint32_t hash_tenant(const struct rtci_reasm *t, uint32_t ten)
 {
-	return (uint32_t)mix64(t->seed + 0x632be59bd9b4e019ull + ten);
+	return (uint32_t)rtci_mix64(t->seed + 0x632be59bd9b4e019ull + ten);
 }
 
 static uint32_t find_entry(const struct rtci_reasm *t, uint32_t h, uint32_t ten, uint32_t dev,
@@ -706,7 +697,7 @@ void rtci_reasm_release(struct rtci_reasm *t, struct rtci_reasm_frame *f)
 	t->st.frames_held--;
 }
 
-void rtci_reasm_get_stats(const struct rtci_reasm *t, struct rtci_reasm_stats *out)
+void rtci_reasm_stats(const struct rtci_reasm *t, struct rtci_reasm_stats *out)
 {
 	*out = t->st;
 	out->arena_bytes_used = t->arena.used;

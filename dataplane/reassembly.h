@@ -127,7 +127,7 @@ unsigned rtci_reasm_expire(struct rtci_reasm *t, uint64_t now);
 /* Gives a completed frame's buffer back to the arena. */
 void rtci_reasm_release(struct rtci_reasm *t, struct rtci_reasm_frame *frame);
 
-void rtci_reasm_get_stats(const struct rtci_reasm *t, struct rtci_reasm_stats *out);
+void rtci_reasm_stats(const struct rtci_reasm *t, struct rtci_reasm_stats *out);
 
 /* Current usage of one tenant (frames in flight, arena bytes held); 0s if none. */
 void rtci_reasm_tenant_usage(const struct rtci_reasm *t, uint32_t tenant_id, uint32_t *frames,

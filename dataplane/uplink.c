@@ -1,3 +1,4 @@
+#include "common/clock.h"
 #include "dataplane/uplink.h"
 
 #include "common/rtci_error.h"
@@ -54,16 +55,9 @@ struct rtci_uplink {
 	struct rtci_uplink_stats st;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static struct __kernel_timespec until(double deadline)
 {
-	double left = deadline - now_s();
+	double left = deadline - rtci_mono_s();
 	if (left < 0)
 		left = 0;
 	struct __kernel_timespec ts = { .tv_sec = (long long)left,
@@ -194,7 +188,7 @@ int rtci_uplink_create(const struct rtci_uplink_config *cfg, struct rtci_uplink 
 				      (unsigned short)i, mask, (int)i);
 	io_uring_buf_ring_advance(u->br, (int)u->nrbufs);
 
-	u->last_refill = now_s();
+	u->last_refill = rtci_mono_s();
 	*out = u;
 	return 0;
 err_errno:
@@ -242,7 +236,7 @@ void rtci_uplink_set_rate(struct rtci_uplink *u, double bytes_per_s, uint32_t bu
 	u->burst = burst_bytes;
 	if (u->tokens > u->burst)
 		u->tokens = u->burst;
-	u->last_refill = now_s();
+	u->last_refill = rtci_mono_s();
 }
 
 void rtci_uplink_set_zc_threshold(struct rtci_uplink *u, uint32_t bytes)
@@ -310,7 +304,7 @@ static int pace(struct rtci_uplink *u, uint32_t len, double deadline)
 {
 	if (u->rate <= 0)
 		return 0;
-	double t = now_s();
+	double t = rtci_mono_s();
 	u->tokens += (t - u->last_refill) * u->rate;
 	if (u->tokens > u->burst)
 		u->tokens = u->burst;
@@ -326,7 +320,7 @@ static int pace(struct rtci_uplink *u, uint32_t len, double deadline)
 				       .tv_nsec = (long)((wait - (double)(time_t)wait) * 1e9) };
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
-		t = now_s();
+		t = rtci_mono_s();
 		u->tokens += (t - u->last_refill) * u->rate;
 		u->last_refill = t;
 	}
@@ -361,7 +355,7 @@ static int send_round(struct rtci_uplink *u, const uint32_t *len,
 {
 	if (!u || (n && !len) || n > u->nslots || timeout_ms < 0 || (!to) != u->connected)
 		return -EINVAL;
-	double deadline = now_s() + timeout_ms / 1000.0;
+	double deadline = rtci_mono_s() + timeout_ms / 1000.0;
 	int rc = wait_pending(u, deadline, NULL); /* slots of a timed-out round */
 	if (rc < 0)
 		return rc;
@@ -412,7 +406,7 @@ int rtci_uplink_send(struct rtci_uplink *u, const struct iovec *dgrams, uint32_t
 {
 	if (!u || (n && !dgrams) || timeout_ms < 0)
 		return -EINVAL;
-	double deadline = now_s() + timeout_ms / 1000.0;
+	double deadline = rtci_mono_s() + timeout_ms / 1000.0;
 	uint32_t lens[1024];
 	int total = 0;
 	for (uint32_t i = 0; i < n; i++)
@@ -429,7 +423,7 @@ int rtci_uplink_send(struct rtci_uplink *u, const struct iovec *dgrams, uint32_t
 			       dgrams[off + i].iov_len);
 			lens[i] = (uint32_t)dgrams[off + i].iov_len;
 		}
-		double left_ms = (deadline - now_s()) * 1000.0;
+		double left_ms = (deadline - rtci_mono_s()) * 1000.0;
 		rc = rtci_uplink_send_slots(u, lens, k, left_ms > 0 ? (int)left_ms : 0);
 		if (rc < 0)
 			return rc;
@@ -459,7 +453,7 @@ int rtci_uplink_recv(struct rtci_uplink *u, rtci_uplink_recv_fn fn, void *user, 
 {
 	if (!u || !fn || timeout_ms < 0)
 		return -EINVAL;
-	double deadline = now_s() + timeout_ms / 1000.0;
+	double deadline = rtci_mono_s() + timeout_ms / 1000.0;
 	int delivered = 0;
 	int mask = io_uring_buf_ring_mask(u->nrbufs);
 
@@ -510,7 +504,7 @@ int rtci_uplink_recv(struct rtci_uplink *u, rtci_uplink_recv_fn fn, void *user, 
 			 * the caller rather than spinning; -ENOBUFS only means the ring ran dry */
 			if (res < 0 && res != -ENOBUFS)
 				return delivered ? delivered : res;
-			if (delivered == 0 && now_s() >= deadline)
+			if (delivered == 0 && rtci_mono_s() >= deadline)
 				return 0;
 		}
 	}

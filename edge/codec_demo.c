@@ -375,7 +375,7 @@ static int report(struct demo *d)
 		bound_ok &= r->max_err_over_bound <= 1.0;
 	}
 	struct rtci_reasm_stats st;
-	rtci_reasm_get_stats(d->reasm, &st);
+	rtci_reasm_stats(d->reasm, &st);
 	printf("\nratio vs f32: bytes of the full %dx%ux%u float32 tensor / bytes on the wire (headers and MACs included)\n"
 	       "err/bound: worst |x - x^| relative to the quantizer's bound (max - min) / 2L plus float32 rounding; must be <= 1\n\n",
 	       PART_C, d->oh, d->ow);

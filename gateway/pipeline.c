@@ -609,7 +609,7 @@ static void housekeeping(struct gw_rx *rx, uint64_t now)
 			rtci_metrics_set_total(m, rx->mslot, rx->s_port_drop[i], ps.drops[i]);
 	}
 	struct rtci_reasm_stats rs;
-	rtci_reasm_get_stats(rx->reasm, &rs);
+	rtci_reasm_stats(rx->reasm, &rs);
 	rtci_metrics_gauge_set(m, rx->mslot, rx->s_reasm_inflight, (double)rs.frames_in_flight);
 	rtci_metrics_gauge_set(m, rx->mslot, rx->s_reasm_bytes, (double)rs.arena_bytes_used);
 	for (int i = 0; i < RTCI_REASM_DROP_MAX; i++)

@@ -112,7 +112,7 @@ Test(reassembly, in_order_reverse_shuffled)
 		free(h);
 	}
 	struct rtci_reasm_stats st;
-	rtci_reasm_get_stats(t, &st);
+	rtci_reasm_stats(t, &st);
 	cr_assert_eq(st.frames_completed, 22);
 	cr_assert_eq(st.frames_released, 22);
 	cr_assert_eq(st.frames_in_flight, 0);
@@ -183,7 +183,7 @@ Test(reassembly, table_mac_rejects_forgeries)
 	cr_assert_eq(out->verified, 1);
 	rtci_reasm_release(t, out);
 	struct rtci_reasm_stats st;
-	rtci_reasm_get_stats(t, &st);
+	rtci_reasm_stats(t, &st);
 	cr_assert_eq(st.frames_bad_mac, 2);
 	cr_assert_eq(st.frames_completed, 1);
 	cr_assert_eq(st.fragments_discarded, 14);
@@ -207,7 +207,7 @@ Test(reassembly, duplicates_ignored_and_counted)
 		cr_assert_eq(rtci_reasm_insert(t, &f->msg[i], NULL, 0, &out), i == 3 ? 1 : 0);
 	check_frame(f, out);
 	struct rtci_reasm_stats st;
-	rtci_reasm_get_stats(t, &st);
+	rtci_reasm_stats(t, &st);
 	cr_assert_eq(st.drops[RTCI_REASM_DROP_DUPLICATE], 2);
 	cr_assert_eq(st.fragments, 7);
 	cr_assert_eq(st.fragments_accepted, 5);
@@ -258,7 +258,7 @@ Test(reassembly, conflicting_duplicates_rejected)
 	cr_assert_eq(rtci_reasm_insert(t, &f->msg[0], NULL, 0, &out), 1);
 	check_frame(f, out);
 	struct rtci_reasm_stats st;
-	rtci_reasm_get_stats(t, &st);
+	rtci_reasm_stats(t, &st);
 	cr_assert_eq(st.drops[RTCI_REASM_DROP_CONFLICT], 2);
 	cr_assert_eq(st.drops[RTCI_REASM_DROP_MISMATCH], 2);
 	rtci_reasm_release(t, out);
@@ -278,7 +278,7 @@ Test(reassembly, ttl_expiry)
 	cr_assert_eq(rtci_reasm_expire(t, 1099), 0); /* a is 999 old */
 	cr_assert_eq(rtci_reasm_expire(t, 1100), 1); /* a reaches the TTL */
 	struct rtci_reasm_stats st;
-	rtci_reasm_get_stats(t, &st);
+	rtci_reasm_stats(t, &st);
 	cr_assert_eq(st.frames_expired, 1);
 	cr_assert_eq(st.fragments_discarded, 2);
 	cr_assert_eq(st.frames_in_flight, 1);
@@ -292,7 +292,7 @@ Test(reassembly, ttl_expiry)
 	rtci_reasm_release(t, out);
 	/* insert runs expiry itself */
 	cr_assert_eq(rtci_reasm_insert(t, &b->msg[0], NULL, 2100, &out), 0);
-	rtci_reasm_get_stats(t, &st);
+	rtci_reasm_stats(t, &st);
 	cr_assert_eq(st.frames_expired, 2);
 	cr_assert_eq(st.frames_in_flight, 1);
 	free(a);
@@ -361,7 +361,7 @@ Test(reassembly, inflight_bound_newest_wins)
 	/* seq 13 evicts seq 11 */
 	cr_assert_eq(rtci_reasm_insert(t, &f[3]->msg[0], NULL, 0, &out), 0);
 	struct rtci_reasm_stats st;
-	rtci_reasm_get_stats(t, &st);
+	rtci_reasm_stats(t, &st);
 	cr_assert_eq(st.frames_evicted, 1);
 	cr_assert_eq(st.frames_in_flight, 2);
 	cr_assert_eq(st.drops[RTCI_REASM_DROP_OLDER_THAN_INFLIGHT], 1);
@@ -384,14 +384,14 @@ Test(reassembly, inflight_bound_newest_wins)
 	cr_assert_eq(rtci_reasm_insert(u, &f[0]->msg[0], NULL, 0, &out), 0);
 	cr_assert_eq(rtci_reasm_insert(u, &f[1]->msg[0], NULL, 0, &out), 0);
 	cr_assert_eq(rtci_reasm_insert(u, &f[2]->msg[0], NULL, 0, &out), 0);
-	rtci_reasm_get_stats(u, &st);
+	rtci_reasm_stats(u, &st);
 	cr_assert_eq(st.frames_evicted, 2);
 	cr_assert_eq(st.frames_in_flight, 1);
 	cr_assert_eq(rtci_reasm_insert(u, &f[2]->msg[1], NULL, 0, &out), 0);
 	cr_assert_eq(rtci_reasm_insert(u, &f[2]->msg[2], NULL, 0, &out), 1);
 	check_frame(f[2], out);
 	rtci_reasm_release(u, out);
-	rtci_reasm_get_stats(u, &st);
+	rtci_reasm_stats(u, &st);
 	cr_assert_eq(st.arena_bytes_used, 0);
 	for (int k = 0; k < 5; k++)
 		free(f[k]);
@@ -475,7 +475,7 @@ Test(reassembly, tenant_quota_isolates_tenants)
 	cr_assert_eq(rtci_reasm_insert(t, &u->msg[0], NULL, 0, &out), -RTCI_ERR_REASM_UNKNOWN_TENANT);
 
 	struct rtci_reasm_stats st;
-	rtci_reasm_get_stats(t, &st);
+	rtci_reasm_stats(t, &st);
 	cr_assert_eq(st.drops[RTCI_REASM_DROP_TENANT_BYTES], 32);
 	cr_assert_eq(st.drops[RTCI_REASM_DROP_TENANT_FRAMES], 1);
 	cr_assert_eq(st.drops[RTCI_REASM_DROP_UNKNOWN_TENANT], 1);
@@ -561,7 +561,7 @@ Test(reassembly, global_bounds)
 	cr_assert_eq(rtci_reasm_insert(t, &m, NULL, 0, &out), -RTCI_ERR_REASM_NOT_FRAGMENT);
 
 	struct rtci_reasm_stats st;
-	rtci_reasm_get_stats(t, &st);
+	rtci_reasm_stats(t, &st);
 	cr_assert_eq(st.drops[RTCI_REASM_DROP_TOO_BIG], 1);
 	cr_assert_eq(st.drops[RTCI_REASM_DROP_ARENA_FULL], 2);
 	cr_assert_eq(st.drops[RTCI_REASM_DROP_TABLE_FULL], 1);
@@ -596,7 +596,7 @@ Test(reassembly, arena_reuse_without_leaks)
 		free(f);
 	}
 	struct rtci_reasm_stats st;
-	rtci_reasm_get_stats(t, &st);
+	rtci_reasm_stats(t, &st);
 	cr_assert_eq(st.arena_bytes_used, 0);
 	/* the whole arena is one block again: a frame needing all of it fits */
 	struct frame *f = make(1, 1, 1000, 60 * FS);

@@ -134,7 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	struct rtci_reasm_stats st;
-	rtci_reasm_get_stats(t, &st);
+	rtci_reasm_stats(t, &st);
 	uint64_t drops = 0;
 	for (int i = 0; i < RTCI_REASM_DROP_MAX; i++)
 		drops += st.drops[i];
@@ -148,7 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (nheld)
 		rtci_reasm_release(t, held[--nheld]);
 	rtci_reasm_expire(t, now + cfg.ttl);
-	rtci_reasm_get_stats(t, &st);
+	rtci_reasm_stats(t, &st);
 	if (st.frames_in_flight || st.frames_held || st.arena_bytes_used)
 		abort();
 	for (uint32_t tn = 0; tn < 4; tn++) {
