@@ -501,3 +501,11 @@ Test(gateway, capture_time_far_off_the_device_clock)
 	gw_clock_hello(&h, dev0 + 1000 + 50, gw0 + 1000, deadline);
 	cr_expect_eq(h.clock_offset_us, (int64_t)gw0 - (int64_t)dev0 - 50);
 }
+
+Test(gateway_control, local_decision_is_setup_0xffff_on_the_wire)
+{
+	cr_assert_eq(gw_ctl_wire_setup(RTCI_CTL_LOCAL), RTCI_SETUP_LOCAL);
+	cr_assert_eq(gw_ctl_wire_setup(RTCI_SETUP_LOCAL), RTCI_SETUP_LOCAL);
+	for (unsigned s = 0; s < RTCI_CTL_MAX_SETUPS; s++)
+		cr_assert_eq(gw_ctl_wire_setup(s), s);
+}
