@@ -145,3 +145,13 @@ def test_c_reader_wants_exit_tensors_with_the_block(tmp_path):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["images"] == 20 and out["width"] == 128 and out["median_ms"] > 0
+
+
+def test_ablation_report_keeps_the_baselines_section(tmp_path):
+    from training import ablation
+    doc = tmp_path / "ablation.md"
+    assert ablation.kept_tail(str(doc)) == ""
+    doc.write_text("# generated\n\nold table\n\n## SPINN, CLIO and the local exit\n\nfigures\n")
+    assert ablation.kept_tail(str(doc)) == "\n## SPINN, CLIO and the local exit\n\nfigures\n"
+    doc.write_text("# generated only\n")
+    assert ablation.kept_tail(str(doc)) == ""
