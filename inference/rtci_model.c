@@ -88,6 +88,10 @@ static int cmd_info(int argc, char **argv)
 		printf("  %4d %4d %6d %5d %5d %9s %12s %12s\n", s->id, s->c, s->L, s->bn_slot, s->group, acc,
 		       pay, raw);
 	}
+	const struct rtci_local_exit *x = rtci_model_local_exit(m);
+	if (x)
+		printf("local exit: width %d, input setup %d, accuracy %.4f, %.3f ms\n", x->width,
+		       x->input_setup, x->accuracy, x->ms);
 	rtci_model_destroy(m);
 	return 0;
 }
