@@ -638,7 +638,7 @@ int main(int argc, char **argv)
 			/* all sent: stop as soon as every frame is answered */
 			uint64_t pending = 0;
 			for (uint32_t i = 0; i < e.nrec; i++)
-				pending += e.rec[i].status == REC_SENT;
+				pending += e.rec[i].status == REC_SENT && !e.rec[i].local;
 			if (pending == 0)
 				break;
 		}
