@@ -81,15 +81,15 @@ static void fold_bn(const struct rtci_model *m, const char *bn, const float *w, 
 	}
 }
 
-static dnnl_primitive_attr_t relu6_attr(void)
+static dnnl_primitive_attr_t layer_attr(bool relu6)
 {
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_post_ops_t po = NULL;
 	if (dnnl_primitive_attr_create(&attr) != dnnl_success)
 		return NULL;
 	dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-	if (dnnl_post_ops_create(&po) == dnnl_success) {
-		dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f);
+	if (relu6 && dnnl_post_ops_create(&po) == dnnl_success) {
+		dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip_v2, 0.0f, 6.0f);
 		dnnl_primitive_attr_set_post_ops(attr, po);
 		dnnl_post_ops_destroy(po);
 	}
@@ -103,7 +103,7 @@ static int add_layer(struct rtci_exit *e, int li, const dnnl_memory_desc_t *src_
 {
 	int rc = 0;
 	dnnl_primitive_desc_t pd = NULL;
-	dnnl_primitive_attr_t attr = relu6_attr();
+	dnnl_primitive_attr_t attr = layer_attr(li != L_FC);
 	dnnl_memory_desc_t w_any, w_plain, b_md, d_any;
 	dnnl_dims_t bd = { out_c };
 	if (!attr)
@@ -113,10 +113,6 @@ static int add_layer(struct rtci_exit *e, int li, const dnnl_memory_desc_t *src_
 	DN(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a));
 	if (li == L_FC) {
 		dnnl_dims_t dd = { 1, out_c };
-		dnnl_post_ops_t none = NULL;
-		DN(dnnl_post_ops_create(&none));
-		dnnl_primitive_attr_set_post_ops(attr, none);
-		dnnl_post_ops_destroy(none);
 		DN(dnnl_memory_desc_init_by_tag(&d_any, 2, dd, dnnl_f32, dnnl_nc));
 		dnnl_inner_product_desc_t ipd;
 		DN(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, src_md, &w_any, &b_md,
