@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "edge/frames.h"
+#include "edge/local.h"
 #include "inference/codec.h"
 #include "inference/engine.h"
 #include "inference/model.h"
@@ -432,4 +433,62 @@ Test(edge_loopback, fleet_of_20_devices_statistics_add_up)
 		cr_assert(seen[k], "no frames of device %d", k);
 	cr_assert_eq(fr_rows, tot_cap);
 	cr_assert_eq(fr_in_time, tot_in_time);
+}
+
+/* A dead link (nothing listens): with the shipped model's local exit every frame is still
+ * answered in time, each with the class the exit computes for its image. */
+Test(edge_loopback, local_exit_answers_every_frame_when_the_link_is_dead)
+{
+	const char *root = prog("RTCI_SOURCE_ROOT");
+	char shipped[512], csv[300], out[300];
+	snprintf(shipped, sizeof(shipped), "%s/models/fmnist-swcnn.rtcm", root);
+	snprintf(csv, sizeof(csv), "%s/edge.csv", dir);
+	snprintf(out, sizeof(out), "%s/edge.out", dir);
+	/* a port nobody listens on: bind one, note it, close it */
+	int port;
+	pid_t rp = start_responder(0, &port, "a", "12", "3");
+	stop(rp);
+	char gw[64];
+	snprintf(gw, sizeof(gw), "127.0.0.1:%d", port);
+	char *argv[] = { (char *)prog("RTCI_EDGE"), "--gateway", gw, "--tenant", "7", "--device", "42",
+			 "--key", KEY, "--model", shipped, "--frames", "16", "--fps", "40",
+			 "--deadline-ms", "200", "--drain-ms", "300", "--csv", csv, NULL };
+	cr_assert_eq(wait_exit(spawn(argv, out)), 0);
+
+	char err[256];
+	struct rtci_model *m;
+	cr_assert_eq(rtci_model_load(shipped, &m, err, sizeof(err)), 0, "%s", err);
+	struct rtci_local *l;
+	cr_assert_eq(rtci_local_create(m, &l), 0);
+	struct rtci_imageset imgs;
+	cr_assert_eq(rtci_frames_load(IMAGES, LABELS, 64, &imgs, err, sizeof(err)), 0, "%s", err);
+	float in[28 * 28];
+	FILE *f = fopen(csv, "r");
+	cr_assert_not_null(f);
+	char line[512];
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	cr_assert(strstr(line, "local_class,local_latency_ms,local_hit"), "%s", line);
+	int n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *tok[16];
+		int k = 0;
+		for (char *p = line, *s; k < 16 && (s = strsep(&p, ",\n")); )
+			tok[k++] = s;
+		cr_assert_geq(k, 15, "%d columns", k);
+		cr_assert_str_eq(tok[5], "no_session");
+		int image = atoi(tok[2]);
+		uint16_t cls;
+		float score;
+		rtci_frames_input(rtci_model_geometry(m), &imgs, (uint32_t)image, in);
+		cr_assert_eq(rtci_local_run(l, in, &cls, &score), 0);
+		cr_assert_eq(atoi(tok[12]), cls, "frame %d: local class %s, exit %u", n, tok[12], cls);
+		cr_assert_eq(atoi(tok[14]), 1, "frame %d answered in time", n);
+		cr_assert_lt(atof(tok[13]), 200.0);
+		n++;
+	}
+	fclose(f);
+	cr_assert_eq(n, 16);
+	rtci_frames_free(&imgs);
+	rtci_local_destroy(l);
+	rtci_model_destroy(m);
 }

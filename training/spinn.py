@@ -35,11 +35,19 @@ def table(conf, exit_correct, setup_correct, thresholds=THRESHOLDS):
     return points
 
 
-def choose_threshold(points, target):
-    """The smallest threshold whose exit accuracy reaches `target` (an exit that answers no
-    worse than the uploads would); the largest threshold when none does."""
+def expected_accuracy(point, upload_accuracy):
+    """Accuracy when covered frames take the exit's answer and the rest are uploaded with a
+    setup of accuracy `upload_accuracy` (on all frames) that arrives in time."""
+    return point["coverage"] * point["exit_accuracy"] + \
+        (1 - point["coverage"]) * upload_accuracy * point["rest_factor"]
+
+
+def choose_threshold(points, upload_accuracy, tolerance):
+    """SPINN's operating point: the smallest threshold (most frames answered on the device) whose
+    expected accuracy, uploads at `upload_accuracy`, is within `tolerance` of uploading every
+    frame; the largest threshold when none is."""
     for p in points:
-        if p["coverage"] > 0 and p["exit_accuracy"] >= target:
+        if expected_accuracy(p, upload_accuracy) >= upload_accuracy - tolerance:
             return p["threshold"]
     return points[-1]["threshold"]
 

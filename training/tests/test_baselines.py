@@ -39,8 +39,11 @@ def test_spinn_table_counts_coverage_accuracy_and_rest():
     assert pts[1]["rest_factor"] == pytest.approx((2.0 + 1.0) / 2)
     assert pts[2]["coverage"] == 0 and pts[2]["exit_accuracy"] == 0
     assert pts[2]["rest_factor"] == pytest.approx(1.0)
-    assert spinn.choose_threshold(pts, 0.6) == 0.5
-    assert spinn.choose_threshold(pts, 0.9) == 0.99
+    # uploads at 0.8: at 0.5 expected 0.75 * 2/3 + 0.25 * 0.8 * rest, rest = 2 (setup 0: 1.0/0.5)
+    assert spinn.expected_accuracy(pts[0], 0.8) == pytest.approx(0.5 + 0.25 * 0.8 * 1.5)
+    assert spinn.choose_threshold(pts, 0.8, 0.0) == 0.5
+    assert spinn.choose_threshold(pts, 1.0, 0.0) == 0.85  # 0.25 + 0.5 * 1.5 = 1.0
+    assert spinn.choose_threshold(pts, 1.0, -0.5) == 0.99  # none within: the largest
 
 
 def test_spinn_table_rejects_mismatched_shapes():
