@@ -53,4 +53,9 @@ def choose_threshold(points, upload_accuracy, tolerance):
 
 
 def block(points, threshold, exit_ms):
-    return {"exit_ms": float(exit_ms), "points": points, "threshold": float(threshold)}
+    """The model file's `spinn` block; the operating point's values also stand at the top level,
+    the flat form that readers of one point take."""
+    op = next(p for p in points if p["threshold"] == threshold)
+    return {"exit_ms": float(exit_ms), "points": points, "threshold": float(threshold),
+            "coverage": op["coverage"], "exit_accuracy": op["exit_accuracy"],
+            "rest_factor": op["rest_factor"]}

@@ -44,6 +44,10 @@ def test_spinn_table_counts_coverage_accuracy_and_rest():
     assert spinn.choose_threshold(pts, 0.8, 0.0) == 0.5
     assert spinn.choose_threshold(pts, 1.0, 0.0) == 0.85  # 0.25 + 0.5 * 1.5 = 1.0
     assert spinn.choose_threshold(pts, 1.0, -0.5) == 0.99  # none within: the largest
+    b = spinn.block(pts, 0.85, 0.3)
+    assert b["threshold"] == 0.85 and b["points"] == pts and b["exit_ms"] == 0.3
+    assert (b["coverage"], b["exit_accuracy"], b["rest_factor"]) == \
+        (pts[1]["coverage"], pts[1]["exit_accuracy"], pts[1]["rest_factor"])
 
 
 def test_spinn_table_rejects_mismatched_shapes():
