@@ -492,3 +492,50 @@ Test(edge_loopback, local_exit_answers_every_frame_when_the_link_is_dead)
 	rtci_local_destroy(l);
 	rtci_model_destroy(m);
 }
+
+/* rtci-fleet on a dead link: every captured frame is answered locally in time, and the
+ * per-device CSV and the summary count them. */
+Test(edge_loopback, fleet_counts_local_answers_when_the_link_is_dead)
+{
+	const char *root = prog("RTCI_SOURCE_ROOT");
+	char shipped[512], csv[300], out[300], tenant[128], gw[64];
+	snprintf(shipped, sizeof(shipped), "%s/models/fmnist-swcnn.rtcm", root);
+	snprintf(csv, sizeof(csv), "%s/fleet.csv", dir);
+	snprintf(out, sizeof(out), "%s/fleet.out", dir);
+	snprintf(tenant, sizeof(tenant), "7:%s", KEY);
+	int port;
+	stop(start_responder(0, &port, "a", "3", "2")); /* a port nobody listens on now */
+	snprintf(gw, sizeof(gw), "127.0.0.1:%d", port);
+	char *argv[] = { (char *)prog("RTCI_FLEET"), "--gateway", gw, "--tenant", tenant, "--model",
+			 shipped, "--devices", "4", "--threads", "1", "--duration", "2", "--fps", "10",
+			 "--deadline-ms", "100", "--n-images", "40", "--csv", csv, NULL };
+	cr_assert_eq(wait_exit(spawn(argv, out)), 0);
+	FILE *f = fopen(csv, "r");
+	cr_assert_not_null(f);
+	char line[1024];
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	cr_assert(strstr(line, "answered_local,local_in_time,local_accuracy,local_mode_frames,probes"));
+	unsigned long long tot = 0;
+	int rows = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *tok[40];
+		int k = 0;
+		for (char *p = line, *s; k < 40 && (s = strsep(&p, ",\n")); )
+			tok[k++] = s;
+		cr_assert_geq(k, 36);
+		unsigned long long cap = strtoull(tok[6], NULL, 10);
+		cr_assert_gt(cap, 0);
+		cr_assert_eq(strtoull(tok[31], NULL, 10), cap, "device %s: all answered locally", tok[1]);
+		cr_assert_eq(strtoull(tok[32], NULL, 10), cap, "device %s: all in time", tok[1]);
+		double acc = atof(tok[33]);
+		cr_assert(acc > 0.5 && acc <= 1.0, "device %s: local accuracy %g", tok[1], acc);
+		cr_assert_float_eq(atof(tok[15]), acc, 1e-4, "real-time accuracy is the local one");
+		tot += cap;
+		rows++;
+	}
+	fclose(f);
+	cr_assert_eq(rows, 4);
+	unsigned long long local = 0;
+	cr_assert(summary_value(out, "answered locally:", &local));
+	cr_assert_eq(local, tot);
+}
