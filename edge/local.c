@@ -36,6 +36,13 @@ int rtci_local_create(const struct rtci_model *m, struct rtci_local **out)
 	int rc = !l->part || !l->logits ? -ENOMEM : rtci_head_create(m, &cfg, &l->head);
 	if (!rc)
 		rc = rtci_exit_create(m, 1, &l->exit);
+	if (!rc) { /* builds the head's plan now, not on the first frame (≈ 60 ms) */
+		size_t n = (size_t)g->in_c * g->in_h * g->in_w;
+		float *zero = calloc(n, sizeof(float)), score;
+		uint16_t cls;
+		rc = zero ? rtci_local_run(l, zero, &cls, &score) : -ENOMEM;
+		free(zero);
+	}
 	if (rc) {
 		rtci_local_destroy(l);
 		return rc;

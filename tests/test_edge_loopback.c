@@ -539,3 +539,58 @@ Test(edge_loopback, fleet_counts_local_answers_when_the_link_is_dead)
 	cr_assert(summary_value(out, "answered locally:", &local));
 	cr_assert_eq(local, tot);
 }
+
+/* A rate switch to setup 0xFFFF: rtci-edge answers locally from the named frame on and uploads
+ * only probes, with the smallest setup, on entering and then at least 500 ms apart. */
+Test(edge_loopback, local_mode_sends_only_probes_500_ms_apart)
+{
+	const char *root = prog("RTCI_SOURCE_ROOT");
+	char shipped[512], csv[300], out[300], gw[64];
+	snprintf(shipped, sizeof(shipped), "%s/models/fmnist-swcnn.rtcm", root);
+	snprintf(csv, sizeof(csv), "%s/edge.csv", dir);
+	snprintf(out, sizeof(out), "%s/edge.out", dir);
+	int port;
+	pid_t rp = start_responder(0, &port, "a", "65535", "3");
+	snprintf(gw, sizeof(gw), "127.0.0.1:%d", port);
+	char *argv[] = { (char *)prog("RTCI_EDGE"), "--gateway", gw, "--tenant", "7", "--device", "42",
+			 "--key", KEY, "--model", shipped, "--frames", "64", "--fps", "40",
+			 "--deadline-ms", "500", "--setup", "7", "--csv", csv, NULL };
+	cr_assert_eq(wait_exit(spawn(argv, out)), 0);
+	stop(rp);
+	char err[256];
+	struct rtci_model *m;
+	cr_assert_eq(rtci_model_load(shipped, &m, err, sizeof(err)), 0, "%s", err);
+	int probe = rtci_local_probe_setup(m);
+	rtci_model_destroy(m);
+
+	FILE *f = fopen(csv, "r");
+	cr_assert_not_null(f);
+	char line[512];
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	int local = 0, probes = 0, in_mode = 0;
+	double last_probe = -1e9;
+	while (fgets(line, sizeof(line), f)) {
+		char *tok[16];
+		int k = 0;
+		for (char *p = line, *s; k < 16 && (s = strsep(&p, ",\n")); )
+			tok[k++] = s;
+		cr_assert_geq(k, 15);
+		double capture = atof(tok[10]);
+		if (!strcmp(tok[5], "local_mode")) {
+			in_mode = 1;
+			local++;
+			cr_assert_eq(atoi(tok[14]), 1, "frame %s answered locally in time", tok[0]);
+			cr_assert_lt(capture - last_probe, 500.0, "frame %s: a probe was due", tok[0]);
+		} else if (in_mode || (strcmp(tok[4], "7") && strcmp(tok[5], "no_session"))) {
+			/* after the switch only probes go out */
+			in_mode = 1;
+			cr_assert_eq(atoi(tok[4]), probe, "frame %s: setup %s", tok[0], tok[4]);
+			cr_assert_geq(capture - last_probe, 500.0, "frame %s", tok[0]);
+			last_probe = capture;
+			probes++;
+		}
+	}
+	fclose(f);
+	cr_assert_geq(probes, 2, "%d probes", probes);
+	cr_assert_geq(local, 40, "%d local frames", local);
+}
