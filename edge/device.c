@@ -237,6 +237,8 @@ int rtci_dev_local_answer(struct rtci_dev *d, uint64_t seq, uint16_t class_id, i
 int64_t rtci_dev_next_expiry(const struct rtci_dev *d)
 {
 	int64_t t = INT64_MAX;
+	if (!d->cfg.local_exit)
+		return t; /* nothing to scan: rtci-fleet asks this for every device it wakes */
 	for (int i = 0; i < RTCI_DEV_INFLIGHT; i++) {
 		const struct rtci_dev_inflight *f = &d->inflight[i];
 		if (f->used && f->has_local && !f->resolved && f->capture_ns + d->cfg.deadline_ns < t)
@@ -248,7 +250,7 @@ int64_t rtci_dev_next_expiry(const struct rtci_dev *d)
 int rtci_dev_expire(struct rtci_dev *d, int64_t now_ns, struct rtci_dev_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));
-	for (int i = 0; i < RTCI_DEV_INFLIGHT; i++) {
+	for (int i = 0; d->cfg.local_exit && i < RTCI_DEV_INFLIGHT; i++) {
 		struct rtci_dev_inflight *f = &d->inflight[i];
 		if (!f->used || !f->has_local || f->resolved || f->capture_ns + d->cfg.deadline_ns > now_ns)
 			continue;
