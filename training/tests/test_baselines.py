@@ -162,3 +162,21 @@ def test_ablation_report_keeps_the_baselines_section(tmp_path):
     assert ablation.kept_tail(str(doc)) == "\n## SPINN, CLIO and the local exit\n\nfigures\n"
     doc.write_text("# generated only\n")
     assert ablation.kept_tail(str(doc)) == ""
+
+
+def header(js):
+    import struct
+    return struct.pack("<Q", len(js)) + js  # no data section: any tensor lies outside
+
+
+def test_read_raw_rejects_malformed_files(tmp_path):
+    from training.modelfile import ModelFileError
+    p = tmp_path / "bad.rtcm"
+    for blob in [b"\x01", b"\x05\x00\x00\x00\x00\x00\x00\x00{oops",
+                 b"\x02\x00\x00\x00\x00\x00\x00\x00{}",
+                 header(b'{"__metadata__":{"format":"rtci-swcnn","rtci":"{}"},'
+                        b'"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'),
+                 header(b'{"__metadata__":{"format":"rtci-swcnn","rtci":"{}"},"t":{"shape":[2]}}')]:
+        p.write_bytes(blob)
+        with pytest.raises(ModelFileError):
+            read_raw(str(p))
