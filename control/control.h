@@ -81,6 +81,7 @@ int rtci_ctl_fleet_load_file(const char *path, const char *const *names, unsigne
 
 #define RTCI_CTL_MAX_SETUPS 64
 #define RTCI_CTL_SKIP 255 /* decision: skip the frame at the device */
+#define RTCI_CTL_LOCAL 254 /* decision: answer on the device with the local exit */
 
 struct rtci_ctl_setup {
 	uint16_t c;      /* kept channels */

@@ -95,6 +95,9 @@ enum rtci_proto_command_kind {
 	RTCI_PROTO_CMD_MOVE = 3,        /* say hello to another gateway (the sender is draining) */
 };
 #define RTCI_PROTO_MAX_PLAN 8
+/* Setup id of a rate-switch or plan step: answer frames on the device with the model's local
+ * exit, upload nothing but a probe every 500 ms (docs/protocol.md, "Local answers"). */
+#define RTCI_SETUP_LOCAL 0xFFFF
 
 struct rtci_proto_command {
 	uint8_t kind;          /* enum rtci_proto_command_kind */

@@ -41,6 +41,9 @@ int rtci_dev_init(struct rtci_dev *d, const struct rtci_dev_config *cfg, int64_t
 	/* report sequences share the frames' base: never reused under the key across restarts */
 	d->report_seq = seq_base;
 	d->last_rx_ns = now_ns;
+	d->last_probe_ns = INT64_MIN;
+	if (d->cfg.probe_ns <= 0)
+		d->cfg.probe_ns = 500000000LL;
 	rtci_auth_replay_init(&d->cmd_window);
 	rtci_pacer_init(&d->pacer, trace, trace_offset_ns);
 	return 0;
@@ -48,6 +51,8 @@ int rtci_dev_init(struct rtci_dev *d, const struct rtci_dev_config *cfg, int64_t
 
 static int supports(const struct rtci_dev *d, unsigned setup)
 {
+	if (setup == RTCI_SETUP_LOCAL)
+		return d->cfg.local_exit;
 	for (unsigned i = 0; i < d->cfg.n_setups; i++)
 		if (d->cfg.setups[i] == setup)
 			return 1;
@@ -186,13 +191,82 @@ int rtci_dev_frame_begin(struct rtci_dev *d, int64_t now_ns, uint64_t *seq)
 	uint16_t next = (uint16_t)rtci_ctl_plan_setup(&d->plan, s, d->setup);
 	if (d->setup != next)
 		d->st.switches++;
+	if (next == RTCI_SETUP_LOCAL && d->setup != RTCI_SETUP_LOCAL)
+		d->last_probe_ns = INT64_MIN; /* entering local mode: probe at once */
 	d->setup = next;
+	int setup = d->setup;
+	if (setup == RTCI_SETUP_LOCAL) {
+		if (d->last_probe_ns != INT64_MIN && now_ns - d->last_probe_ns < d->cfg.probe_ns) {
+			d->st.local_frames++;
+			*seq = s;
+			return RTCI_SETUP_LOCAL;
+		}
+		d->last_probe_ns = now_ns;
+		d->st.probes++;
+		setup = d->cfg.probe_setup;
+	}
 	if (d->q_len == RTCI_DEV_QUEUE) {
 		d->st.skipped[RTCI_DEV_SKIP_QUEUE_FULL]++;
 		return -ENOBUFS;
 	}
 	*seq = s;
-	return d->setup;
+	return setup;
+}
+
+int rtci_dev_local_only(struct rtci_dev *d, int64_t capture_ns, int64_t ready_ns)
+{
+	if (ready_ns - capture_ns <= d->cfg.deadline_ns) {
+		d->st.answered_local++;
+		return 1;
+	}
+	d->st.local_late++;
+	return 0;
+}
+
+int rtci_dev_local_answer(struct rtci_dev *d, uint64_t seq, uint16_t class_id, int64_t ready_ns)
+{
+	struct rtci_dev_inflight *f = &d->inflight[seq % RTCI_DEV_INFLIGHT];
+	if (!f->used || f->seq != seq || f->resolved)
+		return -ENOENT;
+	f->has_local = 1;
+	f->local_class = class_id;
+	f->local_ready_ns = ready_ns;
+	return 0;
+}
+
+int64_t rtci_dev_next_expiry(const struct rtci_dev *d)
+{
+	int64_t t = INT64_MAX;
+	if (!d->cfg.local_exit)
+		return t; /* nothing to scan: rtci-fleet asks this for every device it wakes */
+	for (int i = 0; i < RTCI_DEV_INFLIGHT; i++) {
+		const struct rtci_dev_inflight *f = &d->inflight[i];
+		if (f->used && f->has_local && !f->resolved && f->capture_ns + d->cfg.deadline_ns < t)
+			t = f->capture_ns + d->cfg.deadline_ns;
+	}
+	return t;
+}
+
+int rtci_dev_expire(struct rtci_dev *d, int64_t now_ns, struct rtci_dev_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	for (int i = 0; d->cfg.local_exit && i < RTCI_DEV_INFLIGHT; i++) {
+		struct rtci_dev_inflight *f = &d->inflight[i];
+		if (!f->used || !f->has_local || f->resolved || f->capture_ns + d->cfg.deadline_ns > now_ns)
+			continue;
+		f->resolved = 1;
+		ev->kind = RTCI_DEV_EV_LOCAL;
+		ev->seq = f->seq;
+		ev->user = f->user;
+		ev->setup = f->setup;
+		ev->latency_ns = f->local_ready_ns - f->capture_ns;
+		ev->result.status = RTCI_PROTO_RES_OK;
+		ev->result.class_id = f->local_class;
+		ev->hit = rtci_dev_local_only(d, f->capture_ns, f->local_ready_ns);
+		return ev->kind;
+	}
+	ev->kind = RTCI_DEV_EV_NONE;
+	return ev->kind;
 }
 
 void rtci_dev_frame_failed(struct rtci_dev *d)
@@ -455,6 +529,9 @@ int rtci_dev_handle(struct rtci_dev *d, const uint8_t *buf, size_t len, int64_t 
 		return drop(ev, -ENOENT);
 	}
 	f->answered = 1;
+	/* a frame resolved locally already had its answer: this one can only be late */
+	f->resolved |= (uint8_t)(now_ns - f->capture_ns <= d->cfg.deadline_ns &&
+				 m.u.result.status == RTCI_PROTO_RES_OK);
 	ev->kind = RTCI_DEV_EV_RESULT;
 	ev->result = m.u.result;
 	ev->latency_ns = now_ns - f->capture_ns;

@@ -23,6 +23,11 @@
  * nothing is copied or held per fragment. The payload stays the caller's until the frame has
  * left (RTCI_DEV_QUEUE frames per device).
  *
+ * Local exit: with cfg.local_exit a command may name RTCI_SETUP_LOCAL. In that mode frame_begin
+ * returns RTCI_SETUP_LOCAL (answer locally, upload nothing) except for a probe: the first frame
+ * after entering the mode, then the first at least probe_ns after the previous probe, which gets
+ * cfg.probe_setup so the gateway keeps measuring the link.
+ *
  * Messages from the gateway are decoded, checked against this device's tenant and id and
  * authenticated with its key; commands pass a replay window (reset with each new session, as a
  * restarted gateway numbers commands from 1 again). */
@@ -58,6 +63,11 @@ struct rtci_dev_config {
 	int64_t report_gap_ns;   /* after a dropped frame, report once this long has passed since
 				    the previous report (the gateway hears of drops at once);
 				    0: 100 ms; < 0: only periodic reports */
+	/* Local exit (the model has one): frames whose server result misses the deadline are
+	 * answered by it, and commands may select RTCI_SETUP_LOCAL. 0: none, as before. */
+	uint8_t local_exit;
+	uint16_t probe_setup;    /* local mode's probes go out with this setup (the smallest) */
+	int64_t probe_ns;        /* between probes in local mode; 0: 500 ms */
 };
 
 enum rtci_dev_state {
@@ -91,6 +101,9 @@ struct rtci_dev_stats {
 	uint64_t redirects, moves;                    /* hello-acks sending it elsewhere, moves */
 	uint64_t commands, commands_replayed, switches;
 	uint64_t rx_invalid, rx_bad_mac, rx_foreign;  /* undecodable, tag failed, other device */
+	uint64_t local_frames, probes;   /* local mode: frames not uploaded; probes uploaded */
+	uint64_t answered_local;   /* frames answered by the local exit by their deadline */
+	uint64_t local_late;       /* frames whose local answer too came after the deadline */
 };
 
 struct rtci_dev_inflight {
@@ -100,6 +113,10 @@ struct rtci_dev_inflight {
 	uint32_t user;       /* caller's tag (image index) */
 	uint16_t setup;
 	uint8_t used, sent, answered;
+	uint8_t resolved;    /* answered in time by the server, or resolved by rtci_dev_expire */
+	uint8_t has_local;   /* the local exit's answer is attached */
+	uint16_t local_class;
+	int64_t local_ready_ns;
 };
 
 struct rtci_dev_queued {
@@ -141,6 +158,7 @@ struct rtci_dev {
 	uint8_t q_head, q_len;
 	struct rtci_dev_inflight inflight[RTCI_DEV_INFLIGHT];
 	uint32_t max_frame_len;   /* largest frame the gateway takes (hello-ack); 0: unknown */
+	int64_t last_probe_ns;    /* local mode: the last probe; INT64_MIN: none since entering */
 	struct rtci_dev_stats st;
 };
 
@@ -153,6 +171,8 @@ enum rtci_dev_event_kind {
 	RTCI_DEV_EV_MOVE,         /* the gateway is draining: say hello to to_ipv4:to_port */
 	RTCI_DEV_EV_RESULT,       /* result for a frame in flight */
 	RTCI_DEV_EV_COMMAND,      /* rate switch or plan accepted (frame apply_from uses setup) */
+	RTCI_DEV_EV_LOCAL,        /* a frame's deadline passed without a server answer in time:
+				     hit = the local exit's answer (result.class_id) was ready */
 };
 
 struct rtci_dev_event {
@@ -202,6 +222,21 @@ int rtci_dev_frame_begin(struct rtci_dev *d, int64_t now_ns, uint64_t *seq);
  * negative code (skipped as ENCODE). */
 int rtci_dev_frame_queue(struct rtci_dev *d, int64_t now_ns, uint64_t seq, uint16_t setup,
 			 int64_t capture_ns, const uint8_t *payload, uint32_t len, uint32_t user);
+/* Local exit (cfg.local_exit). A frame that frame_begin gave RTCI_SETUP_LOCAL, or that was not
+ * queued, gets no server answer: rtci_dev_local_only counts its local answer (ready at ready_ns)
+ * and returns 1 when that was ready by the deadline. For a queued frame, rtci_dev_local_answer
+ * attaches the answer (the caller runs the exit after handing the upload to the uplink); when
+ * no in-time server result has come by the deadline, rtci_dev_expire reports the frame as
+ * answered locally (RTCI_DEV_EV_LOCAL). Return 0 or -ENOENT (frame no longer in flight). */
+int rtci_dev_local_only(struct rtci_dev *d, int64_t capture_ns, int64_t ready_ns);
+int rtci_dev_local_answer(struct rtci_dev *d, uint64_t seq, uint16_t class_id, int64_t ready_ns);
+/* When the next frame with a local answer reaches its deadline (INT64_MAX: none). */
+int64_t rtci_dev_next_expiry(const struct rtci_dev *d);
+/* Resolves one frame whose deadline passed by now_ns without an in-time server result; returns
+ * RTCI_DEV_EV_LOCAL (ev filled: seq, user, setup, latency_ns = ready - capture, hit,
+ * result.class_id) or RTCI_DEV_EV_NONE when none is due. */
+int rtci_dev_expire(struct rtci_dev *d, int64_t now_ns, struct rtci_dev_event *ev);
+
 /* Counts a frame the caller could not encode. */
 void rtci_dev_frame_failed(struct rtci_dev *d);
 

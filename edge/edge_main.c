@@ -3,7 +3,9 @@
  * uploads it to the gateway over io_uring UDP (registered buffers; zero-copy above a size
  * threshold); receives results and rate-switch commands with a multishot receive. At the end it
  * prints per-frame latency percentiles, the deadline-hit rate, the setups used and the accuracy
- * against the labels.
+ * against the labels. With a model that has a local exit, the exit runs on every frame after its
+ * upload is handed to the uplink and answers frames whose result misses the deadline, and the
+ * gateway may choose "answer locally" (setup RTCI_SETUP_LOCAL, docs/edge.md).
  *
  * One thread, one event loop: capture when the next frame is due, send datagrams when the
  * (optionally trace-paced) uplink lets them leave, and listen for the gateway in between. A slow
@@ -24,6 +26,7 @@
 #include "edge/device.h"
 #include "edge/edge_common.h"
 #include "edge/frames.h"
+#include "edge/local.h"
 
 #define DEFAULT_IMAGES "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 #define DEFAULT_LABELS "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"
@@ -46,6 +49,7 @@ struct options {
 };
 
 enum rec_status { REC_SKIPPED = 0, REC_SENT, REC_RESULT };
+#define SKIP_LOCAL_MODE RTCI_DEV_SKIP_MAX /* not uploaded: the gateway chose local answers */
 
 struct frame_rec {
 	uint64_t seq;
@@ -56,6 +60,10 @@ struct frame_rec {
 	uint16_t cls;
 	uint8_t status, skip, gw_status, hit;
 	float score;
+	/* the local exit's answer, when it answered the frame (no server result in time) */
+	uint8_t local, local_hit;
+	uint16_t local_cls;
+	int64_t local_latency_ns;
 };
 
 struct edge {
@@ -71,6 +79,7 @@ struct edge {
 	uint16_t goto_port;
 	uint64_t rehellos_seen;   /* after silence the device starts again from --gateway */
 	bool away;                /* talking to another gateway than --gateway */
+	struct rtci_local *local; /* the model's local exit, NULL: none */
 };
 
 static volatile sig_atomic_t stop;
@@ -114,6 +123,41 @@ static void follow(struct edge *e)
 		e->rehellos_seen = e->dev.st.rehellos;
 		if (e->away && connect_to(e, e->o.gw_ip, e->o.gw_port) == 0)
 			e->away = false;
+	}
+}
+
+/* The local exit on a frame, after its upload (if any) was handed to the uplink: an uploaded
+ * frame keeps the answer for the case its result misses the deadline; any other frame is
+ * answered now. */
+static void run_local(struct edge *e, struct frame_rec *r, const float *input)
+{
+	uint16_t cls;
+	float score;
+	if (!e->local || rtci_local_run(e->local, input, &cls, &score) < 0)
+		return;
+	int64_t ready = now_rel(e);
+	if (r->status == REC_SENT) {
+		rtci_dev_local_answer(&e->dev, r->seq, cls, ready);
+		return;
+	}
+	r->local = 1;
+	r->local_cls = cls;
+	r->local_latency_ns = ready - r->capture_ns;
+	r->local_hit = (uint8_t)rtci_dev_local_only(&e->dev, r->capture_ns, ready);
+}
+
+/* Frames whose deadline passed without an in-time result take the local exit's answer. */
+static void expire_local(struct edge *e)
+{
+	struct rtci_dev_event ev;
+	while (rtci_dev_expire(&e->dev, now_rel(e), &ev) == RTCI_DEV_EV_LOCAL) {
+		if (ev.user >= e->nrec)
+			continue;
+		struct frame_rec *r = &e->rec[ev.user];
+		r->local = 1;
+		r->local_cls = ev.result.class_id;
+		r->local_latency_ns = ev.latency_ns;
+		r->local_hit = (uint8_t)ev.hit;
 	}
 }
 
@@ -312,12 +356,19 @@ static void summary(struct edge *e, const struct rtci_model *m)
 	size_t nready = 0;
 	uint64_t setups[RTCI_PROTO_MAX_SETUPS] = { 0 };
 	uint64_t n_ok = 0, hits = 0, labelled = 0, labelled_ok = 0, correct = 0, rt_correct = 0;
-	uint64_t sent = 0, answered = 0;
+	uint64_t sent = 0, answered = 0, local = 0, local_hits = 0, local_correct = 0;
 	size_t nl = 0;
 	for (uint32_t i = 0; i < e->nrec; i++) {
 		const struct frame_rec *r = &e->rec[i];
 		if (r->label >= 0)
 			labelled++;
+		if (r->local) {
+			bool ok = r->local_hit && r->label >= 0 && r->local_cls == (uint16_t)r->label;
+			local++;
+			local_hits += r->local_hit;
+			local_correct += ok;
+			rt_correct += ok;
+		}
 		if (ready && r->setup >= 0)
 			ready[nready++] = (double)r->ready_ns / 1e6;
 		if (r->status == REC_SKIPPED)
@@ -343,9 +394,9 @@ static void summary(struct edge *e, const struct rtci_model *m)
 	printf("rtci-edge: tenant %u device %u -> %s:%u, %.1f fps, deadline %.0f ms%s%s\n",
 	       e->o.tenant, e->o.device, e->o.gw_ip, e->o.gw_port, e->o.fps, e->o.deadline_ms,
 	       e->o.trace ? ", uplink paced by " : "", e->o.trace ? e->o.trace : "");
-	printf("frames: captured %u, sent %llu, skipped %llu (no session %llu, queue full %llu, "
-	       "late %llu, encode %llu)\n", e->nrec, (unsigned long long)sent,
-	       (unsigned long long)(e->nrec - sent),
+	printf("frames: captured %u, sent %llu, not sent %llu (local mode %llu, no session %llu, "
+	       "queue full %llu, late %llu, encode %llu)\n", e->nrec, (unsigned long long)sent,
+	       (unsigned long long)(e->nrec - sent), (unsigned long long)st->local_frames,
 	       (unsigned long long)st->skipped[RTCI_DEV_SKIP_NO_SESSION],
 	       (unsigned long long)st->skipped[RTCI_DEV_SKIP_QUEUE_FULL],
 	       (unsigned long long)st->skipped[RTCI_DEV_SKIP_LATE],
@@ -356,6 +407,12 @@ static void summary(struct edge *e, const struct rtci_model *m)
 	       (unsigned long long)(sent - answered));
 	printf("deadline-hit rate: %.4f (%llu of %u captured frames)\n",
 	       e->nrec ? (double)hits / e->nrec : 0.0, (unsigned long long)hits, e->nrec);
+	if (e->local)
+		printf("answered locally: %llu (in time %llu, correct %llu: accuracy %.4f); local-mode "
+		       "frames %llu, probes %llu\n", (unsigned long long)local,
+		       (unsigned long long)local_hits, (unsigned long long)local_correct,
+		       local_hits ? (double)local_correct / (double)local_hits : 0.0,
+		       (unsigned long long)st->local_frames, (unsigned long long)st->probes);
 	if (nl) {
 		double p50 = rtci_edge_quantile(lat, nl, 0.50), p90 = rtci_edge_quantile(lat, nl, 0.90);
 		double p99 = rtci_edge_quantile(lat, nl, 0.99), mx = lat[nl - 1];
@@ -400,11 +457,13 @@ static int write_csv(const struct edge *e)
 		fprintf(stderr, "rtci-edge: %s: %s\n", e->o.csv, strerror(errno));
 		return -errno;
 	}
-	fprintf(f, "frame,seq,image,label,setup,status,class,gw_status,latency_ms,hit,capture_ms,score\n");
+	fprintf(f, "frame,seq,image,label,setup,status,class,gw_status,latency_ms,hit,capture_ms,score,"
+		"local_class,local_latency_ms,local_hit\n");
 	static const char *const status[] = { "skipped", "sent", "result" };
 	for (uint32_t i = 0; i < e->nrec; i++) {
 		const struct frame_rec *r = &e->rec[i];
-		const char *st = r->status == REC_SKIPPED ? rtci_dev_skip_name(r->skip) : status[r->status];
+		const char *st = r->status != REC_SKIPPED ? status[r->status]
+				 : r->skip == SKIP_LOCAL_MODE ? "local_mode" : rtci_dev_skip_name(r->skip);
 		fprintf(f, "%u,%llu,%u,%d,%d,%s,", i, (unsigned long long)r->seq, r->image, r->label,
 			r->setup, st);
 		if (r->status == REC_RESULT)
@@ -413,9 +472,12 @@ static int write_csv(const struct edge *e)
 			fprintf(f, ",,,0,");
 		fprintf(f, "%.3f,", (double)r->capture_ns / 1e6);
 		if (r->status == REC_RESULT)
-			fprintf(f, "%.9g\n", (double)r->score);
+			fprintf(f, "%.9g", (double)r->score);
+		if (r->local)
+			fprintf(f, ",%u,%.3f,%u\n", r->local_cls, (double)r->local_latency_ns / 1e6,
+				r->local_hit);
 		else
-			fprintf(f, "\n");
+			fprintf(f, ",,,\n");
 	}
 	return fclose(f) == 0 ? 0 : -EIO;
 }
@@ -482,6 +544,12 @@ int main(int argc, char **argv)
 		.report_gap_ns = o->report_gap_ms > 0 ? (int64_t)(o->report_gap_ms * 1e6) : -1,
 	};
 	rtci_auth_derive_device_key(o->tenant_key, o->tenant, o->device, dc.key);
+	if ((rc = rtci_local_create(m, &e.local)) < 0 && rc != -ENOENT) {
+		fprintf(stderr, "rtci-edge: local exit: %s\n", rtci_strerror(rc));
+		return 1;
+	}
+	dc.local_exit = e.local != NULL;
+	dc.probe_setup = (uint16_t)rtci_local_probe_setup(m);
 	int ns = rtci_model_setup_count(m);
 	dc.setups[dc.n_setups++] = (uint16_t)o->setup;
 	for (int s = 0; s < ns && dc.n_setups < RTCI_PROTO_MAX_SETUPS; s++)
@@ -527,9 +595,12 @@ int main(int argc, char **argv)
 						 .setup = -1 };
 			uint64_t seq = 0;
 			int setup = rtci_dev_frame_begin(&e.dev, now, &seq);
-			if (setup >= 0) {
+			rtci_frames_input(rtci_model_geometry(m), &imgs, img, input);
+			if (setup == RTCI_SETUP_LOCAL) {
+				r->seq = seq; /* answered locally, nothing uploaded */
+				r->skip = SKIP_LOCAL_MODE;
+			} else if (setup >= 0) {
 				uint8_t *buf = payloads + (size_t)pbuf * fcap;
-				rtci_frames_input(rtci_model_geometry(m), &imgs, img, input);
 				ssize_t len = rtci_encoder_run(enc, input, setup, buf, fcap);
 				r->ready_ns = now_rel(&e) - now;
 				r->seq = seq;
@@ -547,6 +618,7 @@ int main(int argc, char **argv)
 			} else {
 				r->skip = setup == -ENOBUFS ? RTCI_DEV_SKIP_QUEUE_FULL : RTCI_DEV_SKIP_NO_SESSION;
 			}
+			run_local(&e, r, input);
 			e.nrec++;
 			/* capture keeps its own clock; ticks the loop could not serve are not
 			 * made up in a burst */
@@ -557,6 +629,7 @@ int main(int argc, char **argv)
 				drain_until = now + (int64_t)(o->drain_ms * 1e6);
 		}
 		pump(&e);
+		expire_local(&e);
 		now = now_rel(&e);
 		if (now >= drain_until) {
 			break;
@@ -565,7 +638,7 @@ int main(int argc, char **argv)
 			/* all sent: stop as soon as every frame is answered */
 			uint64_t pending = 0;
 			for (uint32_t i = 0; i < e.nrec; i++)
-				pending += e.rec[i].status == REC_SENT;
+				pending += e.rec[i].status == REC_SENT && !e.rec[i].local;
 			if (pending == 0)
 				break;
 		}
@@ -580,6 +653,8 @@ int main(int argc, char **argv)
 			wake = hello_at;
 		if (rtci_dev_next_report(&e.dev) < wake)
 			wake = rtci_dev_next_report(&e.dev);
+		if (rtci_dev_next_expiry(&e.dev) < wake)
+			wake = rtci_dev_next_expiry(&e.dev);
 		int timeout_ms = wake <= now ? 0 : (int)((wake - now) / 1000000);
 		if (timeout_ms > 100)
 			timeout_ms = 100; /* re-check the silence timer and signals */
@@ -598,6 +673,7 @@ int main(int argc, char **argv)
 	if (o->csv && write_csv(&e) == 0 && !o->quiet)
 		fprintf(stderr, "rtci-edge: per-frame records in %s\n", o->csv);
 	rtci_uplink_destroy(e.up);
+	rtci_local_destroy(e.local);
 	free(payloads);
 	free(input);
 	free(e.rec);

@@ -33,6 +33,7 @@
 #include "edge/device.h"
 #include "edge/edge_common.h"
 #include "edge/frames.h"
+#include "edge/local.h"
 
 #define DEFAULT_IMAGES "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 #define DEFAULT_LABELS "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"
@@ -93,6 +94,7 @@ struct fdev {
 	uint32_t trace;            /* index into the trace list, UINT32_MAX: none */
 	int64_t trace_offset_ns;
 	uint64_t hits, correct_hits, ok, correct_ok, frames_sent_bytes;
+	uint64_t local, local_hits, local_correct; /* answered by the local exit (in time, right) */
 	uint32_t hist[HIST_BINS];
 	uint32_t setups[RTCI_PROTO_MAX_SETUPS];
 };
@@ -128,6 +130,8 @@ struct fleet {
 	uint32_t n_setups;
 	uint8_t **payload;         /* [image * n_setups + setup] */
 	uint32_t *payload_len;
+	uint16_t *local_cls;       /* [image]: the local exit's class; NULL: the model has none */
+	int64_t local_ns;          /* a local answer is ready this long after capture */
 	struct rtci_ctl_trace *traces[MAX_TRACES];
 	char *trace_names[MAX_TRACES];
 	uint32_t n_traces;
@@ -263,9 +267,34 @@ static void choose_gateway(const struct fleet *f, struct fdev *d)
 	d->unanswered++;
 }
 
+/* A frame with no server answer to come (not uploaded): the local exit answers it. */
+static void local_only(const struct fleet *f, struct fdev *d, int64_t now, uint32_t img)
+{
+	if (!f->local_cls)
+		return;
+	int ok = rtci_dev_local_only(&d->dev, now, now + f->local_ns);
+	d->local++;
+	d->local_hits += (uint64_t)ok;
+	d->local_correct += (uint64_t)(ok && f->local_cls[img] == f->imgs.labels[img]);
+}
+
+/* Frames whose deadline passed without an in-time result take the local exit's answer. */
+static void expire_local(const struct fleet *f, struct fdev *d, int64_t now)
+{
+	struct rtci_dev_event ev;
+	while (rtci_dev_expire(&d->dev, now, &ev) == RTCI_DEV_EV_LOCAL) {
+		d->local++;
+		d->local_hits += (uint64_t)ev.hit;
+		d->local_correct += (uint64_t)(ev.hit && ev.user < f->imgs.count &&
+					       ev.result.class_id == f->imgs.labels[ev.user]);
+	}
+}
+
 static int64_t dev_wake(const struct fleet *f, const struct fdev *d)
 {
 	int64_t t = d->next_capture_ns;
+	if (rtci_dev_next_expiry(&d->dev) < t)
+		t = rtci_dev_next_expiry(&d->dev);
 	int64_t dep = rtci_dev_next_departure(&d->dev);
 	if (dep < t)
 		t = dep;
@@ -310,7 +339,9 @@ static void dev_service(struct worker *w, struct fdev *d, int64_t now)
 			*te = (struct tl_entry){ .seq = setup >= 0 ? seq : 0, .t_ms = (double)now / 1e6,
 						 .link_mbps = bps * 8 / 1e6, .latency_ms = -1, .setup = -1 };
 		}
-		if (setup >= 0 && (uint32_t)setup < f->n_setups) {
+		if (setup == RTCI_SETUP_LOCAL) {
+			local_only(f, d, now, img); /* the gateway chose local answers */
+		} else if (setup >= 0 && (uint32_t)setup < f->n_setups) {
 			size_t k = (size_t)img * f->n_setups + (size_t)setup;
 			if (rtci_dev_frame_queue(&d->dev, now, seq, (uint16_t)setup, now, f->payload[k],
 						 f->payload_len[k], img) == 0) {
@@ -319,18 +350,24 @@ static void dev_service(struct worker *w, struct fdev *d, int64_t now)
 					te->setup = setup;
 					te->status = 1;
 				}
+				/* the exit runs after the upload is handed off (precomputed per image) */
+				if (f->local_cls)
+					rtci_dev_local_answer(&d->dev, seq, f->local_cls[img], now + f->local_ns);
 			} else {
 				atomic_fetch_add_explicit(&w->c.skipped, 1, memory_order_relaxed);
+				local_only(f, d, now, img);
 			}
 		} else {
 			if (setup >= 0)
 				rtci_dev_frame_failed(&d->dev);
 			atomic_fetch_add_explicit(&w->c.skipped, 1, memory_order_relaxed);
+			local_only(f, d, now, img);
 		}
 		d->next_capture_ns += d->period_ns;
 		if (d->next_capture_ns < now - d->period_ns)
 			d->next_capture_ns = now; /* a stalled thread does not burst */
 	}
+	expire_local(f, d, now);
 	for (;;) {
 		uint8_t *s = slot(w);
 		uint64_t before = d->dev.st.frames_sent;
@@ -682,6 +719,34 @@ static int load_traces(struct fleet *f)
 	return 0;
 }
 
+/* The local exit's answer per replayed image, on oneDNN once at start (every device replays
+ * the same images); each answer counts as ready local_exit.ms (the file's measured time of the
+ * exit's head pass and exit head) after its frame's capture. */
+static int build_local(struct fleet *f, float *in)
+{
+	struct rtci_local *l;
+	int rc = rtci_local_create(f->m, &l);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	f->local_cls = calloc(f->imgs.count, sizeof(*f->local_cls));
+	rc = f->local_cls ? 0 : -ENOMEM;
+	uint32_t correct = 0;
+	for (uint32_t i = 0; rc == 0 && i < f->imgs.count; i++) {
+		float score;
+		rtci_frames_input(rtci_model_geometry(f->m), &f->imgs, i, in);
+		rc = rtci_local_run(l, in, &f->local_cls[i], &score);
+		correct += f->local_cls[i] == f->imgs.labels[i];
+	}
+	rtci_local_destroy(l);
+	f->local_ns = (int64_t)llround(rtci_model_local_exit(f->m)->ms * 1e6);
+	if (rc == 0)
+		fprintf(stderr, "rtci-fleet: local exit on %u images: accuracy %.4f, ready %.3f ms after "
+			"capture\n", f->imgs.count, (double)correct / f->imgs.count, f->local_ns / 1e6);
+	return rc;
+}
+
 static int build_cache(struct fleet *f)
 {
 	struct rtci_encoder *enc;
@@ -720,12 +785,14 @@ static int build_cache(struct fleet *f)
 			f->payload_len[k] = (uint32_t)len;
 		}
 	}
-	free(in);
 	free(tmp);
 	rtci_encoder_destroy(enc);
 	if (rc == 0)
 		fprintf(stderr, "rtci-fleet: %u images x %u setups encoded once (%.1f MB)\n", f->imgs.count,
 			f->n_setups, (double)total / 1e6);
+	if (rc == 0)
+		rc = build_local(f, in);
+	free(in);
 	return rc;
 }
 
@@ -771,7 +838,8 @@ static void report(struct fleet *f)
 	uint64_t skip[RTCI_DEV_SKIP_MAX] = { 0 }, rehellos = 0, switches = 0, commands = 0;
 	uint64_t setups[RTCI_PROTO_MAX_SETUPS] = { 0 }, bytes = 0, in_session = 0;
 	uint64_t busy = 0, busy_devices = 0, waiting = 0, admitted_after_busy = 0, refused = 0;
-	uint64_t redirects = 0, moves = 0;
+	uint64_t redirects = 0, moves = 0, local = 0, local_hits = 0, local_correct = 0;
+	uint64_t local_frames = 0, probes = 0;
 	static uint32_t hist[HIST_BINS];
 	FILE *csv = NULL;
 	if (f->o.csv && !(csv = fopen(f->o.csv, "w")))
@@ -781,14 +849,20 @@ static void report(struct fleet *f)
 			"skipped_late,skipped_queue,skipped_no_session,results,results_ok,in_time,"
 			"hit_rate,rt_accuracy,delivered_accuracy,p50_ms,p99_ms,mean_payload_bytes,"
 			"top_setup,switches,rehellos,state,setups,busy_answers,first_answer_ms,gateway,"
-			"redirects,moves,session_at_s\n");
+			"redirects,moves,session_at_s,answered_local,local_in_time,local_accuracy,"
+			"local_mode_frames,probes\n");
 	for (uint32_t g = 0; g < f->o.devices; g++) {
 		struct fdev *d = device_at(f, g);
 		const struct rtci_dev_stats *st = &d->dev.st;
 		cap += st->captured;
 		sent += st->frames_sent;
 		hits += d->hits;
-		rt_correct += d->correct_hits;
+		rt_correct += d->correct_hits + d->local_correct;
+		local += d->local;
+		local_hits += d->local_hits;
+		local_correct += d->local_correct;
+		local_frames += st->local_frames;
+		probes += st->probes;
 		ok += d->ok;
 		correct_ok += d->correct_ok;
 		results += st->results;
@@ -832,7 +906,8 @@ static void report(struct fleet *f)
 				(unsigned long long)st->results, (unsigned long long)d->ok,
 				(unsigned long long)d->hits,
 				st->captured ? (double)d->hits / (double)st->captured : 0.0,
-				st->captured ? (double)d->correct_hits / (double)st->captured : 0.0,
+				st->captured ? (double)(d->correct_hits + d->local_correct) /
+					       (double)st->captured : 0.0,
 				d->ok ? (double)d->correct_ok / (double)d->ok : 0.0,
 				hist_quantile(d->hist, 0.5), hist_quantile(d->hist, 0.99),
 				frames_with_setup ? (double)payload / (double)frames_with_setup : 0.0, top,
@@ -847,10 +922,14 @@ static void report(struct fleet *f)
 				}
 			char gw[INET_ADDRSTRLEN] = "";
 			inet_ntop(AF_INET, &d->to.sin_addr, gw, sizeof(gw));
-			fprintf(csv, ",%llu,%.3f,%s:%u,%llu,%llu,%.3f\n", (unsigned long long)st->busy,
+			fprintf(csv, ",%llu,%.3f,%s:%u,%llu,%llu,%.3f,%llu,%llu,%.4f,%llu,%llu\n",
+				(unsigned long long)st->busy,
 				d->dev.first_answer_ns >= 0 ? (double)d->dev.first_answer_ns / 1e6 : -1.0,
 				gw, ntohs(d->to.sin_port), (unsigned long long)st->redirects,
-				(unsigned long long)st->moves, (double)d->session_at_us / 1e6);
+				(unsigned long long)st->moves, (double)d->session_at_us / 1e6,
+				(unsigned long long)d->local, (unsigned long long)d->local_hits,
+				d->local_hits ? (double)d->local_correct / (double)d->local_hits : 0.0,
+				(unsigned long long)st->local_frames, (unsigned long long)st->probes);
 		}
 	}
 	if (csv && fclose(csv) == 0)
@@ -866,8 +945,14 @@ static void report(struct fleet *f)
 	printf("results: %llu (ok %llu), delivered by deadline %llu: deadline-hit rate %.4f\n",
 	       (unsigned long long)results, (unsigned long long)ok, (unsigned long long)hits,
 	       cap ? (double)hits / (double)cap : 0.0);
-	printf("accuracy: real-time %.4f (correct and in time / captured), delivered %.4f "
-	       "(correct / answered)\n", cap ? (double)rt_correct / (double)cap : 0.0,
+	if (f->local_cls)
+		printf("answered locally: %llu (in time %llu, correct %llu: accuracy %.4f); local-mode "
+		       "frames %llu, probes %llu\n", (unsigned long long)local,
+		       (unsigned long long)local_hits, (unsigned long long)local_correct,
+		       local_hits ? (double)local_correct / (double)local_hits : 0.0,
+		       (unsigned long long)local_frames, (unsigned long long)probes);
+	printf("accuracy: real-time %.4f (correct and in time, server or local / captured), delivered "
+	       "%.4f (correct / answered by the server)\n", cap ? (double)rt_correct / (double)cap : 0.0,
 	       ok ? (double)correct_ok / (double)ok : 0.0);
 	printf("latency ms (capture -> result, answered frames): p50 %.2f  p99 %.2f\n",
 	       hist_quantile(hist, 0.5), hist_quantile(hist, 0.99));
@@ -1041,6 +1126,7 @@ int main(int argc, char **argv)
 		}
 	}
 	uint64_t seq_base = rtci_edge_realtime_us();
+	int probe = rtci_local_probe_setup(f->m);
 	for (uint32_t g = 0; g < o->devices; g++) {
 		struct fdev *d = device_at(f, g);
 		const struct tenant *tn = &o->tenants[g / per];
@@ -1055,6 +1141,8 @@ int main(int argc, char **argv)
 			.report_gap_ns = o->report_gap_ms > 0 ? (int64_t)(o->report_gap_ms * 1e6) : -1,
 		};
 		rtci_auth_derive_device_key(tn->key, tn->id, dc.device_id, dc.key);
+		dc.local_exit = f->local_cls != NULL;
+		dc.probe_setup = (uint16_t)probe;
 		dc.setups[dc.n_setups++] = (uint16_t)o->setup;
 		for (uint32_t s = 0; s < f->n_setups; s++)
 			if ((int)s != o->setup)
@@ -1152,6 +1240,7 @@ int main(int argc, char **argv)
 		free(f->payload[k]);
 	free(f->payload);
 	free(f->payload_len);
+	free(f->local_cls);
 	for (uint32_t i = 0; i < f->n_traces; i++) {
 		rtci_ctl_trace_destroy(f->traces[i]);
 		free(f->trace_names[i]);

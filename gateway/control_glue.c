@@ -133,10 +133,16 @@ uint16_t gw_ctl_initial_setup(struct gw_device *d, const struct gw_tenant *tn)
 		s = smallest;
 	}
 	rtci_ctl_cmd_init(&d->cmd, (unsigned)s, 0);
-	return (uint16_t)s;
+	return gw_ctl_wire_setup((unsigned)s);
 }
 
 _Static_assert(RTCI_CTL_MAX_PLAN == RTCI_PROTO_MAX_PLAN, "the controller's plans are the protocol's");
+
+/* The controller's "answer locally" is setup RTCI_SETUP_LOCAL on the wire. */
+uint16_t gw_ctl_wire_setup(unsigned decision)
+{
+	return decision == RTCI_CTL_LOCAL ? RTCI_SETUP_LOCAL : (uint16_t)decision;
+}
 
 /* Decides for the frame at->frame and, when the controller's plan is news to the device, writes
  * the command (control/command.c: one in flight, or again after RTCI_CTL_CMD_INTERVAL_NS). */
@@ -148,15 +154,17 @@ static long decide_and_command(struct gw_device *d, const struct gw_tenant *tn,
 	if (rc <= 0)
 		return 0;
 	const struct rtci_ctl_plan *told = &d->cmd.told;
-	struct rtci_proto_frame_info info = {
-		.tenant_id = tn->id, .device_id = d->id, .seq = d->cmd.count,
-		.setup_id = told->setup[0],
-	};
 	struct rtci_proto_command cmd = {
 		.kind = told->n > 1 ? RTCI_PROTO_CMD_PLAN : RTCI_PROTO_CMD_RATE_SWITCH,
-		.count = told->n, .new_setup_id = told->setup[0], .apply_from_seq = told->from,
+		.count = told->n, .apply_from_seq = told->from,
 	};
-	memcpy(cmd.plan, told->setup, sizeof(cmd.plan));
+	for (unsigned i = 0; i < RTCI_PROTO_MAX_PLAN; i++)
+		cmd.plan[i] = gw_ctl_wire_setup(told->setup[i]);
+	cmd.new_setup_id = cmd.plan[0];
+	struct rtci_proto_frame_info info = {
+		.tenant_id = tn->id, .device_id = d->id, .seq = d->cmd.count,
+		.setup_id = cmd.plan[0],
+	};
 	return rtci_proto_encode_command(buf, cap, &info, &cmd, d->key);
 }
 

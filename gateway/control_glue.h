@@ -34,6 +34,8 @@ void gw_ctl_policies_destroy(struct gw *gw, struct gw_tenant *tn);
 void gw_ctl_device_init(struct gw_device *d, const struct gw_tenant *tn);
 /* Setup a device starts with (hello-ack). */
 uint16_t gw_ctl_initial_setup(struct gw_device *d, const struct gw_tenant *tn);
+/* A controller decision as a setup id on the wire (RTCI_CTL_LOCAL: RTCI_SETUP_LOCAL). */
+uint16_t gw_ctl_wire_setup(unsigned decision);
 /* Feeds a completed frame to the device's controller and decides; writes a rate-switch command
  * datagram into buf and returns its length when one is due, 0 when none, or a negative code. */
 long gw_ctl_on_frame(struct gw_device *d, const struct gw_tenant *tn, const struct rtci_proto_hdr *h,

@@ -45,6 +45,8 @@ struct rtci_model {
 	int *group_ids;       /* concatenated */
 	int *group_start;     /* n_groups + 1 */
 	char *provenance;
+	bool has_exit;
+	struct rtci_local_exit exit;
 	int n_tensors;
 	struct tensor *tensors;
 };
@@ -346,6 +348,9 @@ static int parse_geometry(json_t *jg, struct rtci_geometry *g, char *err, size_t
 #undef FAIL
 }
 
+static int parse_local_exit(struct rtci_model *m, json_t *jb, char *err, size_t errlen);
+static int check_exit_tensors(struct rtci_model *m, char *err, size_t errlen);
+
 static int parse_rtci(struct rtci_model *m, const char *text, char *err, size_t errlen)
 {
 	json_error_t je;
@@ -474,7 +479,7 @@ static int parse_rtci(struct rtci_model *m, const char *text, char *err, size_t 
 	m->provenance = strdup(json_is_string(prov) ? json_string_value(prov) : "");
 	if (!m->provenance)
 		FAIL(ENOMEM, "out of memory");
-	rc = 0;
+	rc = parse_local_exit(m, json_object_get(root, "local_exit"), err, errlen);
 #undef FAIL
 out:
 	json_decref(root);
@@ -632,7 +637,7 @@ static int parse_file(struct rtci_model *m, const uint8_t *base, size_t len, cha
 					FAIL(RTCI_ERR_MODEL_TENSOR, "tensor %s: element %lld is negative",
 					     specs[i].name, (long long)k);
 	}
-	rc = 0;
+	rc = check_exit_tensors(m, err, errlen);
 #undef FAIL
 out:
 	free(specs);
@@ -793,6 +798,89 @@ const float *rtci_model_tensor(const struct rtci_model *m, const char *name, int
 		return t->data;
 	}
 	return NULL;
+}
+
+/* ---------------------------------------------------------------- local exit */
+
+/* `local_exit`: {"accuracy": top-1 in [0, 1], "ms": measured time > 0}. Absent: no exit. */
+static int parse_local_exit(struct rtci_model *m, json_t *jb, char *err, size_t errlen)
+{
+	if (!jb)
+		return 0;
+	struct rtci_local_exit *x = &m->exit;
+	if (!json_is_object(jb) || !json_num(json_object_get(jb, "accuracy"), &x->accuracy) ||
+	    !json_num(json_object_get(jb, "ms"), &x->ms) || x->accuracy < 0 || x->accuracy > 1 ||
+	    x->ms <= 0 || x->ms > 1e6) {
+		seterr(err, errlen, "local_exit: expected {\"accuracy\": 0..1, \"ms\": > 0}");
+		return -RTCI_ERR_MODEL_FORMAT;
+	}
+	int levels = -1;
+	x->input_setup = -1;
+	for (int i = 0; i < m->n_setups; i++)
+		if (m->setups[i].c == m->geo.stem_out && m->setups[i].L > levels) {
+			levels = m->setups[i].L;
+			x->input_setup = i;
+		}
+	if (x->input_setup < 0) {
+		seterr(err, errlen, "local_exit: no setup keeps all %d channels for the exit's input",
+		       m->geo.stem_out);
+		return -RTCI_ERR_MODEL_SETUPS;
+	}
+	m->has_exit = true;
+	return 0;
+}
+
+/* The `exit.*` tensors of docs/model-format.md: present, shaped as the width of exit.conv1 says,
+ * finite, variances not negative. */
+static int check_exit_tensors(struct rtci_model *m, char *err, size_t errlen)
+{
+	if (!m->has_exit)
+		return 0;
+	int nd;
+	int64_t sh[4];
+	if (!rtci_model_tensor(m, "exit.conv1.weight", &nd, sh) || nd != 4 || sh[0] < 1 ||
+	    sh[0] > RTCI_EXIT_MAX_WIDTH) {
+		seterr(err, errlen, "tensor exit.conv1.weight: missing or not [1..%d, %d, 3, 3]",
+		       RTCI_EXIT_MAX_WIDTH, m->geo.stem_out);
+		return -RTCI_ERR_MODEL_TENSOR;
+	}
+	int w = (int)sh[0], c = m->geo.stem_out, k = m->geo.classes;
+	m->exit.width = w;
+	const struct { const char *name; int nd; int64_t s[4]; } want[] = {
+		{ "exit.conv1.weight", 4, { w, c, 3, 3 } }, { "exit.bn1.weight", 1, { w } },
+		{ "exit.bn1.bias", 1, { w } }, { "exit.bn1.running_mean", 1, { w } },
+		{ "exit.bn1.running_var", 1, { w } }, { "exit.conv2.weight", 4, { w, w, 3, 3 } },
+		{ "exit.bn2.weight", 1, { w } }, { "exit.bn2.bias", 1, { w } },
+		{ "exit.bn2.running_mean", 1, { w } }, { "exit.bn2.running_var", 1, { w } },
+		{ "exit.fc.weight", 2, { k, w } }, { "exit.fc.bias", 1, { k } },
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const float *p = rtci_model_tensor(m, want[i].name, &nd, sh);
+		bool ok = p && nd == want[i].nd;
+		int64_t n = 1;
+		for (int d = 0; ok && d < nd; d++) {
+			ok = sh[d] == want[i].s[d];
+			n *= sh[d];
+		}
+		if (!ok) {
+			seterr(err, errlen, "tensor %s: missing or not shaped for an exit of width %d",
+			       want[i].name, w);
+			return -RTCI_ERR_MODEL_TENSOR;
+		}
+		bool var = strstr(want[i].name, "running_var") != NULL;
+		for (int64_t j = 0; j < n; j++)
+			if (!isfinite(p[j]) || (var && p[j] < 0)) {
+				seterr(err, errlen, "tensor %s: element %lld is %s", want[i].name,
+				       (long long)j, var && isfinite(p[j]) ? "negative" : "not finite");
+				return -RTCI_ERR_MODEL_TENSOR;
+			}
+	}
+	return 0;
+}
+
+const struct rtci_local_exit *rtci_model_local_exit(const struct rtci_model *m)
+{
+	return m->has_exit ? &m->exit : NULL;
 }
 
 /* ---------------------------------------------------------------- synthesis */

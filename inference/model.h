@@ -101,6 +101,21 @@ const float *rtci_model_tensor(const struct rtci_model *m, const char *name, int
 /* Bytes of the file mapping. */
 size_t rtci_model_file_size(const struct rtci_model *m);
 
+/* The device's local exit (docs/model-format.md, `local_exit` and the `exit.*` tensors): conv 3x3
+ * (stem_out -> width, stride 2) + BN + ReLU6, conv 3x3 (width -> width, stride 2) + BN + ReLU6,
+ * global average pool, linear (width -> classes). Its input is the partition tensor with every
+ * channel, computed with the BN slot of `input_setup`. */
+#define RTCI_EXIT_MAX_WIDTH 1024
+struct rtci_local_exit {
+	int width;          /* channels of both convolutions */
+	int input_setup;    /* the setup with every channel and the most levels */
+	double accuracy;    /* top-1 on the test set, as the file states */
+	double ms;          /* time on the device, as the file states */
+};
+
+/* The model's local exit, validated at load; NULL when the file has no `local_exit` block. */
+const struct rtci_local_exit *rtci_model_local_exit(const struct rtci_model *m);
+
 /* Writes a model with deterministic random weights for geometry g: He-initialised convolutions,
  * γ≈1, β≈0, per-slot running statistics with mild jitter (so activations stay in range), the
  * default setup space (channels 1..8,16,32 × levels 65535,255,15,3,1, one BN slot per setup) and

@@ -4,15 +4,21 @@
  *   rtci-model synth --geometry mnv2-224|fmnist --seed N -o FILE
  *   rtci-model run FILE --setup C,L [--images IDX[.gz] --labels IDX[.gz]] [--batch B] [--limit N]
  *                  [--threads T] [--mode folded|mixed]
+ *   rtci-model exit FILE [--images IDX --labels IDX] [--limit N] [--runs N]
  *
  * `run` feeds real images through head -> codec (encode + decode) -> tail and prints top-1
  * accuracy and the codec's mean bytes per frame. Images are 8-bit gray IDX files (Fashion-MNIST);
  * for a geometry with a larger or 3-channel input each image is upscaled (nearest neighbour) and
- * copied to every channel. */
+ * copied to every channel.
+ *
+ * `exit` runs the local exit (head with the exit's input setup, then the exit head, one frame at a
+ * time as the device does) over the images and prints one JSON line: its top-1 accuracy and the
+ * median / 90th percentile time per frame of `--runs` timed frames. */
 #include "common/idx.h"
 #include "common/rtci_error.h"
 #include "inference/codec.h"
 #include "inference/engine.h"
+#include "inference/exit.h"
 #include "inference/model.h"
 
 #include <errno.h>
@@ -28,7 +34,8 @@ static int usage(void)
 		"usage: rtci-model info FILE\n"
 		"       rtci-model synth --geometry mnv2-224|fmnist --seed N -o FILE\n"
 		"       rtci-model run FILE --setup C,L [--images IDX --labels IDX] [--batch B] [--limit N]\n"
-		"                      [--threads T] [--mode folded|mixed]\n");
+		"                      [--threads T] [--mode folded|mixed]\n"
+		"       rtci-model exit FILE [--images IDX --labels IDX] [--limit N] [--runs N]\n");
 	return 2;
 }
 
@@ -81,6 +88,10 @@ static int cmd_info(int argc, char **argv)
 		printf("  %4d %4d %6d %5d %5d %9s %12s %12s\n", s->id, s->c, s->L, s->bn_slot, s->group, acc,
 		       pay, raw);
 	}
+	const struct rtci_local_exit *x = rtci_model_local_exit(m);
+	if (x)
+		printf("local exit: width %d, input setup %d, accuracy %.4f, %.3f ms\n", x->width,
+		       x->input_setup, x->accuracy, x->ms);
 	rtci_model_destroy(m);
 	return 0;
 }
@@ -290,6 +301,125 @@ out:
 	return status;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* One frame through head (exit input setup) + exit; adds 1 to *correct when right. */
+static int exit_frame(struct rtci_head *head, struct rtci_exit *ex, int setup, const float *in,
+		      float *part, float *logits, int classes, int label, long *correct)
+{
+	int rc = rtci_head_run(head, setup, 1, in, part);
+	if (!rc)
+		rc = rtci_exit_run(ex, part, logits);
+	int top;
+	float v;
+	if (!rc && rtci_topk(logits, classes, 1, &top, &v) == 1 && top == label)
+		(*correct)++;
+	return rc;
+}
+
+static int cmd_exit(int argc, char **argv)
+{
+	if (argc < 1)
+		return usage();
+	const char *file = argv[0], *images = DEFAULT_IMAGES, *labels = DEFAULT_LABELS;
+	int limit = 0, runs = 1000;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--images") == 0 && i + 1 < argc)
+			images = argv[++i];
+		else if (strcmp(argv[i], "--labels") == 0 && i + 1 < argc)
+			labels = argv[++i];
+		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
+			limit = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
+			runs = atoi(argv[++i]);
+		else
+			return usage();
+	}
+	if (limit < 0 || runs < 1 || runs > 1000000)
+		return usage();
+	char err[512];
+	struct rtci_model *m = NULL;
+	struct rtci_idx img = { 0 }, lab = { 0 };
+	struct rtci_head *head = NULL;
+	struct rtci_exit *ex = NULL;
+	float *in = NULL, *part = NULL, *logits = NULL;
+	double *t = NULL;
+	int status = 1, rc;
+	if ((rc = rtci_model_load(file, &m, err, sizeof(err)))) {
+		fprintf(stderr, "rtci-model: %s\n", err);
+		goto out;
+	}
+	const struct rtci_local_exit *x = rtci_model_local_exit(m);
+	if (!x) {
+		fprintf(stderr, "rtci-model: %s: no local_exit block\n", file);
+		goto out;
+	}
+	if ((rc = rtci_idx_load(images, (uint32_t)limit, &img, err, sizeof(err))) ||
+	    (rc = rtci_idx_load(labels, (uint32_t)limit, &lab, err, sizeof(err)))) {
+		fprintf(stderr, "rtci-model: %s\n", err);
+		goto out;
+	}
+	if (img.count != lab.count || img.count == 0 || lab.rows != 1 || lab.cols != 1) {
+		fprintf(stderr, "rtci-model: %s and %s do not pair up as images and labels\n", images, labels);
+		goto out;
+	}
+	const struct rtci_geometry *g = rtci_model_geometry(m);
+	int ph, pw;
+	rtci_geometry_partition_size(g, &ph, &pw);
+	struct rtci_engine_config cfg = { .threads = 1, .max_batch = 1 };
+	if ((rc = rtci_head_create(m, &cfg, &head)) || (rc = rtci_exit_create(m, 1, &ex))) {
+		fprintf(stderr, "rtci-model: %s\n", rtci_strerror(rc));
+		goto out;
+	}
+	size_t isz = (size_t)g->in_c * g->in_h * g->in_w;
+	in = malloc(isz * sizeof(float));
+	part = malloc((size_t)g->stem_out * ph * pw * sizeof(float));
+	logits = malloc((size_t)g->classes * sizeof(float));
+	t = malloc((size_t)runs * sizeof(double));
+	if (!in || !part || !logits || !t) {
+		fprintf(stderr, "rtci-model: out of memory\n");
+		goto out;
+	}
+	long correct = 0, timed_correct = 0;
+	for (uint32_t i = 0; i < img.count && !rc; i++) {
+		to_input(g, rtci_idx_item(&img, i), (int)img.rows, (int)img.cols, in);
+		rc = exit_frame(head, ex, x->input_setup, in, part, logits, g->classes, lab.data[i], &correct);
+	}
+	for (int r = 0; r < runs && !rc; r++) {
+		uint32_t i = (uint32_t)r % img.count;
+		to_input(g, rtci_idx_item(&img, i), (int)img.rows, (int)img.cols, in);
+		double t0 = now_s();
+		rc = exit_frame(head, ex, x->input_setup, in, part, logits, g->classes, lab.data[i],
+				&timed_correct);
+		t[r] = now_s() - t0;
+	}
+	if (rc) {
+		fprintf(stderr, "rtci-model: exit: %s\n", rtci_strerror(rc));
+		goto out;
+	}
+	qsort(t, (size_t)runs, sizeof(double), cmp_double);
+	printf("{\"model\": \"%s\", \"images\": %u, \"accuracy\": %.4f, \"runs\": %d, "
+	       "\"median_ms\": %.4f, \"p90_ms\": %.4f, \"input_setup\": %d, \"width\": %d}\n",
+	       file, img.count, (double)correct / img.count, runs, 1e3 * t[runs / 2],
+	       1e3 * t[(int)(runs * 0.9)], x->input_setup, x->width);
+	status = 0;
+out:
+	free(in);
+	free(part);
+	free(logits);
+	free(t);
+	rtci_exit_destroy(ex);
+	rtci_head_destroy(head);
+	rtci_idx_free(&img);
+	rtci_idx_free(&lab);
+	rtci_model_destroy(m);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -300,5 +430,7 @@ int main(int argc, char **argv)
 		return cmd_synth(argc - 2, argv + 2);
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 2, argv + 2);
+	if (strcmp(argv[1], "exit") == 0)
+		return cmd_exit(argc - 2, argv + 2);
 	return usage();
 }

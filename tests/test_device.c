@@ -567,3 +567,118 @@ Test(device, frames_above_the_gateways_limit_are_refused)
 	cr_expect_eq(rtci_dev_frame_queue(&dev, 0, seq, 5, 0, payload, 3000, 2), 0);
 	cr_expect_str_eq(rtci_dev_skip_name(RTCI_DEV_SKIP_TOO_BIG), "too_big");
 }
+
+/* ---- local exit ---- */
+
+static void enable_local(void)
+{
+	cfg.local_exit = 1;
+	cfg.probe_setup = 9;
+	cr_assert_eq(rtci_dev_init(&dev, &cfg, 0, 1000, NULL, 0), 0);
+}
+
+Test(device, a_frame_whose_result_misses_its_deadline_is_answered_locally)
+{
+	enable_local();
+	connect(0, 5, 0);
+	static const uint8_t payload[300];
+	uint64_t a = send_frame(0, payload, sizeof(payload), NULL);
+	uint64_t b = send_frame(10 * MS, payload, sizeof(payload), NULL);
+	/* the exit answers both 3 ms after capture, after the uploads left */
+	cr_assert_eq(rtci_dev_local_answer(&dev, a, 4, 3 * MS), 0);
+	cr_assert_eq(rtci_dev_local_answer(&dev, b, 6, 13 * MS), 0);
+	cr_assert_eq(rtci_dev_next_expiry(&dev), 100 * MS);
+	struct rtci_dev_event ev;
+	/* b's server result comes in time: b is the server's */
+	cr_assert_eq(rtci_dev_handle(&dev, dg, result(b, 2, RTCI_PROTO_RES_OK, cfg.key), 50 * MS, &ev),
+		     RTCI_DEV_EV_RESULT);
+	cr_assert(ev.hit);
+	/* before a's deadline nothing is due */
+	cr_assert_eq(rtci_dev_expire(&dev, 99 * MS, &ev), RTCI_DEV_EV_NONE);
+	cr_assert_eq(rtci_dev_expire(&dev, 100 * MS, &ev), RTCI_DEV_EV_LOCAL);
+	cr_assert_eq(ev.seq, a);
+	cr_assert(ev.hit);
+	cr_assert_eq(ev.result.class_id, 4);
+	cr_assert_eq(ev.latency_ns, 3 * MS);
+	cr_assert_eq(ev.user, 77);
+	cr_assert_eq(rtci_dev_expire(&dev, 200 * MS, &ev), RTCI_DEV_EV_NONE, "b was answered by the server");
+	cr_assert_eq(rtci_dev_next_expiry(&dev), INT64_MAX);
+	cr_assert_eq(dev.st.answered_local, 1);
+	/* a's server result after that is late, and does not answer it twice */
+	cr_assert_eq(rtci_dev_handle(&dev, dg, result(a, 1, RTCI_PROTO_RES_OK, cfg.key), 150 * MS, &ev),
+		     RTCI_DEV_EV_RESULT);
+	cr_assert_not(ev.hit);
+	cr_assert_eq(dev.st.results_late, 1);
+	cr_assert_eq(rtci_dev_expire(&dev, 300 * MS, &ev), RTCI_DEV_EV_NONE);
+}
+
+Test(device, a_late_or_failed_server_answer_leaves_the_frame_to_the_local_exit)
+{
+	enable_local();
+	connect(0, 5, 0);
+	static const uint8_t payload[300];
+	uint64_t a = send_frame(0, payload, sizeof(payload), NULL);
+	uint64_t b = send_frame(10 * MS, payload, sizeof(payload), NULL);
+	cr_assert_eq(rtci_dev_local_answer(&dev, a, 4, 3 * MS), 0);
+	cr_assert_eq(rtci_dev_local_answer(&dev, b, 6, 200 * MS), 0); /* too slow for its deadline */
+	struct rtci_dev_event ev;
+	cr_assert_eq(rtci_dev_handle(&dev, dg, result(a, 1, RTCI_PROTO_RES_DROPPED_DEADLINE, cfg.key), 20 * MS, &ev),
+		     RTCI_DEV_EV_RESULT);
+	cr_assert_eq(rtci_dev_expire(&dev, 150 * MS, &ev), RTCI_DEV_EV_LOCAL);
+	cr_assert_eq(ev.seq, a);
+	cr_assert(ev.hit);
+	cr_assert_eq(rtci_dev_expire(&dev, 150 * MS, &ev), RTCI_DEV_EV_LOCAL);
+	cr_assert_eq(ev.seq, b);
+	cr_assert_not(ev.hit, "ready after the deadline");
+	cr_assert_eq(dev.st.answered_local, 1);
+	cr_assert_eq(dev.st.local_late, 1);
+}
+
+Test(device, local_mode_uploads_only_a_probe_every_500_ms)
+{
+	enable_local();
+	connect(0, 5, 0);
+	struct rtci_dev_event ev;
+	cr_assert_eq(rtci_dev_handle(&dev, dg, command(1, RTCI_SETUP_LOCAL, 1000), 0, &ev),
+		     RTCI_DEV_EV_COMMAND);
+	cr_assert_eq(ev.setup, RTCI_SETUP_LOCAL);
+	int probes = 0, local = 0;
+	int64_t probe_at[8];
+	for (int i = 0; i < 30; i++) { /* 10 fps for 3 s */
+		uint64_t seq;
+		int s = rtci_dev_frame_begin(&dev, i * 100 * MS, &seq);
+		cr_assert_eq(seq, 1000u + (unsigned)i);
+		if (s == RTCI_SETUP_LOCAL) {
+			local++;
+			cr_assert_eq(rtci_dev_local_only(&dev, i * 100 * MS, i * 100 * MS + 3 * MS), 1);
+		} else {
+			cr_assert_eq(s, 9, "probes use the smallest setup");
+			probe_at[probes++] = i * 100 * MS;
+		}
+	}
+	cr_assert_eq(probes, 6);
+	for (int i = 0; i < probes; i++)
+		cr_assert_eq(probe_at[i], i * 500 * MS);
+	cr_assert_eq(local, 24);
+	cr_assert_eq(dev.st.local_frames, 24);
+	cr_assert_eq(dev.st.probes, 6);
+	cr_assert_eq(dev.st.answered_local, 24);
+	/* leaving local mode and coming back probes at once */
+	cr_assert_eq(rtci_dev_handle(&dev, dg, command(2, 5, 1030), 3 * S, &ev), RTCI_DEV_EV_COMMAND);
+	uint64_t seq;
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 3 * S, &seq), 5);
+	cr_assert_eq(rtci_dev_handle(&dev, dg, command(3, RTCI_SETUP_LOCAL, 1031), 3 * S, &ev),
+		     RTCI_DEV_EV_COMMAND);
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 3100 * MS, &seq), 9);
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 3200 * MS, &seq), RTCI_SETUP_LOCAL);
+}
+
+Test(device, without_a_local_exit_the_local_setup_is_refused)
+{
+	connect(0, 5, 0);
+	struct rtci_dev_event ev;
+	cr_assert_eq(rtci_dev_handle(&dev, dg, command(1, RTCI_SETUP_LOCAL, 1000), 0, &ev),
+		     RTCI_DEV_EV_NONE);
+	uint64_t seq;
+	cr_assert_eq(rtci_dev_frame_begin(&dev, 0, &seq), 5);
+}

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "edge/frames.h"
+#include "edge/local.h"
 #include "inference/codec.h"
 #include "inference/engine.h"
 #include "inference/model.h"
@@ -432,4 +433,164 @@ Test(edge_loopback, fleet_of_20_devices_statistics_add_up)
 		cr_assert(seen[k], "no frames of device %d", k);
 	cr_assert_eq(fr_rows, tot_cap);
 	cr_assert_eq(fr_in_time, tot_in_time);
+}
+
+/* A dead link (nothing listens): with the shipped model's local exit every frame is still
+ * answered in time, each with the class the exit computes for its image. */
+Test(edge_loopback, local_exit_answers_every_frame_when_the_link_is_dead)
+{
+	const char *root = prog("RTCI_SOURCE_ROOT");
+	char shipped[512], csv[300], out[300];
+	snprintf(shipped, sizeof(shipped), "%s/models/fmnist-swcnn.rtcm", root);
+	snprintf(csv, sizeof(csv), "%s/edge.csv", dir);
+	snprintf(out, sizeof(out), "%s/edge.out", dir);
+	/* a port nobody listens on: bind one, note it, close it */
+	int port;
+	pid_t rp = start_responder(0, &port, "a", "12", "3");
+	stop(rp);
+	char gw[64];
+	snprintf(gw, sizeof(gw), "127.0.0.1:%d", port);
+	char *argv[] = { (char *)prog("RTCI_EDGE"), "--gateway", gw, "--tenant", "7", "--device", "42",
+			 "--key", KEY, "--model", shipped, "--frames", "16", "--fps", "40",
+			 "--deadline-ms", "200", "--drain-ms", "300", "--csv", csv, NULL };
+	cr_assert_eq(wait_exit(spawn(argv, out)), 0);
+
+	char err[256];
+	struct rtci_model *m;
+	cr_assert_eq(rtci_model_load(shipped, &m, err, sizeof(err)), 0, "%s", err);
+	struct rtci_local *l;
+	cr_assert_eq(rtci_local_create(m, &l), 0);
+	struct rtci_imageset imgs;
+	cr_assert_eq(rtci_frames_load(IMAGES, LABELS, 64, &imgs, err, sizeof(err)), 0, "%s", err);
+	float in[28 * 28];
+	FILE *f = fopen(csv, "r");
+	cr_assert_not_null(f);
+	char line[512];
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	cr_assert(strstr(line, "local_class,local_latency_ms,local_hit"), "%s", line);
+	int n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *tok[16];
+		int k = 0;
+		for (char *p = line, *s; k < 16 && (s = strsep(&p, ",\n")); )
+			tok[k++] = s;
+		cr_assert_geq(k, 15, "%d columns", k);
+		cr_assert_str_eq(tok[5], "no_session");
+		int image = atoi(tok[2]);
+		uint16_t cls;
+		float score;
+		rtci_frames_input(rtci_model_geometry(m), &imgs, (uint32_t)image, in);
+		cr_assert_eq(rtci_local_run(l, in, &cls, &score), 0);
+		cr_assert_eq(atoi(tok[12]), cls, "frame %d: local class %s, exit %u", n, tok[12], cls);
+		cr_assert_eq(atoi(tok[14]), 1, "frame %d answered in time", n);
+		cr_assert_lt(atof(tok[13]), 200.0);
+		n++;
+	}
+	fclose(f);
+	cr_assert_eq(n, 16);
+	rtci_frames_free(&imgs);
+	rtci_local_destroy(l);
+	rtci_model_destroy(m);
+}
+
+/* rtci-fleet on a dead link: every captured frame is answered locally in time, and the
+ * per-device CSV and the summary count them. */
+Test(edge_loopback, fleet_counts_local_answers_when_the_link_is_dead)
+{
+	const char *root = prog("RTCI_SOURCE_ROOT");
+	char shipped[512], csv[300], out[300], tenant[128], gw[64];
+	snprintf(shipped, sizeof(shipped), "%s/models/fmnist-swcnn.rtcm", root);
+	snprintf(csv, sizeof(csv), "%s/fleet.csv", dir);
+	snprintf(out, sizeof(out), "%s/fleet.out", dir);
+	snprintf(tenant, sizeof(tenant), "7:%s", KEY);
+	int port;
+	stop(start_responder(0, &port, "a", "3", "2")); /* a port nobody listens on now */
+	snprintf(gw, sizeof(gw), "127.0.0.1:%d", port);
+	char *argv[] = { (char *)prog("RTCI_FLEET"), "--gateway", gw, "--tenant", tenant, "--model",
+			 shipped, "--devices", "4", "--threads", "1", "--duration", "2", "--fps", "10",
+			 "--deadline-ms", "100", "--n-images", "40", "--csv", csv, NULL };
+	cr_assert_eq(wait_exit(spawn(argv, out)), 0);
+	FILE *f = fopen(csv, "r");
+	cr_assert_not_null(f);
+	char line[1024];
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	cr_assert(strstr(line, "answered_local,local_in_time,local_accuracy,local_mode_frames,probes"));
+	unsigned long long tot = 0;
+	int rows = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *tok[40];
+		int k = 0;
+		for (char *p = line, *s; k < 40 && (s = strsep(&p, ",\n")); )
+			tok[k++] = s;
+		cr_assert_geq(k, 36);
+		unsigned long long cap = strtoull(tok[6], NULL, 10);
+		cr_assert_gt(cap, 0);
+		cr_assert_eq(strtoull(tok[31], NULL, 10), cap, "device %s: all answered locally", tok[1]);
+		cr_assert_eq(strtoull(tok[32], NULL, 10), cap, "device %s: all in time", tok[1]);
+		double acc = atof(tok[33]);
+		cr_assert(acc > 0.5 && acc <= 1.0, "device %s: local accuracy %g", tok[1], acc);
+		cr_assert_float_eq(atof(tok[15]), acc, 1e-4, "real-time accuracy is the local one");
+		tot += cap;
+		rows++;
+	}
+	fclose(f);
+	cr_assert_eq(rows, 4);
+	unsigned long long local = 0;
+	cr_assert(summary_value(out, "answered locally:", &local));
+	cr_assert_eq(local, tot);
+}
+
+/* A rate switch to setup 0xFFFF: rtci-edge answers locally from the named frame on and uploads
+ * only probes, with the smallest setup, on entering and then at least 500 ms apart. */
+Test(edge_loopback, local_mode_sends_only_probes_500_ms_apart)
+{
+	const char *root = prog("RTCI_SOURCE_ROOT");
+	char shipped[512], csv[300], out[300], gw[64];
+	snprintf(shipped, sizeof(shipped), "%s/models/fmnist-swcnn.rtcm", root);
+	snprintf(csv, sizeof(csv), "%s/edge.csv", dir);
+	snprintf(out, sizeof(out), "%s/edge.out", dir);
+	int port;
+	pid_t rp = start_responder(0, &port, "a", "65535", "3");
+	snprintf(gw, sizeof(gw), "127.0.0.1:%d", port);
+	char *argv[] = { (char *)prog("RTCI_EDGE"), "--gateway", gw, "--tenant", "7", "--device", "42",
+			 "--key", KEY, "--model", shipped, "--frames", "64", "--fps", "40",
+			 "--deadline-ms", "500", "--setup", "7", "--csv", csv, NULL };
+	cr_assert_eq(wait_exit(spawn(argv, out)), 0);
+	stop(rp);
+	char err[256];
+	struct rtci_model *m;
+	cr_assert_eq(rtci_model_load(shipped, &m, err, sizeof(err)), 0, "%s", err);
+	int probe = rtci_local_probe_setup(m);
+	rtci_model_destroy(m);
+
+	FILE *f = fopen(csv, "r");
+	cr_assert_not_null(f);
+	char line[512];
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	int local = 0, probes = 0, in_mode = 0;
+	double last_probe = -1e9;
+	while (fgets(line, sizeof(line), f)) {
+		char *tok[16];
+		int k = 0;
+		for (char *p = line, *s; k < 16 && (s = strsep(&p, ",\n")); )
+			tok[k++] = s;
+		cr_assert_geq(k, 15);
+		double capture = atof(tok[10]);
+		if (!strcmp(tok[5], "local_mode")) {
+			in_mode = 1;
+			local++;
+			cr_assert_eq(atoi(tok[14]), 1, "frame %s answered locally in time", tok[0]);
+			cr_assert_lt(capture - last_probe, 500.0, "frame %s: a probe was due", tok[0]);
+		} else if (in_mode || (strcmp(tok[4], "7") && strcmp(tok[5], "no_session"))) {
+			/* after the switch only probes go out */
+			in_mode = 1;
+			cr_assert_eq(atoi(tok[4]), probe, "frame %s: setup %s", tok[0], tok[4]);
+			cr_assert_geq(capture - last_probe, 500.0, "frame %s", tok[0]);
+			last_probe = capture;
+			probes++;
+		}
+	}
+	fclose(f);
+	cr_assert_geq(probes, 2, "%d probes", probes);
+	cr_assert_geq(local, 40, "%d local frames", local);
 }

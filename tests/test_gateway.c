@@ -543,3 +543,11 @@ Test(gateway, prefetch_hints_change_nothing)
 	free(b);
 	gw_table_free(&g, t);
 }
+
+Test(gateway_control, local_decision_is_setup_0xffff_on_the_wire)
+{
+	cr_assert_eq(gw_ctl_wire_setup(RTCI_CTL_LOCAL), RTCI_SETUP_LOCAL);
+	cr_assert_eq(gw_ctl_wire_setup(RTCI_SETUP_LOCAL), RTCI_SETUP_LOCAL);
+	for (unsigned s = 0; s < RTCI_CTL_MAX_SETUPS; s++)
+		cr_assert_eq(gw_ctl_wire_setup(s), s);
+}

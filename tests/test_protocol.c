@@ -721,3 +721,29 @@ Test(protocol, header_write_read_and_peek)
 	cr_expect_not(rtci_header_peek_ids(b, sizeof(b) - 1, &ten, &dev));
 	cr_expect_not(rtci_header_peek_ids(NULL, 100, &ten, &dev));
 }
+
+Test(protocol, local_setup_travels_in_rate_switches_and_plans)
+{
+	cr_assert_eq(RTCI_SETUP_LOCAL, 0xFFFF);
+	struct rtci_proto_command c = { .kind = RTCI_PROTO_CMD_RATE_SWITCH,
+					.new_setup_id = RTCI_SETUP_LOCAL, .apply_from_seq = 77 };
+	uint8_t buf[256];
+	long n = rtci_proto_encode_command(buf, sizeof(buf), &info, &c, key);
+	cr_assert_gt(n, 0);
+	/* on the wire: the setup field after kind and count, little-endian 0xFFFF */
+	cr_assert_eq(buf[RTCI_PROTO_HDR_LEN + 2], 0xFF);
+	cr_assert_eq(buf[RTCI_PROTO_HDR_LEN + 3], 0xFF);
+	struct rtci_proto_msg m;
+	cr_assert_eq(rtci_proto_decode(buf, (size_t)n, &m), 0);
+	cr_assert_eq(m.u.command.new_setup_id, RTCI_SETUP_LOCAL);
+	cr_assert_eq(m.u.command.plan[0], RTCI_SETUP_LOCAL);
+	struct rtci_proto_command p = { .kind = RTCI_PROTO_CMD_PLAN, .count = 3, .apply_from_seq = 9,
+					.plan = { 4, RTCI_SETUP_LOCAL, RTCI_SETUP_LOCAL } };
+	n = rtci_proto_encode_command(buf, sizeof(buf), &info, &p, key);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(rtci_proto_decode(buf, (size_t)n, &m), 0);
+	cr_assert_eq(m.u.command.count, 3);
+	cr_assert_eq(m.u.command.plan[0], 4);
+	cr_assert_eq(m.u.command.plan[1], RTCI_SETUP_LOCAL);
+	cr_assert_eq(m.u.command.plan[2], RTCI_SETUP_LOCAL);
+}

@@ -10,6 +10,7 @@ Commands (each resumable: run the same command again after an interruption):
   recipe            init, cluster, I-D-C, evaluate, individual, export
   ablation          the seven variants against the individual models -> docs/ablation.md
   throughput        training and inference images/s of the geometry
+  add-baselines     SPINN, CLIO and the local exit added to a model file (own options, --help)
 """
 import argparse
 import sys
@@ -19,6 +20,10 @@ from .loop import main_guard
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["add-baselines"]:
+        from . import baselines
+        return baselines.main(argv[1:])
     ap = argparse.ArgumentParser(prog="python3 -m training", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=["train-init", "cluster", "train-swcnn",

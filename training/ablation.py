@@ -197,9 +197,24 @@ def write_doc(cfg, rows, ind, doc_path):
             L.append("| %d | %d | %d | %.4f | " % (s.id, s.c, s.L, ind[str(s.id)]["accuracy"]) +
                      " | ".join("%.4f" % r["loss"][s.id] if s.id in r["loss"] else "-"
                                 for r in done) + " |")
+    tail = kept_tail(doc_path)  # read before the file is truncated
     with open(doc_path, "w") as f:
-        f.write("\n".join(L) + "\n")
+        f.write("\n".join(L) + "\n" + tail)
     log("ablation: wrote %s" % doc_path)
+
+
+# Sections written by hand after the generated report (SPINN, CLIO, the local exit) survive a
+# regeneration: everything from this heading on is kept.
+KEPT_FROM = "\n## SPINN, CLIO and the local exit"
+
+
+def kept_tail(doc_path):
+    if not os.path.exists(doc_path):
+        return ""
+    with open(doc_path) as f:
+        text = f.read()
+    i = text.find(KEPT_FROM)
+    return text[i:] if i >= 0 else ""
 
 
 def run(cfg, variants=None, doc_path=None, report_only=False):
