@@ -429,7 +429,10 @@ enum { RTCI_CTL_DECIDE_CAPTURE = 0, RTCI_CTL_DECIDE_GATEWAY = 1 };
 int rtci_ctl_sim_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_out *frames_out,
 		     struct rtci_ctl_sim_result *res);
 /* Oracle: offline DP over frames with the uplink excess (binned at 1 ms, rounded down, so the
- * value is an upper bound) as state; the chosen plan is replayed through the simulator. */
+ * value is an upper bound) as state and every undominated setup as an action; res->bound is the
+ * larger of that and the same DP for SPINN with this run's exit draws, so it bounds every policy
+ * of the simulator on the run (docs/control.md §4). The uplink plan is replayed through the
+ * simulator. */
 int rtci_ctl_oracle_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_out *frames_out,
 			struct rtci_ctl_sim_result *res);
 

@@ -45,6 +45,15 @@ static void finish_result(struct rtci_ctl_sim_result *res, unsigned frames, doub
 	res->bound = 0;
 }
 
+/* SPINN's exit branch answers frame k itself (a seeded draw: confidence above the threshold on
+ * a share `coverage` of frames). The simulator and the oracle draw the same. */
+static int spinn_exits(const struct rtci_ctl_sim_cfg *cfg, const struct rtci_ctl_table *tab,
+		       unsigned k)
+{
+	uint64_t u = rtci_ctl_mix64(cfg->seed ^ rtci_ctl_mix64((uint64_t)k + 1));
+	return (double)(u >> 11) * 0x1.0p-53 < tab->spinn.coverage;
+}
+
 /* Device reports: generated in device time order, delivered to the controller half the
  * propagation later, interleaved with frame observations by arrival time. */
 #define SIM_REPORTS 64
@@ -273,10 +282,8 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 		}
 
 		int exited = 0;
-		if (kind == RTCI_CTL_SPINN && !plan) {
-			uint64_t u = rtci_ctl_mix64(cfg->seed ^ rtci_ctl_mix64(k + 1));
-			exited = (double)(u >> 11) * 0x1.0p-53 < tab->spinn.coverage;
-		}
+		if (kind == RTCI_CTL_SPINN && !plan)
+			exited = spinn_exits(cfg, tab, k);
 		if (exited) {
 			int64_t lat = head + llround(tab->spinn.exit_ms * 1e6);
 			o.exited = 1;
@@ -304,13 +311,14 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 				f->bytes = rtci_ctl_link_bytes(m, st->bytes);
 				int64_t start = ready > link_free ? ready : link_free;
 				if (kind == RTCI_CTL_CLIO && !plan) {
-					/* progressive slices until the send deadline or the next frame
-					 * (payload bytes only: slices have no model of their overhead) */
+					/* progressive slices until the send deadline or the next frame;
+					 * a prefix counts once its link bytes (the model's overheads
+					 * included, as for every setup) are through */
 					int64_t stop = ready + (W < T ? W : T);
 					double can = start < stop
 							     ? rtci_ctl_trace_bytes(cfg->trace, start, stop)
 							     : 0;
-					double b = can < st->bytes ? can : st->bytes;
+					double b = can < f->bytes ? can : f->bytes;
 					if (b > 0) {
 						f->bytes = f->payload = b;
 						f->transmitted = 1;
@@ -325,7 +333,8 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 						double acc = -1;
 						for (unsigned i = 0; i < tab->n; i++)
 							if (tab->s[i].L == tab->clio.L &&
-							    tab->s[i].bytes <= b + 1e-6 &&
+							    rtci_ctl_link_bytes(m, tab->s[i].bytes) <=
+								    b + 1e-6 &&
 							    tab->s[i].accuracy > acc)
 								acc = tab->s[i].accuracy;
 						if (acc >= 0) {
@@ -392,19 +401,64 @@ int rtci_ctl_sim_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_o
 /* ------------------------------------------------------------------------------------------ */
 /* Oracle: DP over frames; state = uplink excess (queue end minus the frame's ready time) in
  * 1 ms bins, rounded down. Rounding down only makes starts earlier, so every plan any policy can
- * realise is matched or beaten: the value is an upper bound. Only on-time sends of frontier
- * setups and skips are considered (a late send is never better than a skip). */
+ * realise is matched or beaten: the value is an upper bound. Actions: skip, or an on-time send
+ * of a setup on the table's exact Pareto frontier (a late send is never better than a skip, and
+ * a dominated setup, no smaller and no more accurate than another, never better than that
+ * one: fewer bytes never delay a later frame). docs/control.md §4 states the bound's scope. */
 
 #define ORACLE_BIN_NS 1000000
 
+/* What a DP pass may do per frame. */
+struct oracle_space {
+	unsigned n; /* sends, ascending link bytes, strictly ascending credit */
+	double lb[RTCI_CTL_MAX_SETUPS], credit[RTCI_CTL_MAX_SETUPS];
+	uint8_t id[RTCI_CTL_MAX_SETUPS];
+	int64_t delay; /* ready time after head time (SPINN's exit branch) */
+	int spinn;     /* frames SPINN's exit answers: credit exit_credit, nothing sent */
+	double exit_credit;
+};
+
+/* The Pareto frontier of the table's setups by link bytes, credit scaled by `factor`. */
+static void oracle_sends(const struct rtci_ctl_sim_cfg *cfg, double factor,
+			 struct oracle_space *sp)
+{
+	const struct rtci_ctl_table *tab = cfg->table;
+	uint8_t ids[RTCI_CTL_MAX_SETUPS];
+	double lb[RTCI_CTL_MAX_SETUPS];
+	for (unsigned i = 0; i < tab->n; i++) {
+		double b = rtci_ctl_link_bytes(cfg->model, tab->s[i].bytes);
+		unsigned j = i;
+		/* insertion by (bytes ascending, accuracy descending) */
+		while (j > 0 && (lb[j - 1] > b || (lb[j - 1] == b &&
+						   tab->s[ids[j - 1]].accuracy < tab->s[i].accuracy))) {
+			ids[j] = ids[j - 1];
+			lb[j] = lb[j - 1];
+			j--;
+		}
+		ids[j] = (uint8_t)i;
+		lb[j] = b;
+	}
+	sp->n = 0;
+	for (unsigned i = 0; i < tab->n; i++) {
+		double c = tab->s[ids[i]].accuracy * factor;
+		if (c > 1)
+			c = 1;
+		if (sp->n && c <= sp->credit[sp->n - 1])
+			continue;
+		sp->lb[sp->n] = lb[i];
+		sp->credit[sp->n] = c;
+		sp->id[sp->n++] = ids[i];
+	}
+}
+
 /* One DP pass. round_up = 0: excess rounded down, value is an upper bound on every policy.
  * round_up = 1: rounded up, so the plan is feasible as computed (real starts are no later). */
-static int oracle_dp(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *fid, unsigned nf,
+static int oracle_dp(const struct rtci_ctl_sim_cfg *cfg, const struct oracle_space *sp,
 		     int round_up, uint8_t *plan, double *value)
 {
 	const struct rtci_ctl_model *m = cfg->model;
-	const struct rtci_ctl_table *tab = cfg->table;
-	const int64_t head = m->head_ns, post = m->prop_ns + m->gw_queue_ns + m->tail_ns;
+	const int64_t head = m->head_ns + sp->delay;
+	const int64_t post = m->prop_ns + m->gw_queue_ns + m->tail_ns;
 	const int64_t W = m->deadline_ns - head - post;
 	const int64_t Tmin = llround(1e9 / m->fps) - 1;
 	const int64_t up = round_up ? ORACLE_BIN_NS - 1 : 0;
@@ -429,6 +483,9 @@ static int oracle_dp(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *fid, uns
 		int64_t rn = capture_time(cfg, (unsigned)k + 1) + head;
 		int64_t dl = r + W;
 		double cdl = rtci_ctl_trace_cum(cfg->trace, dl);
+		/* a frame the exit answers earns its credit and sends nothing */
+		int exited = sp->spinn && spinn_exits(cfg, cfg->table, (unsigned)k);
+		double skip_credit = exited ? sp->exit_credit : 0;
 		for (size_t b = 0; b < NB; b++)
 			nval[b] = -INFINITY;
 		uint16_t *pb = pbin + k * NB;
@@ -442,31 +499,29 @@ static int oracle_dp(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *fid, uns
 			size_t nb = e2 > 0 ? (size_t)((e2 + up) / ORACLE_BIN_NS) : 0;
 			if (nb >= NB)
 				nb = NB - 1;
-			if (val[b] > nval[nb]) {
-				nval[nb] = val[b];
+			if (val[b] + skip_credit > nval[nb]) {
+				nval[nb] = val[b] + skip_credit;
 				pb[nb] = (uint16_t)b;
 				ps[nb] = RTCI_CTL_SKIP;
 			}
-			if (start >= dl)
+			if (exited || start >= dl)
 				continue;
 			double room = cdl - rtci_ctl_trace_cum(cfg->trace, start);
-			for (unsigned i = 0; i < nf; i++) {
-				const struct rtci_ctl_setup *s = &tab->s[fid[i]];
-				double link = rtci_ctl_link_bytes(m, s->bytes);
-				if (link > room)
+			for (unsigned i = 0; i < sp->n; i++) {
+				if (sp->lb[i] > room)
 					break;
-				int64_t fin = rtci_ctl_trace_finish(cfg->trace, start, link);
+				int64_t fin = rtci_ctl_trace_finish(cfg->trace, start, sp->lb[i]);
 				if (fin > dl)
 					break;
 				e2 = fin - rn;
 				nb = e2 > 0 ? (size_t)((e2 + up) / ORACLE_BIN_NS) : 0;
 				if (nb >= NB)
 					nb = NB - 1;
-				double v = val[b] + s->accuracy;
+				double v = val[b] + sp->credit[i];
 				if (v > nval[nb]) {
 					nval[nb] = v;
 					pb[nb] = (uint16_t)b;
-					ps[nb] = fid[i];
+					ps[nb] = sp->id[i];
 				}
 			}
 		}
@@ -492,31 +547,43 @@ out:
 	return rc;
 }
 
+/* The bound for SPINN with this run's exit draws: exited frames earn the exit's credit (when it
+ * makes the deadline), the others are ready exit_ms later and earn rest_factor x accuracy. */
+static int oracle_spinn_bound(const struct rtci_ctl_sim_cfg *cfg, double *value)
+{
+	const struct rtci_ctl_table *tab = cfg->table;
+	const struct rtci_ctl_model *m = cfg->model;
+	struct oracle_space sp;
+	oracle_sends(cfg, tab->spinn.rest_factor, &sp);
+	sp.delay = llround(tab->spinn.exit_ms * 1e6);
+	sp.spinn = 1;
+	sp.exit_credit = m->head_ns + sp.delay <= m->deadline_ns ? tab->spinn.exit_accuracy : 0;
+	if (m->deadline_ns - m->head_ns - sp.delay - m->prop_ns - m->gw_queue_ns - m->tail_ns <= 0)
+		sp.n = 0; /* no upload can make it: only the exit's answers count */
+	return oracle_dp(cfg, &sp, 0, NULL, value);
+}
+
 int rtci_ctl_oracle_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_out *out,
 			struct rtci_ctl_sim_result *res)
 {
-	if (!cfg || !res || !cfg->table || !cfg->trace || !cfg->model || !cfg->frames)
+	if (!cfg || !res || !cfg->table || !cfg->trace || !cfg->model || !cfg->frames ||
+	    !cfg->table->n || cfg->table->n > RTCI_CTL_MAX_SETUPS)
 		return -EINVAL;
-	/* frontier, ascending bytes */
-	struct rtci_ctl_policy_cfg pc = { .kind = RTCI_CTL_RATE };
-	struct rtci_ctl_policy *pol;
-	int rc = rtci_ctl_policy_create(cfg->table, cfg->model, &pc, &pol);
-	if (rc)
-		return rc;
-	uint8_t fid[RTCI_CTL_MAX_SETUPS];
-	unsigned nf = rtci_ctl_policy_frontier(pol, fid, RTCI_CTL_MAX_SETUPS);
-	rtci_ctl_policy_destroy(pol);
+	struct oracle_space sp = { 0 };
+	oracle_sends(cfg, 1.0, &sp);
 	uint8_t *plan = malloc(cfg->frames);
 	if (!plan)
 		return -ENOMEM;
-	double bound, feasible;
-	rc = oracle_dp(cfg, fid, nf, 0, NULL, &bound);
+	double bound, feasible, spinn = 0;
+	int rc = oracle_dp(cfg, &sp, 0, NULL, &bound);
 	if (!rc)
-		rc = oracle_dp(cfg, fid, nf, 1, plan, &feasible);
+		rc = oracle_spinn_bound(cfg, &spinn);
+	if (!rc)
+		rc = oracle_dp(cfg, &sp, 1, plan, &feasible);
 	if (!rc)
 		rc = sim_core(cfg, plan, out, res);
 	if (!rc)
-		res->bound = bound / (double)cfg->frames;
+		res->bound = (bound > spinn ? bound : spinn) / (double)cfg->frames;
 	free(plan);
 	return rc;
 }

@@ -253,6 +253,80 @@ Test(sim, oracle_bounds_every_policy_on_random_traces)
 	}
 }
 
+/* Every policy rtci-sim and bench/control run (each fixed setup, pruned or not, CLIO, SPINN),
+ * with the shipped tables, at the four operating points of bench/control, with the gateway's
+ * decisions, on random traces and the repository's traces: none above the oracle's bound. */
+static void bound_holds(const struct rtci_ctl_table *tab, const struct rtci_ctl_trace *tr,
+			double fps, int64_t deadline_ns, int admit)
+{
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	m.fps = fps;
+	m.deadline_ns = deadline_ns;
+	struct rtci_ctl_sim_cfg sc = {
+		.trace = tr, .table = tab, .model = &m, .frames = (unsigned)(15 * fps),
+		.offset_ns = (int64_t)(urand() * (double)rtci_ctl_trace_period_ns(tr)),
+		.seed = rtci_ctl_mix64((uint64_t)(urand() * 1e9)), .report_ns = 1000000000,
+		.report_gap_ns = 100000000, .admit = admit, .decide = RTCI_CTL_DECIDE_GATEWAY,
+	};
+	struct rtci_ctl_sim_result orc;
+	cr_assert_eq(rtci_ctl_oracle_run(&sc, NULL, &orc), 0);
+	cr_assert_geq(orc.bound + 1e-12, orc.rt_accuracy, "replayed plan above its bound");
+	enum rtci_ctl_kind kinds[] = { RTCI_CTL_MPC, RTCI_CTL_FASTMPC, RTCI_CTL_RATE, RTCI_CTL_BBA,
+				       RTCI_CTL_SPINN, RTCI_CTL_CLIO, RTCI_CTL_FIXED };
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		unsigned nfix = kinds[k] == RTCI_CTL_FIXED ? tab->n : 1;
+		for (unsigned f = 0; f < nfix; f++) {
+			struct rtci_ctl_policy_cfg pc = {
+				.kind = kinds[k], .fixed_setup = f, .est_window = 8,
+				.estimator = rtci_ctl_policy_estimator(kinds[k]),
+			};
+			struct rtci_ctl_policy *p;
+			cr_assert_eq(rtci_ctl_policy_create(tab, &m, &pc, &p), 0);
+			sc.policy = p;
+			struct rtci_ctl_sim_result r;
+			cr_assert_eq(rtci_ctl_sim_run(&sc, NULL, &r), 0);
+			cr_assert_leq(r.rt_accuracy, orc.bound + 1e-12,
+				      "%s on %s, %g fps, %lld ms: kind %d/%u: %.6f > bound %.6f",
+				      tab->name, rtci_ctl_trace_name(tr), fps,
+				      (long long)(deadline_ns / 1000000), (int)kinds[k], f,
+				      r.rt_accuracy, orc.bound);
+			rtci_ctl_policy_destroy(p);
+		}
+	}
+}
+
+Test(sim, oracle_bounds_every_policy_of_the_harness, .timeout = 110)
+{
+	const char *src = getenv("RTCI_SRC");
+	cr_assert(src, "RTCI_SRC (the source tree) not set");
+	const char *tables[] = { "configs/setups-fmnist.json", "configs/setups-mnv2-224.json" };
+	const char *traces[] = { "traces/ATT-LTE-driving-2016.up", "traces/TMobile-UMTS-driving.up",
+				 "traces/norway_bus_12", "traces/norway_tram_52" };
+	char path[4096], err[256];
+	for (size_t ti = 0; ti < 2; ti++) {
+		struct rtci_ctl_table tab;
+		snprintf(path, sizeof(path), "%s/%s", src, tables[ti]);
+		cr_assert_eq(rtci_ctl_table_load_file(path, &tab, err, sizeof(err)), 0, "%s", err);
+		for (size_t i = 0; i < 6; i++) {
+			struct rtci_ctl_trace *tr;
+			if (i < 4) {
+				snprintf(path, sizeof(path), "%s/%s", src, traces[i]);
+				cr_assert_eq(rtci_ctl_trace_load_file(path, RTCI_CTL_TRACE_AUTO, &tr, err,
+								      sizeof(err)),
+					     0, "%s", err);
+			} else {
+				tr = random_trace(40);
+			}
+			for (int op = 0; op < 4; op++)
+				bound_holds(&tab, tr, op & 1 ? 30 : 10, op & 2 ? 200000000 : 100000000,
+					    (int)(i + (size_t)op) % 2 ? RTCI_CTL_ADMIT_FINISH
+								      : RTCI_CTL_ADMIT_START);
+			rtci_ctl_trace_destroy(tr);
+		}
+	}
+}
+
 Test(sim, deterministic_for_a_seed)
 {
 	struct rtci_ctl_table tab = test_table();
