@@ -12,12 +12,11 @@ _Static_assert(sizeof(struct rtci_ctl_device) <= 512, "controller state must fit
 
 #define MAX_H 8
 _Static_assert(MAX_H <= RTCI_CTL_MAX_PLAN, "a plan of the longest horizon fits a command");
-/* Fast-path bins: bandwidth log-spaced over [FAST_BW_LO, FAST_BW_HI] bytes/s, uplink excess
- * (queue drain time beyond the head time) linear over [0, W]. */
+/* Fast-path bins: bandwidth log-spaced over the range where the choice depends on it (see
+ * fast_range), uplink excess (queue drain time beyond the head time) linear over [0, W]. Each
+ * cell holds the exact solver's whole plan. */
 #define FAST_NBW 160
 #define FAST_NE 64
-#define FAST_BW_LO 1.0e3
-#define FAST_BW_HI 2.5e8
 /* fallback_setup: at most this many times the smallest setup's link bytes. rtci-sim: 1.5 to 3
  * give the same figures (docs/control.md §3). */
 #define FALLBACK_BYTES_FACTOR 2.0
@@ -35,7 +34,7 @@ struct rtci_ctl_policy {
 	uint8_t clio_setup;
 	uint8_t fallback;       /* sent when no setup is predicted to make its deadline */
 	double lb[RTCI_CTL_MAX_SETUPS]; /* setup id -> link bytes of a frame (model overheads) */
-	uint8_t *fast;          /* [FAST_NBW][FAST_NE][nf + 1] */
+	uint8_t *fast;          /* [FAST_NBW][FAST_NE][nf + 1][horizon]: plans */
 	double fast_lbw_lo, fast_lbw_scale;
 };
 
@@ -282,7 +281,9 @@ static unsigned prev_slot(const struct rtci_ctl_policy *p, unsigned prev)
 	return (unsigned)p->fidx[prev];
 }
 
-int rtci_ctl_solve_fast(const struct rtci_ctl_policy *p, double bw, double backlog, unsigned prev)
+/* The plan stored for the cell of (bw, backlog, prev). */
+static const uint8_t *fast_plan(const struct rtci_ctl_policy *p, double bw, double backlog,
+				unsigned prev)
 {
 	bw = clamp_bw(p, bw);
 	double e = excess0(p, bw, backlog > 0 ? backlog : 0);
@@ -290,7 +291,13 @@ int rtci_ctl_solve_fast(const struct rtci_ctl_policy *p, double bw, double backl
 	int ib = lb <= 0 ? 0 : lb >= FAST_NBW - 1 ? FAST_NBW - 1 : (int)lb;
 	double le = e / p->W * FAST_NE;
 	int ie = le >= FAST_NE - 1 ? FAST_NE - 1 : (int)le;
-	return p->fast[((size_t)ib * FAST_NE + (size_t)ie) * (p->nf + 1) + prev_slot(p, prev)];
+	size_t cell = ((size_t)ib * FAST_NE + (size_t)ie) * (p->nf + 1) + prev_slot(p, prev);
+	return p->fast + cell * p->m.horizon;
+}
+
+int rtci_ctl_solve_fast(const struct rtci_ctl_policy *p, double bw, double backlog, unsigned prev)
+{
+	return fast_plan(p, bw, backlog, prev)[0];
 }
 
 double rtci_ctl_plan_value(const struct rtci_ctl_policy *p, double bw, double backlog,
@@ -354,23 +361,38 @@ static uint8_t fallback_setup(const struct rtci_ctl_policy *p)
 	return best;
 }
 
+/* The bandwidths between which the solver's choice can change, for this table and operating
+ * point: below half of what the smallest frontier frame needs to make its send window alone
+ * every plan skips; above four times what the largest needs to leave within min(T, W) the
+ * largest is sent at any excess the table covers. A fixed range (1 kB/s to 250 MB/s) spent
+ * most bins where nothing changes. */
+static void fast_range(const struct rtci_ctl_policy *p, double *lo, double *hi)
+{
+	double tmin = p->T < p->W ? p->T : p->W;
+	*lo = 0.5 * p->lb[p->fid[0]] / p->W;
+	*hi = 16.0 * p->lb[p->fid[p->nf - 1]] / tmin;
+	if (!(*hi > *lo * 4))
+		*hi = *lo * 4;
+}
+
 static int build_fast(struct rtci_ctl_policy *p)
 {
-	size_t slots = p->nf + 1;
-	p->fast = malloc((size_t)FAST_NBW * FAST_NE * slots);
+	size_t slots = p->nf + 1, H = p->m.horizon;
+	p->fast = malloc((size_t)FAST_NBW * FAST_NE * slots * H);
 	if (!p->fast)
 		return -ENOMEM;
-	p->fast_lbw_lo = log(FAST_BW_LO);
-	p->fast_lbw_scale = FAST_NBW / (log(FAST_BW_HI) - log(FAST_BW_LO));
+	double lo, hi;
+	fast_range(p, &lo, &hi);
+	p->fast_lbw_lo = log(lo);
+	p->fast_lbw_scale = FAST_NBW / (log(hi) - log(lo));
 	for (int ib = 0; ib < FAST_NBW; ib++) {
 		double bw = exp(p->fast_lbw_lo + (ib + 0.5) / p->fast_lbw_scale);
 		for (int ie = 0; ie < FAST_NE; ie++) {
 			double e = (ie + 0.5) * p->W / FAST_NE;
 			for (size_t ps = 0; ps < slots; ps++) {
 				unsigned prev = ps < p->nf ? p->fid[ps] : RTCI_CTL_SKIP;
-				p->fast[((size_t)ib * FAST_NE + (size_t)ie) * slots + ps] =
-					(uint8_t)solve_e(p, bw, e, prev, p->m.switch_penalty,
-							 NULL, NULL);
+				size_t cell = ((size_t)ib * FAST_NE + (size_t)ie) * slots + ps;
+				solve_e(p, bw, e, prev, p->m.switch_penalty, p->fast + cell * H, NULL);
 			}
 		}
 	}
@@ -456,7 +478,7 @@ unsigned rtci_ctl_policy_frontier(const struct rtci_ctl_policy *p, uint8_t *ids,
 
 size_t rtci_ctl_policy_table_bytes(const struct rtci_ctl_policy *p)
 {
-	return p->fast ? (size_t)FAST_NBW * FAST_NE * (p->nf + 1) : 0;
+	return p->fast ? (size_t)FAST_NBW * FAST_NE * (p->nf + 1) * p->m.horizon : 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -700,9 +722,15 @@ int rtci_ctl_choose(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, 
 		nsteps = p->m.horizon;
 		break;
 	}
-	case RTCI_CTL_FASTMPC:
-		s = rtci_ctl_solve_fast(p, bw, rtci_ctl_backlog_estimate(d, p, capture_ns, bw), prev);
+	case RTCI_CTL_FASTMPC: {
+		/* the stored plan, as the exact MPC's: the gateway sends plans (§6) */
+		const uint8_t *fp = fast_plan(p, bw, rtci_ctl_backlog_estimate(d, p, capture_ns, bw),
+					      prev);
+		memcpy(steps, fp, p->m.horizon);
+		s = steps[0];
+		nsteps = p->m.horizon;
 		break;
+	}
 	case RTCI_CTL_RATE:
 	case RTCI_CTL_SPINN:
 		s = rate_choice(p, bw);

@@ -211,6 +211,38 @@ Test(mpc, fast_path_agrees_where_the_choice_is_clear)
 	rtci_ctl_policy_destroy(p);
 }
 
+/* The fast path hands out the exact solver's whole plan, as the MPC does: the gateway sends
+ * plans, and a one-step command made the device hold a setup the plan had already left. */
+Test(mpc, fast_path_gives_the_exact_plan)
+{
+	struct rtci_ctl_table t = small_table(6);
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	double links[] = { 1e8, 100 };
+	for (int li = 0; li < 2; li++) {
+		m.bw_floor = links[li]; /* a fresh device's prediction */
+		struct rtci_ctl_policy *pf, *pe;
+		cr_assert_eq(rtci_ctl_policy_create(&t, &m, &(struct rtci_ctl_policy_cfg){
+							   .kind = RTCI_CTL_FASTMPC }, &pf), 0);
+		cr_assert_eq(rtci_ctl_policy_create(&t, &m, &(struct rtci_ctl_policy_cfg){
+							   .kind = RTCI_CTL_MPC }, &pe), 0);
+		struct rtci_ctl_device df, de;
+		rtci_ctl_device_init(&df, pf);
+		rtci_ctl_device_init(&de, pe);
+		uint8_t a[RTCI_CTL_MAX_PLAN], b[RTCI_CTL_MAX_PLAN];
+		unsigned na = 0, nb = 0;
+		int sa = rtci_ctl_choose(&df, pf, 0, 1000000000, a, &na);
+		int sb = rtci_ctl_choose(&de, pe, 0, 1000000000, b, &nb);
+		cr_assert_eq(na, m.horizon);
+		cr_assert_eq(nb, m.horizon);
+		cr_assert_eq(sa, sb);
+		for (unsigned i = 0; i < na; i++)
+			cr_assert_eq(a[i], b[i], "link %g step %u: %u vs %u", links[li], i, a[i], b[i]);
+		rtci_ctl_policy_destroy(pf);
+		rtci_ctl_policy_destroy(pe);
+	}
+}
+
 Test(mpc, device_state_fits_and_tracks_a_constant_link)
 {
 	cr_assert_leq(sizeof(struct rtci_ctl_device), 512);
