@@ -437,7 +437,7 @@ int rtci_ctl_policy_create(const struct rtci_ctl_table *table, const struct rtci
 			cmax = table->s[i].c;
 			p->clio_setup = (uint8_t)i;
 		}
-	if (cfg->kind == RTCI_CTL_CLIO && !cmax) {
+	if (cfg->kind == RTCI_CTL_CLIO && !cmax && !table->clio.nwidths) {
 		free(p);
 		return -EINVAL;
 	}

@@ -44,6 +44,8 @@ static struct {
 	int decide;
 	unsigned plan_steps;
 	int quiet;
+	int spinn_threshold_set;
+	double spinn_threshold;
 } opt;
 
 static void usage(FILE *f)
@@ -82,6 +84,8 @@ static void usage(FILE *f)
 		"                       frame at its capture\n"
 		"  --plan-steps N       gateway decisions: setups a command carries, 1..8 (8: the\n"
 		"                       MPC's plan, as the gateway; 1: its first step only)\n"
+		"  --spinn-threshold T  SPINN runs the table's measured point of exit threshold T\n"
+		"                       (default: the threshold the table's spinn block chose)\n"
 		"  --quiet\n");
 }
 
@@ -229,6 +233,19 @@ static uint64_t fnv(const char *s)
 	return h;
 }
 
+/* Where SPINN's and CLIO's parameters come from: the table's measured blocks or defaults. */
+static void print_baselines(const struct rtci_ctl_table *t)
+{
+	printf("%s: spinn %s (threshold %g: coverage %.4f, exit accuracy %.4f, rest factor %.4f, "
+	       "exit %g ms); clio L %u, %s",
+	       t->name, t->spinn.measured ? "measured" : "default", t->spinn.threshold,
+	       t->spinn.coverage, t->spinn.exit_accuracy, t->spinn.rest_factor, t->spinn.exit_ms,
+	       t->clio.L, t->clio.nwidths ? "measured per-width accuracy" : "setup-table accuracy");
+	if (t->local.present)
+		printf("; local exit %.4f in %g ms", t->local.accuracy, t->local.ms);
+	printf("\n");
+}
+
 /* One device run: a trace, a run index (seeds) and the start offset into the trace. */
 struct simrun {
 	unsigned ti, run;
@@ -276,6 +293,7 @@ int main(int argc, char **argv)
 		{ "min-gain", 1, 0, 16 },   { "frag-overhead", 1, 0, 17 },
 		{ "frame-overhead", 1, 0, 18 }, { "frag-bytes", 1, 0, 19 },
 		{ "runs-from", 1, 0, 20 },  { "fixed-switch-penalty", 0, 0, 21 },
+		{ "spinn-threshold", 1, 0, 24 },
 		{ "help", 0, 0, 'h' },      { 0, 0, 0, 0 },
 	};
 	char *trace_arg = NULL, *setup_arg = NULL;
@@ -312,6 +330,14 @@ int main(int argc, char **argv)
 		case 19: opt.model.frag_bytes = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 20: opt.runs_from = optarg; break;
 		case 21: opt.model.fixed_switch_penalty = 1; break;
+		case 24: {
+			char *e;
+			opt.spinn_threshold = strtod(optarg, &e);
+			if (*e || !isfinite(opt.spinn_threshold))
+				goto bad;
+			opt.spinn_threshold_set = 1;
+			break;
+		}
 		case 23:
 			opt.plan_steps = (unsigned)atoi(optarg);
 			if (opt.plan_steps < 1 || opt.plan_steps > RTCI_CTL_MAX_PLAN)
@@ -454,6 +480,18 @@ int main(int argc, char **argv)
 			status = 1;
 			goto done;
 		}
+		if (opt.spinn_threshold_set &&
+		    rtci_ctl_table_spinn_select(&tab, opt.spinn_threshold)) {
+			fprintf(stderr, "rtci-sim: %s: no measured SPINN point at threshold %g (",
+				sargs[si], opt.spinn_threshold);
+			for (unsigned i = 0; i < tab.spinn.npoints; i++)
+				fprintf(stderr, "%s%g", i ? ", " : "", tab.spinn.points[i].threshold);
+			fprintf(stderr, ")\n");
+			status = 2;
+			goto done;
+		}
+		if (!opt.quiet)
+			print_baselines(&tab);
 		struct polspec ps[MAX_POL];
 		np = 0;
 		if (parse_policies(opt.policies, &tab, ps, &np)) {

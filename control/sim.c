@@ -54,6 +54,24 @@ static int spinn_exits(const struct rtci_ctl_sim_cfg *cfg, const struct rtci_ctl
 	return (double)(u >> 11) * 0x1.0p-53 < tab->spinn.coverage;
 }
 
+/* CLIO's credit for a frame of which b link bytes arrived in time: the accuracy of the widest
+ * prefix that fully arrived, by CLIO's own per-width models when measured, else by the setup
+ * table at CLIO's level; -1 when not even the narrowest did. */
+static double clio_credit(const struct rtci_ctl_table *tab, const struct rtci_ctl_model *m,
+			  double b)
+{
+	double acc = -1;
+	for (unsigned i = 0; i < tab->clio.nwidths; i++)
+		if (rtci_ctl_link_bytes(m, tab->clio.widths[i].bytes) <= b + 1e-6 &&
+		    tab->clio.widths[i].accuracy > acc)
+			acc = tab->clio.widths[i].accuracy;
+	for (unsigned i = 0; !tab->clio.nwidths && i < tab->n; i++)
+		if (tab->s[i].L == tab->clio.L && rtci_ctl_link_bytes(m, tab->s[i].bytes) <= b + 1e-6 &&
+		    tab->s[i].accuracy > acc)
+			acc = tab->s[i].accuracy;
+	return acc;
+}
+
 /* Device reports: generated in device time order, delivered to the controller half the
  * propagation later, interleaved with frame observations by arrival time. */
 #define SIM_REPORTS 64
@@ -315,6 +333,9 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 					 * a prefix counts once its link bytes (the model's overheads
 					 * included, as for every setup) are through */
 					int64_t stop = ready + (W < T ? W : T);
+					if (tab->clio.nwidths)
+						f->bytes = rtci_ctl_link_bytes(
+							m, tab->clio.widths[tab->clio.nwidths - 1].bytes);
 					double can = start < stop
 							     ? rtci_ctl_trace_bytes(cfg->trace, start, stop)
 							     : 0;
@@ -330,13 +351,7 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 						link_free = f->finish;
 						o.sent = 1;
 						o.bytes = b;
-						double acc = -1;
-						for (unsigned i = 0; i < tab->n; i++)
-							if (tab->s[i].L == tab->clio.L &&
-							    rtci_ctl_link_bytes(m, tab->s[i].bytes) <=
-								    b + 1e-6 &&
-							    tab->s[i].accuracy > acc)
-								acc = tab->s[i].accuracy;
+						double acc = clio_credit(tab, m, b);
 						if (acc >= 0) {
 							o.hit = 1;
 							o.credit = acc;
@@ -407,46 +422,51 @@ int rtci_ctl_sim_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_o
  * one: fewer bytes never delay a later frame). docs/control.md §4 states the bound's scope. */
 
 #define ORACLE_BIN_NS 1000000
+#define ORACLE_MAX_SENDS (RTCI_CTL_MAX_SETUPS + RTCI_CTL_CLIO_MAX_WIDTHS)
 
 /* What a DP pass may do per frame. */
 struct oracle_space {
 	unsigned n; /* sends, ascending link bytes, strictly ascending credit */
-	double lb[RTCI_CTL_MAX_SETUPS], credit[RTCI_CTL_MAX_SETUPS];
-	uint8_t id[RTCI_CTL_MAX_SETUPS];
+	double lb[ORACLE_MAX_SENDS], credit[ORACLE_MAX_SENDS];
+	uint8_t id[ORACLE_MAX_SENDS];
 	int64_t delay; /* ready time after head time (SPINN's exit branch) */
 	int spinn;     /* frames SPINN's exit answers: credit exit_credit, nothing sent */
 	double exit_credit;
 };
 
-/* The Pareto frontier of the table's setups by link bytes, credit scaled by `factor`. */
-static void oracle_sends(const struct rtci_ctl_sim_cfg *cfg, double factor,
+/* The Pareto frontier by link bytes of the table's setups, credit scaled by `factor`, and with
+ * `clio` of CLIO's measured widths too (they are sends of other credit; id RTCI_CTL_SKIP, so
+ * only a bound pass may use them). */
+static void oracle_sends(const struct rtci_ctl_sim_cfg *cfg, double factor, int clio,
 			 struct oracle_space *sp)
 {
 	const struct rtci_ctl_table *tab = cfg->table;
-	uint8_t ids[RTCI_CTL_MAX_SETUPS];
-	double lb[RTCI_CTL_MAX_SETUPS];
-	for (unsigned i = 0; i < tab->n; i++) {
-		double b = rtci_ctl_link_bytes(cfg->model, tab->s[i].bytes);
-		unsigned j = i;
-		/* insertion by (bytes ascending, accuracy descending) */
-		while (j > 0 && (lb[j - 1] > b || (lb[j - 1] == b &&
-						   tab->s[ids[j - 1]].accuracy < tab->s[i].accuracy))) {
+	uint8_t ids[ORACLE_MAX_SENDS];
+	double lb[ORACLE_MAX_SENDS], acc[ORACLE_MAX_SENDS];
+	unsigned n = 0, nw = clio ? tab->clio.nwidths : 0;
+	for (unsigned i = 0; i < tab->n + nw; i++) {
+		int w = i >= tab->n;
+		double b = rtci_ctl_link_bytes(cfg->model, w ? tab->clio.widths[i - tab->n].bytes
+							     : tab->s[i].bytes);
+		double a = w ? tab->clio.widths[i - tab->n].accuracy : tab->s[i].accuracy * factor;
+		unsigned j = n++;
+		/* insertion by (bytes ascending, credit descending) */
+		while (j > 0 && (lb[j - 1] > b || (lb[j - 1] == b && acc[j - 1] < a))) {
 			ids[j] = ids[j - 1];
 			lb[j] = lb[j - 1];
+			acc[j] = acc[j - 1];
 			j--;
 		}
-		ids[j] = (uint8_t)i;
+		ids[j] = w ? RTCI_CTL_SKIP : (uint8_t)i;
 		lb[j] = b;
+		acc[j] = a > 1 ? 1 : a;
 	}
 	sp->n = 0;
-	for (unsigned i = 0; i < tab->n; i++) {
-		double c = tab->s[ids[i]].accuracy * factor;
-		if (c > 1)
-			c = 1;
-		if (sp->n && c <= sp->credit[sp->n - 1])
+	for (unsigned i = 0; i < n; i++) {
+		if (sp->n && acc[i] <= sp->credit[sp->n - 1])
 			continue;
 		sp->lb[sp->n] = lb[i];
-		sp->credit[sp->n] = c;
+		sp->credit[sp->n] = acc[i];
 		sp->id[sp->n++] = ids[i];
 	}
 }
@@ -554,7 +574,7 @@ static int oracle_spinn_bound(const struct rtci_ctl_sim_cfg *cfg, double *value)
 	const struct rtci_ctl_table *tab = cfg->table;
 	const struct rtci_ctl_model *m = cfg->model;
 	struct oracle_space sp;
-	oracle_sends(cfg, tab->spinn.rest_factor, &sp);
+	oracle_sends(cfg, tab->spinn.rest_factor, 0, &sp);
 	sp.delay = llround(tab->spinn.exit_ms * 1e6);
 	sp.spinn = 1;
 	sp.exit_credit = m->head_ns + sp.delay <= m->deadline_ns ? tab->spinn.exit_accuracy : 0;
@@ -569,13 +589,15 @@ int rtci_ctl_oracle_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_fram
 	if (!cfg || !res || !cfg->table || !cfg->trace || !cfg->model || !cfg->frames ||
 	    !cfg->table->n || cfg->table->n > RTCI_CTL_MAX_SETUPS)
 		return -EINVAL;
-	struct oracle_space sp = { 0 };
-	oracle_sends(cfg, 1.0, &sp);
+	/* the bound's sends include CLIO's widths; the replayed plan uses setups only */
+	struct oracle_space sp = { 0 }, bsp = { 0 };
+	oracle_sends(cfg, 1.0, 0, &sp);
+	oracle_sends(cfg, 1.0, 1, &bsp);
 	uint8_t *plan = malloc(cfg->frames);
 	if (!plan)
 		return -ENOMEM;
 	double bound, feasible, spinn = 0;
-	int rc = oracle_dp(cfg, &sp, 0, NULL, &bound);
+	int rc = oracle_dp(cfg, &bsp, 0, NULL, &bound);
 	if (!rc)
 		rc = oracle_spinn_bound(cfg, &spinn);
 	if (!rc)

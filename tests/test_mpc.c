@@ -587,6 +587,89 @@ Test(table, json_and_model_file)
 	free(buf);
 }
 
+/* The measured blocks (docs/control.md §5): SPINN's threshold points, CLIO's per-width
+ * accuracy, the local exit; the old flat forms keep working. */
+static const char *blocks_table =
+	"{\"name\":\"b\",\"geometry\":{\"partition\":[32,14,14]},\"setups\":["
+	"{\"c\":1,\"L\":15,\"accuracy\":0.8,\"payload_bytes\":111},"
+	"{\"c\":2,\"L\":15,\"accuracy\":0.85,\"payload_bytes\":222}],"
+	"\"spinn\":{\"exit_ms\":2.5,\"threshold\":0.9,\"points\":["
+	"{\"threshold\":0.5,\"coverage\":0.9,\"exit_accuracy\":0.88,\"rest_factor\":0.6},"
+	"{\"threshold\":0.9,\"coverage\":0.6,\"exit_accuracy\":0.97,\"rest_factor\":0.9}]},"
+	"\"clio\":{\"L\":15,\"widths\":[{\"c\":1,\"accuracy\":0.7},{\"c\":2,\"accuracy\":0.75,"
+	"\"bytes\":300},{\"c\":4,\"accuracy\":0.8}]},"
+	"\"local_exit\":{\"accuracy\":0.86,\"ms\":1.5}}";
+
+Test(table, measured_blocks)
+{
+	struct rtci_ctl_table t;
+	char err[256] = "";
+	cr_assert_eq(rtci_ctl_table_parse(blocks_table, strlen(blocks_table), "b.json", &t, err,
+					  sizeof(err)), 0, "%s", err);
+	cr_assert(t.spinn.measured);
+	cr_assert_eq(t.spinn.npoints, 2);
+	/* the chosen threshold is the operating point */
+	cr_assert_float_eq(t.spinn.threshold, 0.9, 1e-12);
+	cr_assert_float_eq(t.spinn.coverage, 0.6, 1e-12);
+	cr_assert_float_eq(t.spinn.exit_accuracy, 0.97, 1e-12);
+	cr_assert_float_eq(t.spinn.rest_factor, 0.9, 1e-12);
+	cr_assert_float_eq(t.spinn.exit_ms, 2.5, 1e-12);
+	cr_assert_eq(rtci_ctl_table_spinn_select(&t, 0.5), 0);
+	cr_assert_float_eq(t.spinn.coverage, 0.9, 1e-12);
+	cr_assert_float_eq(t.spinn.rest_factor, 0.6, 1e-12);
+	cr_assert_eq(rtci_ctl_table_spinn_select(&t, 0.7), -ENOENT);
+	cr_assert_float_eq(t.spinn.coverage, 0.9, 1e-12, "a failed select changes nothing");
+	/* CLIO: bytes from the setup (c, L), given, or the partition (4·14·14·4/8 + 8·4) */
+	cr_assert_eq(t.clio.nwidths, 3);
+	cr_assert_float_eq(t.clio.widths[0].bytes, 111, 1e-9);
+	cr_assert_float_eq(t.clio.widths[1].bytes, 300, 1e-9);
+	cr_assert_float_eq(t.clio.widths[2].bytes, 392 + 32, 1e-9);
+	cr_assert_float_eq(t.clio.widths[2].accuracy, 0.8, 1e-12);
+	cr_assert(t.local.present);
+	cr_assert_float_eq(t.local.accuracy, 0.86, 1e-12);
+	cr_assert_float_eq(t.local.ms, 1.5, 1e-12);
+	/* the old flat forms: one SPINN point, CLIO credited from the setups, no local exit */
+	cr_assert_eq(rtci_ctl_table_parse(json_table, strlen(json_table), "t.json", &t, err,
+					  sizeof(err)), 0, "%s", err);
+	cr_assert_eq(t.spinn.npoints, 1);
+	cr_assert_float_eq(t.spinn.points[0].coverage, 0.2, 1e-12);
+	cr_assert_eq(t.clio.nwidths, 0);
+	cr_assert(!t.local.present);
+}
+
+Test(table, invalid_blocks_say_why)
+{
+	const char *head = "{\"setups\":[{\"c\":1,\"L\":15,\"accuracy\":0.5,\"payload_bytes\":10}],";
+	struct {
+		const char *block, *msg;
+	} cases[] = {
+		{ "\"spinn\":{\"exit_ms\":1,\"threshold\":0.5,\"points\":[]}}", "spinn" },
+		{ "\"spinn\":{\"exit_ms\":1,\"threshold\":0.5,\"points\":[{\"threshold\":0.9,"
+		  "\"coverage\":0.5,\"exit_accuracy\":0.9,\"rest_factor\":0.9},{\"threshold\":0.5,"
+		  "\"coverage\":0.5,\"exit_accuracy\":0.9,\"rest_factor\":0.9}]}}", "ascending" },
+		{ "\"spinn\":{\"exit_ms\":1,\"threshold\":0.7,\"points\":[{\"threshold\":0.5,"
+		  "\"coverage\":0.5,\"exit_accuracy\":0.9,\"rest_factor\":0.9}]}}", "threshold 0.7" },
+		{ "\"spinn\":{\"exit_ms\":1,\"threshold\":0.5,\"points\":[{\"threshold\":0.5,"
+		  "\"coverage\":1.5,\"exit_accuracy\":0.9,\"rest_factor\":0.9}]}}", "spinn" },
+		{ "\"clio\":{\"L\":15,\"widths\":[{\"c\":2,\"accuracy\":0.7},{\"c\":1,\"accuracy\":0.8}]}}",
+		  "widths" },
+		{ "\"clio\":{\"L\":15,\"widths\":[{\"c\":8,\"accuracy\":0.7}]}}", "widths" },
+		{ "\"clio\":{\"L\":15,\"widths\":[{\"c\":1,\"accuracy\":2}]}}", "widths" },
+		{ "\"local_exit\":{\"accuracy\":1.2,\"ms\":1}}", "local_exit" },
+		{ "\"local_exit\":{\"accuracy\":0.8}}", "local_exit" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[1024];
+		snprintf(text, sizeof(text), "%s%s", head, cases[i].block);
+		struct rtci_ctl_table t;
+		char err[256] = "";
+		int rc = rtci_ctl_table_parse(text, strlen(text), "t.json", &t, err, sizeof(err));
+		cr_assert_eq(rc, -RTCI_ERR_CTL_TABLE, "case %zu rc %d", i, rc);
+		cr_assert(strstr(err, cases[i].msg), "case %zu: \"%s\" lacks \"%s\"", i, err,
+			  cases[i].msg);
+	}
+}
+
 Test(table, invalid_tables_say_why)
 {
 	struct {

@@ -300,11 +300,12 @@ Test(sim, oracle_bounds_every_policy_of_the_harness, .timeout = 110)
 {
 	const char *src = getenv("RTCI_SRC");
 	cr_assert(src, "RTCI_SRC (the source tree) not set");
-	const char *tables[] = { "configs/setups-fmnist.json", "configs/setups-mnv2-224.json" };
+	const char *tables[] = { "configs/setups-fmnist.json", "configs/setups-mnv2-224.json",
+				 "tests/data/setups-measured-test.json" };
 	const char *traces[] = { "traces/ATT-LTE-driving-2016.up", "traces/TMobile-UMTS-driving.up",
 				 "traces/norway_bus_12", "traces/norway_tram_52" };
 	char path[4096], err[256];
-	for (size_t ti = 0; ti < 2; ti++) {
+	for (size_t ti = 0; ti < 3; ti++) {
 		struct rtci_ctl_table tab;
 		snprintf(path, sizeof(path), "%s/%s", src, tables[ti]);
 		cr_assert_eq(rtci_ctl_table_load_file(path, &tab, err, sizeof(err)), 0, "%s", err);
@@ -325,6 +326,64 @@ Test(sim, oracle_bounds_every_policy_of_the_harness, .timeout = 110)
 			rtci_ctl_trace_destroy(tr);
 		}
 	}
+}
+
+/* CLIO credits its own measured per-width accuracy, SPINN runs the measured point chosen. */
+Test(sim, measured_clio_and_spinn)
+{
+	struct rtci_ctl_table tab = test_table(); /* L = 1 setups: 1500·c bytes */
+	tab.clio.nwidths = 3;
+	tab.clio.widths[0].c = 1, tab.clio.widths[0].accuracy = 0.5, tab.clio.widths[0].bytes = 1000;
+	tab.clio.widths[1].c = 2, tab.clio.widths[1].accuracy = 0.6, tab.clio.widths[1].bytes = 2000;
+	tab.clio.widths[2].c = 4, tab.clio.widths[2].accuracy = 0.7, tab.clio.widths[2].bytes = 4000;
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m); /* 10 fps, W = 165 ms */
+	struct rtci_ctl_policy *p;
+	struct rtci_ctl_policy_cfg pc = { .kind = RTCI_CTL_CLIO };
+	cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+	struct rtci_ctl_frame_out out[50];
+	struct rtci_ctl_sim_result r;
+	double rates[] = { 1e6, 15000, 25000 }; /* all 4000 bytes; 1500 in 100 ms; 2500 */
+	double want[] = { 0.7, 0.5, 0.6 };
+	for (int i = 0; i < 3; i++) {
+		struct rtci_ctl_trace *tr;
+		cr_assert_eq(rtci_ctl_trace_constant(rates[i], 10000000000LL, &tr), 0);
+		struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m, .frames = 50 };
+		cr_assert_eq(rtci_ctl_sim_run(&sc, out, &r), 0);
+		for (int k = 0; k < 50; k++)
+			cr_assert_float_eq(out[k].credit, want[i], 1e-12, "rate %g frame %d: %g",
+					   rates[i], k, out[k].credit);
+		rtci_ctl_trace_destroy(tr);
+	}
+	rtci_ctl_policy_destroy(p);
+
+	/* SPINN: two measured points; the selected one's coverage, exit and rest factor count */
+	tab.spinn.npoints = 2;
+	tab.spinn.points[0] = (struct rtci_ctl_spinn_point){ 0.5, 0.9, 0.85, 0.5 };
+	tab.spinn.points[1] = (struct rtci_ctl_spinn_point){ 0.9, 0.4, 0.99, 0.9 };
+	struct rtci_ctl_trace *tr;
+	cr_assert_eq(rtci_ctl_trace_constant(1e8, 10000000000LL, &tr), 0);
+	for (int pt = 0; pt < 2; pt++) {
+		cr_assert_eq(rtci_ctl_table_spinn_select(&tab, pt ? 0.9 : 0.5), 0);
+		pc = (struct rtci_ctl_policy_cfg){ .kind = RTCI_CTL_SPINN };
+		cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+		struct rtci_ctl_frame_out fo[400];
+		struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m, .frames = 400,
+					       .seed = 5 };
+		cr_assert_eq(rtci_ctl_sim_run(&sc, fo, &r), 0);
+		unsigned exits = 0;
+		for (int k = 0; k < 400; k++) {
+			exits += fo[k].exited;
+			double c = fo[k].exited ? tab.spinn.points[pt].exit_accuracy
+						: tab.s[fo[k].setup].accuracy * tab.spinn.points[pt].rest_factor;
+			cr_assert_float_eq(fo[k].credit, c, 1e-12, "point %d frame %d", pt, k);
+		}
+		/* 400 draws at coverage 0.9 / 0.4 */
+		cr_assert(pt ? exits > 120 && exits < 200 : exits > 340, "point %d: %u exits", pt,
+			  exits);
+		rtci_ctl_policy_destroy(p);
+	}
+	rtci_ctl_trace_destroy(tr);
 }
 
 Test(sim, deterministic_for_a_seed)
