@@ -81,6 +81,11 @@ int rtci_ctl_fleet_load_file(const char *path, const char *const *names, unsigne
 
 #define RTCI_CTL_MAX_SETUPS 64
 #define RTCI_CTL_SKIP 255 /* decision: skip the frame at the device */
+/* Decision: answer the frame with the device's local exit, upload nothing (a table with a
+ * local_exit block only; on the wire setup id 0xFFFF, RTCI_SETUP_LOCAL). While on it the device
+ * still uploads a probe with the smallest setup every RTCI_CTL_PROBE_NS (docs/control.md §4). */
+#define RTCI_CTL_LOCAL 254
+#define RTCI_CTL_PROBE_NS 500000000
 
 struct rtci_ctl_setup {
 	uint16_t c;      /* kept channels */
@@ -413,7 +418,9 @@ struct rtci_ctl_frame_out {
 	uint8_t setup;     /* RTCI_CTL_SKIP when skipped (or answered by the SPINN exit) */
 	uint8_t exited;    /* SPINN: answered on the device */
 	uint8_t sent;      /* bytes went on the uplink */
-	uint8_t hit;       /* result within the deadline */
+	uint8_t hit;       /* server result within the deadline */
+	uint8_t local;     /* answered by the local exit (no server result in time) */
+	uint8_t probe;     /* a probe uploaded while on the local exit */
 	double bytes;      /* bytes put on the uplink (link bytes: the model's overheads too) */
 	double latency_ms; /* -1 when nothing came back */
 	double credit;     /* accuracy credited (0 on a miss) */
@@ -427,6 +434,7 @@ struct rtci_ctl_sim_result {
 	double switches_per_min;
 	double bytes_sent;
 	double bound;             /* oracle only: DP upper bound on rt_accuracy */
+	double local_rate;        /* share of frames answered by the local exit */
 };
 
 struct rtci_ctl_sim_cfg {

@@ -25,6 +25,7 @@ struct sent {
 	uint32_t seq;
 	uint8_t setup; /* RTCI_CTL_SKIP: not queued */
 	uint8_t queued, transmitted;
+	uint8_t probe; /* uploaded while the device is on its local exit */
 };
 
 static int64_t capture_time(const struct rtci_ctl_sim_cfg *cfg, unsigned k)
@@ -32,13 +33,16 @@ static int64_t capture_time(const struct rtci_ctl_sim_cfg *cfg, unsigned k)
 	return cfg->offset_ns + llround((double)k * 1e9 / cfg->model->fps);
 }
 
+/* credit: all frames'; local: the part the local exit answered (locals frames). */
 static void finish_result(struct rtci_ctl_sim_result *res, unsigned frames, double credit,
-			  unsigned hits, unsigned switches, double bytes, double fps)
+			  double local, unsigned locals, unsigned hits, unsigned switches,
+			  double bytes, double fps)
 {
 	res->frames = frames;
 	res->rt_accuracy = frames ? credit / frames : 0;
 	res->hit_rate = frames ? (double)hits / frames : 0;
-	res->delivered_accuracy = hits ? credit / hits : 0;
+	res->delivered_accuracy = hits ? (credit - local) / hits : 0;
+	res->local_rate = frames ? (double)locals / frames : 0;
 	double minutes = frames / fps / 60.0;
 	res->switches_per_min = minutes > 0 ? switches / minutes : 0;
 	res->bytes_sent = bytes;
@@ -180,18 +184,52 @@ static int gw_on_frame(struct gw_path *g, struct rtci_ctl_device *dev,
 	int64_t half = m->prop_ns / 2, now = s->finish + half, cap = capture_time(cfg, s->seq);
 	if ((long)s->seq > g->last_frame)
 		g->last_frame = s->seq;
-	rtci_ctl_cmd_seen(&g->cmd, s->seq, s->setup);
+	/* a probe is the local exit in force, not a step to setup 0 */
+	unsigned seen = s->probe ? RTCI_CTL_LOCAL : s->setup;
+	rtci_ctl_cmd_seen(&g->cmd, s->seq, seen);
 	unsigned margin = rtci_ctl_cmd_margin(now, cap, half, m->fps);
 	struct rtci_ctl_cmd_at at = {
 		.seq = s->seq + margin, .capture_ns = capture_time(cfg, s->seq + margin),
 		.frame = s->seq + margin, .now_ns = now,
 		.max_steps = cfg->plan_steps ? cfg->plan_steps : RTCI_CTL_MAX_PLAN,
-		.seen = true, .seen_frame = s->seq, .seen_setup = s->setup,
+		.seen = true, .seen_frame = s->seq, .seen_setup = seen,
 	};
 	int rc = rtci_ctl_cmd_decide(&g->cmd, dev, pol, &at);
 	if (rc == RTCI_CTL_CMD_NEW)
 		g->told = g->cmd.told;
 	return rc < 0 ? rc : 0;
+}
+
+/* The setup of a probe: the smallest, so that it gets through where any upload can (setup 0 is
+ * not the smallest in either shipped table: mnv2-224's is 25 kB, 16 times its smallest). */
+static unsigned probe_setup(const struct rtci_ctl_table *tab)
+{
+	unsigned best = 0;
+	for (unsigned i = 1; i < tab->n; i++)
+		if (tab->s[i].bytes < tab->s[best].bytes)
+			best = i;
+	return best;
+}
+
+/* The device's side of a decision: counts a switch when it changes, and on RTCI_CTL_LOCAL
+ * uploads a probe (setup `probe`) on entering and then every RTCI_CTL_PROBE_NS, else nothing
+ * (RTCI_CTL_SKIP). Returns the setup the frame is sent with. */
+static int local_mode(int s, unsigned probe, int64_t cap, int *in_local, int64_t *last_probe,
+		      unsigned *switches, int *last_setup)
+{
+	if (*last_setup >= 0 && *last_setup != s)
+		(*switches)++;
+	*last_setup = s;
+	if (s != RTCI_CTL_LOCAL) {
+		*in_local = 0;
+		return s;
+	}
+	int due = !*in_local || cap - *last_probe >= RTCI_CTL_PROBE_NS;
+	*in_local = 1;
+	if (!due)
+		return RTCI_CTL_SKIP;
+	*last_probe = cap;
+	return (int)probe;
 }
 
 /* plan != NULL: replay those decisions (the oracle) instead of asking a policy. */
@@ -220,9 +258,15 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 	const double frag = m->frag_bytes;
 	int64_t link_free = INT64_MIN;
 	unsigned next_obs = 0; /* first frame not yet delivered to the controller */
-	double credit = 0, bytes_total = 0;
-	unsigned hits = 0, switches = 0;
+	double credit = 0, bytes_total = 0, local_credit = 0;
+	unsigned hits = 0, switches = 0, locals = 0;
 	int last_setup = -1;
+	/* The device's local exit answers what the server does not in time (SPINN has its own). */
+	const int local_on = tab->local.present && !(kind == RTCI_CTL_SPINN && !plan) &&
+			     head + llround(tab->local.ms * 1e6) <= m->deadline_ns;
+	int in_local = 0;
+	int64_t last_probe = 0;
+	const unsigned probe_id = probe_setup(tab);
 	struct reports *rp = NULL;
 	if (pol && !plan && cfg->report_ns > 0) {
 		rp = calloc(1, sizeof(*rp));
@@ -313,15 +357,16 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 		} else {
 			int s = plan ? plan[k]
 				     : g ? (int)gw_frame_setup(g, k) : rtci_ctl_decide(&dev, pol, k, cap);
-			if (s < 0) {
-				rc = s;
+			if (s >= 0 && s != RTCI_CTL_SKIP)
+				s = local_mode(s, probe_id, cap, &in_local, &last_probe, &switches,
+					       &last_setup);
+			if (s < 0 || (s != RTCI_CTL_SKIP && (unsigned)s >= tab->n)) {
+				rc = s < 0 ? s : -EINVAL;
 				goto out;
 			}
 			o.setup = (uint8_t)s;
+			o.probe = f->probe = in_local && s != RTCI_CTL_SKIP;
 			if (s != RTCI_CTL_SKIP) {
-				if (last_setup >= 0 && last_setup != s)
-					switches++;
-				last_setup = s;
 				const struct rtci_ctl_setup *st = &tab->s[s];
 				f->setup = (uint8_t)s;
 				f->queued = 1;
@@ -392,13 +437,20 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 				}
 			}
 		}
+		if (local_on && !o.hit && !o.exited) {
+			o.credit = tab->local.accuracy;
+			o.local = 1;
+			local_credit += o.credit;
+			locals++;
+		}
 		credit += o.credit;
 		hits += o.hit;
 		bytes_total += o.bytes;
 		if (out)
 			out[k] = o;
 	}
-	finish_result(res, cfg->frames, credit, hits, switches, bytes_total, m->fps);
+	finish_result(res, cfg->frames, credit, local_credit, locals, hits, switches, bytes_total,
+		      m->fps);
 out:
 	free(fr);
 	free(rp);
@@ -432,6 +484,7 @@ struct oracle_space {
 	int64_t delay; /* ready time after head time (SPINN's exit branch) */
 	int spinn;     /* frames SPINN's exit answers: credit exit_credit, nothing sent */
 	double exit_credit;
+	double skip_credit; /* a frame without an on-time send: the local exit's answer */
 };
 
 /* The Pareto frontier by link bytes of the table's setups, credit scaled by `factor`, and with
@@ -505,7 +558,7 @@ static int oracle_dp(const struct rtci_ctl_sim_cfg *cfg, const struct oracle_spa
 		double cdl = rtci_ctl_trace_cum(cfg->trace, dl);
 		/* a frame the exit answers earns its credit and sends nothing */
 		int exited = sp->spinn && spinn_exits(cfg, cfg->table, (unsigned)k);
-		double skip_credit = exited ? sp->exit_credit : 0;
+		double skip_credit = exited ? sp->exit_credit : sp->skip_credit;
 		for (size_t b = 0; b < NB; b++)
 			nval[b] = -INFINITY;
 		uint16_t *pb = pbin + k * NB;
@@ -593,6 +646,10 @@ int rtci_ctl_oracle_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_fram
 	struct oracle_space sp = { 0 }, bsp = { 0 };
 	oracle_sends(cfg, 1.0, 0, &sp);
 	oracle_sends(cfg, 1.0, 1, &bsp);
+	const struct rtci_ctl_model *m = cfg->model;
+	if (cfg->table->local.present &&
+	    m->head_ns + llround(cfg->table->local.ms * 1e6) <= m->deadline_ns)
+		sp.skip_credit = bsp.skip_credit = cfg->table->local.accuracy;
 	uint8_t *plan = malloc(cfg->frames);
 	if (!plan)
 		return -ENOMEM;

@@ -243,6 +243,54 @@ Test(mpc, fast_path_gives_the_exact_plan)
 	}
 }
 
+/* With a local exit the MPCs answer locally where no upload pays (and the plan says so at each
+ * such step); without one they send the fallback; the other policies never choose it. */
+Test(mpc, local_exit_is_an_action_of_the_mpcs)
+{
+	struct rtci_ctl_table t = small_table(6);
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	m.bw_floor = 100; /* a fresh device predicts a dead link */
+	enum rtci_ctl_kind kinds[] = { RTCI_CTL_MPC, RTCI_CTL_FASTMPC, RTCI_CTL_RATE, RTCI_CTL_BBA };
+	for (int local = 0; local < 2; local++) {
+		t.local = (struct rtci_ctl_local_exit){ .present = local, .accuracy = 0.5, .ms = 3 };
+		for (int k = 0; k < 4; k++) {
+			struct rtci_ctl_policy *p;
+			cr_assert_eq(rtci_ctl_policy_create(&t, &m, &(struct rtci_ctl_policy_cfg){
+								   .kind = kinds[k] }, &p), 0);
+			struct rtci_ctl_device d;
+			rtci_ctl_device_init(&d, p);
+			uint8_t plan[RTCI_CTL_MAX_PLAN];
+			unsigned n = 0;
+			int s = rtci_ctl_choose(&d, p, 0, 1000000000, plan, &n);
+			int mpc = kinds[k] == RTCI_CTL_MPC || kinds[k] == RTCI_CTL_FASTMPC;
+			if (local && mpc) {
+				cr_assert_eq(s, RTCI_CTL_LOCAL, "kind %d", k);
+				for (unsigned i = 0; i < n; i++)
+					cr_assert_eq(plan[i], RTCI_CTL_LOCAL);
+				/* committed, it counts no bytes in the backlog estimate */
+				rtci_ctl_commit(&d, p, 0, 1000000000, plan, n);
+				cr_assert_float_eq(rtci_ctl_backlog_estimate(&d, p, 1000000000, 1e3), 0,
+						   1e-9);
+			} else {
+				cr_assert(s >= 0 && s < 6, "kind %d local %d: %d", k, local, s);
+			}
+			rtci_ctl_policy_destroy(p);
+		}
+	}
+	/* a plan that skips is worth the local accuracy per skipped frame */
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &(struct rtci_ctl_policy_cfg){
+						   .kind = RTCI_CTL_MPC }, &p), 0);
+	uint8_t skip[5];
+	memset(skip, RTCI_CTL_SKIP, sizeof(skip));
+	cr_assert_float_eq(rtci_ctl_plan_value(p, 100, 0, RTCI_CTL_SKIP, skip, 5), 2.5, 1e-12);
+	double v;
+	rtci_ctl_solve_exact(p, 100, 0, RTCI_CTL_SKIP, NULL, &v);
+	cr_assert_float_eq(v, 2.5, 1e-9);
+	rtci_ctl_policy_destroy(p);
+}
+
 Test(mpc, device_state_fits_and_tracks_a_constant_link)
 {
 	cr_assert_leq(sizeof(struct rtci_ctl_device), 512);

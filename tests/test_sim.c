@@ -386,6 +386,80 @@ Test(sim, measured_clio_and_spinn)
 	rtci_ctl_trace_destroy(tr);
 }
 
+/* The local exit (docs/control.md §4): late or missing answers fall back to it, the MPCs choose
+ * it on a link that carries nothing, and while on it the device probes every 500 ms with the
+ * smallest setup; without the block nothing changes. */
+Test(sim, local_exit_answers_probes_and_falls_back)
+{
+	struct rtci_ctl_table tab = test_table(); /* smallest: (1 ch, 1 bit) = 1500 bytes, id 1 */
+	tab.local = (struct rtci_ctl_local_exit){ .present = true, .accuracy = 0.6, .ms = 2 };
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m); /* 10 fps, D 200 ms */
+	/* 10 s of a link of 1 kB/s (no frame fits), then 10 s of 1 MB/s */
+	int64_t dur[] = { 10000000000LL, 10000000000LL };
+	double bps[] = { 1000, 1e6 };
+	struct rtci_ctl_trace *tr;
+	cr_assert_eq(rtci_ctl_trace_steps(dur, bps, 2, &tr), 0);
+	enum rtci_ctl_kind kinds[] = { RTCI_CTL_MPC, RTCI_CTL_FASTMPC, RTCI_CTL_FIXED };
+	for (int k = 0; k < 3; k++) {
+		struct rtci_ctl_policy_cfg pc = { .kind = kinds[k], .fixed_setup = 7,
+						  .estimator = RTCI_CTL_EST_ROBUST };
+		struct rtci_ctl_policy *p;
+		cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+		static struct rtci_ctl_frame_out out[200];
+		struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m, .frames = 200,
+					       .report_ns = 1000000000, .report_gap_ns = 100000000,
+					       .admit = RTCI_CTL_ADMIT_FINISH,
+					       .decide = RTCI_CTL_DECIDE_GATEWAY };
+		struct rtci_ctl_sim_result r;
+		cr_assert_eq(rtci_ctl_sim_run(&sc, out, &r), 0);
+		unsigned locals = 0, probes = 0;
+		int64_t last_probe = -1;
+		for (int i = 0; i < 200; i++) {
+			/* every frame earns its server answer or the local one */
+			cr_assert(out[i].hit || out[i].local, "kind %d frame %d unanswered", k, i);
+			if (out[i].local)
+				cr_assert_float_eq(out[i].credit, 0.6, 1e-12);
+			locals += out[i].local;
+			if (out[i].probe) {
+				cr_assert_eq(out[i].setup, 1, "probes use the smallest setup");
+				if (last_probe >= 0)
+					cr_assert_geq(out[i].capture_ns - last_probe, RTCI_CTL_PROBE_NS);
+				last_probe = out[i].capture_ns;
+				probes++;
+			}
+		}
+		cr_assert_float_eq(r.local_rate, locals / 200.0, 1e-12);
+		cr_assert_geq(locals, 95, "kind %d: the outage is answered locally (%u)", k, locals);
+		if (kinds[k] == RTCI_CTL_FIXED) {
+			cr_assert_eq(probes, 0, "only the MPCs choose the local exit");
+		} else {
+			/* on the local exit through the outage: about one probe per 500 ms */
+			cr_assert(probes >= 15 && probes <= 21, "kind %d: %u probes", k, probes);
+			unsigned late_hits = 0;
+			for (int i = 150; i < 200; i++)
+				late_hits += out[i].hit;
+			cr_assert_geq(late_hits, 45, "kind %d: back to uploads on the good link", k);
+		}
+		rtci_ctl_policy_destroy(p);
+	}
+	/* without the block: no frame is answered locally, the outage earns nothing */
+	tab.local.present = false;
+	struct rtci_ctl_policy *p;
+	struct rtci_ctl_policy_cfg pc = { .kind = RTCI_CTL_MPC, .estimator = RTCI_CTL_EST_ROBUST };
+	cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+	static struct rtci_ctl_frame_out out[200];
+	struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m, .frames = 200 };
+	struct rtci_ctl_sim_result r;
+	cr_assert_eq(rtci_ctl_sim_run(&sc, out, &r), 0);
+	for (int i = 0; i < 200; i++)
+		cr_assert(!out[i].local && !out[i].probe && (i >= 90 || out[i].credit == 0),
+			  "frame %d", i);
+	cr_assert_eq(r.local_rate, 0);
+	rtci_ctl_policy_destroy(p);
+	rtci_ctl_trace_destroy(tr);
+}
+
 Test(sim, deterministic_for_a_seed)
 {
 	struct rtci_ctl_table tab = test_table();
