@@ -29,7 +29,7 @@ struct rtci_ctl_policy {
 	unsigned nf;            /* frontier, ascending bytes, strictly ascending accuracy */
 	uint8_t fid[RTCI_CTL_MAX_SETUPS];
 	int8_t fidx[RTCI_CTL_MAX_SETUPS]; /* setup id -> frontier index or -1 */
-	unsigned nh;            /* concave hull of (0,0) and the frontier */
+	unsigned nh;            /* concave hull of (0, skip_credit) and the frontier */
 	double hx[RTCI_CTL_MAX_SETUPS + 1], hy[RTCI_CTL_MAX_SETUPS + 1];
 	uint8_t clio_setup;
 	bool local;             /* the table's local exit answers in time: LOCAL is an action */
@@ -370,7 +370,7 @@ static uint8_t fallback_setup(const struct rtci_ctl_policy *p)
 
 /* The bandwidths between which the solver's choice can change, for this table and operating
  * point: below half of what the smallest frontier frame needs to make its send window alone
- * every plan skips; above four times what the largest needs to leave within min(T, W) the
+ * every plan skips; above 16 times what the largest needs to leave within min(T, W) the
  * largest is sent at any excess the table covers. A fixed range (1 kB/s to 250 MB/s) spent
  * most bins where nothing changes. */
 static void fast_range(const struct rtci_ctl_policy *p, double *lo, double *hi)
