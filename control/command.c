@@ -13,6 +13,12 @@ unsigned rtci_ctl_plan_setup(const struct rtci_ctl_plan *pl, uint64_t frame, uns
 	return pl->setup[i < pl->n ? i : pl->n - 1u];
 }
 
+/* Payload of a plan step: none for the local exit. */
+static double step_bytes(const struct rtci_ctl_table *t, unsigned s)
+{
+	return s < t->n ? t->s[s].bytes : 0;
+}
+
 void rtci_ctl_cmd_init(struct rtci_ctl_cmd *c, unsigned setup, uint64_t frame)
 {
 	*c = (struct rtci_ctl_cmd){ .told = { .from = frame, .n = 1 } };
@@ -56,7 +62,7 @@ int rtci_ctl_cmd_decide(struct rtci_ctl_cmd *c, struct rtci_ctl_device *d,
 	const struct rtci_ctl_table *t = rtci_ctl_policy_table(p);
 	unsigned steps = n;
 	for (unsigned i = 1; i < n; i++)
-		if (t->s[plan[i]].bytes > t->s[plan[i - 1]].bytes) {
+		if (step_bytes(t, plan[i]) > step_bytes(t, plan[i - 1])) {
 			steps = i;
 			break;
 		}

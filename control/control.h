@@ -81,7 +81,11 @@ int rtci_ctl_fleet_load_file(const char *path, const char *const *names, unsigne
 
 #define RTCI_CTL_MAX_SETUPS 64
 #define RTCI_CTL_SKIP 255 /* decision: skip the frame at the device */
-#define RTCI_CTL_LOCAL 254 /* decision: answer on the device with the local exit */
+/* Decision: answer the frame with the device's local exit, upload nothing (a table with a
+ * local_exit block only; on the wire setup id 0xFFFF, RTCI_SETUP_LOCAL). While on it the device
+ * still uploads a probe with the smallest setup every RTCI_CTL_PROBE_NS (docs/control.md §4). */
+#define RTCI_CTL_LOCAL 254
+#define RTCI_CTL_PROBE_NS 500000000
 
 struct rtci_ctl_setup {
 	uint16_t c;      /* kept channels */
@@ -91,15 +95,41 @@ struct rtci_ctl_setup {
 	double bytes;    /* payload per frame */
 };
 
-/* Parameters of the SPINN-like and CLIO-like baselines (docs/control.md, "Baselines"). */
-struct rtci_ctl_spinn {
-	double coverage;       /* share of frames the device exit answers (confidence >= threshold) */
-	double exit_accuracy;  /* accuracy on the frames it answers */
-	double rest_factor;    /* accuracy of an uploaded frame = setup accuracy x rest_factor */
-	double exit_ms;        /* exit branch time on the device, added to head time */
+/* Parameters of the SPINN-like and CLIO-like baselines and of the device's local exit
+ * (docs/control.md §4, §5): the model file's or the table's "spinn", "clio" and "local_exit"
+ * blocks, defaults where they are absent. */
+#define RTCI_CTL_SPINN_MAX_POINTS 32
+struct rtci_ctl_spinn_point {
+	double threshold;     /* exit confidence threshold */
+	double coverage;      /* share of frames whose exit confidence >= threshold */
+	double exit_accuracy; /* accuracy of the exit on those frames */
+	double rest_factor;   /* accuracy of an uploaded frame = setup accuracy x rest_factor */
 };
+struct rtci_ctl_spinn {
+	/* the operating point the simulator runs (one of points[]) */
+	double coverage, exit_accuracy, rest_factor;
+	double exit_ms;        /* exit branch time on the device, added to head time */
+	double threshold;
+	unsigned npoints;      /* measured threshold -> point table, thresholds ascending */
+	struct rtci_ctl_spinn_point points[RTCI_CTL_SPINN_MAX_POINTS];
+	bool measured;         /* from a "spinn" block, not the defaults */
+};
+#define RTCI_CTL_CLIO_MAX_WIDTHS 16
 struct rtci_ctl_clio {
 	uint32_t L; /* quantization of the progressive slices */
+	/* CLIO's own server model per width (channels c ascending); nwidths 0: credit the setup
+	 * table's accuracy of (c, L) */
+	unsigned nwidths;
+	struct {
+		uint16_t c;
+		double accuracy, bytes; /* bytes: payload of the c-channel prefix */
+	} widths[RTCI_CTL_CLIO_MAX_WIDTHS];
+};
+/* The device's own exit head, answering a frame locally (docs/control.md §4). */
+struct rtci_ctl_local_exit {
+	bool present;
+	double accuracy; /* top-1 of the exit head */
+	double ms;       /* its time on the device after the head */
 };
 
 struct rtci_ctl_table {
@@ -108,6 +138,7 @@ struct rtci_ctl_table {
 	struct rtci_ctl_setup s[RTCI_CTL_MAX_SETUPS];
 	struct rtci_ctl_spinn spinn;
 	struct rtci_ctl_clio clio;
+	struct rtci_ctl_local_exit local;
 };
 
 /* Parses either a setup table (JSON, docs/control.md) or a safetensors model file (reads
@@ -119,6 +150,9 @@ int rtci_ctl_table_load_file(const char *path, struct rtci_ctl_table *out, char 
 			     size_t err_len);
 /* Setup id of (c, L) or a negative code. */
 int rtci_ctl_table_find(const struct rtci_ctl_table *t, unsigned c, uint32_t L);
+/* Makes SPINN's measured point of this threshold (within 1e-6) its operating point; -ENOENT
+ * when there is none. */
+int rtci_ctl_table_spinn_select(struct rtci_ctl_table *t, double threshold);
 
 /* ---------------------------------------------------------------------------------------------
  * Bandwidth estimators, fed with per-frame throughput samples (bytes/s). */
@@ -384,7 +418,9 @@ struct rtci_ctl_frame_out {
 	uint8_t setup;     /* RTCI_CTL_SKIP when skipped (or answered by the SPINN exit) */
 	uint8_t exited;    /* SPINN: answered on the device */
 	uint8_t sent;      /* bytes went on the uplink */
-	uint8_t hit;       /* result within the deadline */
+	uint8_t hit;       /* server result within the deadline */
+	uint8_t local;     /* answered by the local exit (no server result in time) */
+	uint8_t probe;     /* a probe uploaded while on the local exit */
 	double bytes;      /* bytes put on the uplink (link bytes: the model's overheads too) */
 	double latency_ms; /* -1 when nothing came back */
 	double credit;     /* accuracy credited (0 on a miss) */
@@ -398,6 +434,7 @@ struct rtci_ctl_sim_result {
 	double switches_per_min;
 	double bytes_sent;
 	double bound;             /* oracle only: DP upper bound on rt_accuracy */
+	double local_rate;        /* share of frames answered by the local exit */
 };
 
 struct rtci_ctl_sim_cfg {
@@ -430,7 +467,10 @@ enum { RTCI_CTL_DECIDE_CAPTURE = 0, RTCI_CTL_DECIDE_GATEWAY = 1 };
 int rtci_ctl_sim_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_out *frames_out,
 		     struct rtci_ctl_sim_result *res);
 /* Oracle: offline DP over frames with the uplink excess (binned at 1 ms, rounded down, so the
- * value is an upper bound) as state; the chosen plan is replayed through the simulator. */
+ * value is an upper bound) as state and every undominated setup as an action; res->bound is the
+ * larger of that and the same DP for SPINN with this run's exit draws, so it bounds every policy
+ * of the simulator on the run (docs/control.md §4). The uplink plan is replayed through the
+ * simulator. */
 int rtci_ctl_oracle_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_out *frames_out,
 			struct rtci_ctl_sim_result *res);
 

@@ -12,12 +12,11 @@ _Static_assert(sizeof(struct rtci_ctl_device) <= 512, "controller state must fit
 
 #define MAX_H 8
 _Static_assert(MAX_H <= RTCI_CTL_MAX_PLAN, "a plan of the longest horizon fits a command");
-/* Fast-path bins: bandwidth log-spaced over [FAST_BW_LO, FAST_BW_HI] bytes/s, uplink excess
- * (queue drain time beyond the head time) linear over [0, W]. */
+/* Fast-path bins: bandwidth log-spaced over the range where the choice depends on it (see
+ * fast_range), uplink excess (queue drain time beyond the head time) linear over [0, W]. Each
+ * cell holds the exact solver's whole plan. */
 #define FAST_NBW 160
 #define FAST_NE 64
-#define FAST_BW_LO 1.0e3
-#define FAST_BW_HI 2.5e8
 /* fallback_setup: at most this many times the smallest setup's link bytes. rtci-sim: 1.5 to 3
  * give the same figures (docs/control.md §3). */
 #define FALLBACK_BYTES_FACTOR 2.0
@@ -30,12 +29,14 @@ struct rtci_ctl_policy {
 	unsigned nf;            /* frontier, ascending bytes, strictly ascending accuracy */
 	uint8_t fid[RTCI_CTL_MAX_SETUPS];
 	int8_t fidx[RTCI_CTL_MAX_SETUPS]; /* setup id -> frontier index or -1 */
-	unsigned nh;            /* concave hull of (0,0) and the frontier */
+	unsigned nh;            /* concave hull of (0, skip_credit) and the frontier */
 	double hx[RTCI_CTL_MAX_SETUPS + 1], hy[RTCI_CTL_MAX_SETUPS + 1];
 	uint8_t clio_setup;
+	bool local;             /* the table's local exit answers in time: LOCAL is an action */
+	double skip_credit;     /* credit of a frame without a server answer in time */
 	uint8_t fallback;       /* sent when no setup is predicted to make its deadline */
 	double lb[RTCI_CTL_MAX_SETUPS]; /* setup id -> link bytes of a frame (model overheads) */
-	uint8_t *fast;          /* [FAST_NBW][FAST_NE][nf + 1] */
+	uint8_t *fast;          /* [FAST_NBW][FAST_NE][nf + 1][horizon]: plans */
 	double fast_lbw_lo, fast_lbw_scale;
 };
 
@@ -122,12 +123,15 @@ static void build_frontier(struct rtci_ctl_policy *p)
 			best = s->accuracy;
 		}
 	}
-	/* Upper concave hull through (0, 0): bounds accuracy per byte for the solver. */
+	/* Upper concave hull through (0, credit of no upload): bounds credit per byte for the
+	 * solver; setups no better than no upload are left out, so it never decreases. */
 	p->nh = 0;
 	p->hx[p->nh] = 0;
-	p->hy[p->nh++] = 0;
+	p->hy[p->nh++] = p->skip_credit;
 	for (unsigned i = 0; i < p->nf; i++) {
 		double x = p->lb[p->fid[i]], y = t->s[p->fid[i]].accuracy;
+		if (y <= p->skip_credit)
+			continue;
 		while (p->nh >= 2) {
 			double x1 = p->hx[p->nh - 2], y1 = p->hy[p->nh - 2];
 			double x2 = p->hx[p->nh - 1], y2 = p->hy[p->nh - 1];
@@ -145,7 +149,7 @@ static void build_frontier(struct rtci_ctl_policy *p)
 static double hull_at(const struct rtci_ctl_policy *p, double x)
 {
 	if (x <= 0)
-		return 0;
+		return p->hy[0];
 	for (unsigned i = 1; i < p->nh; i++)
 		if (x <= p->hx[i])
 			return p->hy[i - 1] +
@@ -181,7 +185,7 @@ static double bound_rest(const struct solve_ctx *c, unsigned j, double e)
 	double t_end = (double)m * p->T + c->e_end - e;
 	double budget = (t_dl < t_end ? t_dl : t_end) * c->bw;
 	if (budget <= 0)
-		return 0;
+		return (double)m * p->skip_credit;
 	double one = p->W * c->bw;
 	double per = budget / m;
 	return (double)m * hull_at(p, per < one ? per : one);
@@ -213,7 +217,7 @@ static void dfs(struct solve_ctx *c, unsigned j, double e, unsigned prev, double
 	}
 	double e2 = e - p->T;
 	c->plan[j] = RTCI_CTL_SKIP;
-	dfs(c, j + 1, e2 > 0 ? e2 : 0, prev, val);
+	dfs(c, j + 1, e2 > 0 ? e2 : 0, prev, val + p->skip_credit);
 }
 
 static double excess0(const struct rtci_ctl_policy *p, double bw, double backlog)
@@ -282,7 +286,9 @@ static unsigned prev_slot(const struct rtci_ctl_policy *p, unsigned prev)
 	return (unsigned)p->fidx[prev];
 }
 
-int rtci_ctl_solve_fast(const struct rtci_ctl_policy *p, double bw, double backlog, unsigned prev)
+/* The plan stored for the cell of (bw, backlog, prev). */
+static const uint8_t *fast_plan(const struct rtci_ctl_policy *p, double bw, double backlog,
+				unsigned prev)
 {
 	bw = clamp_bw(p, bw);
 	double e = excess0(p, bw, backlog > 0 ? backlog : 0);
@@ -290,7 +296,13 @@ int rtci_ctl_solve_fast(const struct rtci_ctl_policy *p, double bw, double backl
 	int ib = lb <= 0 ? 0 : lb >= FAST_NBW - 1 ? FAST_NBW - 1 : (int)lb;
 	double le = e / p->W * FAST_NE;
 	int ie = le >= FAST_NE - 1 ? FAST_NE - 1 : (int)le;
-	return p->fast[((size_t)ib * FAST_NE + (size_t)ie) * (p->nf + 1) + prev_slot(p, prev)];
+	size_t cell = ((size_t)ib * FAST_NE + (size_t)ie) * (p->nf + 1) + prev_slot(p, prev);
+	return p->fast + cell * p->m.horizon;
+}
+
+int rtci_ctl_solve_fast(const struct rtci_ctl_policy *p, double bw, double backlog, unsigned prev)
+{
+	return fast_plan(p, bw, backlog, prev)[0];
 }
 
 double rtci_ctl_plan_value(const struct rtci_ctl_policy *p, double bw, double backlog,
@@ -302,6 +314,7 @@ double rtci_ctl_plan_value(const struct rtci_ctl_policy *p, double bw, double ba
 	for (unsigned j = 0; j < h; j++) {
 		unsigned s = plan[j];
 		double end = e; /* queue excess after this frame, relative to its ready time */
+		double credit = p->skip_credit; /* unless a server answer arrives in time */
 		if (s != RTCI_CTL_SKIP && s < p->table.n) {
 			if (prev != RTCI_CTL_SKIP && s != prev)
 				val -= p->m.switch_penalty;
@@ -310,9 +323,10 @@ double rtci_ctl_plan_value(const struct rtci_ctl_policy *p, double bw, double ba
 				double tx = p->lb[s] / bw;
 				end = e + tx;
 				if (end <= p->W)
-					val += p->table.s[s].accuracy;
+					credit = p->table.s[s].accuracy;
 			}
 		}
+		val += credit;
 		e = end - p->T > 0 ? end - p->T : 0;
 	}
 	/* terminal constraint: a plan may not leave a longer queue than it found */
@@ -354,23 +368,38 @@ static uint8_t fallback_setup(const struct rtci_ctl_policy *p)
 	return best;
 }
 
+/* The bandwidths between which the solver's choice can change, for this table and operating
+ * point: below half of what the smallest frontier frame needs to make its send window alone
+ * every plan skips; above 16 times what the largest needs to leave within min(T, W) the
+ * largest is sent at any excess the table covers. A fixed range (1 kB/s to 250 MB/s) spent
+ * most bins where nothing changes. */
+static void fast_range(const struct rtci_ctl_policy *p, double *lo, double *hi)
+{
+	double tmin = p->T < p->W ? p->T : p->W;
+	*lo = 0.5 * p->lb[p->fid[0]] / p->W;
+	*hi = 16.0 * p->lb[p->fid[p->nf - 1]] / tmin;
+	if (!(*hi > *lo * 4))
+		*hi = *lo * 4;
+}
+
 static int build_fast(struct rtci_ctl_policy *p)
 {
-	size_t slots = p->nf + 1;
-	p->fast = malloc((size_t)FAST_NBW * FAST_NE * slots);
+	size_t slots = p->nf + 1, H = p->m.horizon;
+	p->fast = malloc((size_t)FAST_NBW * FAST_NE * slots * H);
 	if (!p->fast)
 		return -ENOMEM;
-	p->fast_lbw_lo = log(FAST_BW_LO);
-	p->fast_lbw_scale = FAST_NBW / (log(FAST_BW_HI) - log(FAST_BW_LO));
+	double lo, hi;
+	fast_range(p, &lo, &hi);
+	p->fast_lbw_lo = log(lo);
+	p->fast_lbw_scale = FAST_NBW / (log(hi) - log(lo));
 	for (int ib = 0; ib < FAST_NBW; ib++) {
 		double bw = exp(p->fast_lbw_lo + (ib + 0.5) / p->fast_lbw_scale);
 		for (int ie = 0; ie < FAST_NE; ie++) {
 			double e = (ie + 0.5) * p->W / FAST_NE;
 			for (size_t ps = 0; ps < slots; ps++) {
 				unsigned prev = ps < p->nf ? p->fid[ps] : RTCI_CTL_SKIP;
-				p->fast[((size_t)ib * FAST_NE + (size_t)ie) * slots + ps] =
-					(uint8_t)solve_e(p, bw, e, prev, p->m.switch_penalty,
-							 NULL, NULL);
+				size_t cell = ((size_t)ib * FAST_NE + (size_t)ie) * slots + ps;
+				solve_e(p, bw, e, prev, p->m.switch_penalty, p->fast + cell * H, NULL);
 			}
 		}
 	}
@@ -407,6 +436,13 @@ int rtci_ctl_policy_create(const struct rtci_ctl_table *table, const struct rtci
 	}
 	for (unsigned i = 0; i < table->n; i++)
 		p->lb[i] = rtci_ctl_link_bytes(m, table->s[i].bytes);
+	/* The local exit: every frame without a server answer in time gets its answer, if that is
+	 * ready by the deadline; the MPCs may then choose it outright. */
+	if (table->local.present &&
+	    m->head_ns + llround(table->local.ms * 1e6) <= m->deadline_ns) {
+		p->skip_credit = table->local.accuracy;
+		p->local = cfg->kind == RTCI_CTL_MPC || cfg->kind == RTCI_CTL_FASTMPC;
+	}
 	build_frontier(p);
 	p->fallback = fallback_setup(p);
 	unsigned cmax = 0;
@@ -415,7 +451,7 @@ int rtci_ctl_policy_create(const struct rtci_ctl_table *table, const struct rtci
 			cmax = table->s[i].c;
 			p->clio_setup = (uint8_t)i;
 		}
-	if (cfg->kind == RTCI_CTL_CLIO && !cmax) {
+	if (cfg->kind == RTCI_CTL_CLIO && !cmax && !table->clio.nwidths) {
 		free(p);
 		return -EINVAL;
 	}
@@ -456,7 +492,7 @@ unsigned rtci_ctl_policy_frontier(const struct rtci_ctl_policy *p, uint8_t *ids,
 
 size_t rtci_ctl_policy_table_bytes(const struct rtci_ctl_policy *p)
 {
-	return p->fast ? (size_t)FAST_NBW * FAST_NE * (p->nf + 1) : 0;
+	return p->fast ? (size_t)FAST_NBW * FAST_NE * (p->nf + 1) * p->m.horizon : 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -593,7 +629,7 @@ static int bba_choice(const struct rtci_ctl_device *d, const struct rtci_ctl_pol
 		      uint32_t seq)
 {
 	(void)seq;
-	int cur = d->prev_setup == RTCI_CTL_SKIP ? 0 : p->fidx[d->prev_setup];
+	int cur = d->prev_setup >= p->table.n ? 0 : p->fidx[d->prev_setup];
 	if (cur < 0)
 		cur = 0;
 	if (!d->observed_any)
@@ -613,7 +649,8 @@ static int bba_choice(const struct rtci_ctl_device *d, const struct rtci_ctl_pol
 static void pend_push(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, uint32_t seq,
 		      int64_t capture_ns, unsigned setup)
 {
-	double bytes = p->lb[setup] < RTCI_CTL_PEND_MAX_BYTES ? p->lb[setup] : RTCI_CTL_PEND_MAX_BYTES;
+	double lb = setup < p->table.n ? p->lb[setup] : 0; /* the local exit uploads nothing */
+	double bytes = lb < RTCI_CTL_PEND_MAX_BYTES ? lb : RTCI_CTL_PEND_MAX_BYTES;
 	if (d->npend == RTCI_CTL_PENDING) { /* oldest is long sent; forget it */
 		d->pend_head = (uint8_t)((d->pend_head + 1) % RTCI_CTL_PENDING);
 		d->npend--;
@@ -682,6 +719,8 @@ int rtci_ctl_choose(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, 
 	}
 	account_frames_before(d, p, seq, capture_ns);
 	unsigned prev = prev_setup_before(d, seq);
+	if (prev == RTCI_CTL_LOCAL) /* no setup to hold: leaving the local exit is no switch */
+		prev = RTCI_CTL_SKIP;
 	double bw = rtci_ctl_predicted_bw(d, p);
 	int s;
 	switch (p->cfg.kind) {
@@ -700,9 +739,15 @@ int rtci_ctl_choose(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, 
 		nsteps = p->m.horizon;
 		break;
 	}
-	case RTCI_CTL_FASTMPC:
-		s = rtci_ctl_solve_fast(p, bw, rtci_ctl_backlog_estimate(d, p, capture_ns, bw), prev);
+	case RTCI_CTL_FASTMPC: {
+		/* the stored plan, as the exact MPC's: the gateway sends plans (§6) */
+		const uint8_t *fp = fast_plan(p, bw, rtci_ctl_backlog_estimate(d, p, capture_ns, bw),
+					      prev);
+		memcpy(steps, fp, p->m.horizon);
+		s = steps[0];
+		nsteps = p->m.horizon;
 		break;
+	}
 	case RTCI_CTL_RATE:
 	case RTCI_CTL_SPINN:
 		s = rate_choice(p, bw);
@@ -724,12 +769,15 @@ int rtci_ctl_choose(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, 
 	 * deadline, so a frame the plan would skip costs nothing unless it can make it; and the
 	 * protocol has no "skip". rtci-sim, docs/control.md §3: sending the smallest setup rather
 	 * than skipping was +0.7 to +0.9 points at 30 fps with mnv2-224 payloads. */
+	/* With a local exit the MPCs answer such a frame locally instead (its probes keep the
+	 * link measured). */
+	unsigned no_upload = p->local ? RTCI_CTL_LOCAL : p->fallback;
 	if (s == RTCI_CTL_SKIP)
-		s = p->fallback;
+		s = (int)no_upload;
 	steps[0] = (uint8_t)s;
 	if (plan && plan_len) {
 		for (unsigned i = 0; i < nsteps; i++)
-			plan[i] = steps[i] == RTCI_CTL_SKIP ? p->fallback : steps[i];
+			plan[i] = steps[i] == RTCI_CTL_SKIP ? (uint8_t)no_upload : steps[i];
 		*plan_len = nsteps;
 	}
 	return s;
@@ -741,7 +789,7 @@ void rtci_ctl_commit(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p,
 	if (!n || n > RTCI_CTL_PENDING)
 		return;
 	for (unsigned i = 0; i < n; i++)
-		if (setups[i] >= p->table.n)
+		if (setups[i] >= p->table.n && !(p->local && setups[i] == RTCI_CTL_LOCAL))
 			return;
 	account_frames_before(d, p, seq, capture_ns);
 	int64_t T = llround(p->T * 1e9);

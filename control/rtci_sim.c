@@ -24,7 +24,7 @@ struct polspec {
 
 struct acc {
 	unsigned runs;
-	double rt, hit, deliv, sw, bytes, bound;
+	double rt, hit, deliv, sw, bytes, bound, local;
 };
 
 static struct {
@@ -44,6 +44,9 @@ static struct {
 	int decide;
 	unsigned plan_steps;
 	int quiet;
+	int spinn_threshold_set;
+	int no_local_exit;
+	double spinn_threshold;
 } opt;
 
 static void usage(FILE *f)
@@ -82,6 +85,9 @@ static void usage(FILE *f)
 		"                       frame at its capture\n"
 		"  --plan-steps N       gateway decisions: setups a command carries, 1..8 (8: the\n"
 		"                       MPC's plan, as the gateway; 1: its first step only)\n"
+		"  --spinn-threshold T  SPINN runs the table's measured point of exit threshold T\n"
+		"                       (default: the threshold the table's spinn block chose)\n"
+		"  --no-local-exit      run the tables as if the model had no local exit (to compare)\n"
 		"  --quiet\n");
 }
 
@@ -229,6 +235,19 @@ static uint64_t fnv(const char *s)
 	return h;
 }
 
+/* Where SPINN's and CLIO's parameters come from: the table's measured blocks or defaults. */
+static void print_baselines(const struct rtci_ctl_table *t)
+{
+	printf("%s: spinn %s (threshold %g: coverage %.4f, exit accuracy %.4f, rest factor %.4f, "
+	       "exit %g ms); clio L %u, %s",
+	       t->name, t->spinn.measured ? "measured" : "default", t->spinn.threshold,
+	       t->spinn.coverage, t->spinn.exit_accuracy, t->spinn.rest_factor, t->spinn.exit_ms,
+	       t->clio.L, t->clio.nwidths ? "measured per-width accuracy" : "setup-table accuracy");
+	if (t->local.present)
+		printf("; local exit %.4f in %g ms", t->local.accuracy, t->local.ms);
+	printf("\n");
+}
+
 /* One device run: a trace, a run index (seeds) and the start offset into the trace. */
 struct simrun {
 	unsigned ti, run;
@@ -276,6 +295,7 @@ int main(int argc, char **argv)
 		{ "min-gain", 1, 0, 16 },   { "frag-overhead", 1, 0, 17 },
 		{ "frame-overhead", 1, 0, 18 }, { "frag-bytes", 1, 0, 19 },
 		{ "runs-from", 1, 0, 20 },  { "fixed-switch-penalty", 0, 0, 21 },
+		{ "spinn-threshold", 1, 0, 24 }, { "no-local-exit", 0, 0, 25 },
 		{ "help", 0, 0, 'h' },      { 0, 0, 0, 0 },
 	};
 	char *trace_arg = NULL, *setup_arg = NULL;
@@ -312,6 +332,15 @@ int main(int argc, char **argv)
 		case 19: opt.model.frag_bytes = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 20: opt.runs_from = optarg; break;
 		case 21: opt.model.fixed_switch_penalty = 1; break;
+		case 25: opt.no_local_exit = 1; break;
+		case 24: {
+			char *e;
+			opt.spinn_threshold = strtod(optarg, &e);
+			if (*e || !isfinite(opt.spinn_threshold))
+				goto bad;
+			opt.spinn_threshold_set = 1;
+			break;
+		}
 		case 23:
 			opt.plan_steps = (unsigned)atoi(optarg);
 			if (opt.plan_steps < 1 || opt.plan_steps > RTCI_CTL_MAX_PLAN)
@@ -438,13 +467,13 @@ int main(int argc, char **argv)
 	}
 	if (fs)
 		fprintf(fs, "table,fps,deadline_ms,policy,runs,rt_accuracy,hit_rate,delivered_accuracy,"
-			    "switches_per_min,mbytes_sent,share_of_oracle\n");
+			    "switches_per_min,mbytes_sent,share_of_oracle,answered_locally\n");
 	if (fr)
 		fprintf(fr, "table,fps,deadline_ms,trace,run,offset_s,policy,frames,rt_accuracy,hit_rate,"
-			    "delivered_accuracy,switches_per_min,bytes_sent,oracle_bound\n");
+			    "delivered_accuracy,switches_per_min,bytes_sent,oracle_bound,answered_locally\n");
 	if (ff)
 		fprintf(ff, "table,fps,deadline_ms,trace,run,policy,frame,t_s,link_mbps,setup,c,bits,"
-			    "bytes,latency_ms,hit,exited,credit\n");
+			    "bytes,latency_ms,hit,exited,credit,local\n");
 
 	for (unsigned si = 0; si < ns; si++) {
 		struct rtci_ctl_table tab;
@@ -454,6 +483,20 @@ int main(int argc, char **argv)
 			status = 1;
 			goto done;
 		}
+		if (opt.no_local_exit)
+			tab.local.present = false; /* the device has no exit head: as before it */
+		if (opt.spinn_threshold_set &&
+		    rtci_ctl_table_spinn_select(&tab, opt.spinn_threshold)) {
+			fprintf(stderr, "rtci-sim: %s: no measured SPINN point at threshold %g (",
+				sargs[si], opt.spinn_threshold);
+			for (unsigned i = 0; i < tab.spinn.npoints; i++)
+				fprintf(stderr, "%s%g", i ? ", " : "", tab.spinn.points[i].threshold);
+			fprintf(stderr, ")\n");
+			status = 2;
+			goto done;
+		}
+		if (!opt.quiet)
+			print_baselines(&tab);
 		struct polspec ps[MAX_POL];
 		np = 0;
 		if (parse_policies(opt.policies, &tab, ps, &np)) {
@@ -533,27 +576,29 @@ int main(int argc, char **argv)
 						ac[p].deliv += r.delivered_accuracy;
 						ac[p].sw += r.switches_per_min;
 						ac[p].bytes += r.bytes_sent;
+						ac[p].local += r.local_rate;
 						if (fr)
 							fprintf(fr,
-								"%s,%g,%g,%s,%u,%.3f,%s,%u,%.6f,%.6f,%.6f,%.3f,%.0f,%.6f\n",
+								"%s,%g,%g,%s,%u,%.3f,%s,%u,%.6f,%.6f,%.6f,%.3f,%.0f,%.6f,%.6f\n",
 								tab.name, m.fps, opt.deadline_ms[di], tn, run,
 								(double)off * 1e-9, ps[p].name, r.frames,
 								r.rt_accuracy, r.hit_rate, r.delivered_accuracy,
 								r.switches_per_min, r.bytes_sent,
-								ps[p].oracle ? r.bound : bound);
+								ps[p].oracle ? r.bound : bound, r.local_rate);
 						if (want_frames && strncmp(ps[p].name, "fixed", 5))
 							for (unsigned k = 0; k < frames; k++) {
 								const struct rtci_ctl_frame_out *o = &fo[k];
 								int s = o->setup == RTCI_CTL_SKIP ? -1 : o->setup;
 								fprintf(ff,
-									"%s,%g,%g,%s,%u,%s,%u,%.4f,%.4f,%d,%u,%u,%.0f,%.3f,%u,%u,%.4f\n",
+									"%s,%g,%g,%s,%u,%s,%u,%.4f,%.4f,%d,%u,%u,%.0f,%.3f,%u,%u,%.4f,%u\n",
 									tab.name, m.fps, opt.deadline_ms[di], tn,
 									run, ps[p].name, k,
 									(double)(o->capture_ns - off) * 1e-9,
 									o->link_bps * 8e-6, s,
 									s >= 0 ? tab.s[s].c : 0,
 									s >= 0 ? tab.s[s].bits : 0, o->bytes,
-									o->latency_ms, o->hit, o->exited, o->credit);
+									o->latency_ms, o->hit, o->exited, o->credit,
+									o->local);
 							}
 					}
 				}
@@ -577,23 +622,24 @@ int main(int argc, char **argv)
 						       "%u runs, %u frames each ==\n",
 						       tab.name, m.fps, opt.deadline_ms[di], ntr, opt.runs,
 						       frames);
-					printf("%-14s %9s %8s %9s %8s %10s %9s\n", "policy", "rt-acc", "hit",
-					       "deliv-acc", "sw/min", "MB/run", "of-oracle");
+					printf("%-14s %9s %8s %9s %8s %10s %9s %7s\n", "policy", "rt-acc",
+					       "hit", "deliv-acc", "sw/min", "MB/run", "of-oracle", "local");
 				}
 				for (unsigned p = 0; p < np; p++) {
 					double n = ac[p].runs ? ac[p].runs : 1;
 					double share = ob > 0 ? ac[p].rt / n / ob : 0;
 					if (fs)
-						fprintf(fs, "%s,%g,%g,%s,%u,%.6f,%.6f,%.6f,%.3f,%.3f,%.6f\n",
+						fprintf(fs, "%s,%g,%g,%s,%u,%.6f,%.6f,%.6f,%.3f,%.3f,%.6f,%.6f\n",
 							tab.name, m.fps, opt.deadline_ms[di], ps[p].name,
 							ac[p].runs, ac[p].rt / n, ac[p].hit / n, ac[p].deliv / n,
-							ac[p].sw / n, ac[p].bytes / n * 1e-6, share);
+							ac[p].sw / n, ac[p].bytes / n * 1e-6, share,
+							ac[p].local / n);
 					int show = ps[p].cfg.kind != RTCI_CTL_FIXED || ps[p].oracle ||
 						   (int)p == best_fixed;
 					if (!opt.quiet && show)
-						printf("%-14s %9.4f %8.4f %9.4f %8.2f %10.2f %9.4f%s\n",
+						printf("%-14s %9.4f %8.4f %9.4f %8.2f %10.2f %9.4f %7.4f%s\n",
 						       ps[p].name, ac[p].rt / n, ac[p].hit / n, ac[p].deliv / n,
-						       ac[p].sw / n, ac[p].bytes / n * 1e-6, share,
+						       ac[p].sw / n, ac[p].bytes / n * 1e-6, share, ac[p].local / n,
 						       (int)p == best_fixed ? "  (best fixed)" : "");
 				}
 				if (!opt.quiet && oracle_i >= 0)

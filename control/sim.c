@@ -25,6 +25,7 @@ struct sent {
 	uint32_t seq;
 	uint8_t setup; /* RTCI_CTL_SKIP: not queued */
 	uint8_t queued, transmitted;
+	uint8_t probe; /* uploaded while the device is on its local exit */
 };
 
 static int64_t capture_time(const struct rtci_ctl_sim_cfg *cfg, unsigned k)
@@ -32,17 +33,47 @@ static int64_t capture_time(const struct rtci_ctl_sim_cfg *cfg, unsigned k)
 	return cfg->offset_ns + llround((double)k * 1e9 / cfg->model->fps);
 }
 
+/* credit: all frames'; local: the part the local exit answered (locals frames). */
 static void finish_result(struct rtci_ctl_sim_result *res, unsigned frames, double credit,
-			  unsigned hits, unsigned switches, double bytes, double fps)
+			  double local, unsigned locals, unsigned hits, unsigned switches,
+			  double bytes, double fps)
 {
 	res->frames = frames;
 	res->rt_accuracy = frames ? credit / frames : 0;
 	res->hit_rate = frames ? (double)hits / frames : 0;
-	res->delivered_accuracy = hits ? credit / hits : 0;
+	res->delivered_accuracy = hits ? (credit - local) / hits : 0;
+	res->local_rate = frames ? (double)locals / frames : 0;
 	double minutes = frames / fps / 60.0;
 	res->switches_per_min = minutes > 0 ? switches / minutes : 0;
 	res->bytes_sent = bytes;
 	res->bound = 0;
+}
+
+/* SPINN's exit branch answers frame k itself (a seeded draw: confidence above the threshold on
+ * a share `coverage` of frames). The simulator and the oracle draw the same. */
+static int spinn_exits(const struct rtci_ctl_sim_cfg *cfg, const struct rtci_ctl_table *tab,
+		       unsigned k)
+{
+	uint64_t u = rtci_ctl_mix64(cfg->seed ^ rtci_ctl_mix64((uint64_t)k + 1));
+	return (double)(u >> 11) * 0x1.0p-53 < tab->spinn.coverage;
+}
+
+/* CLIO's credit for a frame of which b link bytes arrived in time: the accuracy of the widest
+ * prefix that fully arrived, by CLIO's own per-width models when measured, else by the setup
+ * table at CLIO's level; -1 when not even the narrowest did. */
+static double clio_credit(const struct rtci_ctl_table *tab, const struct rtci_ctl_model *m,
+			  double b)
+{
+	double acc = -1;
+	for (unsigned i = 0; i < tab->clio.nwidths; i++)
+		if (rtci_ctl_link_bytes(m, tab->clio.widths[i].bytes) <= b + 1e-6 &&
+		    tab->clio.widths[i].accuracy > acc)
+			acc = tab->clio.widths[i].accuracy;
+	for (unsigned i = 0; !tab->clio.nwidths && i < tab->n; i++)
+		if (tab->s[i].L == tab->clio.L && rtci_ctl_link_bytes(m, tab->s[i].bytes) <= b + 1e-6 &&
+		    tab->s[i].accuracy > acc)
+			acc = tab->s[i].accuracy;
+	return acc;
 }
 
 /* Device reports: generated in device time order, delivered to the controller half the
@@ -153,18 +184,52 @@ static int gw_on_frame(struct gw_path *g, struct rtci_ctl_device *dev,
 	int64_t half = m->prop_ns / 2, now = s->finish + half, cap = capture_time(cfg, s->seq);
 	if ((long)s->seq > g->last_frame)
 		g->last_frame = s->seq;
-	rtci_ctl_cmd_seen(&g->cmd, s->seq, s->setup);
+	/* a probe is the local exit in force, not a step to setup 0 */
+	unsigned seen = s->probe ? RTCI_CTL_LOCAL : s->setup;
+	rtci_ctl_cmd_seen(&g->cmd, s->seq, seen);
 	unsigned margin = rtci_ctl_cmd_margin(now, cap, half, m->fps);
 	struct rtci_ctl_cmd_at at = {
 		.seq = s->seq + margin, .capture_ns = capture_time(cfg, s->seq + margin),
 		.frame = s->seq + margin, .now_ns = now,
 		.max_steps = cfg->plan_steps ? cfg->plan_steps : RTCI_CTL_MAX_PLAN,
-		.seen = true, .seen_frame = s->seq, .seen_setup = s->setup,
+		.seen = true, .seen_frame = s->seq, .seen_setup = seen,
 	};
 	int rc = rtci_ctl_cmd_decide(&g->cmd, dev, pol, &at);
 	if (rc == RTCI_CTL_CMD_NEW)
 		g->told = g->cmd.told;
 	return rc < 0 ? rc : 0;
+}
+
+/* The setup of a probe: the smallest, so that it gets through where any upload can (setup 0 is
+ * not the smallest in either shipped table: mnv2-224's is 25 kB, 16 times its smallest). */
+static unsigned probe_setup(const struct rtci_ctl_table *tab)
+{
+	unsigned best = 0;
+	for (unsigned i = 1; i < tab->n; i++)
+		if (tab->s[i].bytes < tab->s[best].bytes)
+			best = i;
+	return best;
+}
+
+/* The device's side of a decision: counts a switch when it changes, and on RTCI_CTL_LOCAL
+ * uploads a probe (setup `probe`) on entering and then every RTCI_CTL_PROBE_NS, else nothing
+ * (RTCI_CTL_SKIP). Returns the setup the frame is sent with. */
+static int local_mode(int s, unsigned probe, int64_t cap, int *in_local, int64_t *last_probe,
+		      unsigned *switches, int *last_setup)
+{
+	if (*last_setup >= 0 && *last_setup != s)
+		(*switches)++;
+	*last_setup = s;
+	if (s != RTCI_CTL_LOCAL) {
+		*in_local = 0;
+		return s;
+	}
+	int due = !*in_local || cap - *last_probe >= RTCI_CTL_PROBE_NS;
+	*in_local = 1;
+	if (!due)
+		return RTCI_CTL_SKIP;
+	*last_probe = cap;
+	return (int)probe;
 }
 
 /* plan != NULL: replay those decisions (the oracle) instead of asking a policy. */
@@ -193,9 +258,15 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 	const double frag = m->frag_bytes;
 	int64_t link_free = INT64_MIN;
 	unsigned next_obs = 0; /* first frame not yet delivered to the controller */
-	double credit = 0, bytes_total = 0;
-	unsigned hits = 0, switches = 0;
+	double credit = 0, bytes_total = 0, local_credit = 0;
+	unsigned hits = 0, switches = 0, locals = 0;
 	int last_setup = -1;
+	/* The device's local exit answers what the server does not in time (SPINN has its own). */
+	const int local_on = tab->local.present && !(kind == RTCI_CTL_SPINN && !plan) &&
+			     head + llround(tab->local.ms * 1e6) <= m->deadline_ns;
+	int in_local = 0;
+	int64_t last_probe = 0;
+	const unsigned probe_id = probe_setup(tab);
 	struct reports *rp = NULL;
 	if (pol && !plan && cfg->report_ns > 0) {
 		rp = calloc(1, sizeof(*rp));
@@ -273,10 +344,8 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 		}
 
 		int exited = 0;
-		if (kind == RTCI_CTL_SPINN && !plan) {
-			uint64_t u = rtci_ctl_mix64(cfg->seed ^ rtci_ctl_mix64(k + 1));
-			exited = (double)(u >> 11) * 0x1.0p-53 < tab->spinn.coverage;
-		}
+		if (kind == RTCI_CTL_SPINN && !plan)
+			exited = spinn_exits(cfg, tab, k);
 		if (exited) {
 			int64_t lat = head + llround(tab->spinn.exit_ms * 1e6);
 			o.exited = 1;
@@ -288,15 +357,16 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 		} else {
 			int s = plan ? plan[k]
 				     : g ? (int)gw_frame_setup(g, k) : rtci_ctl_decide(&dev, pol, k, cap);
-			if (s < 0) {
-				rc = s;
+			if (s >= 0 && s != RTCI_CTL_SKIP)
+				s = local_mode(s, probe_id, cap, &in_local, &last_probe, &switches,
+					       &last_setup);
+			if (s < 0 || (s != RTCI_CTL_SKIP && (unsigned)s >= tab->n)) {
+				rc = s < 0 ? s : -EINVAL;
 				goto out;
 			}
 			o.setup = (uint8_t)s;
+			o.probe = f->probe = in_local && s != RTCI_CTL_SKIP;
 			if (s != RTCI_CTL_SKIP) {
-				if (last_setup >= 0 && last_setup != s)
-					switches++;
-				last_setup = s;
 				const struct rtci_ctl_setup *st = &tab->s[s];
 				f->setup = (uint8_t)s;
 				f->queued = 1;
@@ -304,13 +374,17 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 				f->bytes = rtci_ctl_link_bytes(m, st->bytes);
 				int64_t start = ready > link_free ? ready : link_free;
 				if (kind == RTCI_CTL_CLIO && !plan) {
-					/* progressive slices until the send deadline or the next frame
-					 * (payload bytes only: slices have no model of their overhead) */
+					/* progressive slices until the send deadline or the next frame;
+					 * a prefix counts once its link bytes (the model's overheads
+					 * included, as for every setup) are through */
 					int64_t stop = ready + (W < T ? W : T);
+					if (tab->clio.nwidths)
+						f->bytes = rtci_ctl_link_bytes(
+							m, tab->clio.widths[tab->clio.nwidths - 1].bytes);
 					double can = start < stop
 							     ? rtci_ctl_trace_bytes(cfg->trace, start, stop)
 							     : 0;
-					double b = can < st->bytes ? can : st->bytes;
+					double b = can < f->bytes ? can : f->bytes;
 					if (b > 0) {
 						f->bytes = f->payload = b;
 						f->transmitted = 1;
@@ -322,12 +396,7 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 						link_free = f->finish;
 						o.sent = 1;
 						o.bytes = b;
-						double acc = -1;
-						for (unsigned i = 0; i < tab->n; i++)
-							if (tab->s[i].L == tab->clio.L &&
-							    tab->s[i].bytes <= b + 1e-6 &&
-							    tab->s[i].accuracy > acc)
-								acc = tab->s[i].accuracy;
+						double acc = clio_credit(tab, m, b);
 						if (acc >= 0) {
 							o.hit = 1;
 							o.credit = acc;
@@ -368,13 +437,20 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 				}
 			}
 		}
+		if (local_on && !o.hit && !o.exited) {
+			o.credit = tab->local.accuracy;
+			o.local = 1;
+			local_credit += o.credit;
+			locals++;
+		}
 		credit += o.credit;
 		hits += o.hit;
 		bytes_total += o.bytes;
 		if (out)
 			out[k] = o;
 	}
-	finish_result(res, cfg->frames, credit, hits, switches, bytes_total, m->fps);
+	finish_result(res, cfg->frames, credit, local_credit, locals, hits, switches, bytes_total,
+		      m->fps);
 out:
 	free(fr);
 	free(rp);
@@ -392,19 +468,70 @@ int rtci_ctl_sim_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_o
 /* ------------------------------------------------------------------------------------------ */
 /* Oracle: DP over frames; state = uplink excess (queue end minus the frame's ready time) in
  * 1 ms bins, rounded down. Rounding down only makes starts earlier, so every plan any policy can
- * realise is matched or beaten: the value is an upper bound. Only on-time sends of frontier
- * setups and skips are considered (a late send is never better than a skip). */
+ * realise is matched or beaten: the value is an upper bound. Actions: skip, or an on-time send
+ * of a setup on the table's exact Pareto frontier (a late send is never better than a skip, and
+ * a dominated setup, no smaller and no more accurate than another, never better than that
+ * one: fewer bytes never delay a later frame). docs/control.md §4 states the bound's scope. */
 
 #define ORACLE_BIN_NS 1000000
+#define ORACLE_MAX_SENDS (RTCI_CTL_MAX_SETUPS + RTCI_CTL_CLIO_MAX_WIDTHS)
+
+/* What a DP pass may do per frame. */
+struct oracle_space {
+	unsigned n; /* sends, ascending link bytes, strictly ascending credit */
+	double lb[ORACLE_MAX_SENDS], credit[ORACLE_MAX_SENDS];
+	uint8_t id[ORACLE_MAX_SENDS];
+	int64_t delay; /* ready time after head time (SPINN's exit branch) */
+	int spinn;     /* frames SPINN's exit answers: credit exit_credit, nothing sent */
+	double exit_credit;
+	double skip_credit; /* a frame without an on-time send: the local exit's answer */
+};
+
+/* The Pareto frontier by link bytes of the table's setups, credit scaled by `factor`, and with
+ * `clio` of CLIO's measured widths too (they are sends of other credit; id RTCI_CTL_SKIP, so
+ * only a bound pass may use them). */
+static void oracle_sends(const struct rtci_ctl_sim_cfg *cfg, double factor, int clio,
+			 struct oracle_space *sp)
+{
+	const struct rtci_ctl_table *tab = cfg->table;
+	uint8_t ids[ORACLE_MAX_SENDS];
+	double lb[ORACLE_MAX_SENDS], acc[ORACLE_MAX_SENDS];
+	unsigned n = 0, nw = clio ? tab->clio.nwidths : 0;
+	for (unsigned i = 0; i < tab->n + nw; i++) {
+		int w = i >= tab->n;
+		double b = rtci_ctl_link_bytes(cfg->model, w ? tab->clio.widths[i - tab->n].bytes
+							     : tab->s[i].bytes);
+		double a = w ? tab->clio.widths[i - tab->n].accuracy : tab->s[i].accuracy * factor;
+		unsigned j = n++;
+		/* insertion by (bytes ascending, credit descending) */
+		while (j > 0 && (lb[j - 1] > b || (lb[j - 1] == b && acc[j - 1] < a))) {
+			ids[j] = ids[j - 1];
+			lb[j] = lb[j - 1];
+			acc[j] = acc[j - 1];
+			j--;
+		}
+		ids[j] = w ? RTCI_CTL_SKIP : (uint8_t)i;
+		lb[j] = b;
+		acc[j] = a > 1 ? 1 : a;
+	}
+	sp->n = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (sp->n && acc[i] <= sp->credit[sp->n - 1])
+			continue;
+		sp->lb[sp->n] = lb[i];
+		sp->credit[sp->n] = acc[i];
+		sp->id[sp->n++] = ids[i];
+	}
+}
 
 /* One DP pass. round_up = 0: excess rounded down, value is an upper bound on every policy.
  * round_up = 1: rounded up, so the plan is feasible as computed (real starts are no later). */
-static int oracle_dp(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *fid, unsigned nf,
+static int oracle_dp(const struct rtci_ctl_sim_cfg *cfg, const struct oracle_space *sp,
 		     int round_up, uint8_t *plan, double *value)
 {
 	const struct rtci_ctl_model *m = cfg->model;
-	const struct rtci_ctl_table *tab = cfg->table;
-	const int64_t head = m->head_ns, post = m->prop_ns + m->gw_queue_ns + m->tail_ns;
+	const int64_t head = m->head_ns + sp->delay;
+	const int64_t post = m->prop_ns + m->gw_queue_ns + m->tail_ns;
 	const int64_t W = m->deadline_ns - head - post;
 	const int64_t Tmin = llround(1e9 / m->fps) - 1;
 	const int64_t up = round_up ? ORACLE_BIN_NS - 1 : 0;
@@ -429,6 +556,9 @@ static int oracle_dp(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *fid, uns
 		int64_t rn = capture_time(cfg, (unsigned)k + 1) + head;
 		int64_t dl = r + W;
 		double cdl = rtci_ctl_trace_cum(cfg->trace, dl);
+		/* a frame the exit answers earns its credit and sends nothing */
+		int exited = sp->spinn && spinn_exits(cfg, cfg->table, (unsigned)k);
+		double skip_credit = exited ? sp->exit_credit : sp->skip_credit;
 		for (size_t b = 0; b < NB; b++)
 			nval[b] = -INFINITY;
 		uint16_t *pb = pbin + k * NB;
@@ -442,31 +572,29 @@ static int oracle_dp(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *fid, uns
 			size_t nb = e2 > 0 ? (size_t)((e2 + up) / ORACLE_BIN_NS) : 0;
 			if (nb >= NB)
 				nb = NB - 1;
-			if (val[b] > nval[nb]) {
-				nval[nb] = val[b];
+			if (val[b] + skip_credit > nval[nb]) {
+				nval[nb] = val[b] + skip_credit;
 				pb[nb] = (uint16_t)b;
 				ps[nb] = RTCI_CTL_SKIP;
 			}
-			if (start >= dl)
+			if (exited || start >= dl)
 				continue;
 			double room = cdl - rtci_ctl_trace_cum(cfg->trace, start);
-			for (unsigned i = 0; i < nf; i++) {
-				const struct rtci_ctl_setup *s = &tab->s[fid[i]];
-				double link = rtci_ctl_link_bytes(m, s->bytes);
-				if (link > room)
+			for (unsigned i = 0; i < sp->n; i++) {
+				if (sp->lb[i] > room)
 					break;
-				int64_t fin = rtci_ctl_trace_finish(cfg->trace, start, link);
+				int64_t fin = rtci_ctl_trace_finish(cfg->trace, start, sp->lb[i]);
 				if (fin > dl)
 					break;
 				e2 = fin - rn;
 				nb = e2 > 0 ? (size_t)((e2 + up) / ORACLE_BIN_NS) : 0;
 				if (nb >= NB)
 					nb = NB - 1;
-				double v = val[b] + s->accuracy;
+				double v = val[b] + sp->credit[i];
 				if (v > nval[nb]) {
 					nval[nb] = v;
 					pb[nb] = (uint16_t)b;
-					ps[nb] = fid[i];
+					ps[nb] = sp->id[i];
 				}
 			}
 		}
@@ -492,31 +620,49 @@ out:
 	return rc;
 }
 
+/* The bound for SPINN with this run's exit draws: exited frames earn the exit's credit (when it
+ * makes the deadline), the others are ready exit_ms later and earn rest_factor x accuracy. */
+static int oracle_spinn_bound(const struct rtci_ctl_sim_cfg *cfg, double *value)
+{
+	const struct rtci_ctl_table *tab = cfg->table;
+	const struct rtci_ctl_model *m = cfg->model;
+	struct oracle_space sp;
+	oracle_sends(cfg, tab->spinn.rest_factor, 0, &sp);
+	sp.delay = llround(tab->spinn.exit_ms * 1e6);
+	sp.spinn = 1;
+	sp.exit_credit = m->head_ns + sp.delay <= m->deadline_ns ? tab->spinn.exit_accuracy : 0;
+	if (m->deadline_ns - m->head_ns - sp.delay - m->prop_ns - m->gw_queue_ns - m->tail_ns <= 0)
+		sp.n = 0; /* no upload can make it: only the exit's answers count */
+	return oracle_dp(cfg, &sp, 0, NULL, value);
+}
+
 int rtci_ctl_oracle_run(const struct rtci_ctl_sim_cfg *cfg, struct rtci_ctl_frame_out *out,
 			struct rtci_ctl_sim_result *res)
 {
-	if (!cfg || !res || !cfg->table || !cfg->trace || !cfg->model || !cfg->frames)
+	if (!cfg || !res || !cfg->table || !cfg->trace || !cfg->model || !cfg->frames ||
+	    !cfg->table->n || cfg->table->n > RTCI_CTL_MAX_SETUPS)
 		return -EINVAL;
-	/* frontier, ascending bytes */
-	struct rtci_ctl_policy_cfg pc = { .kind = RTCI_CTL_RATE };
-	struct rtci_ctl_policy *pol;
-	int rc = rtci_ctl_policy_create(cfg->table, cfg->model, &pc, &pol);
-	if (rc)
-		return rc;
-	uint8_t fid[RTCI_CTL_MAX_SETUPS];
-	unsigned nf = rtci_ctl_policy_frontier(pol, fid, RTCI_CTL_MAX_SETUPS);
-	rtci_ctl_policy_destroy(pol);
+	/* the bound's sends include CLIO's widths; the replayed plan uses setups only */
+	struct oracle_space sp = { 0 }, bsp = { 0 };
+	oracle_sends(cfg, 1.0, 0, &sp);
+	oracle_sends(cfg, 1.0, 1, &bsp);
+	const struct rtci_ctl_model *m = cfg->model;
+	if (cfg->table->local.present &&
+	    m->head_ns + llround(cfg->table->local.ms * 1e6) <= m->deadline_ns)
+		sp.skip_credit = bsp.skip_credit = cfg->table->local.accuracy;
 	uint8_t *plan = malloc(cfg->frames);
 	if (!plan)
 		return -ENOMEM;
-	double bound, feasible;
-	rc = oracle_dp(cfg, fid, nf, 0, NULL, &bound);
+	double bound, feasible, spinn = 0;
+	int rc = oracle_dp(cfg, &bsp, 0, NULL, &bound);
 	if (!rc)
-		rc = oracle_dp(cfg, fid, nf, 1, plan, &feasible);
+		rc = oracle_spinn_bound(cfg, &spinn);
+	if (!rc)
+		rc = oracle_dp(cfg, &sp, 1, plan, &feasible);
 	if (!rc)
 		rc = sim_core(cfg, plan, out, res);
 	if (!rc)
-		res->bound = bound / (double)cfg->frames;
+		res->bound = (bound > spinn ? bound : spinn) / (double)cfg->frames;
 	free(plan);
 	return rc;
 }

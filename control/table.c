@@ -106,6 +106,9 @@ static void defaults(struct rtci_ctl_table *t)
 	t->spinn.exit_accuracy = best;
 	t->spinn.rest_factor = 0.95;
 	t->spinn.exit_ms = 3;
+	t->spinn.npoints = 1;
+	t->spinn.points[0] = (struct rtci_ctl_spinn_point){ .coverage = t->spinn.coverage,
+		.exit_accuracy = best, .rest_factor = t->spinn.rest_factor };
 	/* CLIO's default level: 8 bit if the table has it, else the first setup's */
 	t->clio.L = 255;
 	int has = 0;
@@ -115,47 +118,159 @@ static void defaults(struct rtci_ctl_table *t)
 		t->clio.L = t->s[0].L;
 }
 
+/* One SPINN point: {threshold, coverage, exit_accuracy, rest_factor}; the old flat block has
+ * no threshold (0). */
+static int spinn_point(json_t *o, struct rtci_ctl_spinn_point *pt)
+{
+	pt->threshold = 0;
+	if (!json_is_object(o) || (json_object_get(o, "threshold") &&
+				   get_number(o, "threshold", &pt->threshold)) ||
+	    get_number(o, "coverage", &pt->coverage) ||
+	    get_number(o, "exit_accuracy", &pt->exit_accuracy) ||
+	    get_number(o, "rest_factor", &pt->rest_factor))
+		return -1;
+	return pt->coverage < 0 || pt->coverage > 1 || pt->exit_accuracy < 0 ||
+			       pt->exit_accuracy > 1 || pt->rest_factor < 0 || pt->rest_factor > 1.5
+		       ? -1
+		       : 0;
+}
+
+/* "spinn": {exit_ms, points: [...] (thresholds ascending), threshold} or the flat one-point form
+ * {coverage, exit_accuracy, rest_factor, exit_ms}. */
+static int parse_spinn(json_t *sp, const char *name, struct rtci_ctl_table *t, char *err,
+		       size_t err_len)
+{
+	struct rtci_ctl_spinn v = t->spinn;
+	json_t *pts = json_object_get(sp, "points");
+	int bad = !json_is_object(sp) || get_number(sp, "exit_ms", &v.exit_ms) || v.exit_ms < 0 ||
+		  v.exit_ms > 1e4;
+	if (!bad && pts) {
+		size_t n = json_array_size(pts);
+		bad = !json_is_array(pts) || n < 1 || n > RTCI_CTL_SPINN_MAX_POINTS ||
+		      get_number(sp, "threshold", &v.threshold);
+		for (size_t i = 0; !bad && i < n; i++)
+			bad = spinn_point(json_array_get(pts, i), &v.points[i]) ||
+			      (i && !(v.points[i].threshold > v.points[i - 1].threshold));
+		v.npoints = (unsigned)n;
+	} else if (!bad) {
+		bad = spinn_point(sp, &v.points[0]);
+		v.npoints = 1;
+		v.threshold = v.points[0].threshold;
+	}
+	if (bad) {
+		rtci_ctl_set_err(err, err_len,
+			"%s: \"spinn\" needs exit_ms >= 0 and either points (1..%d, thresholds "
+			"ascending, each coverage, exit_accuracy in [0,1], rest_factor in [0,1.5]) "
+			"with a threshold, or coverage, exit_accuracy, rest_factor",
+			name, RTCI_CTL_SPINN_MAX_POINTS);
+		return -RTCI_ERR_CTL_TABLE;
+	}
+	v.measured = true;
+	t->spinn = v;
+	if (rtci_ctl_table_spinn_select(t, v.threshold)) {
+		rtci_ctl_set_err(err, err_len, "%s: spinn.threshold %g is none of its points", name,
+			v.threshold);
+		return -RTCI_ERR_CTL_TABLE;
+	}
+	return 0;
+}
+
+/* Payload of CLIO's c-channel prefix: the table's setup (c, L), else from the geometry's
+ * partition [C, H, W] as the shipped tables count it (c·H·W·bits/8 + 8·c). */
+static int clio_bytes(json_t *root, const struct rtci_ctl_table *t, unsigned c, double *bytes)
+{
+	int id = rtci_ctl_table_find(t, c, t->clio.L);
+	if (id >= 0) {
+		*bytes = t->s[id].bytes;
+		return 0;
+	}
+	json_t *geo = json_object_get(root, "geometry");
+	json_t *part = geo ? json_object_get(geo, "partition") : NULL;
+	if (json_array_size(part) != 3)
+		return -1;
+	double hw = 1;
+	for (size_t k = 1; k < 3; k++) {
+		json_t *x = json_array_get(part, k);
+		if (!json_is_integer(x) || json_integer_value(x) < 1 || json_integer_value(x) > 65535)
+			return -1;
+		hw *= (double)json_integer_value(x);
+	}
+	*bytes = ceil(c * hw * bits_of(t->clio.L) / 8.0) + 8.0 * c;
+	return 0;
+}
+
+/* "clio": {L, widths: [{c, accuracy, bytes?}, ...] (c ascending)} or the old {L}. */
+static int parse_clio(json_t *root, json_t *cl, const char *name, struct rtci_ctl_table *t,
+		      char *err, size_t err_len)
+{
+	double L;
+	if (!json_is_object(cl) || get_number(cl, "L", &L) || L < 1 || L != floor(L) ||
+	    L > 4294967295.0) {
+		rtci_ctl_set_err(err, err_len, "%s: \"clio\" needs an integer L", name);
+		return -RTCI_ERR_CTL_TABLE;
+	}
+	t->clio.L = (uint32_t)L;
+	json_t *ws = json_object_get(cl, "widths");
+	if (!ws) {
+		/* without measured widths CLIO credits the table's setups at L: one must exist */
+		for (unsigned i = 0; i < t->n; i++)
+			if (t->s[i].L == t->clio.L)
+				return 0;
+		rtci_ctl_set_err(err, err_len, "%s: clio.L %u matches no setup", name, t->clio.L);
+		return -RTCI_ERR_CTL_TABLE;
+	}
+	size_t n = json_array_size(ws);
+	int bad = !json_is_array(ws) || n < 1 || n > RTCI_CTL_CLIO_MAX_WIDTHS;
+	for (size_t i = 0; !bad && i < n; i++) {
+		json_t *w = json_array_get(ws, i);
+		double c, acc, bytes;
+		bad = !json_is_object(w) || get_number(w, "c", &c) || c < 1 || c > 4096 ||
+		      c != floor(c) || (i && !(c > t->clio.widths[i - 1].c)) ||
+		      get_number(w, "accuracy", &acc) || acc < 0 || acc > 1;
+		if (!bad)
+			bad = json_object_get(w, "bytes")
+				      ? get_number(w, "bytes", &bytes) || !(bytes > 0) || bytes > 1e9
+				      : clio_bytes(root, t, (unsigned)c, &bytes);
+		if (!bad) {
+			t->clio.widths[i].c = (uint16_t)c;
+			t->clio.widths[i].accuracy = acc;
+			t->clio.widths[i].bytes = bytes;
+		}
+	}
+	if (bad) {
+		rtci_ctl_set_err(err, err_len,
+			"%s: \"clio\".widths needs 1..%d entries, c ascending in 1..4096, accuracy in "
+			"[0,1], bytes > 0 (or a setup (c, L) or geometry.partition to count them)",
+			name, RTCI_CTL_CLIO_MAX_WIDTHS);
+		return -RTCI_ERR_CTL_TABLE;
+	}
+	t->clio.nwidths = (unsigned)n;
+	return 0;
+}
+
+/* The optional blocks of a table JSON or a model file's rtci document: "spinn", "clio",
+ * "local_exit" (docs/control.md §5, docs/model-format.md). Both routes call this. */
 static int parse_extras(json_t *root, const char *name, struct rtci_ctl_table *t, char *err,
 			size_t err_len)
 {
 	json_t *sp = json_object_get(root, "spinn");
-	if (sp) {
-		struct rtci_ctl_spinn v = t->spinn;
-		if (!json_is_object(sp) || get_number(sp, "coverage", &v.coverage) ||
-		    get_number(sp, "exit_accuracy", &v.exit_accuracy) ||
-		    get_number(sp, "rest_factor", &v.rest_factor) ||
-		    get_number(sp, "exit_ms", &v.exit_ms) || v.coverage < 0 || v.coverage > 1 ||
-		    v.exit_accuracy < 0 || v.exit_accuracy > 1 || v.rest_factor < 0 ||
-		    v.rest_factor > 1.5 || v.exit_ms < 0 || v.exit_ms > 1e4) {
-			rtci_ctl_set_err(err, err_len,
-				"%s: \"spinn\" needs coverage, exit_accuracy in [0,1], rest_factor in "
-				"[0,1.5], exit_ms >= 0",
-				name);
-			return -RTCI_ERR_CTL_TABLE;
-		}
-		t->spinn = v;
-	}
+	int rc = sp ? parse_spinn(sp, name, t, err, err_len) : 0;
 	json_t *cl = json_object_get(root, "clio");
-	if (cl) {
-		double L;
-		if (!json_is_object(cl) || get_number(cl, "L", &L) || L < 1 || L != floor(L) ||
-		    L > 4294967295.0) {
-			rtci_ctl_set_err(err, err_len, "%s: \"clio\" needs an integer L", name);
+	if (!rc && cl)
+		rc = parse_clio(root, cl, name, t, err, err_len);
+	json_t *le = json_object_get(root, "local_exit");
+	if (!rc && le) {
+		struct rtci_ctl_local_exit v = { .present = true };
+		if (!json_is_object(le) || get_number(le, "accuracy", &v.accuracy) ||
+		    get_number(le, "ms", &v.ms) || v.accuracy < 0 || v.accuracy > 1 || v.ms < 0 ||
+		    v.ms > 1e4) {
+			rtci_ctl_set_err(err, err_len,
+				"%s: \"local_exit\" needs accuracy in [0,1] and ms in [0, 1e4]", name);
 			return -RTCI_ERR_CTL_TABLE;
 		}
-		t->clio.L = (uint32_t)L;
+		t->local = v;
 	}
-	/* An explicit CLIO level must exist; the default is only used when it does. */
-	if (cl) {
-		int found = 0;
-		for (unsigned i = 0; i < t->n; i++)
-			found |= t->s[i].L == t->clio.L;
-		if (!found) {
-			rtci_ctl_set_err(err, err_len, "%s: clio.L %u matches no setup", name, t->clio.L);
-			return -RTCI_ERR_CTL_TABLE;
-		}
-	}
-	return 0;
+	return rc;
 }
 
 static int from_root(json_t *root, const char *name, struct rtci_ctl_table *t, char *err,
@@ -280,5 +395,20 @@ int rtci_ctl_table_find(const struct rtci_ctl_table *t, unsigned c, uint32_t L)
 	for (unsigned i = 0; i < t->n; i++)
 		if (t->s[i].c == c && t->s[i].L == L)
 			return (int)i;
+	return -ENOENT;
+}
+
+int rtci_ctl_table_spinn_select(struct rtci_ctl_table *t, double threshold)
+{
+	for (unsigned i = 0; i < t->spinn.npoints; i++) {
+		const struct rtci_ctl_spinn_point *pt = &t->spinn.points[i];
+		if (fabs(pt->threshold - threshold) <= 1e-6) {
+			t->spinn.threshold = pt->threshold;
+			t->spinn.coverage = pt->coverage;
+			t->spinn.exit_accuracy = pt->exit_accuracy;
+			t->spinn.rest_factor = pt->rest_factor;
+			return 0;
+		}
+	}
 	return -ENOENT;
 }

@@ -172,6 +172,14 @@ static int parse_mahimahi(const char *buf, size_t len, const char *name, struct 
 		free(ts);
 		return -RTCI_ERR_CTL_TRACE_EMPTY;
 	}
+	/* A slice of a longer recording starts at its first opportunity: shift it so that one
+	 * delivers in the first millisecond (0, 1], instead of reading the time before it as part
+	 * of the link (docs/control.md §8). */
+	if (ts[0] > 1) {
+		long long base = ts[0] - 1;
+		for (size_t j = 0; j < n; j++)
+			ts[j] -= base;
+	}
 	/* Opportunity at ms m delivers during (m-1, m]; the trace repeats every P = last ms, so an
 	 * opportunity at 0 is one at P of the previous loop. */
 	long long P = ts[n - 1] > 0 ? ts[n - 1] : 1;
@@ -226,7 +234,7 @@ static int parse_norway(const char *buf, size_t len, const char *name, struct rt
 		return -ENOMEM;
 	struct line_iter it = { .p = buf, .end = buf + len };
 	int r;
-	double prev_t = 0;
+	double prev_t = 0, base = 0;
 	double cum = 0;
 	unsigned rows = 0;
 	while ((r = next_line(&it)) > 0) {
@@ -253,6 +261,10 @@ static int parse_norway(const char *buf, size_t len, const char *name, struct rt
 			rtci_ctl_trace_destroy(tr);
 			return -RTCI_ERR_CTL_TRACE_SYNTAX;
 		}
+		/* A slice of a longer recording: its first time is time 0. The first row's rate is
+		 * over an interval before the slice, as a row at time 0 is (docs/control.md §8). */
+		if (!rows)
+			prev_t = base = t;
 		if (t < prev_t) {
 			rtci_ctl_set_err(err, err_len, "%s:%u: time %.6g goes back (previous %.6g)", name,
 				it.lineno, t, prev_t);
@@ -260,7 +272,7 @@ static int parse_norway(const char *buf, size_t len, const char *name, struct rt
 			return -RTCI_ERR_CTL_TRACE_SYNTAX;
 		}
 		/* The rate holds over the interval that ends at t. */
-		int64_t tn = llround(t * 1e9);
+		int64_t tn = llround((t - base) * 1e9);
 		cum += mbps * 1e6 / 8.0 * (t - prev_t);
 		push(tr, tn, cum);
 		prev_t = t;

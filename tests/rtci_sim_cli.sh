@@ -54,4 +54,28 @@ if "$sim" "${common[@]}" --policies mpc --runs-from "$dir/bad.csv" 2> "$dir/err.
 	fail "a file without trace columns must be refused"
 fi
 grep -q "not an rtci-fleet devices CSV" "$dir/err.txt" || fail "message: $(cat "$dir/err.txt")"
+
+# measured blocks (test data): SPINN's point by threshold, one that does not exist refused with
+# the list; the local exit answers frames of an outage, --no-local-exit none
+test_tab="$src/tests/data/setups-measured-test.json"
+for i in $(seq 1 30); do echo "$i 0.0"; done > "$dir/outage"
+for i in $(seq 31 40); do echo "$i 2.0"; done >> "$dir/outage"
+printf 'trace,trace_offset_s\noutage,0\n' > "$dir/outage.csv"
+loc=(--traces "$dir/outage" --setups "$test_tab" --duration-s 20 --quiet --policies mpc,spinn
+	--runs-from "$dir/outage.csv")
+"$sim" "${loc[@]}" --spinn-threshold 0.95 --runs-csv "$dir/loc.csv"
+"$sim" "${loc[@]}" --no-local-exit --runs-csv "$dir/noloc.csv"
+col() { awk -F, -v p="$2" -v c="$3" '$7 == p { print $c }' "$1"; }
+[ "$(col "$dir/loc.csv" mpc 15)" = 1.000000 ] || fail "outage: mpc answered locally $(col "$dir/loc.csv" mpc 15)"
+[ "$(col "$dir/loc.csv" mpc 9)" = 0.860000 ] || fail "outage: local credit $(col "$dir/loc.csv" mpc 9)"
+[ "$(col "$dir/noloc.csv" mpc 15)" = 0.000000 ] || fail "--no-local-exit answered locally"
+[ "$(col "$dir/noloc.csv" mpc 9)" = 0.000000 ] || fail "--no-local-exit earned in an outage"
+# SPINN's exit at threshold 0.95 answers at 0.985 on about half of the frames
+awk -F, '$7 == "spinn" { exit !($9 > 0.40 && $9 < 0.60) }' "$dir/loc.csv" ||
+	fail "spinn at 0.95: $(col "$dir/loc.csv" spinn 9)"
+if "$sim" "${loc[@]}" --spinn-threshold 0.6 2> "$dir/err.txt"; then
+	fail "a threshold with no measured point must be refused"
+fi
+grep -q "no measured SPINN point at threshold 0.6 (0.5, 0.7, 0.8, 0.9, 0.95)" "$dir/err.txt" ||
+	fail "message: $(cat "$dir/err.txt")"
 echo ok

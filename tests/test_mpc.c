@@ -211,6 +211,86 @@ Test(mpc, fast_path_agrees_where_the_choice_is_clear)
 	rtci_ctl_policy_destroy(p);
 }
 
+/* The fast path hands out the exact solver's whole plan, as the MPC does: the gateway sends
+ * plans, and a one-step command made the device hold a setup the plan had already left. */
+Test(mpc, fast_path_gives_the_exact_plan)
+{
+	struct rtci_ctl_table t = small_table(6);
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	double links[] = { 1e8, 100 };
+	for (int li = 0; li < 2; li++) {
+		m.bw_floor = links[li]; /* a fresh device's prediction */
+		struct rtci_ctl_policy *pf, *pe;
+		cr_assert_eq(rtci_ctl_policy_create(&t, &m, &(struct rtci_ctl_policy_cfg){
+							   .kind = RTCI_CTL_FASTMPC }, &pf), 0);
+		cr_assert_eq(rtci_ctl_policy_create(&t, &m, &(struct rtci_ctl_policy_cfg){
+							   .kind = RTCI_CTL_MPC }, &pe), 0);
+		struct rtci_ctl_device df, de;
+		rtci_ctl_device_init(&df, pf);
+		rtci_ctl_device_init(&de, pe);
+		uint8_t a[RTCI_CTL_MAX_PLAN], b[RTCI_CTL_MAX_PLAN];
+		unsigned na = 0, nb = 0;
+		int sa = rtci_ctl_choose(&df, pf, 0, 1000000000, a, &na);
+		int sb = rtci_ctl_choose(&de, pe, 0, 1000000000, b, &nb);
+		cr_assert_eq(na, m.horizon);
+		cr_assert_eq(nb, m.horizon);
+		cr_assert_eq(sa, sb);
+		for (unsigned i = 0; i < na; i++)
+			cr_assert_eq(a[i], b[i], "link %g step %u: %u vs %u", links[li], i, a[i], b[i]);
+		rtci_ctl_policy_destroy(pf);
+		rtci_ctl_policy_destroy(pe);
+	}
+}
+
+/* With a local exit the MPCs answer locally where no upload pays (and the plan says so at each
+ * such step); without one they send the fallback; the other policies never choose it. */
+Test(mpc, local_exit_is_an_action_of_the_mpcs)
+{
+	struct rtci_ctl_table t = small_table(6);
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	m.bw_floor = 100; /* a fresh device predicts a dead link */
+	enum rtci_ctl_kind kinds[] = { RTCI_CTL_MPC, RTCI_CTL_FASTMPC, RTCI_CTL_RATE, RTCI_CTL_BBA };
+	for (int local = 0; local < 2; local++) {
+		t.local = (struct rtci_ctl_local_exit){ .present = local, .accuracy = 0.5, .ms = 3 };
+		for (int k = 0; k < 4; k++) {
+			struct rtci_ctl_policy *p;
+			cr_assert_eq(rtci_ctl_policy_create(&t, &m, &(struct rtci_ctl_policy_cfg){
+								   .kind = kinds[k] }, &p), 0);
+			struct rtci_ctl_device d;
+			rtci_ctl_device_init(&d, p);
+			uint8_t plan[RTCI_CTL_MAX_PLAN];
+			unsigned n = 0;
+			int s = rtci_ctl_choose(&d, p, 0, 1000000000, plan, &n);
+			int mpc = kinds[k] == RTCI_CTL_MPC || kinds[k] == RTCI_CTL_FASTMPC;
+			if (local && mpc) {
+				cr_assert_eq(s, RTCI_CTL_LOCAL, "kind %d", k);
+				for (unsigned i = 0; i < n; i++)
+					cr_assert_eq(plan[i], RTCI_CTL_LOCAL);
+				/* committed, it counts no bytes in the backlog estimate */
+				rtci_ctl_commit(&d, p, 0, 1000000000, plan, n);
+				cr_assert_float_eq(rtci_ctl_backlog_estimate(&d, p, 1000000000, 1e3), 0,
+						   1e-9);
+			} else {
+				cr_assert(s >= 0 && s < 6, "kind %d local %d: %d", k, local, s);
+			}
+			rtci_ctl_policy_destroy(p);
+		}
+	}
+	/* a plan that skips is worth the local accuracy per skipped frame */
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &(struct rtci_ctl_policy_cfg){
+						   .kind = RTCI_CTL_MPC }, &p), 0);
+	uint8_t skip[5];
+	memset(skip, RTCI_CTL_SKIP, sizeof(skip));
+	cr_assert_float_eq(rtci_ctl_plan_value(p, 100, 0, RTCI_CTL_SKIP, skip, 5), 2.5, 1e-12);
+	double v;
+	rtci_ctl_solve_exact(p, 100, 0, RTCI_CTL_SKIP, NULL, &v);
+	cr_assert_float_eq(v, 2.5, 1e-9);
+	rtci_ctl_policy_destroy(p);
+}
+
 Test(mpc, device_state_fits_and_tracks_a_constant_link)
 {
 	cr_assert_leq(sizeof(struct rtci_ctl_device), 512);
@@ -553,6 +633,89 @@ Test(table, json_and_model_file)
 	cr_assert_eq(rtci_ctl_table_parse(buf, 8 + n + 4, "m.rtcm", &t, err, sizeof(err)),
 		     -RTCI_ERR_CTL_TABLE);
 	free(buf);
+}
+
+/* The measured blocks (docs/control.md §5): SPINN's threshold points, CLIO's per-width
+ * accuracy, the local exit; the old flat forms keep working. */
+static const char *blocks_table =
+	"{\"name\":\"b\",\"geometry\":{\"partition\":[32,14,14]},\"setups\":["
+	"{\"c\":1,\"L\":15,\"accuracy\":0.8,\"payload_bytes\":111},"
+	"{\"c\":2,\"L\":15,\"accuracy\":0.85,\"payload_bytes\":222}],"
+	"\"spinn\":{\"exit_ms\":2.5,\"threshold\":0.9,\"points\":["
+	"{\"threshold\":0.5,\"coverage\":0.9,\"exit_accuracy\":0.88,\"rest_factor\":0.6},"
+	"{\"threshold\":0.9,\"coverage\":0.6,\"exit_accuracy\":0.97,\"rest_factor\":0.9}]},"
+	"\"clio\":{\"L\":15,\"widths\":[{\"c\":1,\"accuracy\":0.7},{\"c\":2,\"accuracy\":0.75,"
+	"\"bytes\":300},{\"c\":4,\"accuracy\":0.8}]},"
+	"\"local_exit\":{\"accuracy\":0.86,\"ms\":1.5}}";
+
+Test(table, measured_blocks)
+{
+	struct rtci_ctl_table t;
+	char err[256] = "";
+	cr_assert_eq(rtci_ctl_table_parse(blocks_table, strlen(blocks_table), "b.json", &t, err,
+					  sizeof(err)), 0, "%s", err);
+	cr_assert(t.spinn.measured);
+	cr_assert_eq(t.spinn.npoints, 2);
+	/* the chosen threshold is the operating point */
+	cr_assert_float_eq(t.spinn.threshold, 0.9, 1e-12);
+	cr_assert_float_eq(t.spinn.coverage, 0.6, 1e-12);
+	cr_assert_float_eq(t.spinn.exit_accuracy, 0.97, 1e-12);
+	cr_assert_float_eq(t.spinn.rest_factor, 0.9, 1e-12);
+	cr_assert_float_eq(t.spinn.exit_ms, 2.5, 1e-12);
+	cr_assert_eq(rtci_ctl_table_spinn_select(&t, 0.5), 0);
+	cr_assert_float_eq(t.spinn.coverage, 0.9, 1e-12);
+	cr_assert_float_eq(t.spinn.rest_factor, 0.6, 1e-12);
+	cr_assert_eq(rtci_ctl_table_spinn_select(&t, 0.7), -ENOENT);
+	cr_assert_float_eq(t.spinn.coverage, 0.9, 1e-12, "a failed select changes nothing");
+	/* CLIO: bytes from the setup (c, L), given, or the partition (4·14·14·4/8 + 8·4) */
+	cr_assert_eq(t.clio.nwidths, 3);
+	cr_assert_float_eq(t.clio.widths[0].bytes, 111, 1e-9);
+	cr_assert_float_eq(t.clio.widths[1].bytes, 300, 1e-9);
+	cr_assert_float_eq(t.clio.widths[2].bytes, 392 + 32, 1e-9);
+	cr_assert_float_eq(t.clio.widths[2].accuracy, 0.8, 1e-12);
+	cr_assert(t.local.present);
+	cr_assert_float_eq(t.local.accuracy, 0.86, 1e-12);
+	cr_assert_float_eq(t.local.ms, 1.5, 1e-12);
+	/* the old flat forms: one SPINN point, CLIO credited from the setups, no local exit */
+	cr_assert_eq(rtci_ctl_table_parse(json_table, strlen(json_table), "t.json", &t, err,
+					  sizeof(err)), 0, "%s", err);
+	cr_assert_eq(t.spinn.npoints, 1);
+	cr_assert_float_eq(t.spinn.points[0].coverage, 0.2, 1e-12);
+	cr_assert_eq(t.clio.nwidths, 0);
+	cr_assert(!t.local.present);
+}
+
+Test(table, invalid_blocks_say_why)
+{
+	const char *head = "{\"setups\":[{\"c\":1,\"L\":15,\"accuracy\":0.5,\"payload_bytes\":10}],";
+	struct {
+		const char *block, *msg;
+	} cases[] = {
+		{ "\"spinn\":{\"exit_ms\":1,\"threshold\":0.5,\"points\":[]}}", "spinn" },
+		{ "\"spinn\":{\"exit_ms\":1,\"threshold\":0.5,\"points\":[{\"threshold\":0.9,"
+		  "\"coverage\":0.5,\"exit_accuracy\":0.9,\"rest_factor\":0.9},{\"threshold\":0.5,"
+		  "\"coverage\":0.5,\"exit_accuracy\":0.9,\"rest_factor\":0.9}]}}", "ascending" },
+		{ "\"spinn\":{\"exit_ms\":1,\"threshold\":0.7,\"points\":[{\"threshold\":0.5,"
+		  "\"coverage\":0.5,\"exit_accuracy\":0.9,\"rest_factor\":0.9}]}}", "threshold 0.7" },
+		{ "\"spinn\":{\"exit_ms\":1,\"threshold\":0.5,\"points\":[{\"threshold\":0.5,"
+		  "\"coverage\":1.5,\"exit_accuracy\":0.9,\"rest_factor\":0.9}]}}", "spinn" },
+		{ "\"clio\":{\"L\":15,\"widths\":[{\"c\":2,\"accuracy\":0.7},{\"c\":1,\"accuracy\":0.8}]}}",
+		  "widths" },
+		{ "\"clio\":{\"L\":15,\"widths\":[{\"c\":8,\"accuracy\":0.7}]}}", "widths" },
+		{ "\"clio\":{\"L\":15,\"widths\":[{\"c\":1,\"accuracy\":2}]}}", "widths" },
+		{ "\"local_exit\":{\"accuracy\":1.2,\"ms\":1}}", "local_exit" },
+		{ "\"local_exit\":{\"accuracy\":0.8}}", "local_exit" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[1024];
+		snprintf(text, sizeof(text), "%s%s", head, cases[i].block);
+		struct rtci_ctl_table t;
+		char err[256] = "";
+		int rc = rtci_ctl_table_parse(text, strlen(text), "t.json", &t, err, sizeof(err));
+		cr_assert_eq(rc, -RTCI_ERR_CTL_TABLE, "case %zu rc %d", i, rc);
+		cr_assert(strstr(err, cases[i].msg), "case %zu: \"%s\" lacks \"%s\"", i, err,
+			  cases[i].msg);
+	}
 }
 
 Test(table, invalid_tables_say_why)

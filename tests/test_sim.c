@@ -253,6 +253,213 @@ Test(sim, oracle_bounds_every_policy_on_random_traces)
 	}
 }
 
+/* Every policy rtci-sim and bench/control run (each fixed setup, pruned or not, CLIO, SPINN),
+ * with the shipped tables, at the four operating points of bench/control, with the gateway's
+ * decisions, on random traces and the repository's traces: none above the oracle's bound. */
+static void bound_holds(const struct rtci_ctl_table *tab, const struct rtci_ctl_trace *tr,
+			double fps, int64_t deadline_ns, int admit)
+{
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	m.fps = fps;
+	m.deadline_ns = deadline_ns;
+	struct rtci_ctl_sim_cfg sc = {
+		.trace = tr, .table = tab, .model = &m, .frames = (unsigned)(15 * fps),
+		.offset_ns = (int64_t)(urand() * (double)rtci_ctl_trace_period_ns(tr)),
+		.seed = rtci_ctl_mix64((uint64_t)(urand() * 1e9)), .report_ns = 1000000000,
+		.report_gap_ns = 100000000, .admit = admit, .decide = RTCI_CTL_DECIDE_GATEWAY,
+	};
+	struct rtci_ctl_sim_result orc;
+	cr_assert_eq(rtci_ctl_oracle_run(&sc, NULL, &orc), 0);
+	cr_assert_geq(orc.bound + 1e-12, orc.rt_accuracy, "replayed plan above its bound");
+	enum rtci_ctl_kind kinds[] = { RTCI_CTL_MPC, RTCI_CTL_FASTMPC, RTCI_CTL_RATE, RTCI_CTL_BBA,
+				       RTCI_CTL_SPINN, RTCI_CTL_CLIO, RTCI_CTL_FIXED };
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		unsigned nfix = kinds[k] == RTCI_CTL_FIXED ? tab->n : 1;
+		for (unsigned f = 0; f < nfix; f++) {
+			struct rtci_ctl_policy_cfg pc = {
+				.kind = kinds[k], .fixed_setup = f, .est_window = 8,
+				.estimator = rtci_ctl_policy_estimator(kinds[k]),
+			};
+			struct rtci_ctl_policy *p;
+			cr_assert_eq(rtci_ctl_policy_create(tab, &m, &pc, &p), 0);
+			sc.policy = p;
+			struct rtci_ctl_sim_result r;
+			cr_assert_eq(rtci_ctl_sim_run(&sc, NULL, &r), 0);
+			cr_assert_leq(r.rt_accuracy, orc.bound + 1e-12,
+				      "%s on %s, %g fps, %lld ms: kind %d/%u: %.6f > bound %.6f",
+				      tab->name, rtci_ctl_trace_name(tr), fps,
+				      (long long)(deadline_ns / 1000000), (int)kinds[k], f,
+				      r.rt_accuracy, orc.bound);
+			rtci_ctl_policy_destroy(p);
+		}
+	}
+}
+
+Test(sim, oracle_bounds_every_policy_of_the_harness, .timeout = 110)
+{
+	const char *src = getenv("RTCI_SRC");
+	cr_assert(src, "RTCI_SRC (the source tree) not set");
+	const char *tables[] = { "configs/setups-fmnist.json", "configs/setups-mnv2-224.json",
+				 "tests/data/setups-measured-test.json" };
+	const char *traces[] = { "traces/ATT-LTE-driving-2016.up", "traces/TMobile-UMTS-driving.up",
+				 "traces/norway_bus_12", "traces/norway_tram_52" };
+	char path[4096], err[256];
+	for (size_t ti = 0; ti < 3; ti++) {
+		struct rtci_ctl_table tab;
+		snprintf(path, sizeof(path), "%s/%s", src, tables[ti]);
+		cr_assert_eq(rtci_ctl_table_load_file(path, &tab, err, sizeof(err)), 0, "%s", err);
+		for (size_t i = 0; i < 6; i++) {
+			struct rtci_ctl_trace *tr;
+			if (i < 4) {
+				snprintf(path, sizeof(path), "%s/%s", src, traces[i]);
+				cr_assert_eq(rtci_ctl_trace_load_file(path, RTCI_CTL_TRACE_AUTO, &tr, err,
+								      sizeof(err)),
+					     0, "%s", err);
+			} else {
+				tr = random_trace(40);
+			}
+			for (int op = 0; op < 4; op++)
+				bound_holds(&tab, tr, op & 1 ? 30 : 10, op & 2 ? 200000000 : 100000000,
+					    (int)(i + (size_t)op) % 2 ? RTCI_CTL_ADMIT_FINISH
+								      : RTCI_CTL_ADMIT_START);
+			rtci_ctl_trace_destroy(tr);
+		}
+	}
+}
+
+/* CLIO credits its own measured per-width accuracy, SPINN runs the measured point chosen. */
+Test(sim, measured_clio_and_spinn)
+{
+	struct rtci_ctl_table tab = test_table(); /* L = 1 setups: 1500·c bytes */
+	tab.clio.nwidths = 3;
+	tab.clio.widths[0].c = 1, tab.clio.widths[0].accuracy = 0.5, tab.clio.widths[0].bytes = 1000;
+	tab.clio.widths[1].c = 2, tab.clio.widths[1].accuracy = 0.6, tab.clio.widths[1].bytes = 2000;
+	tab.clio.widths[2].c = 4, tab.clio.widths[2].accuracy = 0.7, tab.clio.widths[2].bytes = 4000;
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m); /* 10 fps, W = 165 ms */
+	struct rtci_ctl_policy *p;
+	struct rtci_ctl_policy_cfg pc = { .kind = RTCI_CTL_CLIO };
+	cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+	struct rtci_ctl_frame_out out[50];
+	struct rtci_ctl_sim_result r;
+	double rates[] = { 1e6, 15000, 25000 }; /* all 4000 bytes; 1500 in 100 ms; 2500 */
+	double want[] = { 0.7, 0.5, 0.6 };
+	for (int i = 0; i < 3; i++) {
+		struct rtci_ctl_trace *tr;
+		cr_assert_eq(rtci_ctl_trace_constant(rates[i], 10000000000LL, &tr), 0);
+		struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m, .frames = 50 };
+		cr_assert_eq(rtci_ctl_sim_run(&sc, out, &r), 0);
+		for (int k = 0; k < 50; k++)
+			cr_assert_float_eq(out[k].credit, want[i], 1e-12, "rate %g frame %d: %g",
+					   rates[i], k, out[k].credit);
+		rtci_ctl_trace_destroy(tr);
+	}
+	rtci_ctl_policy_destroy(p);
+
+	/* SPINN: two measured points; the selected one's coverage, exit and rest factor count */
+	tab.spinn.npoints = 2;
+	tab.spinn.points[0] = (struct rtci_ctl_spinn_point){ 0.5, 0.9, 0.85, 0.5 };
+	tab.spinn.points[1] = (struct rtci_ctl_spinn_point){ 0.9, 0.4, 0.99, 0.9 };
+	struct rtci_ctl_trace *tr;
+	cr_assert_eq(rtci_ctl_trace_constant(1e8, 10000000000LL, &tr), 0);
+	for (int pt = 0; pt < 2; pt++) {
+		cr_assert_eq(rtci_ctl_table_spinn_select(&tab, pt ? 0.9 : 0.5), 0);
+		pc = (struct rtci_ctl_policy_cfg){ .kind = RTCI_CTL_SPINN };
+		cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+		struct rtci_ctl_frame_out fo[400];
+		struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m, .frames = 400,
+					       .seed = 5 };
+		cr_assert_eq(rtci_ctl_sim_run(&sc, fo, &r), 0);
+		unsigned exits = 0;
+		for (int k = 0; k < 400; k++) {
+			exits += fo[k].exited;
+			double c = fo[k].exited ? tab.spinn.points[pt].exit_accuracy
+						: tab.s[fo[k].setup].accuracy * tab.spinn.points[pt].rest_factor;
+			cr_assert_float_eq(fo[k].credit, c, 1e-12, "point %d frame %d", pt, k);
+		}
+		/* 400 draws at coverage 0.9 / 0.4 */
+		cr_assert(pt ? exits > 120 && exits < 200 : exits > 340, "point %d: %u exits", pt,
+			  exits);
+		rtci_ctl_policy_destroy(p);
+	}
+	rtci_ctl_trace_destroy(tr);
+}
+
+/* The local exit (docs/control.md §4): late or missing answers fall back to it, the MPCs choose
+ * it on a link that carries nothing, and while on it the device probes every 500 ms with the
+ * smallest setup; without the block nothing changes. */
+Test(sim, local_exit_answers_probes_and_falls_back)
+{
+	struct rtci_ctl_table tab = test_table(); /* smallest: (1 ch, 1 bit) = 1500 bytes, id 1 */
+	tab.local = (struct rtci_ctl_local_exit){ .present = true, .accuracy = 0.6, .ms = 2 };
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m); /* 10 fps, D 200 ms */
+	/* 10 s of a link of 1 kB/s (no frame fits), then 10 s of 1 MB/s */
+	int64_t dur[] = { 10000000000LL, 10000000000LL };
+	double bps[] = { 1000, 1e6 };
+	struct rtci_ctl_trace *tr;
+	cr_assert_eq(rtci_ctl_trace_steps(dur, bps, 2, &tr), 0);
+	enum rtci_ctl_kind kinds[] = { RTCI_CTL_MPC, RTCI_CTL_FASTMPC, RTCI_CTL_FIXED };
+	for (int k = 0; k < 3; k++) {
+		struct rtci_ctl_policy_cfg pc = { .kind = kinds[k], .fixed_setup = 7,
+						  .estimator = RTCI_CTL_EST_ROBUST };
+		struct rtci_ctl_policy *p;
+		cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+		static struct rtci_ctl_frame_out out[200];
+		struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m, .frames = 200,
+					       .report_ns = 1000000000, .report_gap_ns = 100000000,
+					       .admit = RTCI_CTL_ADMIT_FINISH,
+					       .decide = RTCI_CTL_DECIDE_GATEWAY };
+		struct rtci_ctl_sim_result r;
+		cr_assert_eq(rtci_ctl_sim_run(&sc, out, &r), 0);
+		unsigned locals = 0, probes = 0;
+		int64_t last_probe = -1;
+		for (int i = 0; i < 200; i++) {
+			/* every frame earns its server answer or the local one */
+			cr_assert(out[i].hit || out[i].local, "kind %d frame %d unanswered", k, i);
+			if (out[i].local)
+				cr_assert_float_eq(out[i].credit, 0.6, 1e-12);
+			locals += out[i].local;
+			if (out[i].probe) {
+				cr_assert_eq(out[i].setup, 1, "probes use the smallest setup");
+				if (last_probe >= 0)
+					cr_assert_geq(out[i].capture_ns - last_probe, RTCI_CTL_PROBE_NS);
+				last_probe = out[i].capture_ns;
+				probes++;
+			}
+		}
+		cr_assert_float_eq(r.local_rate, locals / 200.0, 1e-12);
+		cr_assert_geq(locals, 95, "kind %d: the outage is answered locally (%u)", k, locals);
+		if (kinds[k] == RTCI_CTL_FIXED) {
+			cr_assert_eq(probes, 0, "only the MPCs choose the local exit");
+		} else {
+			/* on the local exit through the outage: about one probe per 500 ms */
+			cr_assert(probes >= 15 && probes <= 21, "kind %d: %u probes", k, probes);
+			unsigned late_hits = 0;
+			for (int i = 150; i < 200; i++)
+				late_hits += out[i].hit;
+			cr_assert_geq(late_hits, 45, "kind %d: back to uploads on the good link", k);
+		}
+		rtci_ctl_policy_destroy(p);
+	}
+	/* without the block: no frame is answered locally, the outage earns nothing */
+	tab.local.present = false;
+	struct rtci_ctl_policy *p;
+	struct rtci_ctl_policy_cfg pc = { .kind = RTCI_CTL_MPC, .estimator = RTCI_CTL_EST_ROBUST };
+	cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+	static struct rtci_ctl_frame_out out[200];
+	struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m, .frames = 200 };
+	struct rtci_ctl_sim_result r;
+	cr_assert_eq(rtci_ctl_sim_run(&sc, out, &r), 0);
+	for (int i = 0; i < 200; i++)
+		cr_assert(!out[i].local && !out[i].probe && (i >= 90 || out[i].credit == 0),
+			  "frame %d", i);
+	cr_assert_eq(r.local_rate, 0);
+	rtci_ctl_policy_destroy(p);
+	rtci_ctl_trace_destroy(tr);
+}
+
 Test(sim, deterministic_for_a_seed)
 {
 	struct rtci_ctl_table tab = test_table();

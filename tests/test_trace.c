@@ -77,6 +77,31 @@ Test(trace, norway_rates_over_preceding_interval)
 	rtci_ctl_trace_destroy(t);
 }
 
+/* A slice of a longer recording (first timestamp not 0) starts at its first entry: the same
+ * link as the slice moved to time 0, not a constant link up to the first timestamp. */
+Test(trace, slices_are_rebased_to_zero)
+{
+	struct rtci_ctl_trace *a = parse_ok("1\n1\n3\n4\n"), *b = parse_ok("5001\n5001\n5003\n5004\n");
+	cr_assert_eq(rtci_ctl_trace_period_ns(b), rtci_ctl_trace_period_ns(a));
+	cr_assert_float_eq(rtci_ctl_trace_period_bytes(b), rtci_ctl_trace_period_bytes(a), 1e-9);
+	for (int64_t t = 0; t <= 9000000; t += 250000)
+		cr_assert_float_eq(rtci_ctl_trace_cum(b, t), rtci_ctl_trace_cum(a, t), 1e-6, "at %lld",
+				   (long long)t);
+	rtci_ctl_trace_destroy(a);
+	rtci_ctl_trace_destroy(b);
+
+	/* norway: the first row's time is 0 and its rate (over time before the slice) is unused */
+	a = parse_ok("0.0 4.0\n1.0 1.0\n1.5 2.0\n");
+	b = parse_ok("100.0 9.0\n101.0 1.0\n101.5 2.0\n");
+	cr_assert_eq(rtci_ctl_trace_period_ns(b), 1500000000);
+	cr_assert_float_eq(rtci_ctl_trace_period_bytes(b), 250000, 1e-3);
+	for (int64_t t = 0; t <= 3000000000; t += 100000000)
+		cr_assert_float_eq(rtci_ctl_trace_cum(b, t), rtci_ctl_trace_cum(a, t), 1e-3, "at %lld",
+				   (long long)t);
+	rtci_ctl_trace_destroy(a);
+	rtci_ctl_trace_destroy(b);
+}
+
 Test(trace, malformed_lines_name_file_and_line)
 {
 	parse_fails("1\n2\nabc\n", -RTCI_ERR_CTL_TRACE_SYNTAX, "bad.up:3:");
@@ -135,7 +160,7 @@ Test(trace, finish_inverts_cumulative)
 Test(trace, finish_saturates_on_a_trace_of_almost_no_capacity)
 {
 	/* found by fuzz_control_parse: 1e-12 Mbit/s put the finish ~10^21 ns away (overflow) */
-	struct rtci_ctl_trace *t = parse_ok("1 1E-12\n");
+	struct rtci_ctl_trace *t = parse_ok("0 0\n1 1E-12\n");
 	int64_t f = rtci_ctl_trace_finish(t, 0, 1e6);
 	cr_assert_eq(f, RTCI_CTL_TRACE_NEVER);
 	cr_assert_eq(rtci_ctl_trace_finish(t, RTCI_CTL_TRACE_NEVER + 5, 1e6), RTCI_CTL_TRACE_NEVER + 5);
