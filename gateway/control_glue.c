@@ -51,6 +51,13 @@ int gw_ctl_table_from_model(const struct rtci_model *m, struct rtci_ctl_table *t
 					   : 0.5 + 0.49 * sqrt((double)s->c * bits / (16.0 * g->stem_out));
 	}
 	t->clio.L = 255;
+	/* With a local exit the controller may tell the device to answer by itself (a dead link) */
+	const struct rtci_local_exit *le = rtci_model_local_exit(m);
+	if (le) {
+		t->local.present = true;
+		t->local.accuracy = le->accuracy;
+		t->local.ms = le->ms;
+	}
 	return 0;
 }
 
@@ -208,7 +215,11 @@ long gw_ctl_on_frame(struct gw_device *d, const struct gw_tenant *tn, const stru
 	d->setup = h->setup_id;
 	if (h->seq > d->last_frame_seq)
 		d->last_frame_seq = h->seq;
-	rtci_ctl_cmd_seen(&d->cmd, h->seq, h->setup_id);
+	/* A frame under a "local" step is the device's probe: the local step is in force. */
+	unsigned seen = h->setup_id;
+	if (d->cmd.count && rtci_ctl_plan_setup(&d->cmd.told, h->seq, seen) == RTCI_CTL_LOCAL)
+		seen = RTCI_CTL_LOCAL;
+	rtci_ctl_cmd_seen(&d->cmd, h->seq, seen);
 
 	/* Decide for the first frame a command sent now can still reach before its capture: at
 	 * least one frame on, more when this frame took longer than that to arrive (the frames in
@@ -220,7 +231,7 @@ long gw_ctl_on_frame(struct gw_device *d, const struct gw_tenant *tn, const stru
 	struct rtci_ctl_cmd_at at = {
 		.seq = rel + margin, .capture_ns = capture_ns ? capture_ns + margin * period_ns : 0,
 		.frame = h->seq + margin, .now_ns = (int64_t)now_us * 1000,
-		.max_steps = RTCI_PROTO_MAX_PLAN, .seen = true, .seen_frame = h->seq, .seen_setup = h->setup_id,
+		.max_steps = RTCI_PROTO_MAX_PLAN, .seen = true, .seen_frame = h->seq, .seen_setup = seen,
 	};
 	return decide_and_command(d, tn, &at, buf, cap);
 }
