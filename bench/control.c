@@ -7,21 +7,16 @@
 #include <time.h>
 #include <math.h>
 
+#include "common/clock.h"
+#include "common/hash.h"
 #include "control/control.h"
 #include "bench_util.h"
 
 static uint64_t rng = 99;
 static double urand(void)
 {
-	rng = rtci_ctl_mix64(rng);
+	rng = rtci_mix64(rng);
 	return (double)(rng >> 11) * 0x1.0p-53;
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
 #define NSTATE 20000
@@ -47,11 +42,11 @@ int main(int argc, char **argv)
 		m.fps = atof(argv[a + 1]);
 		struct rtci_ctl_policy_cfg ce = { .kind = RTCI_CTL_MPC }, cf = { .kind = RTCI_CTL_FASTMPC };
 		struct rtci_ctl_policy *pe, *pf;
-		double t0 = now_ns();
+		double t0 = (double)rtci_mono_ns();
 		if (rtci_ctl_policy_create(&tab, &m, &ce, &pe) ||
 		    rtci_ctl_policy_create(&tab, &m, &cf, &pf))
 			return 1;
-		double build_ms = (now_ns() - t0) * 1e-6;
+		double build_ms = ((double)rtci_mono_ns() - t0) * 1e-6;
 		uint8_t fid[RTCI_CTL_MAX_SETUPS];
 		unsigned nf = rtci_ctl_policy_frontier(pe, fid, RTCI_CTL_MAX_SETUPS);
 		/* states: bandwidth log-uniform 80 kbit/s .. 80 Mbit/s, backlog up to 1.2 x what the
@@ -67,9 +62,9 @@ int main(int argc, char **argv)
 		unsigned agree = 0;
 		volatile int sink = 0;
 		for (int i = 0; i < NSTATE; i++) {
-			double s = now_ns();
+			double s = (double)rtci_mono_ns();
 			int x = rtci_ctl_solve_exact(pe, bw[i], bl[i], prev[i], NULL, NULL);
-			tex[i] = now_ns() - s;
+			tex[i] = (double)rtci_mono_ns() - s;
 			int y = rtci_ctl_solve_fast(pf, bw[i], bl[i], prev[i]);
 			agree += x == y;
 			sink += x;
@@ -77,10 +72,10 @@ int main(int argc, char **argv)
 		qsort(tex, NSTATE, sizeof(double), bench_cmp_double);
 		double fast[REPS];
 		for (int r = 0; r < REPS; r++) {
-			double s = now_ns();
+			double s = (double)rtci_mono_ns();
 			for (int i = 0; i < NSTATE; i++)
 				sink += rtci_ctl_solve_fast(pf, bw[i], bl[i], prev[i]);
-			fast[r] = (now_ns() - s) / NSTATE;
+			fast[r] = ((double)rtci_mono_ns() - s) / NSTATE;
 		}
 		qsort(fast, REPS, sizeof(double), bench_cmp_double);
 		printf("%s,%g,%u,%u,%zu,%zu,%.1f,%.3f,%.3f,%.4f,%.4f\n", tab.name, m.fps, tab.n, nf,

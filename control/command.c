@@ -1,6 +1,6 @@
 /* What the gateway tells a device, and when: the controller's plan turned into commands. The
  * gateway and rtci-sim share it, so that the simulator's devices hear exactly what live ones do. */
-#include "control/control.h"
+#include "control/policy.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* Internal to control/: what its parsers share — error text and whole-file reads. Not part of
- * the public API (control/control.h). */
+ * the public API (the headers of control/). */
 #ifndef RTCI_CONTROL_CTL_IO_H
 #define RTCI_CONTROL_CTL_IO_H
 

@@ -1,5 +1,5 @@
 /* Bandwidth estimators over per-frame throughput samples. */
-#include "control/control.h"
+#include "control/policy.h"
 
 void rtci_ctl_est_init(struct rtci_ctl_est *e, unsigned k)
 {

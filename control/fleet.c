@@ -1,7 +1,7 @@
 /* Fleet files: rtci-fleet's per-device CSV read back as (trace, start offset) runs, so rtci-sim
  * can predict the fleet that actually ran. The file is untrusted input: every line is bounded,
  * every field checked, and a bad file is refused with its line number. */
-#include "control/control.h"
+#include "control/trace.h"
 #include "control/ctl_io.h"
 
 #include <errno.h>

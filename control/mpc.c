@@ -1,7 +1,7 @@
 /* Policies: the MPC (exact branch-and-bound solver and table-driven fast path), rate-based,
  * buffer-based, fixed, and the setup choices of the SPINN-like and CLIO-like baselines, plus the
  * per-device controller state the gateway keeps. */
-#include "control/control.h"
+#include "control/policy.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,6 +1,7 @@
 /* rtci-sim: trace-driven simulation of policies x traces x deadlines x frame rates x setup tables.
  * Each device runs on its own trace from a seeded random offset. Writes per-run and summary CSV
  * (and per-frame CSV on request) and prints a summary table per configuration. */
+#include "common/hash.h"
 #include "control/control.h"
 
 #include <dirent.h>
@@ -450,7 +451,7 @@ int main(int argc, char **argv)
 		for (unsigned ti = 0; ti < ntr; ti++)
 			for (unsigned run = 0; run < opt.runs; run++) {
 				const char *tn = rtci_ctl_trace_name(traces[ti]);
-				uint64_t h = rtci_ctl_mix64(opt.seed ^ fnv(tn) ^ rtci_ctl_mix64(run + 1));
+				uint64_t h = rtci_mix64(opt.seed ^ fnv(tn) ^ rtci_mix64(run + 1));
 				runs[nruns++] = (struct simrun){
 					.ti = ti, .run = run,
 					.off = (int64_t)(h % (uint64_t)rtci_ctl_trace_period_ns(traces[ti])),
@@ -536,12 +537,12 @@ int main(int argc, char **argv)
 					unsigned ti = runs[ri].ti, run = runs[ri].run;
 					int64_t off = runs[ri].off;
 					const char *tn = rtci_ctl_trace_name(traces[ti]);
-					uint64_t h = rtci_ctl_mix64(opt.seed ^ fnv(tn) ^
-								    rtci_ctl_mix64(run + 1));
+					uint64_t h = rtci_mix64(opt.seed ^ fnv(tn) ^
+								    rtci_mix64(run + 1));
 					struct rtci_ctl_sim_cfg sc = {
 						.trace = traces[ti], .table = &tab, .model = &m,
 						.offset_ns = off, .frames = frames,
-						.seed = rtci_ctl_mix64(h),
+						.seed = rtci_mix64(h),
 						.report_ns = llround(opt.report_ms * 1e6),
 						.report_gap_ns = llround(opt.report_gap_ms * 1e6),
 						.admit = opt.admit,

@@ -3,20 +3,13 @@
  * sent FIFO on an uplink whose capacity follows the trace; the gateway learns about a frame when
  * its last byte arrives (half the propagation later) and its decision reaches the device half the
  * propagation after that. */
-#include "control/control.h"
+#include "common/hash.h"
+#include "control/sim.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-uint64_t rtci_ctl_mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
 
 struct sent {
 	int64_t ready, finish, first;
@@ -54,7 +47,7 @@ static void finish_result(struct rtci_ctl_sim_result *res, unsigned frames, doub
 static int spinn_exits(const struct rtci_ctl_sim_cfg *cfg, const struct rtci_ctl_table *tab,
 		       unsigned k)
 {
-	uint64_t u = rtci_ctl_mix64(cfg->seed ^ rtci_ctl_mix64((uint64_t)k + 1));
+	uint64_t u = rtci_mix64(cfg->seed ^ rtci_mix64((uint64_t)k + 1));
 	return (double)(u >> 11) * 0x1.0p-53 < tab->spinn.coverage;
 }
 

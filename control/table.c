@@ -1,6 +1,6 @@
 /* Setup tables: a small JSON file (docs/control.md) or the setups of a model file's metadata
  * (docs/model-format.md). */
-#include "control/control.h"
+#include "control/table.h"
 #include "control/ctl_io.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* Bandwidth traces as a piecewise-linear cumulative capacity C(t) over one period, looping.
  * Queries are a binary search over the breakpoints: O(log n). */
-#include "control/control.h"
+#include "control/trace.h"
 #include "control/ctl_io.h"
 
 #include <ctype.h>

@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "control/policy.h"
 #include "dataplane/auth.h"
 #include "dataplane/protocol.h"
 #include "edge/pacer.h"

@@ -5,10 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* CLOCK_MONOTONIC in ns. */
-int64_t rtci_edge_now_ns(void);
-/* CLOCK_REALTIME in us (first frame sequence of a device without persistent state). */
-uint64_t rtci_edge_realtime_us(void);
+#include "common/clock.h"
+
+/* The monotonic clock as the devices count time: signed nanoseconds. */
+static inline int64_t rtci_edge_now_ns(void)
+{
+	return (int64_t)rtci_mono_ns();
+}
 /* "a.b.c.d:port" -> ip (static buffer of cap bytes) and port. 0 or -EINVAL. */
 int rtci_edge_parse_hostport(const char *s, char *ip, size_t cap, uint16_t *port);
 /* 64 hex characters -> 32 bytes. 0 or -EINVAL. */

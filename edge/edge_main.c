@@ -556,7 +556,7 @@ int main(int argc, char **argv)
 		if (s != o->setup)
 			dc.setups[dc.n_setups++] = (uint16_t)s;
 	e.t0 = rtci_edge_now_ns();
-	if ((rc = rtci_dev_init(&e.dev, &dc, 0, rtci_edge_realtime_us(), trace,
+	if ((rc = rtci_dev_init(&e.dev, &dc, 0, rtci_real_us(), trace,
 				(int64_t)(o->trace_offset_s * 1e9)))) {
 		fprintf(stderr, "rtci-edge: device: %s\n", rtci_strerror(rc));
 		return 1;

@@ -436,7 +436,7 @@ static void on_datagram(void *user, const uint8_t *data, size_t len)
 			atomic_fetch_add_explicit(&w->c.hits, 1, memory_order_relaxed);
 		}
 	} else if (kind == RTCI_DEV_EV_HELLO_ACK) {
-		d->session_at_us = rtci_edge_realtime_us();
+		d->session_at_us = rtci_real_us();
 		if (d->dev.st.hello_acks == 1)
 			atomic_fetch_add_explicit(&w->c.active, 1, memory_order_relaxed);
 	}
@@ -1125,7 +1125,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	uint64_t seq_base = rtci_edge_realtime_us();
+	uint64_t seq_base = rtci_real_us();
 	int probe = rtci_local_probe_setup(f->m);
 	for (uint32_t g = 0; g < o->devices; g++) {
 		struct fdev *d = device_at(f, g);

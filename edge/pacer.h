@@ -1,7 +1,7 @@
 /* Trace-driven virtual uplink queue of one device.
  *
  * A device's datagrams leave in FIFO order over an emulated link whose capacity follows a
- * bandwidth trace (control/control.h: cumulative capacity, looping). A datagram of n bytes that
+ * bandwidth trace (control/trace.h: cumulative capacity, looping). A datagram of n bytes that
  * reaches the head of the queue at time t leaves when the link has carried n more bytes, i.e. at
  * rtci_ctl_trace_finish(t, n); the tools hand it to the socket at that moment, so one machine
  * reproduces the trace's delays. A frame is admitted only when its last byte can leave by its
@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "control/control.h"
+#include "control/trace.h"
 
 struct rtci_pacer {
 	const struct rtci_ctl_trace *trace; /* NULL: unlimited link */

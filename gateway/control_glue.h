@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "control/control.h"
+#include "control/policy.h"
 #include "dataplane/protocol.h"
 #include "gateway/tenants.h"
 #include "inference/model.h"

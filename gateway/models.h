@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "control/control.h"
+#include "control/table.h"
 #include "gateway/config.h"
 #include "gateway/costmodel.h"
 #include "inference/model.h"

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "control/control.h"
+#include "control/policy.h"
 #include "dataplane/auth.h"
 #include "dataplane/port.h"
 #include "gateway/admission.h"

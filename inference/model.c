@@ -1,6 +1,7 @@
 /* Model file: mmap, JSON header (jansson), validation against the geometry, and a writer for
  * synthesized models. See docs/model-format.md. */
 #include "inference/model.h"
+#include "common/hash.h"
 #include "common/rtci_error.h"
 
 #include <errno.h>
@@ -889,10 +890,7 @@ struct rng { uint64_t s; };
 
 static uint64_t rng_next(struct rng *r)
 {
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);   /* splitmix64 */
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return rtci_splitmix64(&r->s);
 }
 
 static double rng_uniform(struct rng *r) { return ((double)(rng_next(r) >> 11) + 0.5) / 9007199254740992.0; }

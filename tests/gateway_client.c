@@ -13,6 +13,7 @@
  *     frames at ~50/s for 3 s while the gateway is stopped (drain).
  *
  * Exit status 0 on success, 1 on failure. */
+#include "common/clock.h"
 #include "common/rtci_error.h"
 #include "dataplane/auth.h"
 #include "dataplane/protocol.h"
@@ -36,13 +37,6 @@ static struct rtci_tail *tail;
 static struct rtci_codec *codec;
 static int ph, pw, pc;
 static uint8_t tkey[3][32]; /* tenant 1, tenant 2, device 100 of tenant 1 */
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static int hex_key(const char *s, uint8_t k[32])
 {
@@ -158,8 +152,8 @@ static void dev_close(struct device *d)
 
 static void pump(struct device *d, int ms)
 {
-	uint64_t until = now_us() + (uint64_t)ms * 1000;
-	while (now_us() < until)
+	uint64_t until = rtci_mono_us() + (uint64_t)ms * 1000;
+	while (rtci_mono_us() < until)
 		if (rtci_uplink_recv(d->u, on_dgram, d, 50) < 0)
 			break;
 }
@@ -170,17 +164,17 @@ static int hello(struct device *d, int wait_ms)
 	randombytes_buf(&d->nonce, sizeof(d->nonce));
 	d->acked = 0;
 	struct rtci_proto_frame_info info = { .tenant_id = d->tenant, .device_id = d->id,
-					      .seq = d->nonce, .capture_us = now_us() };
+					      .seq = d->nonce, .capture_us = rtci_mono_us() };
 	struct rtci_proto_hello h = { .model_id = 0, .fps_milli = 10000, .deadline_us = 1000000,
 				      .max_frag_size = RTCI_PROTO_DEFAULT_FRAG, .n_setups = 0 };
 	long n = rtci_proto_encode_hello(buf, sizeof(buf), &info, &h, d->key);
 	struct iovec iov = { buf, (size_t)n };
 	/* the first datagram may wait for ARP: send until acknowledged */
-	uint64_t until = now_us() + (uint64_t)wait_ms * 1000;
-	while (!d->acked && now_us() < until) {
+	uint64_t until = rtci_mono_us() + (uint64_t)wait_ms * 1000;
+	while (!d->acked && rtci_mono_us() < until) {
 		rtci_uplink_send(d->u, &iov, 1, 1000);
-		uint64_t step = now_us() + 300000;
-		while (!d->acked && now_us() < step)
+		uint64_t step = rtci_mono_us() + 300000;
+		while (!d->acked && rtci_mono_us() < step)
 			rtci_uplink_recv(d->u, on_dgram, d, 50);
 	}
 	if (d->acked && d->next_seq < d->ack.min_frame_seq)
@@ -245,7 +239,7 @@ static int send_frame(struct device *d, int setup, uint32_t image_seed, uint32_t
 	struct rtci_proto_frame_info info = { .tenant_id = d->tenant, .device_id = d->id,
 					      .seq = e->seq, .setup_id = (uint16_t)setup,
 					      .backlog_bytes = backlog,
-					      .capture_us = capture_override ? capture_override : now_us() };
+					      .capture_us = capture_override ? capture_override : rtci_mono_us() };
 	struct rtci_proto_datagram out[16];
 	for (int i = 0; i < 16; i++)
 		out[i] = (struct rtci_proto_datagram){ d->last[i], sizeof(d->last[i]), 0 };
@@ -293,12 +287,12 @@ static int check_results(struct device *d, const char *who)
 
 static void wait_results(struct device *d, int ms)
 {
-	uint64_t until = now_us() + (uint64_t)ms * 1000;
+	uint64_t until = rtci_mono_us() + (uint64_t)ms * 1000;
 	for (;;) {
 		int missing = 0;
 		for (int i = 0; i < d->nex && i < MAX_FRAMES; i++)
 			missing += d->ex[i].got == 0;
-		if (!missing || now_us() >= until)
+		if (!missing || rtci_mono_us() >= until)
 			return;
 		rtci_uplink_recv(d->u, on_dgram, d, 50);
 	}
@@ -344,7 +338,7 @@ static int phase1(void)
 	dev_open(&bad, 1, 3, NULL);
 	uint8_t buf[256];
 	struct rtci_proto_frame_info info = { .tenant_id = 99, .device_id = 1, .seq = 7,
-					      .capture_us = now_us() };
+					      .capture_us = rtci_mono_us() };
 	struct rtci_proto_hello h = { .max_frag_size = 1400 };
 	long n = rtci_proto_encode_hello(buf, sizeof(buf), &info, &h, bad.key);
 	struct iovec iov = { buf, (size_t)n };
@@ -512,9 +506,9 @@ static int phase3(void)
 		FAIL("device 1/6: no hello-ack");
 		return failed;
 	}
-	uint64_t until = now_us() + 3000000;
+	uint64_t until = rtci_mono_us() + 3000000;
 	int sent = 0;
-	while (now_us() < until) {
+	while (rtci_mono_us() < until) {
 		d.nex = 0; /* results are not checked here */
 		send_frame(&d, d.ack.initial_setup_id, (uint32_t)sent, 0);
 		sent++;

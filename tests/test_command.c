@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "control/control.h"
+#include "control/policy.h"
 
 #define MS 1000000LL
 

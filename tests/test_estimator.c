@@ -1,7 +1,7 @@
 /* Bandwidth estimators on hand-made samples. */
 #include <criterion/criterion.h>
 
-#include "control/control.h"
+#include "control/policy.h"
 
 Test(estimator, empty_predicts_zero)
 {

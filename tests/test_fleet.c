@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/rtci_error.h"
-#include "control/control.h"
+#include "control/trace.h"
 
 static const char *const names[] = { "ATT-LTE-driving-2016.up", "norway_bus_14" };
 

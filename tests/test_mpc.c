@@ -5,12 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
 #include "control/control.h"
 
 static uint64_t rng = 12345;
 static double urand(void)
 {
-	rng = rtci_ctl_mix64(rng);
+	rng = rtci_mix64(rng);
 	return (double)(rng >> 11) * 0x1.0p-53;
 }
 

@@ -4,12 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
 #include "control/control.h"
 
 static uint64_t rng = 777;
 static double urand(void)
 {
-	rng = rtci_ctl_mix64(rng);
+	rng = rtci_mix64(rng);
 	return (double)(rng >> 11) * 0x1.0p-53;
 }
 
@@ -266,7 +267,7 @@ static void bound_holds(const struct rtci_ctl_table *tab, const struct rtci_ctl_
 	struct rtci_ctl_sim_cfg sc = {
 		.trace = tr, .table = tab, .model = &m, .frames = (unsigned)(15 * fps),
 		.offset_ns = (int64_t)(urand() * (double)rtci_ctl_trace_period_ns(tr)),
-		.seed = rtci_ctl_mix64((uint64_t)(urand() * 1e9)), .report_ns = 1000000000,
+		.seed = rtci_mix64((uint64_t)(urand() * 1e9)), .report_ns = 1000000000,
 		.report_gap_ns = 100000000, .admit = admit, .decide = RTCI_CTL_DECIDE_GATEWAY,
 	};
 	struct rtci_ctl_sim_result orc;

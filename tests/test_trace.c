@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "control/control.h"
+#include "control/trace.h"
 
 static struct rtci_ctl_trace *parse_ok(const char *text)
 {
