@@ -3,7 +3,7 @@
  *   rtci-model info FILE
  *   rtci-model synth --geometry mnv2-224|fmnist --seed N -o FILE
  *   rtci-model run FILE --setup C,L [--images IDX[.gz] --labels IDX[.gz]] [--batch B] [--limit N]
- *                  [--threads T] [--mode folded|mixed]
+ *                  [--threads T] [--mode affine|folded]
  *
  * `run` feeds real images through head -> codec (encode + decode) -> tail and prints top-1
  * accuracy and the codec's mean bytes per frame. Images are 8-bit gray IDX files (Fashion-MNIST);
@@ -28,7 +28,7 @@ static int usage(void)
 		"usage: rtci-model info FILE\n"
 		"       rtci-model synth --geometry mnv2-224|fmnist --seed N -o FILE\n"
 		"       rtci-model run FILE --setup C,L [--images IDX --labels IDX] [--batch B] [--limit N]\n"
-		"                      [--threads T] [--mode folded|mixed]\n");
+		"                      [--threads T] [--mode affine|folded]\n");
 	return 2;
 }
 
@@ -156,7 +156,7 @@ static int cmd_run(int argc, char **argv)
 			threads = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc) {
 			i++;
-			mode = strcmp(argv[i], "mixed") == 0 ? RTCI_TAIL_MIXED
+			mode = strcmp(argv[i], "affine") == 0 ? RTCI_TAIL_AFFINE
 				: strcmp(argv[i], "folded") == 0 ? RTCI_TAIL_FOLDED : (enum rtci_tail_mode)-1;
 			if ((int)mode < 0)
 				return usage();
@@ -272,7 +272,7 @@ static int cmd_run(int argc, char **argv)
 	       rtci_codec_raw_size(d.c, d.levels, d.height, d.width));
 	printf("time per frame: head %.3f ms, codec %.3f ms, tail %.3f ms (batch %d, %d thread%s, tail mode %s)\n",
 	       1e3 * t_head / frames, 1e3 * t_codec / frames, 1e3 * t_tail / frames, batch, threads,
-	       threads == 1 ? "" : "s", rtci_tail_mode(tail) == RTCI_TAIL_MIXED ? "mixed" : "folded");
+	       threads == 1 ? "" : "s", rtci_tail_mode(tail) == RTCI_TAIL_AFFINE ? "affine" : "folded");
 	status = 0;
 out:
 	free(in);
