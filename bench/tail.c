@@ -73,22 +73,22 @@ static double measure(struct rtci_tail *t, enum rtci_tail_mode mode, int n, cons
 	return bench_median(v, runs < 32 ? runs : 32);
 }
 
-/* Two modes timed alternately (A, B, A, B, ...) so that load changes hit both alike: medians of
- * each and the median of the per-pair ratios B/A. */
+/* Two modes timed alternately, one batch each (A, B, A, B, ...), so that load changes on a shared
+ * machine hit both alike: medians of each and the median of the per-pair ratios B/A over 3 x runs
+ * pairs (at most 32). */
 static void measure_pair(struct rtci_tail *ta, enum rtci_tail_mode ma, struct rtci_tail *tb,
 			 enum rtci_tail_mode mb, int n, const float *x, const int *ids, float *lg, int runs,
 			 double *a, double *b, double *ratio)
 {
 	double va[32], vb[32], vr[32];
-	int ia = warm_iters(ta, ma, n, x, ids, lg), ib = warm_iters(tb, mb, n, x, ids, lg);
-	int k = runs < 32 ? runs : 32;
-	if (!ia || !ib) {
+	int k = 3 * runs < 32 ? 3 * runs : 32;
+	if (!warm_iters(ta, ma, n, x, ids, lg) || !warm_iters(tb, mb, n, x, ids, lg)) {
 		*a = *b = *ratio = -1;
 		return;
 	}
 	for (int r = 0; r < k; r++) {
-		va[r] = rate(ta, ma, n, x, ids, lg, ia);
-		vb[r] = rate(tb, mb, n, x, ids, lg, ib);
+		va[r] = rate(ta, ma, n, x, ids, lg, 1);
+		vb[r] = rate(tb, mb, n, x, ids, lg, 1);
 		vr[r] = vb[r] / va[r];
 	}
 	*a = bench_median(va, k);
@@ -255,7 +255,7 @@ int main(int argc, char **argv)
 					     &f, &a, &r);
 				printf("  batch %d, %2d setup%s: folded %8.1f img/s, affine %8.1f img/s, affine/folded "
 				       "%.3f (median of %d alternating pairs; goal >= 0.97)\n", mix_batch, mixes[k],
-				       mixes[k] > 1 ? "s" : " ", f, a, r, runs);
+				       mixes[k] > 1 ? "s" : " ", f, a, r, 3 * runs < 32 ? 3 * runs : 32);
 				if (out) {
 					fprintf(out, "mix,%d,%d,folded,%d,%.2f,%.2f\n", threads[ti], mix_batch, mixes[k], f,
 						f * gflop_img);
