@@ -52,8 +52,9 @@ struct rtci_engine_config {
 			       the BN multiply costs most; 0 = RTCI_TAIL_DEFAULT_SETUP_BYTES, < 0 none */
 };
 
-/* 1 MB per setup holds the depthwise and small 1x1 layers of mnv2-224 at 112x112 to 14x14 (0.9 MB
- * of its 8.8 MB of weights), where the multiply post-op costs most; see bench/tail. */
+/* 1 MB per setup holds the mnv2-224 layers where the multiply post-op costs most per weight byte
+ * (depthwise and small 1x1, 112x112 to 14x14): 0.98 MB of its 8.95 MB in oneDNN's layouts, 74 MB
+ * with all 50 setups ready against 464 MB folded, same speed within noise; see bench/tail. */
 #define RTCI_TAIL_DEFAULT_SETUP_BYTES (1L << 20)
 
 /* Measured with bench/tail on this project's 2-core machine (1 and 2 threads): one frame at a time
