@@ -1,6 +1,7 @@
-/* Tail throughput of the SW-CNN on oneDNN: images/s per (threads, batch), the two ways of running
- * BatchNorm over batches that mix setups, achieved GFLOP/s, this machine's sgemm peak from the
- * same run, and the memory of a loaded model with every setup ready.
+/* Tail throughput of the SW-CNN on oneDNN: images/s per (threads, batch), the two ways of applying
+ * a setup's BatchNorm (shared weights + affine post-ops against per-setup folded weights, timed
+ * alternately in the same run), achieved GFLOP/s, this machine's sgemm peak from the same run, and
+ * the memory of a loaded model with every setup ready in each mode.
  *   rtci-bench-tail --model FILE [--batches 1,8,32,64] [--threads 1,2] [--runs 5] [--csv FILE]
  *                   [--mix-batch 32] [--no-mix] [--sub-batches 1,2,4,8,16,32] [--no-sub]
  * CSV rows: kind,threads,batch,mode,mix,median_img_s,gflops */
@@ -12,17 +13,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/rtci_error.h"
 #include "inference/engine.h"
 #include "inference/model.h"
 #include "bench_util.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static long rss_kb(void)
 {
@@ -37,25 +32,90 @@ static long rss_kb(void)
 	return kb;
 }
 
+/* Warms up and returns how many back-to-back batches make ~0.2 s (0 on a failed run). */
+static int warm_iters(struct rtci_tail *t, enum rtci_tail_mode mode, int n, const float *x, const int *ids,
+		      float *lg)
+{
+	for (int w = 0; w < 2; w++)
+		if (rtci_tail_run_mode(t, mode, n, x, ids, lg) != 0)
+			return 0;
+	double t0 = rtci_mono_s();
+	rtci_tail_run_mode(t, mode, n, x, ids, lg);
+	double one = rtci_mono_s() - t0;
+	return one > 0.2 ? 1 : (int)(0.2 / (one > 1e-6 ? one : 1e-6)) + 1;
+}
+
+static double rate(struct rtci_tail *t, enum rtci_tail_mode mode, int n, const float *x, const int *ids,
+		   float *lg, int iters)
+{
+	double t0 = rtci_mono_s();
+	for (int i = 0; i < iters; i++)
+		rtci_tail_run_mode(t, mode, n, x, ids, lg);
+	return (double)n * iters / (rtci_mono_s() - t0);
+}
+
 /* Median images/s of `runs` timed repeats, each at least ~0.2 s of back-to-back batches. */
 static double measure(struct rtci_tail *t, enum rtci_tail_mode mode, int n, const float *x, const int *ids,
 		      float *lg, int runs)
 {
 	double v[32];
-	for (int w = 0; w < 2; w++)
-		if (rtci_tail_run_mode(t, mode, n, x, ids, lg) != 0)
-			return -1;
-	double t0 = now_s();
-	rtci_tail_run_mode(t, mode, n, x, ids, lg);
-	double one = now_s() - t0;
-	int iters = one > 0.2 ? 1 : (int)(0.2 / (one > 1e-6 ? one : 1e-6)) + 1;
-	for (int r = 0; r < runs && r < 32; r++) {
-		t0 = now_s();
-		for (int i = 0; i < iters; i++)
-			rtci_tail_run_mode(t, mode, n, x, ids, lg);
-		v[r] = (double)n * iters / (now_s() - t0);
-	}
+	int iters = warm_iters(t, mode, n, x, ids, lg);
+	if (!iters)
+		return -1;
+	for (int r = 0; r < runs && r < 32; r++)
+		v[r] = rate(t, mode, n, x, ids, lg, iters);
 	return bench_median(v, runs < 32 ? runs : 32);
+}
+
+/* Two modes timed alternately, one batch each (A, B, A, B, ...), so that load changes on a shared
+ * machine hit both alike: medians of each and the median of the per-pair ratios B/A over 3 x runs
+ * pairs (at most 32). */
+static void measure_pair(struct rtci_tail *ta, enum rtci_tail_mode ma, struct rtci_tail *tb,
+			 enum rtci_tail_mode mb, int n, const float *x, const int *ids, float *lg, int runs,
+			 double *a, double *b, double *ratio)
+{
+	double va[32], vb[32], vr[32];
+	int k = 3 * runs < 32 ? 3 * runs : 32;
+	if (!warm_iters(ta, ma, n, x, ids, lg) || !warm_iters(tb, mb, n, x, ids, lg)) {
+		*a = *b = *ratio = -1;
+		return;
+	}
+	for (int r = 0; r < k; r++) {
+		va[r] = rate(ta, ma, n, x, ids, lg, 1);
+		vb[r] = rate(tb, mb, n, x, ids, lg, 1);
+		vr[r] = vb[r] / va[r];
+	}
+	*a = bench_median(va, k);
+	*b = bench_median(vb, k);
+	*ratio = bench_median(vr, k);
+}
+
+/* Loads a tail in `mode` with every setup ready, runs a batch of 32 mixing setups, prints what it
+ * holds. Returns the bytes the engine reports (weights, tables, activations). */
+static double memory_check(struct rtci_model *m, enum rtci_tail_mode mode, const float *x, float *lg)
+{
+	long rss0 = rss_kb();
+	struct rtci_tail *t;
+	struct rtci_engine_config cfg = { .threads = 1, .max_batch = 32, .mode = mode };
+	if (rtci_tail_create(m, &cfg, &t))
+		return -1;
+	for (int s = 0; s < rtci_model_setup_count(m); s++)
+		rtci_tail_prepare(t, s);
+	int all[32];
+	for (int i = 0; i < 32; i++)
+		all[i] = i % rtci_model_setup_count(m);
+	rtci_tail_run(t, 32, x, all, lg);
+	struct rtci_tail_stats st;
+	rtci_tail_stats(t, &st);
+	double engine = (double)(st.folded_bytes + st.shared_bytes + st.bn_table_bytes + st.activation_bytes);
+	printf("memory (%s), %d setups ready: model file %.1f MB (mmap), per-setup weights %.1f MB "
+	       "(%.2f MB each), shared weights %.1f MB, BN table %.2f MB, activations+scratch %.1f MB; "
+	       "engine total %.1f MB, process RSS grew %.1f MB\n",
+	       mode == RTCI_TAIL_AFFINE ? "affine" : "folded", st.ready_setups, st.model_bytes / 1e6,
+	       st.folded_bytes / 1e6, st.folded_bytes / 1e6 / rtci_model_setup_count(m), st.shared_bytes / 1e6,
+	       st.bn_table_bytes / 1e6, st.activation_bytes / 1e6, engine / 1e6, (rss_kb() - rss0) / 1e3);
+	rtci_tail_destroy(t);
+	return engine;
 }
 
 static double sgemm_peak(int threads, int runs)
@@ -71,13 +131,13 @@ static double sgemm_peak(int threads, int runs)
 	double v[32];
 	dnnl_sgemm('N', 'N', M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
 	for (int r = 0; r < runs && r < 32; r++) {
-		double t0 = now_s();
+		double t0 = rtci_mono_s();
 		int it = 0;
 		do {
 			dnnl_sgemm('N', 'N', M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
 			it++;
-		} while (now_s() - t0 < 0.2);
-		v[r] = 2.0 * M * N * K * it / (now_s() - t0) / 1e9;
+		} while (rtci_mono_s() - t0 < 0.2);
+		v[r] = 2.0 * M * N * K * it / (rtci_mono_s() - t0) / 1e9;
 	}
 	omp_set_num_threads(saved);
 	free(a); free(b); free(c);
@@ -136,36 +196,19 @@ int main(int argc, char **argv)
 	printf("model %s (%s), tail %.3f GFLOP per image, %d runs per point (medians)\n", model, g->name,
 	       gflop_img, runs);
 
-	/* memory with every setup ready */
+	/* memory with every setup ready, the default (affine) first: RSS only grows */
 	{
-		long rss0 = rss_kb();
-		struct rtci_tail *t;
-		struct rtci_engine_config cfg = { .threads = 1, .max_batch = 32 };
-		if (rtci_tail_create(m, &cfg, &t)) {
+		double af = memory_check(m, RTCI_TAIL_AFFINE, x, lg), fo = memory_check(m, RTCI_TAIL_FOLDED, x, lg);
+		if (af < 0 || fo < 0) {
 			fprintf(stderr, "tail create failed\n");
 			return 1;
 		}
-		for (int s = 0; s < rtci_model_setup_count(m); s++)
-			rtci_tail_prepare(t, s);
-		int all[64];
-		for (int i = 0; i < 32; i++)
-			all[i] = i % rtci_model_setup_count(m);
-		rtci_tail_run_mode(t, RTCI_TAIL_FOLDED, 32, x, all, lg);
-		rtci_tail_run_mode(t, RTCI_TAIL_MIXED, 32, x, all, lg);
-		struct rtci_tail_stats st;
-		rtci_tail_stats(t, &st);
-		printf("memory, %d setups ready, plans for batch 32 in both modes: model file %.1f MB (mmap), "
-		       "folded weights %.1f MB (%d setups x %.2f MB), shared weights %.1f MB, BN table %.2f MB, "
-		       "activations+scratch %.1f MB, plan buffers %.2f MB; process RSS grew %.1f MB\n",
-		       st.folded_setups, st.model_bytes / 1e6, st.folded_bytes / 1e6, st.folded_setups,
-		       st.folded_setups ? st.folded_bytes / 1e6 / st.folded_setups : 0.0, st.shared_bytes / 1e6,
-		       st.bn_table_bytes / 1e6, st.activation_bytes / 1e6, st.plan_bytes / 1e6,
-		       (rss_kb() - rss0) / 1e3);
-		if (out)
-			fprintf(out, "memory,1,32,all,%d,%.0f,%.0f\n", st.folded_setups,
-				(double)(st.folded_bytes + st.shared_bytes + st.bn_table_bytes + st.activation_bytes +
-					 st.plan_bytes), (double)st.model_bytes);
-		rtci_tail_destroy(t);
+		printf("memory with every setup ready: affine %.1f MB, folded %.1f MB (goal <= 100 MB)\n",
+		       af / 1e6, fo / 1e6);
+		if (out) {
+			fprintf(out, "memory,1,32,affine,%d,%.0f,%.0f\n", rtci_model_setup_count(m), af, 0.0);
+			fprintf(out, "memory,1,32,folded,%d,%.0f,%.0f\n", rtci_model_setup_count(m), fo, 0.0);
+		}
 	}
 
 	for (int ti = 0; ti < nt; ti++) {
@@ -187,36 +230,35 @@ int main(int argc, char **argv)
 			       ips * gflop_img, 100.0 * ips * gflop_img / peak);
 			if (out)
 				fprintf(out, "tail,%d,%d,%s,1,%.2f,%.2f\n", threads[ti], batches[bi],
-					rtci_tail_mode(t) == RTCI_TAIL_MIXED ? "mixed" : "folded", ips, ips * gflop_img);
+					rtci_tail_mode(t) == RTCI_TAIL_AFFINE ? "affine" : "folded", ips, ips * gflop_img);
 		}
 		if (do_mix) {
-			/* the two BN modes on whole batches (one pass of mix_batch frames), then the default */
-			struct rtci_tail *tw;
-			struct rtci_engine_config wc = cfg;
-			wc.sub_batch = mix_batch;
-			if (rtci_tail_create(m, &wc, &tw))
+			/* affine (shared weights) against folded per-setup weights, alternately timed */
+			struct rtci_tail *tf;
+			struct rtci_engine_config fc = cfg;
+			fc.mode = RTCI_TAIL_FOLDED;
+			if (rtci_tail_create(m, &fc, &tf))
 				return 1;
 			static const int mixes[3] = { 1, 3, 10 };
 			for (int k = 0; k < 3; k++) {
 				int ns = rtci_model_setup_count(m);
 				for (int i = 0; i < mix_batch; i++)
 					ids[i] = mixes[k] == 1 ? big : (i % mixes[k]) * (ns / mixes[k]);
-				double f = measure(tw, RTCI_TAIL_FOLDED, mix_batch, x, ids, lg, runs);
-				double q = measure(tw, RTCI_TAIL_MIXED, mix_batch, x, ids, lg, runs);
-				double d = measure(t, RTCI_TAIL_AUTO, mix_batch, x, ids, lg, runs);
-				printf("  batch %d, %2d setup%s, one pass: folded per setup %8.1f img/s, shared conv + "
-				       "per-sample BN %8.1f img/s (folded/mixed %.2fx); default (sub-batch %d) %8.1f img/s\n",
-				       mix_batch, mixes[k], mixes[k] > 1 ? "s" : " ", f, q, f / q, RTCI_TAIL_DEFAULT_SUB_BATCH, d);
+				double f, a, r;
+				measure_pair(tf, RTCI_TAIL_FOLDED, t, RTCI_TAIL_AFFINE, mix_batch, x, ids, lg, runs,
+					     &f, &a, &r);
+				printf("  batch %d, %2d setup%s: folded %8.1f img/s, affine %8.1f img/s, affine/folded "
+				       "%.3f (median of %d alternating pairs; goal >= 0.97)\n", mix_batch, mixes[k],
+				       mixes[k] > 1 ? "s" : " ", f, a, r, 3 * runs < 32 ? 3 * runs : 32);
 				if (out) {
 					fprintf(out, "mix,%d,%d,folded,%d,%.2f,%.2f\n", threads[ti], mix_batch, mixes[k], f,
 						f * gflop_img);
-					fprintf(out, "mix,%d,%d,mixed,%d,%.2f,%.2f\n", threads[ti], mix_batch, mixes[k], q,
-						q * gflop_img);
-					fprintf(out, "mix,%d,%d,default,%d,%.2f,%.2f\n", threads[ti], mix_batch, mixes[k], d,
-						d * gflop_img);
+					fprintf(out, "mix,%d,%d,affine,%d,%.2f,%.2f\n", threads[ti], mix_batch, mixes[k], a,
+						a * gflop_img);
+					fprintf(out, "mix,%d,%d,ratio,%d,%.4f,0\n", threads[ti], mix_batch, mixes[k], r);
 				}
 			}
-			rtci_tail_destroy(tw);
+			rtci_tail_destroy(tf);
 		}
 		rtci_tail_destroy(t);
 		/* how large a sub-batch a batch of mix_batch frames should run in */
@@ -226,10 +268,10 @@ int main(int argc, char **argv)
 				return 1;
 			for (int i = 0; i < mix_batch; i++)
 				ids[i] = big;
-			double ips = measure(t, RTCI_TAIL_FOLDED, mix_batch, x, ids, lg, runs);
+			double ips = measure(t, RTCI_TAIL_AUTO, mix_batch, x, ids, lg, runs);
 			printf("  batch %d in sub-batches of %2d: %8.1f img/s\n", mix_batch, subs[k], ips);
 			if (out)
-				fprintf(out, "sub,%d,%d,folded,%d,%.2f,%.2f\n", threads[ti], mix_batch, subs[k], ips,
+				fprintf(out, "sub,%d,%d,affine,%d,%.2f,%.2f\n", threads[ti], mix_batch, subs[k], ips,
 					ips * gflop_img);
 			rtci_tail_destroy(t);
 		}

@@ -43,7 +43,7 @@ static void thr_leave(struct thr_guard g)
 struct bn {
 	int c;
 	const float *gamma, *beta, *mean, *var;   /* mean/var: [slots, c] */
-	size_t off;                                /* offset into a setup's scale/shift row */
+	size_t off;                                /* offset into a setup's scale/pre row */
 };
 
 struct layer {
@@ -52,10 +52,12 @@ struct layer {
 	const float *w;       /* model weights, OIHW */
 	int bn;               /* index into bns */
 	bool relu6, residual;
-	int src, dst, tmp;    /* buffer ids; tmp: where the mixed path's residual conv writes */
+	int src, dst;         /* buffer ids */
 	dnnl_memory_desc_t wmd;   /* weights layout chosen once, shared by every plan */
 	bool wmd_set;
 	size_t w_off, b_off;  /* bytes into a weights block */
+	bool fold;            /* affine mode: folded per setup (a small layer with a large output) */
+	size_t pw_off, pb_off;    /* bytes into a setup's part block, when fold */
 };
 
 struct net {
@@ -72,6 +74,7 @@ struct net {
 	dnnl_memory_desc_t fc_wmd;
 	bool fc_wmd_set;
 	size_t block_bytes;   /* one weights block (all layers) */
+	size_t part_bytes;    /* one setup's part block (the fold layers of the affine mode) */
 };
 
 static int add_bn(struct net *n, const char *prefix, int c, int cap)
@@ -177,7 +180,6 @@ static int net_build(struct net *n, const struct rtci_model *m)
 			/* the buffer neither the block input nor the project's source */
 			int other = 3 - x - dwdst;
 			pl->dst = res ? x : other;
-			pl->tmp = other;
 			cur = pl->dst;
 			in = c;
 		}
@@ -243,7 +245,7 @@ fail:
 struct step {
 	dnnl_primitive_t prim;
 	int nargs;
-	dnnl_exec_arg_t args[6];
+	dnnl_exec_arg_t args[8];
 };
 
 struct bind {             /* a memory object whose handle lives in an executor buffer */
@@ -251,7 +253,7 @@ struct bind {             /* a memory object whose handle lives in an executor b
 	int buf;
 };
 
-struct wbind {            /* a weights/bias memory rebound to a setup's folded block */
+struct wbind {            /* a weights/bias memory rebound to a weights block */
 	dnnl_memory_t mem;
 	int layer;            /* -1: the classifier */
 	bool bias;
@@ -266,7 +268,7 @@ struct plan {
 	int nbinds, cap_binds;
 	struct bind *binds;
 	int nw;
-	struct wbind *wbinds;     /* folded mode: rebound per setup */
+	struct wbind *wbinds;     /* rebound when the block changes (folded: per setup) */
 	size_t need[NBUF];        /* bytes this plan needs in each executor buffer */
 	unsigned buf_gen;
 	/* per-frame input reorder */
@@ -274,10 +276,9 @@ struct plan {
 	dnnl_memory_t in_src, in_dst;
 	size_t in_frame_bytes;    /* bytes of one frame in the first layer's layout */
 	dnnl_memory_t logits_mem;
-	float *st;                /* mixed mode: per-sample scale rows then shift rows, [n][bn_total] */
-	dnnl_memory_t *st_mems;   /* per layer: scale, shift */
+	dnnl_memory_t *st_mems;   /* affine mode, per layer: the BN scale (post-op) and shift / scale (bias) */
 	int nst;
-	int folded_setup;         /* setup whose block the wbinds point at, -1 none */
+	int folded_setup;         /* setup the wbinds / st_mems point at, -1 none */
 	void *folded_block;
 };
 
@@ -292,9 +293,9 @@ struct rtci_tail {
 	struct rtci_engine_config cfg;
 	dnnl_engine_t eng;
 	dnnl_stream_t strm;
-	float *scale, *shift;     /* [setups][bn_total] */
+	float *scale, *pre;       /* [setups][bn_total]: BN scale, and BN shift / scale */
 	int n_setups;
-	void *shared;             /* unfolded weights (mixed path) */
+	void *shared;             /* unfolded weights (affine mode) */
 	void *fc;                 /* classifier weights in their layout, then bias */
 	size_t fc_w_bytes;
 	void *buf[NBUF];
@@ -306,6 +307,8 @@ struct rtci_tail {
 	int nplans;
 	struct folded *folds;
 	int nfolds;
+	void **parts;             /* affine mode: [setups] part blocks, built on first use */
+	int nparts;
 	uint64_t tick;
 	long plan_builds, fold_builds;
 };
@@ -327,7 +330,6 @@ static void plan_free(struct plan *p)
 	for (int i = 0; p->st_mems && i < p->nst; i++)
 		dnnl_memory_destroy(p->st_mems[i]);
 	free(p->st_mems);
-	free(p->st);
 	free(p->steps);
 	free(p->binds);
 	free(p->wbinds);
@@ -407,27 +409,6 @@ static dnnl_primitive_attr_t make_attr(bool sum, bool relu6, const dnnl_memory_d
 	return attr;
 }
 
-/* Binary primitive dst = op(src0, src1) with optional sum/clip post-ops. */
-static int add_binary(struct plan *p, dnnl_engine_t eng, dnnl_alg_kind_t alg, const dnnl_memory_desc_t *md0,
-		      dnnl_memory_t m0, const dnnl_memory_desc_t *md1, dnnl_memory_t m1,
-		      const dnnl_memory_desc_t *mdd, dnnl_memory_t md, bool sum, bool relu6)
-{
-	int rc = 0;
-	dnnl_binary_desc_t bd;
-	dnnl_primitive_desc_t pd = NULL;
-	dnnl_primitive_attr_t attr = make_attr(sum, relu6, NULL, NULL);
-	if (!attr)
-		return -ENOMEM;
-	DN(dnnl_binary_desc_init(&bd, alg, md0, md1, mdd));
-	DN(dnnl_primitive_desc_create(&pd, &bd, attr, eng, NULL));
-	dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC_0, m0 }, { DNNL_ARG_SRC_1, m1 }, { DNNL_ARG_DST, md } };
-	rc = plan_step(p, eng, pd, args, 3);
-fail:
-	dnnl_primitive_desc_destroy(pd);
-	dnnl_primitive_attr_destroy(attr);
-	return rc;
-}
-
 static int plan_build(struct rtci_tail *t, enum rtci_tail_mode mode, int N, struct plan **out)
 {
 	struct net *n = &t->net;
@@ -442,20 +423,13 @@ static int plan_build(struct rtci_tail *t, enum rtci_tail_mode mode, int N, stru
 	p->mode = mode;
 	p->n = N;
 	p->folded_setup = -1;
-	bool mixed = mode == RTCI_TAIL_MIXED;
+	bool affine = mode == RTCI_TAIL_AFFINE;
 	p->wbinds = calloc((size_t)n->nl * 2 + 2, sizeof(*p->wbinds));
 	p->st_mems = calloc((size_t)n->nl * 2, sizeof(*p->st_mems));
 	p->nst = n->nl * 2;
 	if (!p->wbinds || !p->st_mems) {
 		rc = -ENOMEM;
 		goto fail;
-	}
-	if (mixed) {
-		p->st = xalloc(2 * (size_t)N * n->bn_total * sizeof(float));
-		if (!p->st) {
-			rc = -ENOMEM;
-			goto fail;
-		}
 	}
 
 	dnnl_memory_desc_t cur_md, buf_md[3];   /* layout currently held by each buffer */
@@ -482,9 +456,14 @@ static int plan_build(struct rtci_tail *t, enum rtci_tail_mode mode, int N, stru
 		dnnl_convolution_desc_t cd;
 		dnnl_dims_t strides = { l->stride, l->stride }, pads = { l->pad, l->pad };
 		DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
-						      &src_md, &w_md, mixed ? NULL : &b_md, &dst_md,
-						      strides, pads, pads));
-		attr = make_attr(!mixed && l->residual, !mixed && l->relu6, NULL, NULL);
+						      &src_md, &w_md, &b_md, &dst_md, strides, pads, pads));
+		/* affine: (conv + shift / scale) * scale, the multiply a per-channel binary post-op (oneDNN
+		 * 2.6 has no output scales for f32 convolutions; one post-op costs less than two) */
+		dnnl_memory_desc_t ch_md;
+		dnnl_dims_t chd = { 1, l->out_c, 1, 1 };
+		DN(dnnl_memory_desc_init_by_tag(&ch_md, 4, chd, dnnl_f32, dnnl_nchw));
+		bool post = affine && !l->fold;
+		attr = make_attr(l->residual, l->relu6, post ? &ch_md : NULL, NULL);
 		if (!attr) {
 			rc = -ENOMEM;
 			goto fail;
@@ -526,53 +505,34 @@ static int plan_build(struct rtci_tail *t, enum rtci_tail_mode mode, int N, stru
 				p->need[l->src] = need;
 		}
 		dnnl_memory_t ms, mw, mb = NULL, mdst;
-		/* mixed + residual: the conv writes a scratch buffer; BN then sums into the input */
-		int conv_dst = mixed && l->residual ? l->tmp : l->dst;
-		if ((rc = plan_mem(p, eng, q_src, l->src, &ms)) || (rc = plan_mem(p, eng, q_dst, conv_dst, &mdst)))
+		if ((rc = plan_mem(p, eng, q_src, l->src, &ms)) || (rc = plan_mem(p, eng, q_dst, l->dst, &mdst)))
 			goto fail;
 		if (dnnl_memory_create(&mw, q_w, eng, DNNL_MEMORY_NONE) != dnnl_success) {
 			rc = -RTCI_ERR_ENGINE_DNNL;
 			goto fail;
 		}
 		p->wbinds[p->nw++] = (struct wbind){ mw, i, false };
-		if (!mixed) {
+		dnnl_exec_arg_t args[6] = { { DNNL_ARG_SRC, ms }, { DNNL_ARG_WEIGHTS, mw }, { DNNL_ARG_DST, mdst } };
+		int na = 3;
+		if (post) {
+			DN(dnnl_memory_create(&p->st_mems[2 * i], &ch_md, eng, DNNL_MEMORY_NONE));
+			DN(dnnl_memory_create(&p->st_mems[2 * i + 1], &b_md, eng, DNNL_MEMORY_NONE));
+			args[na++] = (dnnl_exec_arg_t){ DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+							p->st_mems[2 * i] };
+			args[na++] = (dnnl_exec_arg_t){ DNNL_ARG_BIAS, p->st_mems[2 * i + 1] };
+		} else {
 			if (dnnl_memory_create(&mb, &b_md, eng, DNNL_MEMORY_NONE) != dnnl_success) {
 				rc = -RTCI_ERR_ENGINE_DNNL;
 				goto fail;
 			}
 			p->wbinds[p->nw++] = (struct wbind){ mb, i, true };
-		}
-		dnnl_exec_arg_t args[5] = { { DNNL_ARG_SRC, ms }, { DNNL_ARG_WEIGHTS, mw }, { DNNL_ARG_DST, mdst } };
-		int na = 3;
-		if (mb)
 			args[na++] = (dnnl_exec_arg_t){ DNNL_ARG_BIAS, mb };
+		}
 		if ((rc = plan_step(p, eng, pd, args, na)))
 			goto fail;
 		cur_md = *q_dst;
 		dnnl_primitive_desc_destroy(pd);
 		pd = NULL;
-
-		if (mixed) {
-			/* y = conv * S[n, c] + T[n, c] (per sample), clip or sum as the layer needs */
-			dnnl_memory_desc_t st_md;
-			dnnl_dims_t std_ = { N, l->out_c, 1, 1 };
-			DN(dnnl_memory_desc_init_by_tag(&st_md, 4, std_, dnnl_f32, dnnl_nchw));
-			float *srow = p->st + 2 * (size_t)N * n->bns[l->bn].off;
-			DN(dnnl_memory_create(&p->st_mems[2 * i], &st_md, eng, srow));
-			DN(dnnl_memory_create(&p->st_mems[2 * i + 1], &st_md, eng, srow + (size_t)N * l->out_c));
-			dnnl_memory_t z0, z1, z2, zd;
-			if ((rc = plan_mem(p, eng, &cur_md, conv_dst, &z0)) ||
-			    (rc = plan_mem(p, eng, &cur_md, conv_dst, &z1)) ||
-			    (rc = plan_mem(p, eng, &cur_md, conv_dst, &z2)) ||
-			    (rc = plan_mem(p, eng, &cur_md, l->dst, &zd)))
-				goto fail;
-			if ((rc = add_binary(p, eng, dnnl_binary_mul, &cur_md, z0, &st_md, p->st_mems[2 * i],
-					     &cur_md, z1, false, false)))
-				goto fail;
-			if ((rc = add_binary(p, eng, dnnl_binary_add, &cur_md, z2, &st_md, p->st_mems[2 * i + 1],
-					     &cur_md, zd, l->residual, l->relu6)))
-				goto fail;
-		}
 		buf_md[l->dst] = cur_md;
 	}
 
@@ -658,6 +618,17 @@ static void layout_blocks(struct net *n)
 		off += align_up((size_t)l->out_c * sizeof(float));
 	}
 	n->block_bytes = off;
+	off = 0;
+	for (int i = 0; i < n->nl; i++) {
+		struct layer *l = &n->layers[i];
+		if (!l->fold)
+			continue;
+		l->pw_off = off;
+		off += align_up(dnnl_memory_desc_get_size(&l->wmd));
+		l->pb_off = off;
+		off += align_up((size_t)l->out_c * sizeof(float));
+	}
+	n->part_bytes = off;
 }
 
 static int ensure_buffers(struct rtci_tail *t, const struct plan *p)
@@ -714,7 +685,9 @@ static size_t max_layer_weights(const struct net *n)
 	return m;
 }
 
-static int fold_setup(struct rtci_tail *t, int setup, void *block)
+/* Folds a setup's BN into every layer (part = false: a full block) or into the fold layers only
+ * (part = true: a part block of the affine mode). */
+static int fold_setup(struct rtci_tail *t, int setup, void *block, bool part)
 {
 	struct net *n = &t->net;
 	float *tmp = malloc(max_layer_weights(n) * sizeof(float));
@@ -722,12 +695,16 @@ static int fold_setup(struct rtci_tail *t, int setup, void *block)
 		return -ENOMEM;
 	int rc = 0;
 	const float *sc = t->scale + (size_t)setup * n->bn_total;
-	const float *sh = t->shift + (size_t)setup * n->bn_total;
+	const float *pre = t->pre + (size_t)setup * n->bn_total;
 	for (int i = 0; i < n->nl && !rc; i++) {
 		const struct layer *l = &n->layers[i];
 		const struct bn *b = &n->bns[l->bn];
-		rc = put_weights(t, l, sc + b->off, tmp, (char *)block + l->w_off);
-		memcpy((char *)block + l->b_off, sh + b->off, (size_t)l->out_c * sizeof(float));
+		if (part && !l->fold)
+			continue;
+		rc = put_weights(t, l, sc + b->off, tmp, (char *)block + (part ? l->pw_off : l->w_off));
+		float *bias = (float *)((char *)block + (part ? l->pb_off : l->b_off));
+		for (int c = 0; c < l->out_c; c++)
+			bias[c] = (float)((double)pre[b->off + c] * sc[b->off + c]);
 	}
 	free(tmp);
 	return rc;
@@ -802,7 +779,7 @@ static int get_plan(struct rtci_tail *t, enum rtci_tail_mode mode, int N, struct
 	if (first)
 		layout_blocks(&t->net);
 	if ((rc = ensure_buffers(t, p)) || (rc = build_fc(t)) ||
-	    (mode == RTCI_TAIL_MIXED && (rc = build_shared(t)))) {
+	    (mode == RTCI_TAIL_AFFINE && (rc = build_shared(t)))) {
 		plan_free(p);
 		return rc;
 	}
@@ -841,7 +818,7 @@ static int get_folded(struct rtci_tail *t, int setup, void **block)
 		f = lru;
 	}
 	f->setup = -1;
-	int rc = fold_setup(t, setup, f->block);
+	int rc = fold_setup(t, setup, f->block, false);
 	if (rc)
 		return rc;
 	t->fold_builds++;
@@ -851,9 +828,33 @@ static int get_folded(struct rtci_tail *t, int setup, void **block)
 	return 0;
 }
 
-/* Runs plan p on frames[0..p->n-1]; setup_ids used by the mixed path; logits -> out. */
-static int plan_exec(struct rtci_tail *t, struct plan *p, const float *const *frames,
-		     const int *setup_ids, int setup, void *block, float *out)
+/* The part block of a setup (affine mode), NULL when no layer is folded per setup. */
+static int get_part(struct rtci_tail *t, int setup, void **block)
+{
+	*block = NULL;
+	if (!t->net.part_bytes || t->parts[setup]) {
+		*block = t->parts[setup];
+		return 0;
+	}
+	void *b = xalloc(t->net.part_bytes);
+	if (!b)
+		return -ENOMEM;
+	int rc = fold_setup(t, setup, b, true);
+	if (rc) {
+		free(b);
+		return rc;
+	}
+	t->fold_builds++;
+	t->parts[setup] = b;
+	t->nparts++;
+	*block = b;
+	return 0;
+}
+
+/* Runs plan p on frames[0..p->n-1], all of setup `setup`, with the weights in `block` (the
+ * setup's folded block, or in affine mode its part block next to the shared one); logits -> out. */
+static int plan_exec(struct rtci_tail *t, struct plan *p, const float *const *frames, int setup,
+		     void *block, float *out)
 {
 	struct net *n = &t->net;
 	plan_bind_buffers(t, p);
@@ -861,25 +862,27 @@ static int plan_exec(struct rtci_tail *t, struct plan *p, const float *const *fr
 		for (int i = 0; i < p->nw; i++) {
 			const struct wbind *wb = &p->wbinds[i];
 			void *h;
-			if (wb->layer < 0)
+			const struct layer *l = wb->layer < 0 ? NULL : &n->layers[wb->layer];
+			if (!l)
 				h = wb->bias ? (char *)t->fc + t->fc_w_bytes : t->fc;
+			else if (p->mode == RTCI_TAIL_FOLDED)
+				h = (char *)block + (wb->bias ? l->b_off : l->w_off);
+			else if (l->fold)
+				h = (char *)block + (wb->bias ? l->pb_off : l->pw_off);
 			else
-				h = (char *)block + (wb->bias ? n->layers[wb->layer].b_off : n->layers[wb->layer].w_off);
+				h = (char *)t->shared + l->w_off;
 			dnnl_memory_set_data_handle(wb->mem, h);
 		}
+		if (p->mode == RTCI_TAIL_AFFINE)
+			for (int i = 0; i < n->nl; i++) {
+				if (n->layers[i].fold)
+					continue;
+				size_t row = (size_t)setup * n->bn_total + n->bns[n->layers[i].bn].off;
+				dnnl_memory_set_data_handle(p->st_mems[2 * i], t->scale + row);
+				dnnl_memory_set_data_handle(p->st_mems[2 * i + 1], t->pre + row);
+			}
 		p->folded_setup = setup;
 		p->folded_block = block;
-	}
-	if (p->mode == RTCI_TAIL_MIXED) {
-		for (int b = 0; b < n->nbn; b++) {
-			const struct bn *bn = &n->bns[b];
-			float *srow = p->st + 2 * (size_t)p->n * bn->off, *trow = srow + (size_t)p->n * bn->c;
-			for (int j = 0; j < p->n; j++) {
-				size_t base = (size_t)setup_ids[j] * n->bn_total + bn->off;
-				memcpy(srow + (size_t)j * bn->c, t->scale + base, (size_t)bn->c * sizeof(float));
-				memcpy(trow + (size_t)j * bn->c, t->shift + base, (size_t)bn->c * sizeof(float));
-			}
-		}
 	}
 	char *in_base = t->buf[n->layers[0].src];
 	for (int j = 0; j < p->n; j++) {
@@ -899,6 +902,8 @@ static int plan_exec(struct rtci_tail *t, struct plan *p, const float *const *fr
 	return 0;
 }
 
+#define BN_SCALE_MIN 1e-20
+
 static void compute_bn_table(struct rtci_tail *t, const struct rtci_model *m)
 {
 	struct net *n = &t->net;
@@ -911,11 +916,48 @@ static void compute_bn_table(struct rtci_tail *t, const struct rtci_model *m)
 				size_t k = (size_t)slot * bn->c + c;
 				/* double for the fold, so the tail matches an unfolded reference closely */
 				double sc = (double)bn->gamma[c] / sqrt((double)bn->var[k] + (double)eps);
+				double sh = (double)bn->beta[c] - (double)bn->mean[k] * sc;
+				/* a zero scale (gamma 0) still carries the shift: (conv + sh/sc) * sc ~ sh */
+				if (fabs(sc) < BN_SCALE_MIN)
+					sc = sc < 0 ? -BN_SCALE_MIN : BN_SCALE_MIN;
 				t->scale[(size_t)s * n->bn_total + bn->off + c] = (float)sc;
-				t->shift[(size_t)s * n->bn_total + bn->off + c] =
-					(float)((double)bn->beta[c] - (double)bn->mean[k] * sc);
+				t->pre[(size_t)s * n->bn_total + bn->off + c] = (float)(sh / sc);
 			}
 		}
+	}
+}
+
+/* Affine mode: which layers get per-setup folded weights. The per-channel multiply costs about
+ * the same per output element everywhere, so it weighs most where a layer does little work per
+ * output (depthwise, 1x1 from few channels) and has a large output; such layers also have small
+ * weights. Takes layers by output elements per weight byte, largest first, each that still fits
+ * in `budget` bytes per setup (plain layout; oneDNN's padding adds a little). */
+static size_t fold_cost(const struct layer *l)
+{
+	return (size_t)l->out_c * ((size_t)(l->in_c / l->groups) * l->k * l->k + 1) * sizeof(float);
+}
+
+static double fold_gain(const struct layer *l)
+{
+	return (double)l->out_c * l->oh * l->ow / (double)fold_cost(l);
+}
+
+static void choose_folds(struct net *n, long budget)
+{
+	size_t used = 0;
+	for (;;) {
+		int best = -1;
+		for (int i = 0; i < n->nl; i++) {
+			const struct layer *l = &n->layers[i];
+			if (l->fold || budget <= 0 || used + fold_cost(l) > (size_t)budget)
+				continue;
+			if (best < 0 || fold_gain(l) > fold_gain(&n->layers[best]))
+				best = i;
+		}
+		if (best < 0)
+			return;
+		n->layers[best].fold = true;
+		used += fold_cost(&n->layers[best]);
 	}
 }
 
@@ -930,10 +972,12 @@ static void config_defaults(struct rtci_engine_config *c, const struct rtci_engi
 		c->plan_cache = 16;
 	if (c->folded_cache <= 0 || c->folded_cache > n_setups)
 		c->folded_cache = n_setups;
-	if (c->mode != RTCI_TAIL_FOLDED && c->mode != RTCI_TAIL_MIXED)
-		c->mode = RTCI_TAIL_FOLDED;
+	if (c->mode != RTCI_TAIL_FOLDED && c->mode != RTCI_TAIL_AFFINE)
+		c->mode = RTCI_TAIL_AFFINE;
 	if (c->sub_batch <= 0)
 		c->sub_batch = RTCI_TAIL_DEFAULT_SUB_BATCH;
+	if (c->setup_bytes == 0)
+		c->setup_bytes = RTCI_TAIL_DEFAULT_SETUP_BYTES;
 	if (c->sub_batch > c->max_batch)
 		c->sub_batch = c->max_batch;
 }
@@ -956,16 +1000,18 @@ int rtci_tail_create(const struct rtci_model *m, const struct rtci_engine_config
 	struct thr_guard tg = thr_enter(t->cfg.threads);
 	const struct rtci_geometry *g = t->net.g;
 	t->scale = malloc((size_t)t->n_setups * t->net.bn_total * sizeof(float));
-	t->shift = malloc((size_t)t->n_setups * t->net.bn_total * sizeof(float));
+	t->pre = malloc((size_t)t->n_setups * t->net.bn_total * sizeof(float));
 	t->plans = calloc((size_t)t->cfg.plan_cache, sizeof(*t->plans));
 	t->folds = calloc((size_t)t->cfg.folded_cache, sizeof(*t->folds));
+	t->parts = calloc((size_t)t->n_setups, sizeof(*t->parts));
 	t->logits_stage = malloc((size_t)t->cfg.max_batch * g->classes * sizeof(float));
 	t->order = malloc((size_t)t->cfg.max_batch * 2 * sizeof(int));
-	if (!t->scale || !t->shift || !t->plans || !t->folds || !t->logits_stage || !t->order) {
+	if (!t->scale || !t->pre || !t->plans || !t->folds || !t->parts || !t->logits_stage || !t->order) {
 		rc = -ENOMEM;
 		goto fail;
 	}
 	compute_bn_table(t, m);
+	choose_folds(&t->net, t->cfg.setup_bytes);
 	if (dnnl_engine_create(&t->eng, dnnl_cpu, 0) != dnnl_success ||
 	    dnnl_stream_create(&t->strm, t->eng, dnnl_stream_default_flags) != dnnl_success) {
 		rc = -RTCI_ERR_ENGINE_DNNL;
@@ -993,6 +1039,9 @@ void rtci_tail_destroy(struct rtci_tail *t)
 		plan_free(t->plans[i]);
 	for (int i = 0; i < t->nfolds; i++)
 		free(t->folds[i].block);
+	for (int i = 0; t->parts && i < t->n_setups; i++)
+		free(t->parts[i]);
+	free(t->parts);
 	for (int b = 0; b < NBUF; b++)
 		free(t->buf[b]);
 	free(t->plans);
@@ -1000,7 +1049,7 @@ void rtci_tail_destroy(struct rtci_tail *t)
 	free(t->shared);
 	free(t->fc);
 	free(t->scale);
-	free(t->shift);
+	free(t->pre);
 	free(t->logits_stage);
 	free(t->order);
 	if (t->strm)
@@ -1019,7 +1068,7 @@ int rtci_tail_prepare(struct rtci_tail *t, int setup_id)
 		return -RTCI_ERR_ENGINE_SETUP;
 	void *blk;
 	struct thr_guard tg = thr_enter(t->cfg.threads);
-	int rc = get_folded(t, setup_id, &blk);
+	int rc = t->cfg.mode == RTCI_TAIL_AFFINE ? get_part(t, setup_id, &blk) : get_folded(t, setup_id, &blk);
 	thr_leave(tg);
 	return rc;
 }
@@ -1047,18 +1096,7 @@ int rtci_tail_run_mode(struct rtci_tail *t, enum rtci_tail_mode mode, int n, con
 	/* Large batches run as sub-batches of at most sub_batch frames: the activations of a few
 	 * frames stay in cache between layers, which is faster on CPUs than one big pass. */
 	int sb = t->cfg.sub_batch;
-	if (mode == RTCI_TAIL_MIXED) {
-		for (int i = 0; i < n; i++)
-			frames[i] = input + (size_t)i * frame;
-		for (int j0 = 0; j0 < n && !rc; j0 += sb) {
-			int k = n - j0 < sb ? n - j0 : sb;
-			if (!(rc = get_plan(t, RTCI_TAIL_MIXED, k, &p)))
-				rc = plan_exec(t, p, frames + j0, setup_ids + j0, -2, t->shared,
-					       logits + (size_t)j0 * classes);
-		}
-		goto out;
-	}
-	/* folded: the frames of each setup (in order of first appearance) in sub-batches */
+	/* the frames of each setup (in order of first appearance) in sub-batches */
 	int *order = t->order, *done = t->order + t->cfg.max_batch;
 	memset(done, 0, (size_t)n * sizeof(int));
 	for (int i = 0; i < n && !rc; i++) {
@@ -1072,23 +1110,22 @@ int rtci_tail_run_mode(struct rtci_tail *t, enum rtci_tail_mode mode, int n, con
 				frames[k++] = input + (size_t)j * frame;
 			}
 		void *blk;
-		if ((rc = get_folded(t, s, &blk)))
+		if ((rc = mode == RTCI_TAIL_FOLDED ? get_folded(t, s, &blk) : get_part(t, s, &blk)))
 			break;
 		for (int j0 = 0; j0 < k && !rc; j0 += sb) {
 			int kk = k - j0 < sb ? k - j0 : sb;
-			if ((rc = get_plan(t, RTCI_TAIL_FOLDED, kk, &p)))
+			if ((rc = get_plan(t, mode, kk, &p)))
 				break;
 			/* frames in input order and contiguous: write the logits in place */
 			bool direct = order[j0 + kk - 1] - order[j0] == kk - 1;
 			float *dst = direct ? logits + (size_t)order[j0] * classes : t->logits_stage;
-			rc = plan_exec(t, p, frames + j0, NULL, s, blk, dst);
+			rc = plan_exec(t, p, frames + j0, s, blk, dst);
 			if (!rc && !direct)
 				for (int j = 0; j < kk; j++)
 					memcpy(logits + (size_t)order[j0 + j] * classes,
 					       t->logits_stage + (size_t)j * classes, (size_t)classes * sizeof(float));
 		}
 	}
-out:
 	thr_leave(tg);
 	return rc;
 }
@@ -1102,18 +1139,19 @@ void rtci_tail_stats(const struct rtci_tail *t, struct rtci_tail_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->model_bytes = rtci_model_file_size(t->net.model);
-	st->folded_bytes = (size_t)t->nfolds * t->net.block_bytes;
+	st->folded_bytes = (size_t)t->nfolds * t->net.block_bytes + (size_t)t->nparts * t->net.part_bytes;
 	st->shared_bytes = (t->shared ? t->net.block_bytes : 0) +
 		(t->fc ? t->fc_w_bytes + (size_t)t->net.g->classes * sizeof(float) : 0);
 	st->bn_table_bytes = 2 * (size_t)t->n_setups * t->net.bn_total * sizeof(float);
 	for (int b = 0; b < NBUF; b++)
 		st->activation_bytes += t->buf_size[b];
-	for (int i = 0; i < t->nplans; i++)
-		if (t->plans[i]->st)
-			st->plan_bytes += 2 * (size_t)t->plans[i]->n * t->net.bn_total * sizeof(float);
 	st->plans = t->nplans;
 	for (int i = 0; i < t->nfolds; i++)
 		st->folded_setups += t->folds[i].setup >= 0;
+	if (t->cfg.mode == RTCI_TAIL_FOLDED)
+		st->ready_setups = st->folded_setups;
+	else
+		st->ready_setups = t->net.part_bytes ? t->nparts : t->n_setups;
 	st->plan_builds = t->plan_builds;
 	st->fold_builds = t->fold_builds;
 }

@@ -1,15 +1,16 @@
 /* SW-CNN executors on oneDNN: the head (edge side: image -> partition tensor of a setup) and the
  * tail (gateway side: a batch of decoded partition tensors, each with its own setup -> logits).
  *
- * All setups share convolution weights and differ only in BatchNorm statistics. The tail runs a
- * batch in one of two ways:
- *  - RTCI_TAIL_FOLDED: BN folded into the convolution weights and bias per setup (built lazily,
- *    kept in a bounded cache); a batch holding several setups runs as one sub-batch per setup.
- *  - RTCI_TAIL_MIXED: one convolution with the shared weights over the whole batch, then BN as a
- *    per-sample scale and shift ([N, C, 1, 1] binary primitives), so any mix of setups shares
- *    one pass.
- * RTCI_TAIL_AUTO picks FOLDED (measured faster on this project's CPUs at every mix tried; see
- * bench/tail and docs/model-format.md "Runtime").
+ * All setups share convolution weights and differ only in BatchNorm statistics. The tail holds
+ * the weights once, in each layer's oneDNN layout, and applies a setup's BN in one of two ways:
+ *  - RTCI_TAIL_AFFINE: the convolution has no bias; BN is a per-channel multiply and add post-op
+ *    whose inputs point at the setup's row of the scale/shift table. Every setup is ready at
+ *    create for one copy of the weights; the post-ops run in the convolution's store, so speed
+ *    matches folded weights (bench/tail prints the ratio).
+ *  - RTCI_TAIL_FOLDED: BN folded into a per-setup copy of the weights and bias (built lazily, kept
+ *    in a bounded cache). Kept as the reference the affine mode is measured against.
+ * RTCI_TAIL_AUTO picks AFFINE. Either way a batch holding several setups runs as one sub-batch
+ * per setup.
  *
  * Primitives are created once per (mode, batch size) and kept in a bounded cache; activations
  * stay in the blocked layouts oneDNN picks from layer to layer; ReLU6 is a clip post-op and
@@ -22,9 +23,10 @@
  * time. With threads > 1 on cores shared with other work, set OMP_WAIT_POLICY=passive: a spinning
  * OpenMP thread otherwise burns the time slice its partner needs at every barrier.
  *
- * Memory: the model file stays mapped; each setup with folded weights ready costs one copy of the
- * convolution weights (8.95 MB for mnv2-224), bounded by folded_cache; activations are sized for
- * the largest sub-batch (three ping-pong buffers plus a shared scratchpad). */
+ * Memory: the model file stays mapped; the affine mode holds one copy of the convolution weights
+ * (8.95 MB for mnv2-224) plus the scale/shift table (8 bytes per BN channel per setup); the
+ * folded mode one copy per setup in its cache. Activations are sized for the largest sub-batch
+ * (three ping-pong buffers plus a shared scratchpad). */
 #ifndef RTCI_ENGINE_H
 #define RTCI_ENGINE_H
 
@@ -35,18 +37,25 @@
 enum rtci_tail_mode {
 	RTCI_TAIL_AUTO = 0,
 	RTCI_TAIL_FOLDED = 1,
-	RTCI_TAIL_MIXED = 2,
+	RTCI_TAIL_AFFINE = 2,
 };
 
 struct rtci_engine_config {
 	int threads;        /* OpenMP threads per run; 0 = the caller's current setting */
 	int max_batch;      /* largest batch a run accepts; 0 = 64 */
 	int plan_cache;     /* primitive plans kept, per (mode, batch size); 0 = 16 */
-	int folded_cache;   /* setups whose folded weights are kept; 0 = every setup */
+	int folded_cache;   /* folded mode: setups whose folded weights are kept; 0 = every setup */
 	enum rtci_tail_mode mode;
 	int sub_batch;      /* tail: a batch runs as sub-batches of at most this many frames;
 			       0 = RTCI_TAIL_DEFAULT_SUB_BATCH */
+	long setup_bytes;   /* affine mode: bytes of per-setup folded weights, for the layers where
+			       the BN multiply costs most; 0 = RTCI_TAIL_DEFAULT_SETUP_BYTES, < 0 none */
 };
+
+/* 1 MB per setup holds the mnv2-224 layers where the multiply post-op costs most per weight byte
+ * (depthwise and small 1x1, 112x112 to 14x14): 0.98 MB of its 8.95 MB in oneDNN's layouts, 74 MB
+ * with all 50 setups ready against 464 MB folded, same speed within noise; see bench/tail. */
+#define RTCI_TAIL_DEFAULT_SETUP_BYTES (1L << 20)
 
 /* Measured with bench/tail on this project's 2-core machine (1 and 2 threads): one frame at a time
  * keeps a frame's activations in cache and beat every larger sub-batch (batch 32: 55 img/s in
@@ -57,12 +66,12 @@ struct rtci_engine_config {
 struct rtci_tail_stats {
 	size_t model_bytes;        /* the mapped model file */
 	size_t folded_bytes;       /* folded weights of the setups in the cache */
-	size_t shared_bytes;       /* shared (unfolded) weights for the mixed path and classifier */
+	size_t shared_bytes;       /* shared (unfolded) weights of the affine mode, and the classifier */
 	size_t bn_table_bytes;     /* per-setup BN scale/shift table */
 	size_t activation_bytes;   /* activation buffers and scratchpad, sized for the largest plan */
-	size_t plan_bytes;         /* per-plan buffers (per-sample scale/shift) */
 	int plans;                 /* plans in the cache */
 	int folded_setups;         /* setups with folded weights ready */
+	int ready_setups;          /* setups that run without building weights first */
 	long plan_builds, fold_builds;   /* cache misses so far */
 };
 
@@ -91,11 +100,12 @@ void rtci_tail_destroy(struct rtci_tail *t);
 int rtci_tail_run(struct rtci_tail *t, int n, const float *input, const int *setup_ids,
 		  float *logits);
 
-/* Same with an explicit mode for this call (FOLDED or MIXED), for measurement and tests. */
+/* Same with an explicit mode for this call (FOLDED or AFFINE), for measurement and tests. */
 int rtci_tail_run_mode(struct rtci_tail *t, enum rtci_tail_mode mode, int n, const float *input,
 		       const int *setup_ids, float *logits);
 
-/* Builds the folded weights of a setup now (otherwise built on first use). */
+/* Folded mode: builds the folded weights of a setup now (otherwise built on first use). Affine
+ * mode: nothing to build; checks the setup id. */
 int rtci_tail_prepare(struct rtci_tail *t, int setup_id);
 
 void rtci_tail_stats(const struct rtci_tail *t, struct rtci_tail_stats *st);

@@ -3,7 +3,7 @@
  *   rtci-model info FILE
  *   rtci-model synth --geometry mnv2-224|fmnist --seed N -o FILE
  *   rtci-model run FILE --setup C,L [--images IDX[.gz] --labels IDX[.gz]] [--batch B] [--limit N]
- *                  [--threads T] [--mode folded|mixed]
+ *                  [--threads T] [--mode affine|folded]
  *   rtci-model exit FILE [--images IDX --labels IDX] [--limit N] [--runs N]
  *
  * `run` feeds real images through head -> codec (encode + decode) -> tail and prints top-1
@@ -14,6 +14,7 @@
  * `exit` runs the local exit (head with the exit's input setup, then the exit head, one frame at a
  * time as the device does) over the images and prints one JSON line: its top-1 accuracy and the
  * median / 90th percentile time per frame of `--runs` timed frames. */
+#include "common/clock.h"
 #include "common/idx.h"
 #include "common/rtci_error.h"
 #include "inference/codec.h"
@@ -34,7 +35,7 @@ static int usage(void)
 		"usage: rtci-model info FILE\n"
 		"       rtci-model synth --geometry mnv2-224|fmnist --seed N -o FILE\n"
 		"       rtci-model run FILE --setup C,L [--images IDX --labels IDX] [--batch B] [--limit N]\n"
-		"                      [--threads T] [--mode folded|mixed]\n"
+		"                      [--threads T] [--mode affine|folded]\n"
 		"       rtci-model exit FILE [--images IDX --labels IDX] [--limit N] [--runs N]\n");
 	return 2;
 }
@@ -125,13 +126,6 @@ static int cmd_synth(int argc, char **argv)
 #define DEFAULT_IMAGES "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 #define DEFAULT_LABELS "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Gray 8-bit image -> the geometry's input (pixel/255), nearest-neighbour resize, copied to
  * every channel. */
 static void to_input(const struct rtci_geometry *g, const uint8_t *px, int rows, int cols, float *out)
@@ -167,7 +161,7 @@ static int cmd_run(int argc, char **argv)
 			threads = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc) {
 			i++;
-			mode = strcmp(argv[i], "mixed") == 0 ? RTCI_TAIL_MIXED
+			mode = strcmp(argv[i], "affine") == 0 ? RTCI_TAIL_AFFINE
 				: strcmp(argv[i], "folded") == 0 ? RTCI_TAIL_FOLDED : (enum rtci_tail_mode)-1;
 			if ((int)mode < 0)
 				return usage();
@@ -237,10 +231,10 @@ static int cmd_run(int argc, char **argv)
 		for (int i = 0; i < nb; i++)
 			to_input(g, rtci_idx_item(&img, b0 + (uint32_t)i), (int)img.rows, (int)img.cols,
 				 in + (size_t)i * isz);
-		double t0 = now_s();
+		double t0 = rtci_mono_s();
 		if ((rc = rtci_head_run(head, id, nb, in, part)))
 			break;
-		double t1 = now_s();
+		double t1 = rtci_mono_s();
 		for (int i = 0; i < nb && !rc; i++) {
 			ssize_t len = rtci_codec_encode(codec, &d, part + (size_t)i * sc * ph * pw, frame, (size_t)fcap);
 			if (len < 0) {
@@ -252,10 +246,10 @@ static int cmd_run(int argc, char **argv)
 		}
 		if (rc)
 			break;
-		double t2 = now_s();
+		double t2 = rtci_mono_s();
 		if ((rc = rtci_tail_run(tail, nb, wide, ids, logits)))
 			break;
-		double t3 = now_s();
+		double t3 = rtci_mono_s();
 		t_head += t1 - t0;
 		t_codec += t2 - t1;
 		t_tail += t3 - t2;
@@ -283,7 +277,7 @@ static int cmd_run(int argc, char **argv)
 	       rtci_codec_raw_size(d.c, d.levels, d.height, d.width));
 	printf("time per frame: head %.3f ms, codec %.3f ms, tail %.3f ms (batch %d, %d thread%s, tail mode %s)\n",
 	       1e3 * t_head / frames, 1e3 * t_codec / frames, 1e3 * t_tail / frames, batch, threads,
-	       threads == 1 ? "" : "s", rtci_tail_mode(tail) == RTCI_TAIL_MIXED ? "mixed" : "folded");
+	       threads == 1 ? "" : "s", rtci_tail_mode(tail) == RTCI_TAIL_AFFINE ? "affine" : "folded");
 	status = 0;
 out:
 	free(in);
@@ -392,10 +386,10 @@ static int cmd_exit(int argc, char **argv)
 	for (int r = 0; r < runs && !rc; r++) {
 		uint32_t i = (uint32_t)r % img.count;
 		to_input(g, rtci_idx_item(&img, i), (int)img.rows, (int)img.cols, in);
-		double t0 = now_s();
+		double t0 = rtci_mono_s();
 		rc = exit_frame(head, ex, x->input_setup, in, part, logits, g->classes, lab.data[i],
 				&timed_correct);
-		t[r] = now_s() - t0;
+		t[r] = rtci_mono_s() - t0;
 	}
 	if (rc) {
 		fprintf(stderr, "rtci-model: exit: %s\n", rtci_strerror(rc));

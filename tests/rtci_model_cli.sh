@@ -19,6 +19,16 @@ if [ -r "$images" ]; then
 		echo "a setup outside the space must fail"; exit 1
 	fi
 	grep -q "no setup (c=9, L=255)" "$dir/err.txt"
+	# the two BN modes answer alike on the shipped model; an unknown mode is a usage error
+	model="$(dirname "$0")/../models/fmnist-swcnn.rtcm"
+	for m in affine folded; do
+		"$tool" run "$model" --setup 4,3 --limit 300 --mode "$m" > "$dir/$m.txt"
+		grep -q "tail mode $m)" "$dir/$m.txt"
+	done
+	[ "$(grep top-1 "$dir/affine.txt")" = "$(grep top-1 "$dir/folded.txt")" ]
+	if "$tool" run "$dir/fm.rtcm" --setup 8,255 --limit 10 --mode mixed 2> /dev/null; then
+		echo "the mixed mode is gone"; exit 1
+	fi
 fi
 head -c 5000 "$dir/fm.rtcm" > "$dir/cut.rtcm"
 if "$tool" info "$dir/cut.rtcm" 2> "$dir/err.txt"; then

@@ -208,7 +208,7 @@ Test(engine, tail_matches_direct_implementation_in_both_modes)
 		float *lg = malloc(5 * CL * 4), *ref = malloc(5 * CL * 4);
 		for (int i = 0; i < 5; i++)
 			ref_tail(x + i * FRAME, rtci_model_setup(model, setups[i])->bn_slot, ref + i * CL);
-		for (int mode = RTCI_TAIL_FOLDED; mode <= RTCI_TAIL_MIXED; mode++) {
+		for (int mode = RTCI_TAIL_FOLDED; mode <= RTCI_TAIL_AFFINE; mode++) {
 			memset(lg, 0, 5 * CL * 4);
 			cr_assert_eq(rtci_tail_run_mode(t, mode, 5, x, setups, lg), 0);
 			for (int i = 0; i < 5; i++) {
@@ -231,7 +231,7 @@ Test(engine, tail_matches_direct_implementation_in_both_modes)
 		float *ref2 = malloc(5 * CL * 4);
 		for (int i = 0; i < 5; i++)
 			ref_tail(x + i * FRAME, rtci_model_setup(model, same[i])->bn_slot, ref2 + i * CL);
-		for (int mode = RTCI_TAIL_FOLDED; mode <= RTCI_TAIL_MIXED; mode++) {
+		for (int mode = RTCI_TAIL_FOLDED; mode <= RTCI_TAIL_AFFINE; mode++) {
 			cr_assert_eq(rtci_tail_run_mode(t, mode, 5, x, same, lg), 0);
 			for (int i = 0; i < 5; i++)
 				cr_expect_leq(rel_l2(lg + i * CL, ref2 + i * CL, CL), 1e-5, "sb %d mode %d frame %d", sb, mode, i);
@@ -288,6 +288,57 @@ Test(engine, caches_stay_bounded_and_correct)
 	cr_expect_eq(st.plan_builds, builds);
 	cr_expect_eq(st.fold_builds, 50);
 	rtci_tail_destroy(t);
+	free(x); free(lg); free(ref);
+}
+
+/* Affine mode with no, some and the default per-setup folded layers: right answers, weights held
+ * once plus a bounded part per setup, nothing built while running. */
+Test(engine, affine_mode_holds_shared_weights_and_a_bounded_part_per_setup)
+{
+	const long budgets[3] = { -1, 4096, 0 };
+	int setups[6];
+	for (int i = 0; i < 6; i++)
+		setups[i] = (i * 11) % 50;
+	float *x = random_frames(6, 3, setups);
+	float *lg = malloc(6 * CL * 4), *ref = malloc(6 * CL * 4);
+	for (int i = 0; i < 6; i++)
+		ref_tail(x + i * FRAME, rtci_model_setup(model, setups[i])->bn_slot, ref + i * CL);
+	for (int k = 0; k < 3; k++) {
+		struct rtci_tail *t;
+		struct rtci_engine_config cfg = { .threads = 1, .max_batch = 6, .setup_bytes = budgets[k] };
+		cr_assert_eq(rtci_tail_create(model, &cfg, &t), 0);
+		cr_expect_eq(rtci_tail_mode(t), RTCI_TAIL_AFFINE, "affine is the default");
+		struct rtci_tail_stats st;
+		rtci_tail_stats(t, &st);
+		cr_expect_gt(st.shared_bytes, 0);
+		if (budgets[k] < 0)
+			cr_expect_eq(st.ready_setups, 50, "no per-setup weights: every setup ready at create");
+		for (int s = 0; s < 50; s++)
+			cr_assert_eq(rtci_tail_prepare(t, s), 0);
+		cr_expect_eq(rtci_tail_prepare(t, 50), -RTCI_ERR_ENGINE_SETUP);
+		rtci_tail_stats(t, &st);
+		cr_expect_eq(st.ready_setups, 50);
+		size_t per_setup = st.folded_bytes / 50;
+		cr_expect_eq(st.folded_bytes % 50, 0);
+		if (budgets[k] < 0)
+			cr_expect_eq(per_setup, 0);
+		else if (budgets[k] > 0)
+			cr_expect(per_setup > 0 && per_setup <= 2 * (size_t)budgets[k],
+				  "part of %zu bytes for a budget of %ld (padding allowed)", per_setup, budgets[k]);
+		long builds = st.fold_builds;
+		for (int round = 0; round < 2; round++) {
+			cr_assert_eq(rtci_tail_run(t, 6, x, setups, lg), 0);
+			for (int i = 0; i < 6; i++)
+				cr_expect_leq(rel_l2(lg + i * CL, ref + i * CL, CL), 1e-5, "budget %ld frame %d",
+					      budgets[k], i);
+		}
+		struct rtci_tail_stats st2;
+		rtci_tail_stats(t, &st2);
+		cr_expect_eq(st2.fold_builds, builds, "nothing built while running");
+		cr_expect_eq(st2.folded_bytes, st.folded_bytes);
+		cr_expect_eq(st2.shared_bytes, st.shared_bytes);
+		rtci_tail_destroy(t);
+	}
 	free(x); free(lg); free(ref);
 }
 

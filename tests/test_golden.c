@@ -132,12 +132,12 @@ static void check_chunk(struct ctx *x, const char *dir)
 		int ids[64];
 		for (int b = 0; b < B; b++)
 			ids[b] = g->setup;
-		for (int mode = RTCI_TAIL_FOLDED; mode <= RTCI_TAIL_MIXED; mode++) {
+		for (int mode = RTCI_TAIL_FOLDED; mode <= RTCI_TAIL_AFFINE; mode++) {
 			int rc = rtci_tail_run_mode(x->tail, mode, B, wide, ids, logits);
 			cr_assert_eq(rc, 0, "tail: %s", rtci_strerror(rc));
 			e = rel_l2(logits, gl, nl);
 			cr_expect_leq(e, TOL, "tail (%s): setup %d batch %d: rel L2 %.3g",
-				      mode == RTCI_TAIL_FOLDED ? "folded" : "mixed", g->setup, B, e);
+				      mode == RTCI_TAIL_FOLDED ? "folded" : "affine", g->setup, B, e);
 			if (e > x->worst_tail) x->worst_tail = e;
 		}
 		/* the whole pipeline: our head -> the codec's quantizer -> our tail, against the reference's
@@ -176,13 +176,13 @@ static void check_chunk(struct ctx *x, const char *dir)
 			memcpy(ref + (size_t)b * x->classes, ref_all + ((size_t)k * B + b) * x->classes,
 			       (size_t)x->classes * sizeof(float));
 		}
-		for (int mode = RTCI_TAIL_FOLDED; mode <= RTCI_TAIL_MIXED; mode++) {
+		for (int mode = RTCI_TAIL_FOLDED; mode <= RTCI_TAIL_AFFINE; mode++) {
 			cr_assert_eq(rtci_tail_run_mode(x->tail, mode, B, mix, ids, logits), 0);
 			for (int b = 0; b < B; b++) {
 				double e = rel_l2(logits + (size_t)b * x->classes, ref + (size_t)b * x->classes,
 						  (size_t)x->classes);
 				cr_expect_leq(e, TOL, "mixed-setup batch (%s): frame %d setup %d: rel L2 %.3g",
-					      mode == RTCI_TAIL_FOLDED ? "folded" : "mixed", b, ids[b], e);
+					      mode == RTCI_TAIL_FOLDED ? "folded" : "affine", b, ids[b], e);
 				if (e > x->worst_mixbatch) x->worst_mixbatch = e;
 			}
 		}
