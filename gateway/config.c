@@ -826,20 +826,15 @@ static int convert_cluster(struct loader *l, const struct y_cluster *y,
 	return 0;
 }
 
-static int convert_gateway(struct loader *l, const struct y_gateway *y,
-			   struct rtci_gateway_config *c)
+/* port: the DPDK port, its queues, address and UDP port */
+static int convert_port(struct loader *l, const struct y_gateway *y, struct rtci_gateway_config *c)
 {
 	int rc;
-	char path[PATH_LEN];
-
-	snprintf(c->source, sizeof(c->source), "%s", l->file);
-
-	/* port */
+	uint32_t v = 0;
 	const struct y_port *p = y->port;
 	if (p->vdev && snprintf(c->port.vdev, sizeof(c->port.vdev), "%s", p->vdev) >=
 			       (int)sizeof(c->port.vdev))
 		return fail(l, "port.vdev", "longer than %zu characters", sizeof(c->port.vdev) - 1);
-	uint32_t v = 0;
 	if ((rc = range_u32(l, "port.rx_queues", p->rx_queues, 1, 1, 64, &v)) < 0)
 		return rc;
 	c->port.rx_queues = (uint16_t)v;
@@ -881,8 +876,15 @@ static int convert_gateway(struct loader *l, const struct y_gateway *y,
 			c->port.mac[i] = (uint8_t)m[i];
 		c->port.mac_set = true;
 	}
+	return 0;
+}
 
-	/* lcores */
+/* lcores: one role per lcore, no more RX lcores than RX queues */
+static int convert_lcores(struct loader *l, const struct y_gateway *y, struct rtci_gateway_config *c)
+{
+	int rc;
+	uint32_t v = 0;
+	char path[PATH_LEN];
 	uint8_t used[RTCI_CONFIG_LCORE_LIMIT] = { 0 };
 	const struct y_lcores *lc = y->lcores;
 	if ((rc = range_u32(l, "lcores.main", lc ? lc->main : NULL, 0, 0,
@@ -909,8 +911,13 @@ static int convert_gateway(struct loader *l, const struct y_gateway *y,
 	if (c->lcores.rx_count > c->port.rx_queues)
 		return fail(l, "lcores.rx", "%u RX lcores but only %u RX queues", c->lcores.rx_count,
 			    c->port.rx_queues);
+	return 0;
+}
 
-	/* models */
+/* models: unique names, files resolved against the gateway file */
+static int convert_models(struct loader *l, const struct y_gateway *y, struct rtci_gateway_config *c)
+{
+	char path[PATH_LEN];
 	c->models = calloc(y->models_count, sizeof(*c->models));
 	if (!c->models)
 		return -ENOMEM;
@@ -931,8 +938,13 @@ static int convert_gateway(struct loader *l, const struct y_gateway *y,
 		c->models[i].line = index_line(&l->ix, path);
 		c->model_count++;
 	}
+	return 0;
+}
 
-	/* batching */
+/* batching */
+static int convert_batching(struct loader *l, const struct y_gateway *y, struct rtci_gateway_config *c)
+{
+	int rc;
 	const struct y_batching *b = y->batching;
 	if ((rc = range_u32(l, "batching.max_batch", b ? b->max_batch : NULL, 8, 1, 256,
 			    &c->batching.max_batch)) < 0)
@@ -949,8 +961,13 @@ static int convert_gateway(struct loader *l, const struct y_gateway *y,
 	if (c->batching.queue_capacity < c->batching.max_batch)
 		return fail(l, "batching.queue_capacity", "%u is smaller than max_batch %u",
 			    c->batching.queue_capacity, c->batching.max_batch);
+	return 0;
+}
 
-	/* control */
+/* control: the default policy and the latency model */
+static int convert_control(struct loader *l, const struct y_gateway *y, struct rtci_gateway_config *c)
+{
+	int rc;
 	const struct y_control *ct = y->control;
 	c->control.policy = RTCI_POLICY_MPC;
 	if (ct && ct->policy && parse_policy(ct->policy, &c->control.policy))
@@ -967,8 +984,13 @@ static int convert_gateway(struct loader *l, const struct y_gateway *y,
 	if ((rc = range_u32(l, "control.rtt_us", ct ? ct->rtt_us : NULL, 20000, 0, 1000000,
 			    &c->control.rtt_us)) < 0)
 		return rc;
+	return 0;
+}
 
-	/* admission */
+/* admission */
+static int convert_admission(struct loader *l, const struct y_gateway *y, struct rtci_gateway_config *c)
+{
+	int rc;
 	const struct y_admission *ad = y->admission;
 	c->admission.enabled = ad && ad->enabled ? *ad->enabled != 0 : true;
 	if ((rc = range_u32(l, "admission.headroom_pct", ad ? ad->headroom_pct : NULL, 20, 0, 90,
@@ -983,11 +1005,15 @@ static int convert_gateway(struct loader *l, const struct y_gateway *y,
 	if ((rc = range_u32(l, "admission.retry_after_ms", ad ? ad->retry_after_ms : NULL, 2000, 1,
 			    65535, &c->admission.retry_after_ms)) < 0)
 		return rc;
+	return 0;
+}
 
-	if ((rc = convert_cluster(l, y->cluster, c)) < 0)
-		return rc;
-
-	/* metrics */
+/* metrics endpoint and summary interval */
+static int convert_metrics(struct loader *l, const struct y_gateway *y, struct rtci_gateway_config *c)
+{
+	int rc;
+	uint32_t v = 0;
+	struct in_addr a;
 	const struct y_metrics *m = y->metrics;
 	c->metrics.enabled = m && m->enabled ? *m->enabled != 0 : true;
 	snprintf(c->metrics.listen, sizeof(c->metrics.listen), "%s",
@@ -1001,12 +1027,14 @@ static int convert_gateway(struct loader *l, const struct y_gateway *y,
 	if ((rc = range_u32(l, "metrics.summary_interval_s", m ? m->summary_interval_s : NULL, 10,
 			    0, 3600, &c->metrics.summary_interval_s)) < 0)
 		return rc;
+	return 0;
+}
 
-	if (!y->tenants_file[0] ||
-	    resolve(l->file, y->tenants_file, c->tenants_file, sizeof(c->tenants_file)))
-		return fail(l, "tenants_file", "empty or too long");
-
-	/* EAL arguments */
+/* EAL arguments: eal.args or the defaults, a file prefix unique per process, the vdev */
+static int convert_eal(struct loader *l, const struct y_gateway *y, struct rtci_gateway_config *c)
+{
+	int rc;
+	char path[PATH_LEN];
 	const struct y_eal *e = y->eal;
 	if (e && e->file_prefix) {
 		if (!name_ok(e->file_prefix))
@@ -1039,6 +1067,22 @@ static int convert_gateway(struct loader *l, const struct y_gateway *y,
 	if (c->port.vdev[0] && ((rc = add_arg(c, "--vdev")) < 0 || (rc = add_arg(c, c->port.vdev)) < 0))
 		return rc;
 	return 0;
+}
+
+static int convert_gateway(struct loader *l, const struct y_gateway *y,
+			   struct rtci_gateway_config *c)
+{
+	int rc;
+	snprintf(c->source, sizeof(c->source), "%s", l->file);
+	if ((rc = convert_port(l, y, c)) < 0 || (rc = convert_lcores(l, y, c)) < 0 ||
+	    (rc = convert_models(l, y, c)) < 0 || (rc = convert_batching(l, y, c)) < 0 ||
+	    (rc = convert_control(l, y, c)) < 0 || (rc = convert_admission(l, y, c)) < 0 ||
+	    (rc = convert_cluster(l, y->cluster, c)) < 0 || (rc = convert_metrics(l, y, c)) < 0)
+		return rc;
+	if (!y->tenants_file[0] ||
+	    resolve(l->file, y->tenants_file, c->tenants_file, sizeof(c->tenants_file)))
+		return fail(l, "tenants_file", "empty or too long");
+	return convert_eal(l, y, c);
 }
 
 int rtci_config_load_gateway(const char *path, struct rtci_gateway_config **out, char *err,
