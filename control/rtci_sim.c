@@ -266,7 +266,8 @@ static int name_listed(const char *name, const char *list)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* Options into opt; 0: run, 1: help printed, -1: usage error (printed). */
+static int parse_args(int argc, char **argv, char **trace_arg, char **setup_arg)
 {
 	rtci_ctl_model_default(&opt.model);
 	opt.duration_s = 300;
@@ -299,12 +300,11 @@ int main(int argc, char **argv)
 		{ "spinn-threshold", 1, 0, 24 }, { "no-local-exit", 0, 0, 25 },
 		{ "help", 0, 0, 'h' },      { 0, 0, 0, 0 },
 	};
-	char *trace_arg = NULL, *setup_arg = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
 		switch (c) {
-		case 't': trace_arg = optarg; break;
-		case 's': setup_arg = optarg; break;
+		case 't': *trace_arg = optarg; break;
+		case 's': *setup_arg = optarg; break;
 		case 'f':
 			if (parse_doubles(optarg, opt.fps, &opt.nfps))
 				goto bad;
@@ -377,298 +377,350 @@ int main(int argc, char **argv)
 				goto bad;
 			break;
 		case 'q': opt.quiet = 1; break;
-		case 'h': usage(stdout); return 0;
+		case 'h': usage(stdout); return 1;
 		default: goto bad;
 		}
 	}
-	if (!trace_arg || !setup_arg || opt.duration_s <= 0 || opt.runs < 1 || opt.window < 1 ||
+	if (!*trace_arg || !*setup_arg || opt.duration_s <= 0 || opt.runs < 1 || opt.window < 1 ||
 	    opt.window > RTCI_CTL_EST_WINDOW || !(opt.report_ms >= 0) || !(opt.report_gap_ms >= 0) ||
 	    opt.model.frag_bytes < 1 || opt.model.frag_bytes > 65535 ||
 	    opt.model.frag_overhead > 65535 || opt.model.frame_overhead > 65535)
 		goto bad;
+	return 0;
+bad:
+	usage(stderr);
+	return -1;
+}
 
+/* What one invocation works on: the traces, the device runs over them, the CSV outputs. */
+struct sim {
+	char *tpaths[MAX_TRACES];
+	struct rtci_ctl_trace *traces[MAX_TRACES];
+	unsigned ntr;
+	struct simrun *runs;
+	unsigned nruns;
+	FILE *fs, *fr, *ff;
+	struct rtci_ctl_policy *pol[MAX_POL];
+	struct rtci_ctl_frame_out *fo;
+};
+
+static int load_traces(struct sim *S, char *trace_arg)
+{
 	char err[512];
-	char *targs[MAX_LIST], *sargs[MAX_LIST];
-	unsigned nt = split(trace_arg, targs, MAX_LIST), ns = split(setup_arg, sargs, MAX_LIST);
-	static char *tpaths[MAX_TRACES];
-	unsigned ntr = 0;
-	if (collect_traces(targs, nt, tpaths, &ntr))
-		return 1;
-	if (!ntr) {
+	char *targs[MAX_LIST];
+	unsigned nt = split(trace_arg, targs, MAX_LIST);
+	if (collect_traces(targs, nt, S->tpaths, &S->ntr))
+		return -1;
+	if (!S->ntr) {
 		fprintf(stderr, "rtci-sim: no trace files\n");
-		return 1;
+		return -1;
 	}
-	static struct rtci_ctl_trace *traces[MAX_TRACES];
-	int status = 0;
-	FILE *fs = NULL, *fr = NULL, *ff = NULL;
-	struct rtci_ctl_frame_out *fo = NULL;
-	struct rtci_ctl_policy *pol[MAX_POL] = { 0 };
-	unsigned np = 0;
-	struct simrun *runs = NULL;
-	unsigned nruns = 0;
-	for (unsigned i = 0; i < ntr; i++) {
-		int rc = rtci_ctl_trace_load_file(tpaths[i], RTCI_CTL_TRACE_AUTO, &traces[i], err,
-						  sizeof(err));
+	for (unsigned i = 0; i < S->ntr; i++) {
+		int rc = rtci_ctl_trace_load_file(S->tpaths[i], RTCI_CTL_TRACE_AUTO, &S->traces[i],
+						  err, sizeof(err));
 		if (rc) {
 			fprintf(stderr, "rtci-sim: %s (%s)\n", err, rtci_strerror(rc));
-			status = 1;
-			goto done;
+			return -1;
 		}
 	}
-	/* the device runs: every trace from --runs seeded offsets, or the rows of --runs-from */
+	return 0;
+}
+
+/* The seed of a run: the same for every policy, table and operating point. */
+static uint64_t run_hash(const char *trace_name, unsigned run)
+{
+	return rtci_mix64(opt.seed ^ fnv(trace_name) ^ rtci_mix64(run + 1));
+}
+
+/* The device runs: the rows of --runs-from, or every trace from --runs seeded offsets. */
+static int plan_runs(struct sim *S)
+{
 	if (opt.runs_from) {
+		char err[512];
 		const char *names[MAX_TRACES];
-		for (unsigned i = 0; i < ntr; i++)
-			names[i] = rtci_ctl_trace_name(traces[i]);
+		for (unsigned i = 0; i < S->ntr; i++)
+			names[i] = rtci_ctl_trace_name(S->traces[i]);
 		struct rtci_ctl_fleet_run *fleet = NULL;
-		int rc = rtci_ctl_fleet_load_file(opt.runs_from, names, ntr, &fleet, &nruns, err,
-						  sizeof(err));
+		int rc = rtci_ctl_fleet_load_file(opt.runs_from, names, S->ntr, &fleet, &S->nruns,
+						  err, sizeof(err));
 		if (rc) {
 			fprintf(stderr, "rtci-sim: %s (%s)\n", err, rtci_strerror(rc));
-			status = 1;
-			goto done;
+			return -1;
 		}
-		runs = calloc(nruns, sizeof(*runs));
-		if (!runs) {
-			free(fleet);
-			status = 1;
-			goto done;
-		}
-		for (unsigned i = 0; i < nruns; i++) {
-			int64_t period = rtci_ctl_trace_period_ns(traces[fleet[i].trace]);
-			runs[i] = (struct simrun){
+		S->runs = calloc(S->nruns, sizeof(*S->runs));
+		for (unsigned i = 0; S->runs && i < S->nruns; i++) {
+			int64_t period = rtci_ctl_trace_period_ns(S->traces[fleet[i].trace]);
+			S->runs[i] = (struct simrun){
 				.ti = fleet[i].trace, .run = i,
 				.off = llround(fleet[i].offset_s * 1e9) % (period > 0 ? period : 1),
 			};
 		}
 		free(fleet);
-	} else {
-		runs = calloc((size_t)ntr * opt.runs, sizeof(*runs));
-		if (!runs) {
-			status = 1;
-			goto done;
+		return S->runs ? 0 : -1;
+	}
+	S->runs = calloc((size_t)S->ntr * opt.runs, sizeof(*S->runs));
+	if (!S->runs)
+		return -1;
+	for (unsigned ti = 0; ti < S->ntr; ti++)
+		for (unsigned run = 0; run < opt.runs; run++) {
+			uint64_t h = run_hash(rtci_ctl_trace_name(S->traces[ti]), run);
+			S->runs[S->nruns++] = (struct simrun){
+				.ti = ti, .run = run,
+				.off = (int64_t)(h % (uint64_t)rtci_ctl_trace_period_ns(S->traces[ti])),
+			};
 		}
-		for (unsigned ti = 0; ti < ntr; ti++)
-			for (unsigned run = 0; run < opt.runs; run++) {
-				const char *tn = rtci_ctl_trace_name(traces[ti]);
-				uint64_t h = rtci_mix64(opt.seed ^ fnv(tn) ^ rtci_mix64(run + 1));
-				runs[nruns++] = (struct simrun){
-					.ti = ti, .run = run,
-					.off = (int64_t)(h % (uint64_t)rtci_ctl_trace_period_ns(traces[ti])),
-				};
-			}
-	}
-	fs = opt.summary_csv ? fopen(opt.summary_csv, "w") : NULL;
-	fr = opt.runs_csv ? fopen(opt.runs_csv, "w") : NULL;
-	ff = opt.frames_csv ? fopen(opt.frames_csv, "w") : NULL;
-	if ((opt.summary_csv && !fs) || (opt.runs_csv && !fr) || (opt.frames_csv && !ff)) {
-		fprintf(stderr, "rtci-sim: cannot write output: %s\n", strerror(errno));
-		status = 1;
-		goto done;
-	}
-	if (fs)
-		fprintf(fs, "table,fps,deadline_ms,policy,runs,rt_accuracy,hit_rate,delivered_accuracy,"
-			    "switches_per_min,mbytes_sent,share_of_oracle,answered_locally\n");
-	if (fr)
-		fprintf(fr, "table,fps,deadline_ms,trace,run,offset_s,policy,frames,rt_accuracy,hit_rate,"
-			    "delivered_accuracy,switches_per_min,bytes_sent,oracle_bound,answered_locally\n");
-	if (ff)
-		fprintf(ff, "table,fps,deadline_ms,trace,run,policy,frame,t_s,link_mbps,setup,c,bits,"
-			    "bytes,latency_ms,hit,exited,credit,local\n");
+	return 0;
+}
 
-	for (unsigned si = 0; si < ns; si++) {
-		struct rtci_ctl_table tab;
-		int rc = rtci_ctl_table_load_file(sargs[si], &tab, err, sizeof(err));
+static int open_outputs(struct sim *S)
+{
+	S->fs = opt.summary_csv ? fopen(opt.summary_csv, "w") : NULL;
+	S->fr = opt.runs_csv ? fopen(opt.runs_csv, "w") : NULL;
+	S->ff = opt.frames_csv ? fopen(opt.frames_csv, "w") : NULL;
+	if ((opt.summary_csv && !S->fs) || (opt.runs_csv && !S->fr) || (opt.frames_csv && !S->ff)) {
+		fprintf(stderr, "rtci-sim: cannot write output: %s\n", strerror(errno));
+		return -1;
+	}
+	if (S->fs)
+		fprintf(S->fs, "table,fps,deadline_ms,policy,runs,rt_accuracy,hit_rate,delivered_accuracy,"
+			       "switches_per_min,mbytes_sent,share_of_oracle,answered_locally\n");
+	if (S->fr)
+		fprintf(S->fr, "table,fps,deadline_ms,trace,run,offset_s,policy,frames,rt_accuracy,hit_rate,"
+			       "delivered_accuracy,switches_per_min,bytes_sent,oracle_bound,answered_locally\n");
+	if (S->ff)
+		fprintf(S->ff, "table,fps,deadline_ms,trace,run,policy,frame,t_s,link_mbps,setup,c,bits,"
+			       "bytes,latency_ms,hit,exited,credit,local\n");
+	return 0;
+}
+
+/* A table with --no-local-exit and --spinn-threshold applied; 0, 1 (error) or 2 (usage). */
+static int load_table(const char *path, struct rtci_ctl_table *tab)
+{
+	char err[512];
+	if (rtci_ctl_table_load_file(path, tab, err, sizeof(err))) {
+		fprintf(stderr, "rtci-sim: %s\n", err);
+		return 1;
+	}
+	if (opt.no_local_exit)
+		tab->local.present = false; /* the device has no exit head: as before it */
+	if (opt.spinn_threshold_set && rtci_ctl_table_spinn_select(tab, opt.spinn_threshold)) {
+		fprintf(stderr, "rtci-sim: %s: no measured SPINN point at threshold %g (", path,
+			opt.spinn_threshold);
+		for (unsigned i = 0; i < tab->spinn.npoints; i++)
+			fprintf(stderr, "%s%g", i ? ", " : "", tab->spinn.points[i].threshold);
+		fprintf(stderr, ")\n");
+		return 2;
+	}
+	if (!opt.quiet)
+		print_baselines(tab);
+	return 0;
+}
+
+/* One operating point: the table, the model (fps, deadline) and the policies to run. */
+struct point {
+	const struct rtci_ctl_table *tab;
+	const struct rtci_ctl_model *m;
+	double deadline_ms;
+	const struct polspec *ps;
+	unsigned np;
+	int oracle_i;     /* index of the oracle in ps, or -1 */
+	unsigned frames;
+	struct acc ac[MAX_POL];
+	double bound_sum;
+	unsigned bound_n;
+};
+
+static void write_frames(struct sim *S, const struct point *P, const char *tn, unsigned run,
+			 const char *policy, int64_t off)
+{
+	const struct rtci_ctl_table *tab = P->tab;
+	for (unsigned k = 0; k < P->frames; k++) {
+		const struct rtci_ctl_frame_out *o = &S->fo[k];
+		int s = o->setup == RTCI_CTL_SKIP ? -1 : o->setup;
+		fprintf(S->ff, "%s,%g,%g,%s,%u,%s,%u,%.4f,%.4f,%d,%u,%u,%.0f,%.3f,%u,%u,%.4f,%u\n",
+			tab->name, P->m->fps, P->deadline_ms, tn, run, policy, k,
+			(double)(o->capture_ns - off) * 1e-9, o->link_bps * 8e-6, s,
+			s >= 0 ? tab->s[s].c : 0, s >= 0 ? tab->s[s].bits : 0, o->bytes, o->latency_ms,
+			o->hit, o->exited, o->credit, o->local);
+	}
+}
+
+/* Every policy on one device run, the oracle first so every row carries its bound. */
+static int run_device(struct sim *S, struct point *P, const struct simrun *sr)
+{
+	const char *tn = rtci_ctl_trace_name(S->traces[sr->ti]);
+	struct rtci_ctl_sim_cfg sc = {
+		.trace = S->traces[sr->ti], .table = P->tab, .model = P->m,
+		.offset_ns = sr->off, .frames = P->frames, .seed = rtci_mix64(run_hash(tn, sr->run)),
+		.report_ns = llround(opt.report_ms * 1e6),
+		.report_gap_ns = llround(opt.report_gap_ms * 1e6),
+		.admit = opt.admit, .decide = opt.decide, .plan_steps = opt.plan_steps,
+	};
+	double bound = -1;
+	int want_frames = S->ff && name_listed(tn, opt.frames_traces);
+	for (unsigned pi = 0; pi < P->np; pi++) {
+		int oi = P->oracle_i;
+		unsigned p = oi < 0 ? pi : pi == 0 ? (unsigned)oi : pi <= (unsigned)oi ? pi - 1 : pi;
+		const struct polspec *ps = &P->ps[p];
+		struct rtci_ctl_sim_result r;
+		sc.policy = S->pol[p];
+		int rc = ps->oracle ? rtci_ctl_oracle_run(&sc, S->fo, &r)
+				    : rtci_ctl_sim_run(&sc, S->fo, &r);
 		if (rc) {
-			fprintf(stderr, "rtci-sim: %s\n", err);
-			status = 1;
-			goto done;
+			fprintf(stderr, "rtci-sim: %s on %s: %s\n", ps->name, tn, rtci_strerror(rc));
+			return -1;
 		}
-		if (opt.no_local_exit)
-			tab.local.present = false; /* the device has no exit head: as before it */
-		if (opt.spinn_threshold_set &&
-		    rtci_ctl_table_spinn_select(&tab, opt.spinn_threshold)) {
-			fprintf(stderr, "rtci-sim: %s: no measured SPINN point at threshold %g (",
-				sargs[si], opt.spinn_threshold);
-			for (unsigned i = 0; i < tab.spinn.npoints; i++)
-				fprintf(stderr, "%s%g", i ? ", " : "", tab.spinn.points[i].threshold);
-			fprintf(stderr, ")\n");
-			status = 2;
-			goto done;
+		if (ps->oracle) {
+			bound = r.bound;
+			P->bound_sum += r.bound;
+			P->bound_n++;
 		}
-		if (!opt.quiet)
-			print_baselines(&tab);
-		struct polspec ps[MAX_POL];
-		np = 0;
-		if (parse_policies(opt.policies, &tab, ps, &np)) {
-			status = 2;
-			goto done;
-		}
-		for (unsigned fi = 0; fi < opt.nfps; fi++)
-			for (unsigned di = 0; di < opt.ndl; di++) {
-				struct rtci_ctl_model m = opt.model;
-				m.fps = opt.fps[fi];
-				m.deadline_ns = llround(opt.deadline_ms[di] * 1e6);
-				struct acc ac[MAX_POL];
-				memset(ac, 0, sizeof(ac));
-				int oracle_i = -1;
-				for (unsigned p = 0; p < np; p++) {
-					if (ps[p].oracle) {
-						oracle_i = (int)p;
-						continue;
-					}
-					rc = rtci_ctl_policy_create(&tab, &m, &ps[p].cfg, &pol[p]);
-					if (rc) {
-						fprintf(stderr, "rtci-sim: policy %s: %s\n", ps[p].name,
-							rtci_strerror(rc));
-						status = 1;
-						goto done;
-					}
-				}
-				unsigned frames = (unsigned)llround(opt.duration_s * m.fps);
-				fo = malloc(frames * sizeof(*fo));
-				if (!fo) {
-					status = 1;
-					goto done;
-				}
-				double obound_sum = 0;
-				unsigned obound_n = 0;
-				for (unsigned ri = 0; ri < nruns; ri++) {
-					unsigned ti = runs[ri].ti, run = runs[ri].run;
-					int64_t off = runs[ri].off;
-					const char *tn = rtci_ctl_trace_name(traces[ti]);
-					uint64_t h = rtci_mix64(opt.seed ^ fnv(tn) ^
-								    rtci_mix64(run + 1));
-					struct rtci_ctl_sim_cfg sc = {
-						.trace = traces[ti], .table = &tab, .model = &m,
-						.offset_ns = off, .frames = frames,
-						.seed = rtci_mix64(h),
-						.report_ns = llround(opt.report_ms * 1e6),
-						.report_gap_ns = llround(opt.report_gap_ms * 1e6),
-						.admit = opt.admit,
-						.decide = opt.decide,
-						.plan_steps = opt.plan_steps,
-					};
-					double bound = -1;
-					int want_frames = ff && name_listed(tn, opt.frames_traces);
-					for (unsigned pi = 0; pi < np; pi++) {
-						/* the oracle first, so every row carries its bound */
-						unsigned p = oracle_i < 0 ? pi
-							     : pi == 0 ? (unsigned)oracle_i
-							     : pi <= (unsigned)oracle_i ? pi - 1 : pi;
-						struct rtci_ctl_sim_result r;
-						sc.policy = pol[p];
-						rc = ps[p].oracle ? rtci_ctl_oracle_run(&sc, fo, &r)
-								  : rtci_ctl_sim_run(&sc, fo, &r);
-						if (rc) {
-							fprintf(stderr, "rtci-sim: %s on %s: %s\n",
-								ps[p].name, tn, rtci_strerror(rc));
-							status = 1;
-							goto done;
-						}
-						if (ps[p].oracle) {
-							bound = r.bound;
-							obound_sum += r.bound;
-							obound_n++;
-						}
-						ac[p].runs++;
-						ac[p].rt += r.rt_accuracy;
-						ac[p].hit += r.hit_rate;
-						ac[p].deliv += r.delivered_accuracy;
-						ac[p].sw += r.switches_per_min;
-						ac[p].bytes += r.bytes_sent;
-						ac[p].local += r.local_rate;
-						if (fr)
-							fprintf(fr,
-								"%s,%g,%g,%s,%u,%.3f,%s,%u,%.6f,%.6f,%.6f,%.3f,%.0f,%.6f,%.6f\n",
-								tab.name, m.fps, opt.deadline_ms[di], tn, run,
-								(double)off * 1e-9, ps[p].name, r.frames,
-								r.rt_accuracy, r.hit_rate, r.delivered_accuracy,
-								r.switches_per_min, r.bytes_sent,
-								ps[p].oracle ? r.bound : bound, r.local_rate);
-						if (want_frames && strncmp(ps[p].name, "fixed", 5))
-							for (unsigned k = 0; k < frames; k++) {
-								const struct rtci_ctl_frame_out *o = &fo[k];
-								int s = o->setup == RTCI_CTL_SKIP ? -1 : o->setup;
-								fprintf(ff,
-									"%s,%g,%g,%s,%u,%s,%u,%.4f,%.4f,%d,%u,%u,%.0f,%.3f,%u,%u,%.4f,%u\n",
-									tab.name, m.fps, opt.deadline_ms[di], tn,
-									run, ps[p].name, k,
-									(double)(o->capture_ns - off) * 1e-9,
-									o->link_bps * 8e-6, s,
-									s >= 0 ? tab.s[s].c : 0,
-									s >= 0 ? tab.s[s].bits : 0, o->bytes,
-									o->latency_ms, o->hit, o->exited, o->credit,
-									o->local);
-							}
-					}
-				}
-				free(fo);
-				fo = NULL;
-				double ob = obound_n ? obound_sum / obound_n : 0;
-				/* best fixed setup in hindsight, for the printed table */
-				int best_fixed = -1;
-				for (unsigned p = 0; p < np; p++)
-					if (ps[p].cfg.kind == RTCI_CTL_FIXED && !ps[p].oracle &&
-					    (best_fixed < 0 || ac[p].rt > ac[best_fixed].rt))
-						best_fixed = (int)p;
-				if (!opt.quiet) {
-					if (opt.runs_from)
-						printf("\n== table %s, %g fps, deadline %g ms: %u devices "
-						       "of %s, %u frames each ==\n",
-						       tab.name, m.fps, opt.deadline_ms[di], nruns,
-						       opt.runs_from, frames);
-					else
-						printf("\n== table %s, %g fps, deadline %g ms: %u traces x "
-						       "%u runs, %u frames each ==\n",
-						       tab.name, m.fps, opt.deadline_ms[di], ntr, opt.runs,
-						       frames);
-					printf("%-14s %9s %8s %9s %8s %10s %9s %7s\n", "policy", "rt-acc",
-					       "hit", "deliv-acc", "sw/min", "MB/run", "of-oracle", "local");
-				}
-				for (unsigned p = 0; p < np; p++) {
-					double n = ac[p].runs ? ac[p].runs : 1;
-					double share = ob > 0 ? ac[p].rt / n / ob : 0;
-					if (fs)
-						fprintf(fs, "%s,%g,%g,%s,%u,%.6f,%.6f,%.6f,%.3f,%.3f,%.6f,%.6f\n",
-							tab.name, m.fps, opt.deadline_ms[di], ps[p].name,
-							ac[p].runs, ac[p].rt / n, ac[p].hit / n, ac[p].deliv / n,
-							ac[p].sw / n, ac[p].bytes / n * 1e-6, share,
-							ac[p].local / n);
-					int show = ps[p].cfg.kind != RTCI_CTL_FIXED || ps[p].oracle ||
-						   (int)p == best_fixed;
-					if (!opt.quiet && show)
-						printf("%-14s %9.4f %8.4f %9.4f %8.2f %10.2f %9.4f %7.4f%s\n",
-						       ps[p].name, ac[p].rt / n, ac[p].hit / n, ac[p].deliv / n,
-						       ac[p].sw / n, ac[p].bytes / n * 1e-6, share, ac[p].local / n,
-						       (int)p == best_fixed ? "  (best fixed)" : "");
-				}
-				if (!opt.quiet && oracle_i >= 0)
-					printf("%-14s %9.4f  (DP upper bound; oracle row = its plan replayed)\n",
-					       "oracle-bound", ob);
-				for (unsigned p = 0; p < np; p++) {
-					rtci_ctl_policy_destroy(pol[p]);
-					pol[p] = NULL;
-				}
-			}
+		struct acc *a = &P->ac[p];
+		a->runs++;
+		a->rt += r.rt_accuracy;
+		a->hit += r.hit_rate;
+		a->deliv += r.delivered_accuracy;
+		a->sw += r.switches_per_min;
+		a->bytes += r.bytes_sent;
+		a->local += r.local_rate;
+		if (S->fr)
+			fprintf(S->fr, "%s,%g,%g,%s,%u,%.3f,%s,%u,%.6f,%.6f,%.6f,%.3f,%.0f,%.6f,%.6f\n",
+				P->tab->name, P->m->fps, P->deadline_ms, tn, sr->run,
+				(double)sr->off * 1e-9, ps->name, r.frames, r.rt_accuracy, r.hit_rate,
+				r.delivered_accuracy, r.switches_per_min, r.bytes_sent,
+				ps->oracle ? r.bound : bound, r.local_rate);
+		if (want_frames && strncmp(ps->name, "fixed", 5))
+			write_frames(S, P, tn, sr->run, ps->name, sr->off);
 	}
-done:
-	free(fo);
-	free(runs);
+	return 0;
+}
+
+/* The summary rows of one operating point, printed and in the summary CSV. */
+static void report_point(struct sim *S, const struct point *P)
+{
+	const struct polspec *ps = P->ps;
+	double ob = P->bound_n ? P->bound_sum / P->bound_n : 0;
+	/* best fixed setup in hindsight, for the printed table */
+	int best_fixed = -1;
+	for (unsigned p = 0; p < P->np; p++)
+		if (ps[p].cfg.kind == RTCI_CTL_FIXED && !ps[p].oracle &&
+		    (best_fixed < 0 || P->ac[p].rt > P->ac[best_fixed].rt))
+			best_fixed = (int)p;
+	if (!opt.quiet) {
+		if (opt.runs_from)
+			printf("\n== table %s, %g fps, deadline %g ms: %u devices of %s, %u frames each ==\n",
+			       P->tab->name, P->m->fps, P->deadline_ms, S->nruns, opt.runs_from, P->frames);
+		else
+			printf("\n== table %s, %g fps, deadline %g ms: %u traces x %u runs, %u frames each ==\n",
+			       P->tab->name, P->m->fps, P->deadline_ms, S->ntr, opt.runs, P->frames);
+		printf("%-14s %9s %8s %9s %8s %10s %9s %7s\n", "policy", "rt-acc", "hit", "deliv-acc",
+		       "sw/min", "MB/run", "of-oracle", "local");
+	}
+	for (unsigned p = 0; p < P->np; p++) {
+		const struct acc *a = &P->ac[p];
+		double n = a->runs ? a->runs : 1;
+		double share = ob > 0 ? a->rt / n / ob : 0;
+		if (S->fs)
+			fprintf(S->fs, "%s,%g,%g,%s,%u,%.6f,%.6f,%.6f,%.3f,%.3f,%.6f,%.6f\n", P->tab->name,
+				P->m->fps, P->deadline_ms, ps[p].name, a->runs, a->rt / n, a->hit / n,
+				a->deliv / n, a->sw / n, a->bytes / n * 1e-6, share, a->local / n);
+		int show = ps[p].cfg.kind != RTCI_CTL_FIXED || ps[p].oracle || (int)p == best_fixed;
+		if (!opt.quiet && show)
+			printf("%-14s %9.4f %8.4f %9.4f %8.2f %10.2f %9.4f %7.4f%s\n", ps[p].name,
+			       a->rt / n, a->hit / n, a->deliv / n, a->sw / n, a->bytes / n * 1e-6, share,
+			       a->local / n, (int)p == best_fixed ? "  (best fixed)" : "");
+	}
+	if (!opt.quiet && P->oracle_i >= 0)
+		printf("%-14s %9.4f  (DP upper bound; oracle row = its plan replayed)\n", "oracle-bound",
+		       ob);
+}
+
+/* Every device run at one operating point under every policy. */
+static int run_point(struct sim *S, struct point *P)
+{
+	int rc = 0;
+	for (unsigned p = 0; p < P->np; p++) {
+		if (P->ps[p].oracle) {
+			P->oracle_i = (int)p;
+			continue;
+		}
+		if ((rc = rtci_ctl_policy_create(P->tab, P->m, &P->ps[p].cfg, &S->pol[p]))) {
+			fprintf(stderr, "rtci-sim: policy %s: %s\n", P->ps[p].name, rtci_strerror(rc));
+			return -1;
+		}
+	}
+	S->fo = malloc(P->frames * sizeof(*S->fo));
+	if (!S->fo)
+		return -1;
+	for (unsigned ri = 0; ri < S->nruns && rc == 0; ri++)
+		rc = run_device(S, P, &S->runs[ri]);
+	free(S->fo);
+	S->fo = NULL;
+	if (rc == 0)
+		report_point(S, P);
+	for (unsigned p = 0; p < P->np; p++) {
+		rtci_ctl_policy_destroy(S->pol[p]);
+		S->pol[p] = NULL;
+	}
+	return rc;
+}
+
+/* Every operating point of one table; 0, 1 (error) or 2 (usage). */
+static int run_table(struct sim *S, const char *path)
+{
+	static struct rtci_ctl_table tab;
+	int rc = load_table(path, &tab);
+	if (rc)
+		return rc;
+	static struct polspec ps[MAX_POL];
+	unsigned np = 0;
+	if (parse_policies(opt.policies, &tab, ps, &np))
+		return 2;
+	for (unsigned fi = 0; fi < opt.nfps; fi++)
+		for (unsigned di = 0; di < opt.ndl; di++) {
+			struct rtci_ctl_model m = opt.model;
+			m.fps = opt.fps[fi];
+			m.deadline_ns = llround(opt.deadline_ms[di] * 1e6);
+			static struct point P;
+			P = (struct point){ .tab = &tab, .m = &m, .deadline_ms = opt.deadline_ms[di],
+					    .ps = ps, .np = np, .oracle_i = -1,
+					    .frames = (unsigned)llround(opt.duration_s * m.fps) };
+			if (run_point(S, &P))
+				return 1;
+		}
+	return 0;
+}
+
+static void sim_free(struct sim *S)
+{
+	free(S->fo);
+	free(S->runs);
 	for (unsigned p = 0; p < MAX_POL; p++)
-		rtci_ctl_policy_destroy(pol[p]);
-	if (fs)
-		fclose(fs);
-	if (fr)
-		fclose(fr);
-	if (ff)
-		fclose(ff);
-	for (unsigned i = 0; i < ntr; i++) {
-		rtci_ctl_trace_destroy(traces[i]);
-		free(tpaths[i]);
+		rtci_ctl_policy_destroy(S->pol[p]);
+	if (S->fs)
+		fclose(S->fs);
+	if (S->fr)
+		fclose(S->fr);
+	if (S->ff)
+		fclose(S->ff);
+	for (unsigned i = 0; i < S->ntr; i++) {
+		rtci_ctl_trace_destroy(S->traces[i]);
+		free(S->tpaths[i]);
 	}
+}
+
+int main(int argc, char **argv)
+{
+	char *trace_arg = NULL, *setup_arg = NULL;
+	int rc = parse_args(argc, argv, &trace_arg, &setup_arg);
+	if (rc)
+		return rc > 0 ? 0 : 2;
+	static struct sim S;
+	char *sargs[MAX_LIST];
+	unsigned ns = split(setup_arg, sargs, MAX_LIST);
+	int status = load_traces(&S, trace_arg) || plan_runs(&S) || open_outputs(&S) ? 1 : 0;
+	for (unsigned si = 0; si < ns && status == 0; si++)
+		status = run_table(&S, sargs[si]);
+	sim_free(&S);
 	return status;
-bad:
-	usage(stderr);
-	return 2;
 }
