@@ -486,7 +486,8 @@ static int open_outputs(struct sim *S)
 			       "switches_per_min,mbytes_sent,share_of_oracle,answered_locally\n");
 	if (S->fr)
 		fprintf(S->fr, "table,fps,deadline_ms,trace,run,offset_s,policy,frames,rt_accuracy,hit_rate,"
-			       "delivered_accuracy,switches_per_min,bytes_sent,oracle_bound,answered_locally\n");
+			       "delivered_accuracy,switches_per_min,bytes_sent,oracle_bound,answered_locally,"
+			       "link_mbps\n");
 	if (S->ff)
 		fprintf(S->ff, "table,fps,deadline_ms,trace,run,policy,frame,t_s,link_mbps,setup,c,bits,"
 			       "bytes,latency_ms,hit,exited,credit,local\n");
@@ -558,6 +559,10 @@ static int run_device(struct sim *S, struct point *P, const struct simrun *sr)
 	};
 	double bound = -1;
 	int want_frames = S->ff && name_listed(tn, opt.frames_traces);
+	/* the link's mean capacity over the run: what accuracy is plotted against */
+	double span_s = P->frames / P->m->fps;
+	double link_mbps = rtci_ctl_trace_bytes(sc.trace, sr->off, sr->off + llround(span_s * 1e9)) *
+			   8e-6 / span_s;
 	for (unsigned pi = 0; pi < P->np; pi++) {
 		int oi = P->oracle_i;
 		unsigned p = oi < 0 ? pi : pi == 0 ? (unsigned)oi : pi <= (unsigned)oi ? pi - 1 : pi;
@@ -584,11 +589,11 @@ static int run_device(struct sim *S, struct point *P, const struct simrun *sr)
 		a->bytes += r.bytes_sent;
 		a->local += r.local_rate;
 		if (S->fr)
-			fprintf(S->fr, "%s,%g,%g,%s,%u,%.3f,%s,%u,%.6f,%.6f,%.6f,%.3f,%.0f,%.6f,%.6f\n",
+			fprintf(S->fr, "%s,%g,%g,%s,%u,%.3f,%s,%u,%.6f,%.6f,%.6f,%.3f,%.0f,%.6f,%.6f,%.4f\n",
 				P->tab->name, P->m->fps, P->deadline_ms, tn, sr->run,
 				(double)sr->off * 1e-9, ps->name, r.frames, r.rt_accuracy, r.hit_rate,
 				r.delivered_accuracy, r.switches_per_min, r.bytes_sent,
-				ps->oracle ? r.bound : bound, r.local_rate);
+				ps->oracle ? r.bound : bound, r.local_rate, link_mbps);
 		if (want_frames && strncmp(ps->name, "fixed", 5))
 			write_frames(S, P, tn, sr->run, ps->name, sr->off);
 	}
