@@ -1037,11 +1037,8 @@ static void write_frames(struct fleet *f)
 		fprintf(stderr, "rtci-fleet: frames of %u devices in %s\n", f->o.devices, f->o.frames);
 }
 
-int main(int argc, char **argv)
+static void set_defaults(struct options *o)
 {
-	static struct fleet F;
-	struct fleet *f = &F;
-	struct options *o = &f->o;
 	o->devices = 20;
 	o->threads = 2;
 	o->first_device = 1000;
@@ -1062,17 +1059,17 @@ int main(int argc, char **argv)
 	o->report_s = 1;
 	o->report_gap_ms = 100;
 	o->batch_us = 500;
-	if (parse(argc, argv, o))
-		return 2;
-	if (o->threads > o->devices)
-		o->threads = o->devices;
-	if (rtci_auth_init())
-		return 1;
+}
+
+/* The model, the images, the traces and the encoded payloads of every image and setup. */
+static int load_inputs(struct fleet *f)
+{
+	struct options *o = &f->o;
 	char err[512];
 	int rc;
 	if ((rc = rtci_model_load(o->model, &f->m, err, sizeof(err)))) {
 		fprintf(stderr, "rtci-fleet: %s\n", err);
-		return 1;
+		return -1;
 	}
 	f->n_setups = (uint32_t)rtci_model_setup_count(f->m);
 	if (f->n_setups > RTCI_PROTO_MAX_SETUPS)
@@ -1080,28 +1077,23 @@ int main(int argc, char **argv)
 	if (o->setup < 0 || (uint32_t)o->setup >= f->n_setups) {
 		fprintf(stderr, "rtci-fleet: --setup %d: the model has setups 0..%u\n", o->setup,
 			f->n_setups - 1);
-		return 1;
+		return -1;
 	}
 	if ((rc = rtci_frames_load(o->images, o->labels, o->n_images, &f->imgs, err, sizeof(err)))) {
 		fprintf(stderr, "rtci-fleet: %s\n", err);
-		return 1;
+		return -1;
 	}
-	if (load_traces(f) || build_cache(f))
-		return 1;
+	return load_traces(f) || build_cache(f) ? -1 : 0;
+}
 
-	double max_deadline = 0;
-	for (uint32_t i = 0; i < o->n_deadline; i++)
-		max_deadline = fmax(max_deadline, o->deadline_ms[i]);
-	if (o->drain_ms < 0)
-		o->drain_ms = 2 * max_deadline + 200;
-
-	/* Devices: tenant blocks of consecutive ids; per device trace, offset, fps, deadline. */
+/* The threads' state and uplinks; devices are spread over them. */
+static int make_workers(struct fleet *f)
+{
+	struct options *o = &f->o;
+	int rc;
 	f->w = calloc(o->threads, sizeof(*f->w));
 	if (!f->w)
-		return 1;
-	uint64_t seed = o->seed * 0x9E3779B97F4A7C15ULL + 1;
-	uint32_t per = (o->devices + o->n_tenants - 1) / o->n_tenants;
-	f->t0 = rtci_edge_now_ns();
+		return -1;
 	for (uint32_t t = 0; t < o->threads; t++) {
 		struct worker *w = &f->w[t];
 		w->index = t;
@@ -1117,14 +1109,25 @@ int main(int argc, char **argv)
 		};
 		if (!w->devs || !w->heap_t || !w->heap_d) {
 			fprintf(stderr, "rtci-fleet: out of memory\n");
-			return 1;
+			return -1;
 		}
 		if ((rc = rtci_uplink_create(&uc, &w->up))) {
 			fprintf(stderr, "rtci-fleet: uplink to %s:%u: %s\n", o->gw_ip, o->gw_port,
 				rtci_strerror(rc));
-			return 1;
+			return -1;
 		}
 	}
+	return 0;
+}
+
+/* Devices: tenant blocks of consecutive ids; per device trace, offset, fps, deadline. */
+static int make_devices(struct fleet *f)
+{
+	struct options *o = &f->o;
+	uint64_t seed = o->seed * 0x9E3779B97F4A7C15ULL + 1;
+	uint32_t per = (o->devices + o->n_tenants - 1) / o->n_tenants;
+	int rc;
+	f->t0 = rtci_edge_now_ns();
 	uint64_t seq_base = rtci_real_us();
 	int probe = rtci_local_probe_setup(f->m);
 	for (uint32_t g = 0; g < o->devices; g++) {
@@ -1160,13 +1163,20 @@ int main(int argc, char **argv)
 		d->image = (uint32_t)(rng(&seed) % f->imgs.count);
 		if ((rc = rtci_dev_init(&d->dev, &dc, 0, seq_base, tr, d->trace_offset_ns))) {
 			fprintf(stderr, "rtci-fleet: device %u: %s\n", dc.device_id, rtci_strerror(rc));
-			return 1;
+			return -1;
 		}
 		use_seed(f, d, g); /* devices spread over the seeds */
 		/* reports spread over their interval too */
 		if (o->report_s > 0)
 			d->dev.last_report_ns = -(int64_t)(rng(&seed) % (uint64_t)(o->report_s * 1e9 + 1));
 	}
+	return 0;
+}
+
+/* Per-frame records for --timeline (the first device) or --frames (every device). */
+static int alloc_timelines(struct fleet *f)
+{
+	struct options *o = &f->o;
 	for (uint32_t g = 0; g < o->devices && (o->timeline || o->frames); g++) {
 		if (g > 0 && !o->frames)
 			break;
@@ -1175,9 +1185,17 @@ int main(int argc, char **argv)
 		if (!(d->tl = calloc(d->tl_cap, sizeof(*d->tl)))) {
 			fprintf(stderr, "rtci-fleet: out of memory (--frames: %u frames per device)\n",
 				d->tl_cap);
-			return 1;
+			return -1;
 		}
 	}
+	return 0;
+}
+
+/* Runs the fleet for the duration and the drain: the threads, the status lines; the CPU time
+ * of the run itself (start-up encoding excluded), or -1. */
+static double run(struct fleet *f)
+{
+	struct options *o = &f->o;
 	f->t0 = rtci_edge_now_ns();
 	f->stop_ns = (int64_t)(o->duration_s * 1e9);
 	f->batch_ns = o->batch_us > 0 ? (int64_t)(o->batch_us * 1e3) : 0;
@@ -1191,7 +1209,7 @@ int main(int argc, char **argv)
 	for (uint32_t t = 0; t < o->threads; t++)
 		if (pthread_create(&f->w[t].th, NULL, worker_main, &f->w[t])) {
 			fprintf(stderr, "rtci-fleet: cannot start threads\n");
-			return 1;
+			return -1;
 		}
 	uint64_t last_bytes = 0;
 	int64_t last_t = 0, next_status = (int64_t)(o->status_s * 1e9);
@@ -1209,12 +1227,16 @@ int main(int argc, char **argv)
 	for (uint32_t t = 0; t < o->threads; t++)
 		pthread_join(f->w[t].th, NULL);
 	getrusage(RUSAGE_SELF, &ru1);
-	report(f);
-	/* CPU of the run itself (start-up encoding excluded): the cost of a simulated device */
-	double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
-			      ru0.ru_stime.tv_sec) +
-		     (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
-			      ru0.ru_stime.tv_usec) * 1e-6;
+	return (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
+			ru0.ru_stime.tv_sec) +
+	       (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
+			ru0.ru_stime.tv_usec) * 1e-6;
+}
+
+/* The cost of a simulated device. */
+static void print_cpu(struct fleet *f, double cpu)
+{
+	struct options *o = &f->o;
 	uint64_t frames = 0, dgrams = 0;
 	for (uint32_t g = 0; g < o->devices; g++) {
 		frames += device_at(f, g)->dev.st.frames_sent;
@@ -1223,10 +1245,11 @@ int main(int argc, char **argv)
 	printf("cpu: %.2f s (user + sys) for %llu frames, %llu datagrams: %.1f us per frame, "
 	       "%.2f us per datagram\n", cpu, (unsigned long long)frames, (unsigned long long)dgrams,
 	       frames ? cpu * 1e6 / (double)frames : 0.0, dgrams ? cpu * 1e6 / (double)dgrams : 0.0);
-	if (o->timeline)
-		write_timeline(f);
-	if (o->frames)
-		write_frames(f);
+}
+
+static void fleet_free(struct fleet *f)
+{
+	struct options *o = &f->o;
 	for (uint32_t t = 0; t < o->threads; t++) {
 		rtci_uplink_destroy(f->w[t].up);
 		for (uint32_t i = 0; i < f->w[t].n; i++)
@@ -1247,5 +1270,37 @@ int main(int argc, char **argv)
 	}
 	rtci_frames_free(&f->imgs);
 	rtci_model_destroy(f->m);
+}
+
+int main(int argc, char **argv)
+{
+	static struct fleet F;
+	struct fleet *f = &F;
+	struct options *o = &f->o;
+	set_defaults(o);
+	if (parse(argc, argv, o))
+		return 2;
+	if (o->threads > o->devices)
+		o->threads = o->devices;
+	if (rtci_auth_init() || load_inputs(f))
+		return 1;
+	double max_deadline = 0;
+	for (uint32_t i = 0; i < o->n_deadline; i++)
+		max_deadline = fmax(max_deadline, o->deadline_ms[i]);
+	if (o->drain_ms < 0)
+		o->drain_ms = 2 * max_deadline + 200;
+
+	if (make_workers(f) || make_devices(f) || alloc_timelines(f))
+		return 1;
+	double cpu = run(f);
+	if (cpu < 0)
+		return 1;
+	report(f);
+	print_cpu(f, cpu);
+	if (o->timeline)
+		write_timeline(f);
+	if (o->frames)
+		write_frames(f);
+	fleet_free(f);
 	return interrupted ? 130 : 0;
 }
