@@ -80,6 +80,15 @@ struct edge {
 	uint64_t rehellos_seen;   /* after silence the device starts again from --gateway */
 	bool away;                /* talking to another gateway than --gateway */
 	struct rtci_local *local; /* the model's local exit, NULL: none */
+	/* what the frames are made of */
+	struct rtci_model *m;
+	struct rtci_imageset imgs;
+	struct rtci_encoder *enc;
+	struct rtci_ctl_trace *trace;
+	float *input;
+	uint8_t *payloads;        /* one buffer per queue place, plus one */
+	size_t fcap;
+	uint32_t pbuf;
 };
 
 static volatile sig_atomic_t stop;
@@ -482,10 +491,8 @@ static int write_csv(const struct edge *e)
 	return fclose(f) == 0 ? 0 : -EIO;
 }
 
-int main(int argc, char **argv)
+static void set_defaults(struct options *o)
 {
-	struct edge e = { 0 };
-	struct options *o = &e.o;
 	o->images = DEFAULT_IMAGES;
 	o->labels = DEFAULT_LABELS;
 	o->fps = 10;
@@ -496,46 +503,44 @@ int main(int argc, char **argv)
 	o->report_s = 1;
 	o->report_gap_ms = 100;
 	o->zc_threshold = RTCI_UPLINK_ZC_THRESHOLD_DEFAULT;
-	if (parse(argc, argv, o))
-		return 2;
-	if (o->drain_ms < 0)
-		o->drain_ms = 2 * o->deadline_ms + 200;
-	if (rtci_auth_init()) {
-		fprintf(stderr, "rtci-edge: libsodium failed to initialise\n");
-		return 1;
-	}
+}
 
+/* The model, the images, the head and codec, the trace. */
+static int load_inputs(struct edge *e)
+{
+	struct options *o = &e->o;
 	char err[512];
-	struct rtci_model *m;
-	int rc = rtci_model_load(o->model, &m, err, sizeof(err));
+	int rc = rtci_model_load(o->model, &e->m, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "rtci-edge: %s\n", err);
-		return 1;
+		return -1;
 	}
-	if (!rtci_model_setup(m, o->setup)) {
+	if (!rtci_model_setup(e->m, o->setup)) {
 		fprintf(stderr, "rtci-edge: --setup %d: the model has setups 0..%d\n", o->setup,
-			rtci_model_setup_count(m) - 1);
-		return 1;
+			rtci_model_setup_count(e->m) - 1);
+		return -1;
 	}
-	struct rtci_imageset imgs;
 	/* labels only make sense next to IDX images; a PGM folder names its own */
-	if ((rc = rtci_frames_load(o->images, o->labels, 0, &imgs, err, sizeof(err)))) {
+	if ((rc = rtci_frames_load(o->images, o->labels, 0, &e->imgs, err, sizeof(err)))) {
 		fprintf(stderr, "rtci-edge: %s\n", err);
-		return 1;
+		return -1;
 	}
-	struct rtci_encoder *enc;
-	if ((rc = rtci_encoder_create(m, &enc))) {
+	if ((rc = rtci_encoder_create(e->m, &e->enc))) {
 		fprintf(stderr, "rtci-edge: head/codec: %s\n", rtci_strerror(rc));
-		return 1;
+		return -1;
 	}
-	struct rtci_ctl_trace *trace = NULL;
-	if (o->trace && (rc = rtci_ctl_trace_load_file(o->trace, RTCI_CTL_TRACE_AUTO, &trace, err,
+	if (o->trace && (rc = rtci_ctl_trace_load_file(o->trace, RTCI_CTL_TRACE_AUTO, &e->trace, err,
 							 sizeof(err)))) {
 		fprintf(stderr, "rtci-edge: %s\n", err);
-		return 1;
+		return -1;
 	}
+	return 0;
+}
 
-	/* Device: every setup of the model (the first is the initial one). */
+/* The device: every setup of the model (the first is the initial one), its local exit. */
+static int setup_device(struct edge *e)
+{
+	struct options *o = &e->o;
 	struct rtci_dev_config dc = {
 		.tenant_id = o->tenant, .device_id = o->device, .model_id = o->model_id,
 		.fps_milli = (uint32_t)lround(o->fps * 1000), .deadline_ns = (int64_t)(o->deadline_ms * 1e6),
@@ -544,142 +549,186 @@ int main(int argc, char **argv)
 		.report_gap_ns = o->report_gap_ms > 0 ? (int64_t)(o->report_gap_ms * 1e6) : -1,
 	};
 	rtci_auth_derive_device_key(o->tenant_key, o->tenant, o->device, dc.key);
-	if ((rc = rtci_local_create(m, &e.local)) < 0 && rc != -ENOENT) {
+	int rc;
+	if ((rc = rtci_local_create(e->m, &e->local)) < 0 && rc != -ENOENT) {
 		fprintf(stderr, "rtci-edge: local exit: %s\n", rtci_strerror(rc));
-		return 1;
+		return -1;
 	}
-	dc.local_exit = e.local != NULL;
-	dc.probe_setup = (uint16_t)rtci_local_probe_setup(m);
-	int ns = rtci_model_setup_count(m);
+	dc.local_exit = e->local != NULL;
+	dc.probe_setup = (uint16_t)rtci_local_probe_setup(e->m);
+	int ns = rtci_model_setup_count(e->m);
 	dc.setups[dc.n_setups++] = (uint16_t)o->setup;
 	for (int s = 0; s < ns && dc.n_setups < RTCI_PROTO_MAX_SETUPS; s++)
 		if (s != o->setup)
 			dc.setups[dc.n_setups++] = (uint16_t)s;
-	e.t0 = rtci_edge_now_ns();
-	if ((rc = rtci_dev_init(&e.dev, &dc, 0, rtci_real_us(), trace,
+	e->t0 = rtci_edge_now_ns();
+	if ((rc = rtci_dev_init(&e->dev, &dc, 0, rtci_real_us(), e->trace,
 				(int64_t)(o->trace_offset_s * 1e9)))) {
 		fprintf(stderr, "rtci-edge: device: %s\n", rtci_strerror(rc));
-		return 1;
+		return -1;
 	}
-
-	if ((rc = connect_to(&e, o->gw_ip, o->gw_port)) < 0)
-		return 1;
-
-	e.rec = calloc(o->frames, sizeof(*e.rec));
-	float *input = malloc(rtci_encoder_input_floats(enc) * sizeof(float));
-	/* payloads stay put until their frame has left: one buffer per queue place, plus one */
-	size_t fcap = rtci_encoder_max_frame(enc);
-	uint8_t *payloads = malloc((RTCI_DEV_QUEUE + 1) * fcap);
-	if (!e.rec || !input || !payloads) {
+	if (connect_to(e, o->gw_ip, o->gw_port) < 0)
+		return -1;
+	e->rec = calloc(o->frames, sizeof(*e->rec));
+	e->input = malloc(rtci_encoder_input_floats(e->enc) * sizeof(float));
+	/* payloads stay put until their frame has left */
+	e->fcap = rtci_encoder_max_frame(e->enc);
+	e->payloads = malloc((RTCI_DEV_QUEUE + 1) * e->fcap);
+	if (!e->rec || !e->input || !e->payloads) {
 		fprintf(stderr, "rtci-edge: out of memory\n");
-		return 1;
+		return -1;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	return 0;
+}
 
+/* Captures, encodes and queues one frame (or answers it locally), then runs the local exit. */
+static void capture(struct edge *e, int64_t now)
+{
+	struct frame_rec *r = &e->rec[e->nrec];
+	uint32_t img = e->nrec % e->imgs.count;
+	*r = (struct frame_rec){ .capture_ns = now, .image = img, .label = e->imgs.labels[img],
+				 .setup = -1 };
+	uint64_t seq = 0;
+	int setup = rtci_dev_frame_begin(&e->dev, now, &seq);
+	rtci_frames_input(rtci_model_geometry(e->m), &e->imgs, img, e->input);
+	if (setup == RTCI_SETUP_LOCAL) {
+		r->seq = seq; /* answered locally, nothing uploaded */
+		r->skip = SKIP_LOCAL_MODE;
+	} else if (setup >= 0) {
+		uint8_t *buf = e->payloads + (size_t)e->pbuf * e->fcap;
+		ssize_t len = rtci_encoder_run(e->enc, e->input, setup, buf, e->fcap);
+		r->ready_ns = now_rel(e) - now;
+		r->seq = seq;
+		r->setup = (int16_t)setup;
+		int rc;
+		if (len < 0) {
+			rtci_dev_frame_failed(&e->dev);
+			r->skip = RTCI_DEV_SKIP_ENCODE;
+		} else if ((rc = rtci_dev_frame_queue(&e->dev, now_rel(e), seq, (uint16_t)setup, now, buf,
+						      (uint32_t)len, e->nrec)) == 0) {
+			r->status = REC_SENT;
+			e->pbuf = (e->pbuf + 1) % (RTCI_DEV_QUEUE + 1);
+		} else {
+			r->skip = rc == -ETIME ? RTCI_DEV_SKIP_LATE : RTCI_DEV_SKIP_ENCODE;
+		}
+	} else {
+		r->skip = setup == -ENOBUFS ? RTCI_DEV_SKIP_QUEUE_FULL : RTCI_DEV_SKIP_NO_SESSION;
+	}
+	run_local(e, r, e->input);
+	e->nrec++;
+}
+
+/* Every uploaded frame answered by the gateway (the local exit's answers do not wait). */
+static bool all_answered(const struct edge *e)
+{
+	for (uint32_t i = 0; i < e->nrec; i++)
+		if (e->rec[i].status == REC_SENT && !e->rec[i].local)
+			return false;
+	return true;
+}
+
+/* The earliest of the next capture, departure, hello, report, expiry and the drain's end. */
+static int64_t next_wake(const struct edge *e, int64_t next_capture, int64_t drain_until)
+{
+	int64_t wake = drain_until;
+	if (e->nrec < e->o.frames && next_capture < wake)
+		wake = next_capture;
+	int64_t t[] = { rtci_dev_next_departure(&e->dev), rtci_dev_next_hello(&e->dev),
+			rtci_dev_next_report(&e->dev), rtci_dev_next_expiry(&e->dev) };
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (t[i] < wake)
+			wake = t[i];
+	return wake;
+}
+
+/* Captures --frames frames at --fps, sends, receives and follows the gateway until every frame
+ * is answered or the drain time is over. */
+static void run(struct edge *e)
+{
+	const struct options *o = &e->o;
 	const int64_t period = (int64_t)(1e9 / o->fps);
 	int64_t next_capture = 0, drain_until = INT64_MAX;
-	uint32_t pbuf = 0;
 	for (;;) {
-		int64_t now = now_rel(&e);
+		int64_t now = now_rel(e);
 		if (stop && drain_until == INT64_MAX)
 			drain_until = now;
-		if (rtci_dev_hello_due(&e.dev, now))
-			send_control(&e, 0);
-		if (rtci_dev_report_due(&e.dev, now))
-			send_control(&e, 1);
-		if (e.nrec < o->frames && now >= next_capture && drain_until == INT64_MAX) {
-			struct frame_rec *r = &e.rec[e.nrec];
-			uint32_t img = e.nrec % imgs.count;
-			*r = (struct frame_rec){ .capture_ns = now, .image = img, .label = imgs.labels[img],
-						 .setup = -1 };
-			uint64_t seq = 0;
-			int setup = rtci_dev_frame_begin(&e.dev, now, &seq);
-			rtci_frames_input(rtci_model_geometry(m), &imgs, img, input);
-			if (setup == RTCI_SETUP_LOCAL) {
-				r->seq = seq; /* answered locally, nothing uploaded */
-				r->skip = SKIP_LOCAL_MODE;
-			} else if (setup >= 0) {
-				uint8_t *buf = payloads + (size_t)pbuf * fcap;
-				ssize_t len = rtci_encoder_run(enc, input, setup, buf, fcap);
-				r->ready_ns = now_rel(&e) - now;
-				r->seq = seq;
-				r->setup = (int16_t)setup;
-				if (len < 0) {
-					rtci_dev_frame_failed(&e.dev);
-					r->skip = RTCI_DEV_SKIP_ENCODE;
-				} else if ((rc = rtci_dev_frame_queue(&e.dev, now_rel(&e), seq, (uint16_t)setup,
-								      now, buf, (uint32_t)len, e.nrec)) == 0) {
-					r->status = REC_SENT;
-					pbuf = (pbuf + 1) % (RTCI_DEV_QUEUE + 1);
-				} else {
-					r->skip = rc == -ETIME ? RTCI_DEV_SKIP_LATE : RTCI_DEV_SKIP_ENCODE;
-				}
-			} else {
-				r->skip = setup == -ENOBUFS ? RTCI_DEV_SKIP_QUEUE_FULL : RTCI_DEV_SKIP_NO_SESSION;
-			}
-			run_local(&e, r, input);
-			e.nrec++;
+		if (rtci_dev_hello_due(&e->dev, now))
+			send_control(e, 0);
+		if (rtci_dev_report_due(&e->dev, now))
+			send_control(e, 1);
+		if (e->nrec < o->frames && now >= next_capture && drain_until == INT64_MAX) {
+			capture(e, now);
 			/* capture keeps its own clock; ticks the loop could not serve are not
 			 * made up in a burst */
 			next_capture += period;
 			if (next_capture < now - period)
 				next_capture = now;
-			if (e.nrec == o->frames)
+			if (e->nrec == o->frames)
 				drain_until = now + (int64_t)(o->drain_ms * 1e6);
 		}
-		pump(&e);
-		expire_local(&e);
-		now = now_rel(&e);
-		if (now >= drain_until) {
+		pump(e);
+		expire_local(e);
+		now = now_rel(e);
+		if (now >= drain_until)
 			break;
-		}
-		if (drain_until != INT64_MAX && e.dev.q_len == 0) {
-			/* all sent: stop as soon as every frame is answered */
-			uint64_t pending = 0;
-			for (uint32_t i = 0; i < e.nrec; i++)
-				pending += e.rec[i].status == REC_SENT && !e.rec[i].local;
-			if (pending == 0)
-				break;
-		}
-		int64_t wake = drain_until;
-		if (e.nrec < o->frames && next_capture < wake)
-			wake = next_capture;
-		int64_t dep = rtci_dev_next_departure(&e.dev);
-		if (dep < wake)
-			wake = dep;
-		int64_t hello_at = rtci_dev_next_hello(&e.dev);
-		if (hello_at < wake)
-			wake = hello_at;
-		if (rtci_dev_next_report(&e.dev) < wake)
-			wake = rtci_dev_next_report(&e.dev);
-		if (rtci_dev_next_expiry(&e.dev) < wake)
-			wake = rtci_dev_next_expiry(&e.dev);
+		/* all sent: stop as soon as every frame is answered */
+		if (drain_until != INT64_MAX && e->dev.q_len == 0 && all_answered(e))
+			break;
+		int64_t wake = next_wake(e, next_capture, drain_until);
 		int timeout_ms = wake <= now ? 0 : (int)((wake - now) / 1000000);
 		if (timeout_ms > 100)
 			timeout_ms = 100; /* re-check the silence timer and signals */
-		rc = rtci_uplink_recv(e.up, on_datagram, &e, timeout_ms);
-		(void)rc; /* -ECONNREFUSED while the gateway is down: keep going */
-		follow(&e);
+		/* -ECONNREFUSED while the gateway is down: keep going */
+		(void)rtci_uplink_recv(e->up, on_datagram, e, timeout_ms);
+		follow(e);
 		/* the receive timeout counts whole ms: a shorter wait is a sleep, not a spin */
-		if (timeout_ms == 0 && wake > now_rel(&e)) {
-			int64_t d = wake - now_rel(&e);
+		if (timeout_ms == 0 && wake > now_rel(e)) {
+			int64_t d = wake - now_rel(e);
 			struct timespec ts = { (time_t)(d / 1000000000), (long)(d % 1000000000) };
 			nanosleep(&ts, NULL);
 		}
 	}
+}
 
-	summary(&e, m);
+static void edge_free(struct edge *e)
+{
+	if (e->up)
+		rtci_uplink_destroy(e->up);
+	rtci_local_destroy(e->local);
+	free(e->payloads);
+	free(e->input);
+	free(e->rec);
+	rtci_ctl_trace_destroy(e->trace);
+	if (e->enc)
+		rtci_encoder_destroy(e->enc);
+	rtci_frames_free(&e->imgs);
+	if (e->m)
+		rtci_model_destroy(e->m);
+}
+
+int main(int argc, char **argv)
+{
+	static struct edge e;
+	struct options *o = &e.o;
+	set_defaults(o);
+	if (parse(argc, argv, o))
+		return 2;
+	if (o->drain_ms < 0)
+		o->drain_ms = 2 * o->deadline_ms + 200;
+	if (rtci_auth_init()) {
+		fprintf(stderr, "rtci-edge: libsodium failed to initialise\n");
+		return 1;
+	}
+	if (load_inputs(&e) || setup_device(&e)) {
+		edge_free(&e);
+		return 1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	run(&e);
+	summary(&e, e.m);
 	if (o->csv && write_csv(&e) == 0 && !o->quiet)
 		fprintf(stderr, "rtci-edge: per-frame records in %s\n", o->csv);
-	rtci_uplink_destroy(e.up);
-	rtci_local_destroy(e.local);
-	free(payloads);
-	free(input);
-	free(e.rec);
-	rtci_ctl_trace_destroy(trace);
-	rtci_encoder_destroy(enc);
-	rtci_frames_free(&imgs);
-	rtci_model_destroy(m);
+	edge_free(&e);
 	return 0;
 }
