@@ -226,227 +226,278 @@ static int local_mode(int s, unsigned probe, int64_t cap, int *in_local, int64_t
 }
 
 /* plan != NULL: replay those decisions (the oracle) instead of asking a policy. */
+/* One simulated device: its model, policy and controller, its frames so far, the link and the
+ * gateway's view, and the running totals. */
+struct simdev {
+	const struct rtci_ctl_sim_cfg *cfg;
+	const uint8_t *plan;    /* a fixed plan (the oracle's replay) instead of the policy */
+	const struct rtci_ctl_model *m;
+	const struct rtci_ctl_table *tab;
+	const struct rtci_ctl_policy *pol;
+	enum rtci_ctl_kind kind;
+	struct rtci_ctl_device dev;
+	struct sent *fr;
+	int64_t head, post, W, half, T;
+	double frag;
+	int64_t link_free;
+	unsigned next_obs;      /* first frame not yet delivered to the controller */
+	double credit, bytes_total, local_credit;
+	unsigned hits, switches, locals;
+	int last_setup;
+	int local_on;           /* the device's local exit answers what the server does not */
+	int in_local;
+	int64_t last_probe;
+	unsigned probe_id;
+	struct reports *rp;
+	struct gw_path gwp, *g;
+};
+
+static void simdev_free(struct simdev *S)
+{
+	free(S->fr);
+	free(S->rp);
+}
+
+static int simdev_init(struct simdev *S, const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan)
+{
+	const struct rtci_ctl_model *m = cfg->model;
+	memset(S, 0, sizeof(*S));
+	S->cfg = cfg;
+	S->plan = plan;
+	S->m = m;
+	S->tab = cfg->policy ? rtci_ctl_policy_table(cfg->policy) : cfg->table;
+	S->pol = cfg->policy;
+	if (!S->tab || !cfg->trace || !m || !cfg->frames)
+		return -EINVAL;
+	S->kind = RTCI_CTL_MPC;
+	if (S->pol) {
+		rtci_ctl_device_init(&S->dev, S->pol);
+		/* the kind decides how the device transmits (SPINN exit, CLIO slices) */
+		S->kind = rtci_ctl_policy_kind(S->pol);
+	}
+	S->fr = calloc(cfg->frames, sizeof(*S->fr));
+	if (!S->fr)
+		return -ENOMEM;
+	S->head = m->head_ns;
+	S->post = m->prop_ns + m->gw_queue_ns + m->tail_ns;
+	S->W = m->deadline_ns - S->head - S->post;
+	S->half = m->prop_ns / 2;
+	S->T = llround(1e9 / m->fps);
+	S->frag = m->frag_bytes;
+	S->link_free = INT64_MIN;
+	S->last_setup = -1;
+	/* SPINN has its own exit */
+	S->local_on = S->tab->local.present && !(S->kind == RTCI_CTL_SPINN && !plan) &&
+		      S->head + llround(S->tab->local.ms * 1e6) <= m->deadline_ns;
+	S->probe_id = probe_setup(S->tab);
+	if (S->pol && !plan && cfg->report_ns > 0) {
+		S->rp = calloc(1, sizeof(*S->rp));
+		if (!S->rp)
+			return -ENOMEM;
+		S->rp->last_t = cfg->offset_ns;
+	}
+	if (S->pol && !plan && cfg->decide == RTCI_CTL_DECIDE_GATEWAY) {
+		/* the hello's answer: a decision before any sample, for the first frame */
+		S->g = &S->gwp;
+		S->g->last_frame = -1;
+		int s0 = rtci_ctl_decide(&S->dev, S->pol, 0, capture_time(cfg, 0));
+		if (s0 < 0)
+			return s0;
+		rtci_ctl_cmd_init(&S->g->cmd, (unsigned)s0, 0);
+		S->g->setup = (uint16_t)s0;
+	}
+	return 0;
+}
+
+/* What the gateway has seen by the time its decision for frame k (captured at cap) must leave
+ * for the device: frames through the link and the device's reports. */
+static int observe_until(struct simdev *S, unsigned k, int64_t cap)
+{
+	const struct rtci_ctl_sim_cfg *cfg = S->cfg;
+	int rc;
+	if (S->rp)
+		report_periodic(S->rp, cfg, S->fr, k, cap, S->half);
+	if (!S->pol)
+		return 0;
+	for (; S->next_obs < k; S->next_obs++) {
+		struct sent *s = &S->fr[S->next_obs];
+		if (!s->transmitted)
+			continue; /* dropped by the device: the gateway never hears of it */
+		if (s->finish + S->half > cap - S->half)
+			break;
+		if (S->rp && (rc = report_deliver(S->rp, &S->dev, S->pol, s->finish + S->half, S->g,
+						  S->m)) < 0)
+			return rc;
+		double behind = 0;
+		for (unsigned j = S->next_obs + 1; j < k && S->fr[j].ready <= s->finish; j++)
+			if (S->fr[j].queued)
+				behind += S->fr[j].bytes;
+		struct rtci_ctl_obs ob = {
+			.seq = s->seq,
+			.bytes = (uint32_t)s->payload,
+			.first_arrival_ns = s->first + S->half,
+			.last_arrival_ns = s->finish + S->half,
+			.device_backlog_bytes = (uint32_t)behind,
+			.frag_bytes = S->m->frag_bytes,
+			.capture_ns = capture_time(cfg, s->seq),
+		};
+		rtci_ctl_observe_frame(&S->dev, S->pol, &ob);
+		if (S->g && (rc = gw_on_frame(S->g, &S->dev, S->pol, cfg, s)) < 0)
+			return rc;
+	}
+	if (S->rp && (rc = report_deliver(S->rp, &S->dev, S->pol, cap - S->half, S->g, S->m)) < 0)
+		return rc;
+	return 0;
+}
+
+/* CLIO: progressive slices until the send deadline or the next frame; a prefix counts once its
+ * link bytes (the model's overheads included, as for every setup) are through. */
+static void send_clio(struct simdev *S, struct sent *f, int64_t cap, int64_t start,
+		      struct rtci_ctl_frame_out *o)
+{
+	const struct rtci_ctl_table *tab = S->tab;
+	int64_t stop = f->ready + (S->W < S->T ? S->W : S->T);
+	if (tab->clio.nwidths)
+		f->bytes = rtci_ctl_link_bytes(S->m, tab->clio.widths[tab->clio.nwidths - 1].bytes);
+	double can = start < stop ? rtci_ctl_trace_bytes(S->cfg->trace, start, stop) : 0;
+	double b = can < f->bytes ? can : f->bytes;
+	if (!(b > 0)) {
+		f->queued = 0;
+		return;
+	}
+	f->bytes = f->payload = b;
+	f->transmitted = 1;
+	f->first = rtci_ctl_trace_finish(S->cfg->trace, start, b < S->frag ? b : S->frag);
+	f->finish = rtci_ctl_trace_finish(S->cfg->trace, start, b);
+	if (f->finish > stop)
+		f->finish = stop;
+	S->link_free = f->finish;
+	o->sent = 1;
+	o->bytes = b;
+	double acc = clio_credit(tab, S->m, b);
+	if (acc >= 0) {
+		o->hit = 1;
+		o->credit = acc;
+		o->latency_ms = (double)(f->finish + S->post - cap) * 1e-6;
+	}
+}
+
+/* Frame k on setup s: admitted to the uplink queue (or dropped as stale there), sent, and
+ * credited when its result is back by the deadline. */
+static void send_frame(struct simdev *S, unsigned k, int s, int64_t cap,
+		       struct rtci_ctl_frame_out *o)
+{
+	const struct rtci_ctl_sim_cfg *cfg = S->cfg;
+	const struct rtci_ctl_model *m = S->m;
+	const struct rtci_ctl_setup *st = &S->tab->s[s];
+	struct sent *f = &S->fr[k];
+	f->setup = (uint8_t)s;
+	f->queued = 1;
+	f->payload = st->bytes;
+	f->bytes = rtci_ctl_link_bytes(m, st->bytes);
+	int64_t ready = f->ready, start = ready > S->link_free ? ready : S->link_free;
+	if (S->kind == RTCI_CTL_CLIO && !S->plan) {
+		send_clio(S, f, cap, start, o);
+		return;
+	}
+	if (cfg->admit == RTCI_CTL_ADMIT_FINISH
+		    ? rtci_ctl_trace_finish(cfg->trace, start, f->bytes) > ready + S->W
+		    : start - ready >= S->W) {
+		f->queued = 1; /* queued, then dropped as stale: never sent */
+		struct reports *rp = S->rp;
+		if (rp && ready - rp->last_t >= cfg->report_gap_ns) {
+			report_periodic(rp, cfg, S->fr, k + 1, ready, S->half);
+			if (ready > rp->last_t)
+				report_make(rp, cfg, S->fr, k + 1, ready, S->half);
+		}
+		return;
+	}
+	f->transmitted = 1;
+	double first = st->bytes <= S->frag ? f->bytes : S->frag + m->frag_overhead;
+	f->first = rtci_ctl_trace_finish(cfg->trace, start, first);
+	f->finish = rtci_ctl_trace_finish(cfg->trace, start, f->bytes);
+	S->link_free = f->finish;
+	int64_t lat = f->finish + S->post - cap;
+	o->sent = 1;
+	o->bytes = f->bytes;
+	o->latency_ms = (double)lat * 1e-6;
+	if (lat <= m->deadline_ns) {
+		o->hit = 1;
+		o->credit = st->accuracy *
+			    (S->kind == RTCI_CTL_SPINN && !S->plan ? S->tab->spinn.rest_factor : 1.0);
+		if (o->credit > 1)
+			o->credit = 1;
+	}
+}
+
+/* One frame, from capture to its credit; 0 or a negative code. */
+static int sim_frame(struct simdev *S, unsigned k, struct rtci_ctl_frame_out *o)
+{
+	const struct rtci_ctl_sim_cfg *cfg = S->cfg;
+	const struct rtci_ctl_table *tab = S->tab;
+	const int spinn = S->kind == RTCI_CTL_SPINN && !S->plan;
+	int64_t cap = capture_time(cfg, k);
+	/* SPINN runs its exit branch before it can decide to upload */
+	int64_t ready = cap + S->head + (spinn ? llround(tab->spinn.exit_ms * 1e6) : 0);
+	struct sent *f = &S->fr[k];
+	f->seq = k;
+	f->ready = ready;
+	f->setup = RTCI_CTL_SKIP;
+	*o = (struct rtci_ctl_frame_out){ .capture_ns = cap, .setup = RTCI_CTL_SKIP, .latency_ms = -1 };
+	o->link_bps = rtci_ctl_trace_bytes(cfg->trace, cap, cap + S->T) * 1e9 / (double)S->T;
+	int rc = observe_until(S, k, cap);
+	if (rc < 0)
+		return rc;
+	if (spinn && spinn_exits(cfg, tab, k)) {
+		int64_t lat = S->head + llround(tab->spinn.exit_ms * 1e6);
+		o->exited = 1;
+		o->latency_ms = (double)lat * 1e-6;
+		if (lat <= S->m->deadline_ns) {
+			o->hit = 1;
+			o->credit = tab->spinn.exit_accuracy;
+		}
+		return 0;
+	}
+	int s = S->plan ? S->plan[k]
+		: S->g	? (int)gw_frame_setup(S->g, k)
+			: rtci_ctl_decide(&S->dev, S->pol, k, cap);
+	if (s >= 0 && s != RTCI_CTL_SKIP)
+		s = local_mode(s, S->probe_id, cap, &S->in_local, &S->last_probe, &S->switches,
+			       &S->last_setup);
+	if (s < 0 || (s != RTCI_CTL_SKIP && (unsigned)s >= tab->n))
+		return s < 0 ? s : -EINVAL;
+	o->setup = (uint8_t)s;
+	o->probe = f->probe = S->in_local && s != RTCI_CTL_SKIP;
+	if (s != RTCI_CTL_SKIP)
+		send_frame(S, k, s, cap, o);
+	return 0;
+}
+
 static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 		    struct rtci_ctl_frame_out *out, struct rtci_ctl_sim_result *res)
 {
-	const struct rtci_ctl_model *m = cfg->model;
-	const struct rtci_ctl_table *tab = cfg->policy ? rtci_ctl_policy_table(cfg->policy) : cfg->table;
-	const struct rtci_ctl_policy *pol = cfg->policy;
-	if (!tab || !cfg->trace || !m || !cfg->frames)
-		return -EINVAL;
-	enum rtci_ctl_kind kind = RTCI_CTL_MPC;
-	struct rtci_ctl_device dev = { 0 };
-	if (pol) {
-		rtci_ctl_device_init(&dev, pol);
-		/* the kind decides how the device transmits (SPINN exit, CLIO slices) */
-		kind = rtci_ctl_policy_kind(pol);
-	}
-	struct sent *fr = calloc(cfg->frames, sizeof(*fr));
-	if (!fr)
-		return -ENOMEM;
-	const int64_t head = m->head_ns, post = m->prop_ns + m->gw_queue_ns + m->tail_ns;
-	const int64_t W = m->deadline_ns - head - post;
-	const int64_t half = m->prop_ns / 2;
-	const int64_t T = llround(1e9 / m->fps);
-	const double frag = m->frag_bytes;
-	int64_t link_free = INT64_MIN;
-	unsigned next_obs = 0; /* first frame not yet delivered to the controller */
-	double credit = 0, bytes_total = 0, local_credit = 0;
-	unsigned hits = 0, switches = 0, locals = 0;
-	int last_setup = -1;
-	/* The device's local exit answers what the server does not in time (SPINN has its own). */
-	const int local_on = tab->local.present && !(kind == RTCI_CTL_SPINN && !plan) &&
-			     head + llround(tab->local.ms * 1e6) <= m->deadline_ns;
-	int in_local = 0;
-	int64_t last_probe = 0;
-	const unsigned probe_id = probe_setup(tab);
-	struct reports *rp = NULL;
-	if (pol && !plan && cfg->report_ns > 0) {
-		rp = calloc(1, sizeof(*rp));
-		if (!rp) {
-			free(fr);
-			return -ENOMEM;
-		}
-		rp->last_t = cfg->offset_ns;
-	}
-	struct gw_path gwp, *g = NULL;
-	if (pol && !plan && cfg->decide == RTCI_CTL_DECIDE_GATEWAY) {
-		/* the hello's answer: a decision before any sample, for the first frame */
-		g = &gwp;
-		memset(g, 0, sizeof(*g));
-		g->last_frame = -1;
-		int s0 = rtci_ctl_decide(&dev, pol, 0, capture_time(cfg, 0));
-		if (s0 < 0) {
-			free(fr);
-			free(rp);
-			return s0;
-		}
-		rtci_ctl_cmd_init(&g->cmd, (unsigned)s0, 0);
-		g->setup = (uint16_t)s0;
-	}
-	int rc = 0;
-
-	for (unsigned k = 0; k < cfg->frames; k++) {
-		int64_t cap = capture_time(cfg, k);
-		/* SPINN runs its exit branch before it can decide to upload */
-		int64_t ready = cap + head +
-				(kind == RTCI_CTL_SPINN && !plan ? llround(tab->spinn.exit_ms * 1e6) : 0);
-		struct sent *f = &fr[k];
-		f->seq = k;
-		f->ready = ready;
-		f->setup = RTCI_CTL_SKIP;
-		struct rtci_ctl_frame_out o = { .capture_ns = cap, .setup = RTCI_CTL_SKIP,
-						.latency_ms = -1 };
-		o.link_bps = rtci_ctl_trace_bytes(cfg->trace, cap, cap + T) * 1e9 / (double)T;
-
-		/* What the gateway has seen by the time its decision must leave for the device. */
-		if (rp)
-			report_periodic(rp, cfg, fr, k, cap, half);
-		if (pol) {
-			while (next_obs < k) {
-				struct sent *s = &fr[next_obs];
-				if (s->transmitted) {
-					if (s->finish + half > cap - half)
-						break;
-					if (rp && (rc = report_deliver(rp, &dev, pol, s->finish + half, g,
-								       m)) < 0)
-						goto out;
-					double behind = 0;
-					for (unsigned j = next_obs + 1; j < k && fr[j].ready <= s->finish; j++)
-						if (fr[j].queued)
-							behind += fr[j].bytes;
-					struct rtci_ctl_obs ob = {
-						.seq = s->seq,
-						.bytes = (uint32_t)s->payload,
-						.first_arrival_ns = s->first + half,
-						.last_arrival_ns = s->finish + half,
-						.device_backlog_bytes = (uint32_t)behind,
-						.frag_bytes = m->frag_bytes,
-						.capture_ns = capture_time(cfg, s->seq),
-					};
-					rtci_ctl_observe_frame(&dev, pol, &ob);
-					if (g && (rc = gw_on_frame(g, &dev, pol, cfg, s)) < 0)
-						goto out;
-				} else if (s->queued && !s->transmitted) {
-					/* dropped by the device: the gateway never hears of it */
-				}
-				next_obs++;
-			}
-			if (rp && (rc = report_deliver(rp, &dev, pol, cap - half, g, m)) < 0)
-				goto out;
-		}
-
-		int exited = 0;
-		if (kind == RTCI_CTL_SPINN && !plan)
-			exited = spinn_exits(cfg, tab, k);
-		if (exited) {
-			int64_t lat = head + llround(tab->spinn.exit_ms * 1e6);
-			o.exited = 1;
-			o.latency_ms = (double)lat * 1e-6;
-			if (lat <= m->deadline_ns) {
-				o.hit = 1;
-				o.credit = tab->spinn.exit_accuracy;
-			}
-		} else {
-			int s = plan ? plan[k]
-				     : g ? (int)gw_frame_setup(g, k) : rtci_ctl_decide(&dev, pol, k, cap);
-			if (s >= 0 && s != RTCI_CTL_SKIP)
-				s = local_mode(s, probe_id, cap, &in_local, &last_probe, &switches,
-					       &last_setup);
-			if (s < 0 || (s != RTCI_CTL_SKIP && (unsigned)s >= tab->n)) {
-				rc = s < 0 ? s : -EINVAL;
-				goto out;
-			}
-			o.setup = (uint8_t)s;
-			o.probe = f->probe = in_local && s != RTCI_CTL_SKIP;
-			if (s != RTCI_CTL_SKIP) {
-				const struct rtci_ctl_setup *st = &tab->s[s];
-				f->setup = (uint8_t)s;
-				f->queued = 1;
-				f->payload = st->bytes;
-				f->bytes = rtci_ctl_link_bytes(m, st->bytes);
-				int64_t start = ready > link_free ? ready : link_free;
-				if (kind == RTCI_CTL_CLIO && !plan) {
-					/* progressive slices until the send deadline or the next frame;
-					 * a prefix counts once its link bytes (the model's overheads
-					 * included, as for every setup) are through */
-					int64_t stop = ready + (W < T ? W : T);
-					if (tab->clio.nwidths)
-						f->bytes = rtci_ctl_link_bytes(
-							m, tab->clio.widths[tab->clio.nwidths - 1].bytes);
-					double can = start < stop
-							     ? rtci_ctl_trace_bytes(cfg->trace, start, stop)
-							     : 0;
-					double b = can < f->bytes ? can : f->bytes;
-					if (b > 0) {
-						f->bytes = f->payload = b;
-						f->transmitted = 1;
-						f->first = rtci_ctl_trace_finish(cfg->trace, start,
-										 b < frag ? b : frag);
-						f->finish = rtci_ctl_trace_finish(cfg->trace, start, b);
-						if (f->finish > stop)
-							f->finish = stop;
-						link_free = f->finish;
-						o.sent = 1;
-						o.bytes = b;
-						double acc = clio_credit(tab, m, b);
-						if (acc >= 0) {
-							o.hit = 1;
-							o.credit = acc;
-							o.latency_ms =
-								(double)(f->finish + post - cap) * 1e-6;
-						}
-					} else {
-						f->queued = 0;
-					}
-				} else if (cfg->admit == RTCI_CTL_ADMIT_FINISH
-						   ? rtci_ctl_trace_finish(cfg->trace, start, f->bytes) >
-							     ready + W
-						   : start - ready >= W) {
-					f->queued = 1; /* queued, then dropped as stale: never sent */
-					if (rp && ready - rp->last_t >= cfg->report_gap_ns) {
-						report_periodic(rp, cfg, fr, k + 1, ready, half);
-						if (ready > rp->last_t)
-							report_make(rp, cfg, fr, k + 1, ready, half);
-					}
-				} else {
-					f->transmitted = 1;
-					double first = st->bytes <= frag ? f->bytes : frag + m->frag_overhead;
-					f->first = rtci_ctl_trace_finish(cfg->trace, start, first);
-					f->finish = rtci_ctl_trace_finish(cfg->trace, start, f->bytes);
-					link_free = f->finish;
-					int64_t lat = f->finish + post - cap;
-					o.sent = 1;
-					o.bytes = f->bytes;
-					o.latency_ms = (double)lat * 1e-6;
-					if (lat <= m->deadline_ns) {
-						o.hit = 1;
-						o.credit = st->accuracy *
-							   (kind == RTCI_CTL_SPINN && !plan ? tab->spinn.rest_factor
-										       : 1.0);
-						if (o.credit > 1)
-							o.credit = 1;
-					}
-				}
-			}
-		}
-		if (local_on && !o.hit && !o.exited) {
-			o.credit = tab->local.accuracy;
+	struct simdev S;
+	int rc = simdev_init(&S, cfg, plan);
+	for (unsigned k = 0; rc == 0 && k < cfg->frames; k++) {
+		struct rtci_ctl_frame_out o;
+		if ((rc = sim_frame(&S, k, &o)) < 0)
+			break;
+		if (S.local_on && !o.hit && !o.exited) {
+			o.credit = S.tab->local.accuracy;
 			o.local = 1;
-			local_credit += o.credit;
-			locals++;
+			S.local_credit += o.credit;
+			S.locals++;
 		}
-		credit += o.credit;
-		hits += o.hit;
-		bytes_total += o.bytes;
+		S.credit += o.credit;
+		S.hits += o.hit;
+		S.bytes_total += o.bytes;
 		if (out)
 			out[k] = o;
 	}
-	finish_result(res, cfg->frames, credit, local_credit, locals, hits, switches, bytes_total,
-		      m->fps);
-out:
-	free(fr);
-	free(rp);
+	if (rc == 0)
+		finish_result(res, cfg->frames, S.credit, S.local_credit, S.locals, S.hits, S.switches,
+			      S.bytes_total, cfg->model->fps);
+	simdev_free(&S);
 	return rc;
 }
 
