@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/hash.h"
 #include "control/control.h"
+#include "control/model_table.h"
 #include "bench_util.h"
 
 static uint64_t rng = 99;
@@ -33,7 +34,7 @@ int main(int argc, char **argv)
 	for (int a = 1; a + 1 < argc; a += 2) {
 		struct rtci_ctl_table tab;
 		char err[256];
-		if (rtci_ctl_table_load_file(argv[a], &tab, err, sizeof(err))) {
+		if (rtci_ctl_table_load_any(argv[a], &tab, err, sizeof(err))) {
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}

@@ -3,6 +3,7 @@
  * (and per-frame CSV on request) and prints a summary table per configuration. */
 #include "common/hash.h"
 #include "control/control.h"
+#include "control/model_table.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -498,7 +499,7 @@ static int open_outputs(struct sim *S)
 static int load_table(const char *path, struct rtci_ctl_table *tab)
 {
 	char err[512];
-	if (rtci_ctl_table_load_file(path, tab, err, sizeof(err))) {
+	if (rtci_ctl_table_load_any(path, tab, err, sizeof(err))) {
 		fprintf(stderr, "rtci-sim: %s\n", err);
 		return 1;
 	}

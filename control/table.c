@@ -10,7 +10,6 @@
 #include <string.h>
 
 #define TABLE_MAX_FILE (1u << 20)
-#define MODEL_MAX_HEADER (16u << 20)
 
 static unsigned bits_of(uint32_t L)
 {
@@ -88,10 +87,10 @@ static int parse_setups(json_t *arr, const char *name, struct rtci_ctl_table *t,
 	return 0;
 }
 
-/* A model file starts with a u64 LE length below 16 MiB (so bytes 3..7 are zero, which JSON
- * text never contains) followed by '{'. */
-static int looks_like_model(const unsigned char *b, size_t len)
+bool rtci_ctl_looks_like_model(const void *buf, size_t len)
 {
+	/* a u64 LE length below 16 MiB (bytes 3..7 zero, which JSON text never holds), then '{' */
+	const unsigned char *b = buf;
 	return len >= 9 && b[3] == 0 && b[4] == 0 && b[5] == 0 && b[6] == 0 && b[7] == 0 &&
 	       b[8] == '{';
 }
@@ -296,59 +295,30 @@ int rtci_ctl_table_parse(const void *buf, size_t len, const char *name, struct r
 		name = "table";
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "%s", name);
-	const unsigned char *b = buf;
+	if (rtci_ctl_looks_like_model(buf, len)) {
+		rtci_ctl_set_err(err, err_len, "%s: a model file: its table is read through the model "
+				 "(rtci_ctl_table_load_any, control/model_table.h)", name);
+		return -RTCI_ERR_CTL_TABLE;
+	}
+	if (len > TABLE_MAX_FILE) {
+		rtci_ctl_set_err(err, err_len, "%s: larger than %u bytes", name, TABLE_MAX_FILE);
+		return -RTCI_ERR_CTL_TOO_LARGE;
+	}
 	json_error_t je;
-	int rc;
-	if (!looks_like_model(b, len)) {
-		if (len > TABLE_MAX_FILE) {
-			rtci_ctl_set_err(err, err_len, "%s: larger than %u bytes", name, TABLE_MAX_FILE);
-			return -RTCI_ERR_CTL_TOO_LARGE;
-		}
-		json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-		if (!root) {
-			rtci_ctl_set_err(err, err_len, "%s:%d: %s", name, je.line, je.text);
-			return -RTCI_ERR_CTL_TABLE;
-		}
-		json_t *nm = json_object_get(root, "name");
-		if (json_is_string(nm))
-			snprintf(out->name, sizeof(out->name), "%s", json_string_value(nm));
-		rc = from_root(root, name, out, err, err_len);
-		json_decref(root);
-		return rc;
-	}
-	/* safetensors model file: u64 LE header length, JSON header, data */
-	uint64_t n = 0;
-	for (int k = 7; k >= 0; k--)
-		n = n << 8 | b[k];
-	if (n < 1 || n > MODEL_MAX_HEADER || n > len - 8) {
-		rtci_ctl_set_err(err, err_len, "%s: model header length %llu invalid", name,
-			(unsigned long long)n);
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	if (!root) {
+		rtci_ctl_set_err(err, err_len, "%s:%d: %s", name, je.line, je.text);
 		return -RTCI_ERR_CTL_TABLE;
 	}
-	json_t *hdr = json_loadb((const char *)b + 8, (size_t)n, JSON_REJECT_DUPLICATES, &je);
-	if (!hdr) {
-		rtci_ctl_set_err(err, err_len, "%s: model header: line %d: %s", name, je.line, je.text);
-		return -RTCI_ERR_CTL_TABLE;
-	}
-	json_t *meta = json_object_get(hdr, "__metadata__");
-	json_t *rt = meta ? json_object_get(meta, "rtci") : NULL;
-	if (!json_is_string(rt)) {
-		rtci_ctl_set_err(err, err_len, "%s: model header has no __metadata__.rtci string", name);
-		json_decref(hdr);
-		return -RTCI_ERR_CTL_TABLE;
-	}
-	json_t *doc = json_loads(json_string_value(rt), JSON_REJECT_DUPLICATES, &je);
-	json_decref(hdr);
-	if (!doc) {
-		rtci_ctl_set_err(err, err_len, "%s: __metadata__.rtci: line %d: %s", name, je.line, je.text);
-		return -RTCI_ERR_CTL_TABLE;
-	}
-	json_t *geo = json_object_get(doc, "geometry");
-	json_t *gname = geo ? json_object_get(geo, "name") : NULL;
-	if (json_is_string(gname))
-		snprintf(out->name, sizeof(out->name), "%s", json_string_value(gname));
-	rc = from_root(doc, name, out, err, err_len);
-	json_decref(doc);
+	/* a table's own name, else (a model's metadata document) its geometry's */
+	json_t *nm = json_object_get(root, "name");
+	json_t *geo = json_object_get(root, "geometry");
+	if (!json_is_string(nm) && json_is_object(geo))
+		nm = json_object_get(geo, "name");
+	if (json_is_string(nm))
+		snprintf(out->name, sizeof(out->name), "%s", json_string_value(nm));
+	int rc = from_root(root, name, out, err, err_len);
+	json_decref(root);
 	return rc;
 }
 
@@ -359,32 +329,15 @@ int rtci_ctl_table_load_file(const char *path, struct rtci_ctl_table *out, char 
 	FILE *f = rtci_ctl_open_file(path, &rc, err, err_len);
 	if (!f)
 		return rc;
-	/* A model file can be large; the table needs only its header. */
-	unsigned char lenb[9];
-	size_t got = fread(lenb, 1, 9, f);
-	size_t want = TABLE_MAX_FILE;
-	int model = looks_like_model(lenb, got);
-	if (model) {
-		uint64_t n = 0;
-		for (int k = 7; k >= 0; k--)
-			n = n << 8 | lenb[k];
-		want = n <= MODEL_MAX_HEADER ? (size_t)n + 8 : 8;
-	}
-	unsigned char *buf = malloc(want + 1);
-	if (!buf) {
-		fclose(f);
-		return -ENOMEM;
-	}
-	memcpy(buf, lenb, got);
-	size_t len = got + (got == 9 && want >= 9 ? fread(buf + 9, 1, want + 1 - 9, f) : 0);
+	unsigned char head[9];
+	size_t got = fread(head, 1, sizeof(head), f);
 	fclose(f);
-	if (len > want && !model) {
-		rtci_ctl_set_err(err, err_len, "%s: larger than %u bytes", path, TABLE_MAX_FILE);
-		free(buf);
-		return -RTCI_ERR_CTL_TOO_LARGE;
-	}
-	if (len > want)
-		len = want;
+	if (rtci_ctl_looks_like_model(head, got))
+		return rtci_ctl_table_parse(head, got, path, out, err, err_len); /* says why not */
+	char *buf = NULL;
+	size_t len = 0;
+	if ((rc = rtci_ctl_read_file(path, TABLE_MAX_FILE, &buf, &len, err, err_len)))
+		return rc;
 	rc = rtci_ctl_table_parse(buf, len, path, out, err, err_len);
 	free(buf);
 	return rc;

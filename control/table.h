@@ -78,13 +78,16 @@ struct rtci_ctl_table {
 	struct rtci_ctl_local_exit local;
 };
 
-/* Parses either a setup table (JSON, docs/control.md) or a safetensors model file (reads
- * __metadata__.rtci.setups, docs/model-format.md). Setups with unknown accuracy or payload are
- * rejected. */
+/* Parses a setup table: a JSON file (docs/control.md §5) or a model's `__metadata__.rtci`
+ * document (docs/model-format.md), the same setups and blocks. A model file itself is refused:
+ * its one reader is inference/model.c, and control/model_table.h joins the two. Setups with
+ * unknown accuracy or payload are rejected. */
 int rtci_ctl_table_parse(const void *buf, size_t len, const char *name,
 			 struct rtci_ctl_table *out, char *err, size_t err_len);
 int rtci_ctl_table_load_file(const char *path, struct rtci_ctl_table *out, char *err,
 			     size_t err_len);
+/* True when the bytes start like a model file (safetensors: a u64 length, then '{'). */
+bool rtci_ctl_looks_like_model(const void *buf, size_t len);
 /* Setup id of (c, L) or a negative code. */
 int rtci_ctl_table_find(const struct rtci_ctl_table *t, unsigned c, uint32_t L);
 /* Makes SPINN's measured point of this threshold (within 1e-6) its operating point; -ENOENT

@@ -3,6 +3,7 @@
  * frame by the RX lcore that owns the device. */
 #include "gateway/gw.h"
 #include "gateway/control_glue.h"
+#include "control/model_table.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,50 +16,9 @@
 int gw_ctl_table_from_model(const struct rtci_model *m, struct rtci_ctl_table *t, char *err,
 			    size_t errlen)
 {
-	memset(t, 0, sizeof(*t));
-	const struct rtci_geometry *g = rtci_model_geometry(m);
-	int n = rtci_model_setup_count(m), h, w;
-	rtci_geometry_partition_size(g, &h, &w);
-	if (n < 1 || n > RTCI_CTL_MAX_SETUPS) {
-		snprintf(err, errlen, "model has %d setups; the controller takes 1..%d", n,
-			 RTCI_CTL_MAX_SETUPS);
-		return -RTCI_ERR_GATEWAY_MODEL;
-	}
-	snprintf(t->name, sizeof(t->name), "%s", g->name);
-	t->n = (unsigned)n;
-	for (int i = 0; i < n; i++) {
-		const struct rtci_setup *s = rtci_model_setup(m, i);
-		int bits = rtci_codec_bits((uint32_t)s->L);
-		ssize_t raw = rtci_codec_raw_size((uint32_t)s->c, (uint32_t)s->L, (uint32_t)h,
-						  (uint32_t)w);
-		if (bits < 0 || raw < 0) {
-			snprintf(err, errlen, "setup %d (c %d, L %d) is not a codec setup", i, s->c,
-				 s->L);
-			return -RTCI_ERR_GATEWAY_MODEL;
-		}
-		t->s[i].c = (uint16_t)s->c;
-		t->s[i].bits = (uint16_t)bits;
-		t->s[i].L = (uint32_t)s->L;
-		/* Measured figures when the model file has them. A synthesized model has none: the
-		 * payload is bounded by the raw size plus the codec header, and the accuracy proxy
-		 * grows with the information kept (channels x bits), so the controller still trades
-		 * size for fidelity in the right direction. */
-		t->s[i].bytes = isfinite(s->payload_bytes) && s->payload_bytes > 0
-					? s->payload_bytes
-					: (double)raw + RTCI_CODEC_HEADER_SIZE;
-		t->s[i].accuracy = isfinite(s->accuracy)
-					   ? s->accuracy
-					   : 0.5 + 0.49 * sqrt((double)s->c * bits / (16.0 * g->stem_out));
-	}
-	t->clio.L = 255;
-	/* With a local exit the controller may tell the device to answer by itself (a dead link) */
-	const struct rtci_local_exit *le = rtci_model_local_exit(m);
-	if (le) {
-		t->local.present = true;
-		t->local.accuracy = le->accuracy;
-		t->local.ms = le->ms;
-	}
-	return 0;
+	/* measured figures from the file; a synthesized model runs on estimates */
+	int rc = rtci_ctl_table_from_model(m, true, t, err, errlen);
+	return rc == -RTCI_ERR_CTL_TABLE ? -RTCI_ERR_GATEWAY_MODEL : rc;
 }
 
 static enum rtci_ctl_kind kind_of(enum rtci_config_policy p)

@@ -409,7 +409,129 @@ static dnnl_primitive_attr_t make_attr(bool sum, bool relu6, const dnnl_memory_d
 	return attr;
 }
 
-static int plan_build(struct rtci_tail *t, enum rtci_tail_mode mode, int N, struct plan **out)
+/* The per-frame reorder from the caller's NCHW into the first layer's layout. */
+static int plan_input(struct plan *p, dnnl_engine_t eng, const struct layer *l,
+		      const dnnl_memory_desc_t *q_src, int N)
+{
+	int rc = 0;
+	dnnl_memory_desc_t one_user, one_dst = *q_src;
+	dnnl_dims_t od = { 1, l->in_c, l->ih, l->iw };
+	DN(dnnl_memory_desc_init_by_tag(&one_user, 4, od, dnnl_f32, dnnl_nchw));
+	if (one_dst.format_kind != dnnl_blocked ||
+	    one_dst.format_desc.blocking.strides[0] * N * 4 != (dnnl_dim_t)dnnl_memory_desc_get_size(q_src))
+		return -RTCI_ERR_ENGINE_DNNL;   /* batch not outermost: unexpected layout */
+	one_dst.dims[0] = one_dst.padded_dims[0] = 1;
+	p->in_frame_bytes = dnnl_memory_desc_get_size(&one_dst);
+	dnnl_primitive_desc_t rpd;
+	DN(dnnl_reorder_primitive_desc_create(&rpd, &one_user, eng, &one_dst, eng, NULL));
+	dnnl_status_t s = dnnl_primitive_create(&p->in_reorder, rpd);
+	dnnl_primitive_desc_destroy(rpd);
+	if (s != dnnl_success)
+		return -RTCI_ERR_ENGINE_DNNL;
+	DN(dnnl_memory_create(&p->in_src, &one_user, eng, DNNL_MEMORY_NONE));
+	DN(dnnl_memory_create(&p->in_dst, &one_dst, eng, DNNL_MEMORY_NONE));
+	size_t need = dnnl_memory_desc_get_size(q_src);
+	if (need > p->need[l->src])
+		p->need[l->src] = need;
+	return 0;
+fail:
+	return rc;
+}
+
+/* Convolution layer i: its primitive, its weights' layout (fixed by the first plan), its
+ * buffers, and the binds of its weights, bias or per-setup affine; buf_md holds the layout of
+ * each activation buffer, *cur_md gets the layer's output layout. */
+static int plan_conv(struct plan *p, struct rtci_tail *t, int i, int N, bool affine,
+		     dnnl_memory_desc_t *buf_md, dnnl_memory_desc_t *cur_md)
+{
+	struct net *n = &t->net;
+	dnnl_engine_t eng = t->eng;
+	int rc = 0;
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_primitive_attr_t attr = NULL;
+	struct layer *l = &n->layers[i];
+	dnnl_memory_desc_t src_md, w_md, b_md, dst_md, any_w;
+	dnnl_dims_t sd = { N, l->in_c, l->ih, l->iw }, dd = { N, l->out_c, l->oh, l->ow };
+	dnnl_dims_t bd = { l->out_c }, wd;
+	int wnd;
+	weights_dims(l, &wnd, wd);
+	if (i == 0)
+		DN(dnnl_memory_desc_init_by_tag(&src_md, 4, sd, dnnl_f32, dnnl_format_tag_any));
+	else
+		src_md = buf_md[l->src];
+	/* residual: the project conv writes over the block input, so keep its layout */
+	if (l->residual)
+		dst_md = buf_md[l->dst];
+	else
+		DN(dnnl_memory_desc_init_by_tag(&dst_md, 4, dd, dnnl_f32, dnnl_format_tag_any));
+	DN(dnnl_memory_desc_init_by_tag(&any_w, wnd, wd, dnnl_f32, dnnl_format_tag_any));
+	w_md = l->wmd_set ? l->wmd : any_w;
+	DN(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a));
+	dnnl_convolution_desc_t cd;
+	dnnl_dims_t strides = { l->stride, l->stride }, pads = { l->pad, l->pad };
+	DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+					      &src_md, &w_md, &b_md, &dst_md, strides, pads, pads));
+	/* affine: (conv + shift / scale) * scale, the multiply a per-channel binary post-op (oneDNN
+	 * 2.6 has no output scales for f32 convolutions; one post-op costs less than two) */
+	dnnl_memory_desc_t ch_md;
+	dnnl_dims_t chd = { 1, l->out_c, 1, 1 };
+	DN(dnnl_memory_desc_init_by_tag(&ch_md, 4, chd, dnnl_f32, dnnl_nchw));
+	bool post = affine && !l->fold;
+	attr = make_attr(l->residual, l->relu6, post ? &ch_md : NULL, NULL);
+	if (!attr) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	DN(dnnl_primitive_desc_create(&pd, &cd, attr, eng, NULL));
+	dnnl_primitive_attr_destroy(attr);
+	attr = NULL;
+	const dnnl_memory_desc_t *q_src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+	const dnnl_memory_desc_t *q_w = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+	const dnnl_memory_desc_t *q_dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+	if (!l->wmd_set) {
+		l->wmd = *q_w;
+		l->wmd_set = true;
+	}
+	if (i == 0 && (rc = plan_input(p, eng, l, q_src, N)))
+		goto fail;
+	dnnl_memory_t ms, mw, mb = NULL, mdst;
+	if ((rc = plan_mem(p, eng, q_src, l->src, &ms)) || (rc = plan_mem(p, eng, q_dst, l->dst, &mdst)))
+		goto fail;
+	if (dnnl_memory_create(&mw, q_w, eng, DNNL_MEMORY_NONE) != dnnl_success) {
+		rc = -RTCI_ERR_ENGINE_DNNL;
+		goto fail;
+	}
+	p->wbinds[p->nw++] = (struct wbind){ mw, i, false };
+	dnnl_exec_arg_t args[6] = { { DNNL_ARG_SRC, ms }, { DNNL_ARG_WEIGHTS, mw }, { DNNL_ARG_DST, mdst } };
+	int na = 3;
+	if (post) {
+		DN(dnnl_memory_create(&p->st_mems[2 * i], &ch_md, eng, DNNL_MEMORY_NONE));
+		DN(dnnl_memory_create(&p->st_mems[2 * i + 1], &b_md, eng, DNNL_MEMORY_NONE));
+		args[na++] = (dnnl_exec_arg_t){ DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+						p->st_mems[2 * i] };
+		args[na++] = (dnnl_exec_arg_t){ DNNL_ARG_BIAS, p->st_mems[2 * i + 1] };
+	} else {
+		if (dnnl_memory_create(&mb, &b_md, eng, DNNL_MEMORY_NONE) != dnnl_success) {
+			rc = -RTCI_ERR_ENGINE_DNNL;
+			goto fail;
+		}
+		p->wbinds[p->nw++] = (struct wbind){ mb, i, true };
+		args[na++] = (dnnl_exec_arg_t){ DNNL_ARG_BIAS, mb };
+	}
+	if ((rc = plan_step(p, eng, pd, args, na)))
+		goto fail;
+	*cur_md = *q_dst;
+	buf_md[l->dst] = *cur_md;
+	dnnl_primitive_desc_destroy(pd);
+	return 0;
+fail:
+	dnnl_primitive_desc_destroy(pd);
+	dnnl_primitive_attr_destroy(attr);
+	return rc ? rc : -RTCI_ERR_ENGINE_DNNL;
+}
+
+/* Global average pool over the last layer's output (layout cur_md), then the classifier. */
+static int plan_classifier(struct plan *p, struct rtci_tail *t, int N, dnnl_memory_desc_t cur_md)
 {
 	struct net *n = &t->net;
 	const struct rtci_geometry *g = n->g;
@@ -417,13 +539,79 @@ static int plan_build(struct rtci_tail *t, enum rtci_tail_mode mode, int N, stru
 	int rc = 0;
 	dnnl_primitive_desc_t pd = NULL;
 	dnnl_primitive_attr_t attr = NULL;
+	struct layer *l = &n->layers[n->nl - 1];
+	dnnl_memory_desc_t pool_dst, ip_w, ip_b, ip_dst;
+	dnnl_dims_t pdd = { N, l->out_c, 1, 1 };
+	DN(dnnl_memory_desc_init_by_tag(&pool_dst, 4, pdd, dnnl_f32, dnnl_format_tag_any));
+	dnnl_pooling_desc_t pld;
+	dnnl_dims_t ks = { n->last_h, n->last_w }, ps = { 1, 1 }, pz = { 0, 0 };
+	DN(dnnl_pooling_forward_desc_init(&pld, dnnl_forward_inference, dnnl_pooling_avg_exclude_padding,
+					  &cur_md, &pool_dst, ps, ks, pz, pz));
+	attr = make_attr(false, false, NULL, NULL);
+	DN(dnnl_primitive_desc_create(&pd, &pld, attr, eng, NULL));
+	dnnl_primitive_attr_destroy(attr);
+	attr = NULL;
+	const dnnl_memory_desc_t *q_pdst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+	dnnl_memory_desc_t pooled = *q_pdst;
+	dnnl_memory_t ps_m, pd_m;
+	int pool_buf = (l->dst + 1) % 3;
+	if ((rc = plan_mem(p, eng, &cur_md, l->dst, &ps_m)) || (rc = plan_mem(p, eng, &pooled, pool_buf, &pd_m)))
+		goto fail;
+	dnnl_exec_arg_t pargs[2] = { { DNNL_ARG_SRC, ps_m }, { DNNL_ARG_DST, pd_m } };
+	if ((rc = plan_step(p, eng, pd, pargs, 2)))
+		goto fail;
+	dnnl_primitive_desc_destroy(pd);
+	pd = NULL;
+
+	dnnl_dims_t wd = { g->classes, l->out_c, 1, 1 }, bdim = { g->classes }, dd = { N, g->classes };
+	if (n->fc_wmd_set)
+		ip_w = n->fc_wmd;
+	else
+		DN(dnnl_memory_desc_init_by_tag(&ip_w, 4, wd, dnnl_f32, dnnl_format_tag_any));
+	DN(dnnl_memory_desc_init_by_tag(&ip_b, 1, bdim, dnnl_f32, dnnl_a));
+	DN(dnnl_memory_desc_init_by_tag(&ip_dst, 2, dd, dnnl_f32, dnnl_ab));
+	dnnl_inner_product_desc_t ipd;
+	DN(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &pooled, &ip_w, &ip_b, &ip_dst));
+	attr = make_attr(false, false, NULL, NULL);
+	DN(dnnl_primitive_desc_create(&pd, &ipd, attr, eng, NULL));
+	dnnl_primitive_attr_destroy(attr);
+	attr = NULL;
+	if (!n->fc_wmd_set) {
+		n->fc_wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+		n->fc_wmd_set = true;
+	}
+	dnnl_memory_t is_m, iw_m, ib_m;
+	if ((rc = plan_mem(p, eng, &pooled, pool_buf, &is_m)))
+		goto fail;
+	/* classifier weights live in t->fc, built on first use of the layout */
+	DN(dnnl_memory_create(&iw_m, &n->fc_wmd, eng, DNNL_MEMORY_NONE));
+	DN(dnnl_memory_create(&ib_m, &ip_b, eng, DNNL_MEMORY_NONE));
+	DN(dnnl_memory_create(&p->logits_mem, &ip_dst, eng, DNNL_MEMORY_NONE));
+	p->wbinds[p->nw++] = (struct wbind){ iw_m, -1, false };
+	p->wbinds[p->nw++] = (struct wbind){ ib_m, -1, true };
+	dnnl_exec_arg_t iargs[4] = { { DNNL_ARG_SRC, is_m }, { DNNL_ARG_WEIGHTS, iw_m },
+				     { DNNL_ARG_BIAS, ib_m }, { DNNL_ARG_DST, p->logits_mem } };
+	if ((rc = plan_step(p, eng, pd, iargs, 4)))
+		goto fail;
+	dnnl_primitive_desc_destroy(pd);
+	pd = NULL;
+	return 0;
+fail:
+	dnnl_primitive_desc_destroy(pd);
+	dnnl_primitive_attr_destroy(attr);
+	return rc ? rc : -RTCI_ERR_ENGINE_DNNL;
+}
+
+static int plan_build(struct rtci_tail *t, enum rtci_tail_mode mode, int N, struct plan **out)
+{
+	struct net *n = &t->net;
+	int rc = 0;
 	struct plan *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->mode = mode;
 	p->n = N;
 	p->folded_setup = -1;
-	bool affine = mode == RTCI_TAIL_AFFINE;
 	p->wbinds = calloc((size_t)n->nl * 2 + 2, sizeof(*p->wbinds));
 	p->st_mems = calloc((size_t)n->nl * 2, sizeof(*p->st_mems));
 	p->nst = n->nl * 2;
@@ -431,177 +619,20 @@ static int plan_build(struct rtci_tail *t, enum rtci_tail_mode mode, int N, stru
 		rc = -ENOMEM;
 		goto fail;
 	}
-
 	dnnl_memory_desc_t cur_md, buf_md[3];   /* layout currently held by each buffer */
 	memset(buf_md, 0, sizeof(buf_md));
-	for (int i = 0; i < n->nl; i++) {
-		struct layer *l = &n->layers[i];
-		dnnl_memory_desc_t src_md, w_md, b_md, dst_md, any_w;
-		dnnl_dims_t sd = { N, l->in_c, l->ih, l->iw }, dd = { N, l->out_c, l->oh, l->ow };
-		dnnl_dims_t bd = { l->out_c }, wd;
-		int wnd;
-		weights_dims(l, &wnd, wd);
-		if (i == 0)
-			DN(dnnl_memory_desc_init_by_tag(&src_md, 4, sd, dnnl_f32, dnnl_format_tag_any));
-		else
-			src_md = buf_md[l->src];
-		/* residual: the project conv writes over the block input, so keep its layout */
-		if (l->residual)
-			dst_md = buf_md[l->dst];
-		else
-			DN(dnnl_memory_desc_init_by_tag(&dst_md, 4, dd, dnnl_f32, dnnl_format_tag_any));
-		DN(dnnl_memory_desc_init_by_tag(&any_w, wnd, wd, dnnl_f32, dnnl_format_tag_any));
-		w_md = l->wmd_set ? l->wmd : any_w;
-		DN(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a));
-		dnnl_convolution_desc_t cd;
-		dnnl_dims_t strides = { l->stride, l->stride }, pads = { l->pad, l->pad };
-		DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
-						      &src_md, &w_md, &b_md, &dst_md, strides, pads, pads));
-		/* affine: (conv + shift / scale) * scale, the multiply a per-channel binary post-op (oneDNN
-		 * 2.6 has no output scales for f32 convolutions; one post-op costs less than two) */
-		dnnl_memory_desc_t ch_md;
-		dnnl_dims_t chd = { 1, l->out_c, 1, 1 };
-		DN(dnnl_memory_desc_init_by_tag(&ch_md, 4, chd, dnnl_f32, dnnl_nchw));
-		bool post = affine && !l->fold;
-		attr = make_attr(l->residual, l->relu6, post ? &ch_md : NULL, NULL);
-		if (!attr) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		DN(dnnl_primitive_desc_create(&pd, &cd, attr, eng, NULL));
-		dnnl_primitive_attr_destroy(attr);
-		attr = NULL;
-		const dnnl_memory_desc_t *q_src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-		const dnnl_memory_desc_t *q_w = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-		const dnnl_memory_desc_t *q_dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-		if (!l->wmd_set) {
-			l->wmd = *q_w;
-			l->wmd_set = true;
-		}
-		if (i == 0) {
-			/* per-frame reorder from the caller's NCHW into the first layer's layout */
-			dnnl_memory_desc_t one_user, one_dst = *q_src;
-			dnnl_dims_t od = { 1, l->in_c, l->ih, l->iw };
-			DN(dnnl_memory_desc_init_by_tag(&one_user, 4, od, dnnl_f32, dnnl_nchw));
-			if (one_dst.format_kind != dnnl_blocked ||
-			    one_dst.format_desc.blocking.strides[0] * N * 4 != (dnnl_dim_t)dnnl_memory_desc_get_size(q_src)) {
-				rc = -RTCI_ERR_ENGINE_DNNL;   /* batch not outermost: unexpected layout */
-				goto fail;
-			}
-			one_dst.dims[0] = one_dst.padded_dims[0] = 1;
-			p->in_frame_bytes = dnnl_memory_desc_get_size(&one_dst);
-			dnnl_primitive_desc_t rpd;
-			DN(dnnl_reorder_primitive_desc_create(&rpd, &one_user, eng, &one_dst, eng, NULL));
-			dnnl_status_t s = dnnl_primitive_create(&p->in_reorder, rpd);
-			dnnl_primitive_desc_destroy(rpd);
-			if (s != dnnl_success) {
-				rc = -RTCI_ERR_ENGINE_DNNL;
-				goto fail;
-			}
-			DN(dnnl_memory_create(&p->in_src, &one_user, eng, DNNL_MEMORY_NONE));
-			DN(dnnl_memory_create(&p->in_dst, &one_dst, eng, DNNL_MEMORY_NONE));
-			size_t need = dnnl_memory_desc_get_size(q_src);
-			if (need > p->need[l->src])
-				p->need[l->src] = need;
-		}
-		dnnl_memory_t ms, mw, mb = NULL, mdst;
-		if ((rc = plan_mem(p, eng, q_src, l->src, &ms)) || (rc = plan_mem(p, eng, q_dst, l->dst, &mdst)))
-			goto fail;
-		if (dnnl_memory_create(&mw, q_w, eng, DNNL_MEMORY_NONE) != dnnl_success) {
-			rc = -RTCI_ERR_ENGINE_DNNL;
-			goto fail;
-		}
-		p->wbinds[p->nw++] = (struct wbind){ mw, i, false };
-		dnnl_exec_arg_t args[6] = { { DNNL_ARG_SRC, ms }, { DNNL_ARG_WEIGHTS, mw }, { DNNL_ARG_DST, mdst } };
-		int na = 3;
-		if (post) {
-			DN(dnnl_memory_create(&p->st_mems[2 * i], &ch_md, eng, DNNL_MEMORY_NONE));
-			DN(dnnl_memory_create(&p->st_mems[2 * i + 1], &b_md, eng, DNNL_MEMORY_NONE));
-			args[na++] = (dnnl_exec_arg_t){ DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
-							p->st_mems[2 * i] };
-			args[na++] = (dnnl_exec_arg_t){ DNNL_ARG_BIAS, p->st_mems[2 * i + 1] };
-		} else {
-			if (dnnl_memory_create(&mb, &b_md, eng, DNNL_MEMORY_NONE) != dnnl_success) {
-				rc = -RTCI_ERR_ENGINE_DNNL;
-				goto fail;
-			}
-			p->wbinds[p->nw++] = (struct wbind){ mb, i, true };
-			args[na++] = (dnnl_exec_arg_t){ DNNL_ARG_BIAS, mb };
-		}
-		if ((rc = plan_step(p, eng, pd, args, na)))
-			goto fail;
-		cur_md = *q_dst;
-		dnnl_primitive_desc_destroy(pd);
-		pd = NULL;
-		buf_md[l->dst] = cur_md;
+	memset(&cur_md, 0, sizeof(cur_md));
+	for (int i = 0; i < n->nl && rc == 0; i++)
+		rc = plan_conv(p, t, i, N, mode == RTCI_TAIL_AFFINE, buf_md, &cur_md);
+	if (rc == 0)
+		rc = plan_classifier(p, t, N, cur_md);
+	if (rc == 0) {
+		*out = p;
+		return 0;
 	}
-
-	/* global average pool, then the classifier */
-	{
-		struct layer *l = &n->layers[n->nl - 1];
-		dnnl_memory_desc_t pool_dst, ip_w, ip_b, ip_dst;
-		dnnl_dims_t pdd = { N, l->out_c, 1, 1 };
-		DN(dnnl_memory_desc_init_by_tag(&pool_dst, 4, pdd, dnnl_f32, dnnl_format_tag_any));
-		dnnl_pooling_desc_t pld;
-		dnnl_dims_t ks = { n->last_h, n->last_w }, ps = { 1, 1 }, pz = { 0, 0 };
-		DN(dnnl_pooling_forward_desc_init(&pld, dnnl_forward_inference, dnnl_pooling_avg_exclude_padding,
-						  &cur_md, &pool_dst, ps, ks, pz, pz));
-		attr = make_attr(false, false, NULL, NULL);
-		DN(dnnl_primitive_desc_create(&pd, &pld, attr, eng, NULL));
-		dnnl_primitive_attr_destroy(attr);
-		attr = NULL;
-		const dnnl_memory_desc_t *q_pdst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-		dnnl_memory_desc_t pooled = *q_pdst;
-		dnnl_memory_t ps_m, pd_m;
-		int pool_buf = (l->dst + 1) % 3;
-		if ((rc = plan_mem(p, eng, &cur_md, l->dst, &ps_m)) || (rc = plan_mem(p, eng, &pooled, pool_buf, &pd_m)))
-			goto fail;
-		dnnl_exec_arg_t pargs[2] = { { DNNL_ARG_SRC, ps_m }, { DNNL_ARG_DST, pd_m } };
-		if ((rc = plan_step(p, eng, pd, pargs, 2)))
-			goto fail;
-		dnnl_primitive_desc_destroy(pd);
-		pd = NULL;
-
-		dnnl_dims_t wd = { g->classes, l->out_c, 1, 1 }, bdim = { g->classes }, dd = { N, g->classes };
-		if (n->fc_wmd_set)
-			ip_w = n->fc_wmd;
-		else
-			DN(dnnl_memory_desc_init_by_tag(&ip_w, 4, wd, dnnl_f32, dnnl_format_tag_any));
-		DN(dnnl_memory_desc_init_by_tag(&ip_b, 1, bdim, dnnl_f32, dnnl_a));
-		DN(dnnl_memory_desc_init_by_tag(&ip_dst, 2, dd, dnnl_f32, dnnl_ab));
-		dnnl_inner_product_desc_t ipd;
-		DN(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &pooled, &ip_w, &ip_b, &ip_dst));
-		attr = make_attr(false, false, NULL, NULL);
-		DN(dnnl_primitive_desc_create(&pd, &ipd, attr, eng, NULL));
-		dnnl_primitive_attr_destroy(attr);
-		attr = NULL;
-		if (!n->fc_wmd_set) {
-			n->fc_wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-			n->fc_wmd_set = true;
-		}
-		dnnl_memory_t is_m, iw_m, ib_m;
-		if ((rc = plan_mem(p, eng, &pooled, pool_buf, &is_m)))
-			goto fail;
-		/* classifier weights live in t->fc, built on first use of the layout */
-		DN(dnnl_memory_create(&iw_m, &n->fc_wmd, eng, DNNL_MEMORY_NONE));
-		DN(dnnl_memory_create(&ib_m, &ip_b, eng, DNNL_MEMORY_NONE));
-		DN(dnnl_memory_create(&p->logits_mem, &ip_dst, eng, DNNL_MEMORY_NONE));
-		p->wbinds[p->nw++] = (struct wbind){ iw_m, -1, false };
-		p->wbinds[p->nw++] = (struct wbind){ ib_m, -1, true };
-		dnnl_exec_arg_t iargs[4] = { { DNNL_ARG_SRC, is_m }, { DNNL_ARG_WEIGHTS, iw_m },
-					     { DNNL_ARG_BIAS, ib_m }, { DNNL_ARG_DST, p->logits_mem } };
-		if ((rc = plan_step(p, eng, pd, iargs, 4)))
-			goto fail;
-		dnnl_primitive_desc_destroy(pd);
-		pd = NULL;
-	}
-	*out = p;
-	return 0;
 fail:
-	dnnl_primitive_desc_destroy(pd);
-	dnnl_primitive_attr_destroy(attr);
 	plan_free(p);
-	return rc ? rc : -RTCI_ERR_ENGINE_DNNL;
+	return rc;
 }
 
 /* ---------------------------------------------------------------- tail executor */

@@ -46,6 +46,7 @@ struct rtci_model {
 	int *group_ids;       /* concatenated */
 	int *group_start;     /* n_groups + 1 */
 	char *provenance;
+	char *metadata;           /* the __metadata__.rtci document, as the file holds it */
 	bool has_exit;
 	struct rtci_local_exit exit;
 	int n_tensors;
@@ -524,6 +525,8 @@ static int parse_file(struct rtci_model *m, const uint8_t *base, size_t len, cha
 	if (!json_is_string(rt))
 		FAIL(RTCI_ERR_MODEL_FORMAT, "__metadata__.rtci: missing or not a string");
 	rc = parse_rtci(m, json_string_value(rt), err, errlen);
+	if (rc == 0 && !(m->metadata = strdup(json_string_value(rt))))
+		rc = -ENOMEM;
 	if (rc)
 		goto out;
 
@@ -658,6 +661,7 @@ static void model_free(struct rtci_model *m)
 	free(m->group_ids);
 	free(m->group_start);
 	free(m->provenance);
+	free(m->metadata);
 	free(m->tensors);
 	free(m);
 }
@@ -746,6 +750,7 @@ int rtci_model_bn_slots(const struct rtci_model *m) { return m->bn_slots; }
 int rtci_model_setup_count(const struct rtci_model *m) { return m->n_setups; }
 size_t rtci_model_file_size(const struct rtci_model *m) { return m->file_len; }
 const char *rtci_model_provenance(const struct rtci_model *m) { return m->provenance; }
+const char *rtci_model_metadata(const struct rtci_model *m) { return m->metadata; }
 
 const struct rtci_setup *rtci_model_setup(const struct rtci_model *m, int id)
 {

@@ -94,6 +94,10 @@ int rtci_model_channels(const struct rtci_model *m, const int **list);
 int rtci_model_levels(const struct rtci_model *m, const int **list);
 /* Free text from the file, "" when absent. */
 const char *rtci_model_provenance(const struct rtci_model *m);
+/* The file's `__metadata__.rtci` document (JSON text, docs/model-format.md): what the
+ * controller's setup table is read from (control/model_table.h), so that this reader is the only
+ * one of the file. */
+const char *rtci_model_metadata(const struct rtci_model *m);
 
 /* Data of a validated tensor (little-endian F32, shape as in the spec), or NULL when absent. */
 const float *rtci_model_tensor(const struct rtci_model *m, const char *name, int *ndim,

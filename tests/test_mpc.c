@@ -1,5 +1,6 @@
 /* Latency model, exact MPC solver against brute force, fast path, per-device API, setup tables. */
 #include <criterion/criterion.h>
+#include <unistd.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "common/hash.h"
 #include "control/control.h"
+#include "control/model_table.h"
 
 static uint64_t rng = 12345;
 static double urand(void)
@@ -612,28 +614,67 @@ Test(table, json_and_model_file)
 	cr_assert_float_eq(t.spinn.coverage, 0.2, 1e-9);
 	cr_assert_eq(rtci_ctl_table_find(&t, 1, 1), 1);
 
-	/* the same setups inside a safetensors header's __metadata__.rtci string */
-	const char *meta = "{\"__metadata__\":{\"format\":\"rtci-swcnn\",\"format_version\":\"1\","
-			   "\"rtci\":\"{\\\"geometry\\\":{\\\"name\\\":\\\"g\\\"},\\\"setups\\\":["
-			   "{\\\"id\\\":0,\\\"c\\\":1,\\\"L\\\":255,\\\"bn_slot\\\":0,\\\"accuracy\\\":0.5,"
-			   "\\\"payload_bytes\\\":100.5,\\\"raw_bytes\\\":120}]}\"}}";
+	/* a model file is not read here: its one reader is inference/ (control/model_table.h) */
+	const char *meta = "{\"__metadata__\":{\"rtci\":\"{}\"}}";
 	size_t n = strlen(meta);
 	unsigned char *buf = malloc(8 + n + 4);
+	cr_assert_not_null(buf);
 	for (int i = 0; i < 8; i++)
 		buf[i] = (unsigned char)((uint64_t)n >> (8 * i));
 	memcpy(buf + 8, meta, n);
-	memset(buf + 8 + n, 0, 4); /* data section */
-	cr_assert_eq(rtci_ctl_table_parse(buf, 8 + n + 4, "m.rtcm", &t, err, sizeof(err)), 0, "%s",
-		     err);
+	memset(buf + 8 + n, 0, 4);
+	cr_assert(rtci_ctl_looks_like_model(buf, 8 + n + 4));
+	cr_assert_eq(rtci_ctl_table_parse(buf, 8 + n + 4, "m.rtcm", &t, err, sizeof(err)),
+		     -RTCI_ERR_CTL_TABLE);
+	cr_assert(strstr(err, "a model file"), "%s", err);
+	free(buf);
+
+	/* a model's metadata document: the table takes the geometry's name */
+	const char *doc = "{\"geometry\":{\"name\":\"g\"},\"setups\":[{\"id\":0,\"c\":1,"
+			  "\"L\":255,\"bn_slot\":0,\"accuracy\":0.5,\"payload_bytes\":100.5,"
+			  "\"raw_bytes\":120}]}";
+	cr_assert_eq(rtci_ctl_table_parse(doc, strlen(doc), "m", &t, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(t.n, 1);
 	cr_assert_str_eq(t.name, "g");
 	cr_assert_float_eq(t.s[0].bytes, 100.5, 1e-9);
-	/* a header length past the end is rejected */
-	buf[0] = 0xff;
-	buf[1] = 0xff;
-	cr_assert_eq(rtci_ctl_table_parse(buf, 8 + n + 4, "m.rtcm", &t, err, sizeof(err)),
-		     -RTCI_ERR_CTL_TABLE);
-	free(buf);
+}
+
+/* The table of a model file, read by inference/ (control/model_table.h): the shipped model's
+ * measured figures and blocks; a synthesized model only on request, with estimates. */
+Test(table, from_model_files)
+{
+	const char *src = getenv("RTCI_SRC");
+	cr_assert(src, "RTCI_SRC (the source tree) not set");
+	char path[4096], err[512] = "";
+	struct rtci_ctl_table t;
+	snprintf(path, sizeof(path), "%s/models/fmnist-swcnn.rtcm", src);
+	cr_assert_eq(rtci_ctl_table_load_any(path, &t, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(t.name, "fmnist");
+	cr_assert_eq(t.n, 50);
+	cr_assert(t.local.present);
+	cr_assert(t.spinn.measured);
+	cr_assert_gt(t.clio.nwidths, 0);
+	/* the JSON route refuses the same file with a reason */
+	cr_assert_eq(rtci_ctl_table_load_file(path, &t, err, sizeof(err)), -RTCI_ERR_CTL_TABLE);
+
+	char tmp[] = "/tmp/rtci-table-XXXXXX";
+	cr_assert_not_null(mkdtemp(tmp));
+	snprintf(path, sizeof(path), "%s/synth.rtcm", tmp);
+	struct rtci_geometry g;
+	cr_assert_eq(rtci_geometry_preset("fmnist", &g), 0);
+	cr_assert_eq(rtci_model_synth(&g, 7, path, err, sizeof(err)), 0, "%s", err);
+	struct rtci_model *m;
+	cr_assert_eq(rtci_model_load(path, &m, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(rtci_ctl_table_from_model(m, false, &t, err, sizeof(err)), -RTCI_ERR_CTL_TABLE);
+	cr_assert_eq(rtci_ctl_table_from_model(m, true, &t, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(t.n, (unsigned)rtci_model_setup_count(m));
+	int a = rtci_ctl_table_find(&t, 1, 255), b = rtci_ctl_table_find(&t, 32, 255);
+	cr_assert(a >= 0 && b >= 0);
+	cr_assert_lt(t.s[a].accuracy, t.s[b].accuracy); /* more kept, more accurate */
+	cr_assert_lt(t.s[a].bytes, t.s[b].bytes);
+	rtci_model_destroy(m);
+	unlink(path);
+	rmdir(tmp);
 }
 
 /* The measured blocks (docs/control.md §5): SPINN's threshold points, CLIO's per-width

@@ -6,6 +6,7 @@
 
 #include "common/hash.h"
 #include "control/control.h"
+#include "control/model_table.h"
 
 static uint64_t rng = 777;
 static double urand(void)
@@ -309,7 +310,7 @@ Test(sim, oracle_bounds_every_policy_of_the_harness, .timeout = 110)
 	for (size_t ti = 0; ti < 3; ti++) {
 		struct rtci_ctl_table tab;
 		snprintf(path, sizeof(path), "%s/%s", src, tables[ti]);
-		cr_assert_eq(rtci_ctl_table_load_file(path, &tab, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(rtci_ctl_table_load_any(path, &tab, err, sizeof(err)), 0, "%s", err);
 		for (size_t i = 0; i < 6; i++) {
 			struct rtci_ctl_trace *tr;
 			if (i < 4) {
