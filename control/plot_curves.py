@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Plots rtci-sim's per-run CSV as curves: each policy's real-time accuracy (mean over the runs
 in a bin) against the link's mean capacity over the run (`link_mbps`, log-spaced bins), one panel
-per (table, fps, deadline). The oracle's line is its bound. A run needs at least --min-runs in a
+per (table, fps, deadline), each with its own accuracy scale. The oracle's line is its bound. A run needs at least --min-runs in a
 bin for the bin to be drawn.
 
 usage: plot_curves.py RUNS_CSV OUT.png [POLICY,...] [--min-runs N]
@@ -17,7 +17,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 DEFAULT = ["oracle", "mpc", "mpc-nolocal", "fastmpc", "rate", "bba", "spinn", "clio"]
-BINS_PER_DECADE = 4
+BINS_PER_DECADE = 10
+# one colour per policy in every panel
+COLOURS = {"mpc": "tab:blue", "mpc-nolocal": "tab:cyan", "fastmpc": "tab:green", "rate": "tab:orange",
+           "bba": "tab:purple", "spinn": "tab:brown", "clio": "tab:pink"}
 
 
 def read(path):
@@ -60,14 +63,14 @@ def main(argv):
     keys = sorted(points)
     cols = min(len(keys), 4)
     rows = (len(keys) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
     for ax, key in zip(axes.flat, keys):
         for pol in wanted:
             if pol not in points[key]:
                 continue
             x, y = binned(points[key][pol], min_runs)
-            style = dict(color="black", linestyle="--") if pol == "oracle" else {}
+            style = (dict(color="black", linestyle="--") if pol == "oracle"
+                     else dict(color=COLOURS.get(pol, "tab:gray")))
             ax.plot(x, y, marker="o", markersize=3, label="oracle bound" if pol == "oracle"
                     else pol, **style)
         ax.set_xscale("log")
@@ -78,7 +81,8 @@ def main(argv):
         ax.set_ylabel("real-time accuracy")
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
+    for ax in list(axes.flat)[:len(keys)]:
+        ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(args[1], dpi=110)
     print(f"{args[1]}: {len(keys)} operating points")
