@@ -22,7 +22,8 @@ import torch
 from . import clio, config as C, data, exit_head, spinn
 from .loop import log, main_guard, pick_device, read_json, set_threads, train, write_json
 from .modelfile import load_model, setups_from_metadata
-from .rawfile import read_raw, write_raw
+from .modelfile import read_raw
+from .rawfile import write_raw
 
 
 def _dirs(cfg):

@@ -92,8 +92,11 @@ def export_model(model, path, meta):
     write_tensors(path, list(model.state_dict().items()), meta)
 
 
-def read_tensors(path):
-    """Returns (metadata document, {name: np.ndarray float32}); raises ModelFileError."""
+def read_raw(path):
+    """The one reader of a model file: (metadata document, [(name, dtype, shape, raw bytes)] in
+    data order). Checks the header length, the JSON header, format and format_version, the rtci
+    document, and that every tensor's bytes lie inside the data section without overlapping;
+    raises ModelFileError."""
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < 8:
@@ -118,28 +121,35 @@ def read_tensors(path):
         raise ModelFileError("%s: __metadata__.rtci is not a JSON document: %s" % (path, e))
     base = 8 + n
     size = len(data) - base
-    tensors = {}
-    ranges = []
+    found = []
     for name, d in header.items():
         try:
-            dtype, shape, (b, e) = d["dtype"], d["shape"], d["data_offsets"]
+            dtype, shape, (b, e) = d["dtype"], list(d["shape"]), d["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise ModelFileError("%s: tensor %s: malformed entry" % (path, name))
-        if dtype != "F32":
-            raise ModelFileError("%s: tensor %s: dtype %s, only F32 is used" % (path, name, dtype))
-        if not all(isinstance(x, int) and x >= 0 for x in list(shape) + [b, e]):
-            raise ModelFileError("%s: tensor %s: bad shape or offsets" % (path, name))
-        count = int(np.prod(shape)) if shape else 1
-        if b > e or e > size or e - b != 4 * count:
-            raise ModelFileError("%s: tensor %s: byte range [%d, %d) does not fit shape %s in %d "
-                                 "data bytes" % (path, name, b, e, shape, size))
-        ranges.append((b, e, name))
-        tensors[name] = np.frombuffer(data, dtype="<f4", count=count, offset=base + b).reshape(
-            shape).copy()
-    ranges.sort()
-    for (b0, e0, n0), (b1, e1, n1) in zip(ranges, ranges[1:]):
+        if not all(isinstance(x, int) and x >= 0 for x in shape + [b, e]) or b > e or e > size:
+            raise ModelFileError("%s: tensor %s: bad shape or byte range [%s, %s) in %d data "
+                                 "bytes" % (path, name, b, e, size))
+        found.append((b, e, name, dtype, shape))
+    found.sort()
+    for (b0, e0, n0, _, _), (b1, _, n1, _, _) in zip(found, found[1:]):
         if b1 < e0:
             raise ModelFileError("%s: tensors %s and %s overlap" % (path, n0, n1))
+    return doc, [(name, dtype, shape, data[base + b:base + e]) for b, e, name, dtype, shape in found]
+
+
+def read_tensors(path):
+    """Returns (metadata document, {name: np.ndarray float32}); raises ModelFileError."""
+    doc, entries = read_raw(path)
+    tensors = {}
+    for name, dtype, shape, blob in entries:
+        if dtype != "F32":
+            raise ModelFileError("%s: tensor %s: dtype %s, only F32 is used" % (path, name, dtype))
+        count = int(np.prod(shape)) if shape else 1
+        if len(blob) != 4 * count:
+            raise ModelFileError("%s: tensor %s: %d bytes do not fit shape %s" %
+                                 (path, name, len(blob), shape))
+        tensors[name] = np.frombuffer(blob, dtype="<f4", count=count).reshape(shape).copy()
     return doc, tensors
 
 
