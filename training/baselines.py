@@ -21,8 +21,7 @@ import torch
 
 from . import clio, config as C, data, exit_head, spinn
 from .loop import log, main_guard, pick_device, read_json, set_threads, train, write_json
-from .modelfile import load_model, setups_from_metadata
-from .modelfile import read_raw
+from .modelfile import load_model, read_raw, setups_from_metadata
 from .rawfile import write_raw
 
 

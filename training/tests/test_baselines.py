@@ -13,7 +13,8 @@ from training import baselines
 from training.geometry import get_geometry
 from training.model import SWCNN
 from training.modelfile import default_metadata, export_model, load_model, read_tensors
-from training.rawfile import read_raw, write_raw
+from training.modelfile import read_raw
+from training.rawfile import write_raw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
