@@ -188,7 +188,9 @@ ip netns exec "$DEV_NS" "$fleet" --gateway "$GW_IP:$PORT" --tenant "1:$KEY" --fi
 cat "$work/fleet.out"
 awk -F, 'NR > 1 {
 	rows++
-	if ($7 != $8 + $9 + $10 + $11) { print "device " $2 ": captured != sent + skipped"; bad = 1 }
+	# frames in local mode between probes are neither sent nor skipped (column local_mode_frames)
+	if ($7 != $8 + $9 + $10 + $11 + $35) { print "device " $2 ": captured != sent + skipped + local"; bad = 1 }
+	local += $35
 	if ($12 > $8 || $13 > $12 || $14 > $13) { print "device " $2 ": results above sent"; bad = 1 }
 	if ($12 == 0) { print "device " $2 ": no result"; bad = 1 }
 	if ($3 ~ /\/drop\.trace$/) { on_drop++; if ($22 > 0) switched++ }
@@ -199,8 +201,8 @@ END {
 	if (on_drop == 0) { print "no device on the drop trace"; bad = 1 }
 	else if (switched < on_drop) {
 		print on_drop - switched " device(s) on the drop trace never switched setups"; bad = 1 }
-	print "fleet rows: captured " cap ", in time " hits "; on the drop trace " on_drop \
-		" devices, " switched " switched"
+	print "fleet rows: captured " cap ", in time " hits ", in local mode " local "; on the drop trace " \
+		on_drop " devices, " switched " switched"
 	exit bad
 }' "$work/fleet.csv" || fail "fleet statistics"
 # expected accuracy: the model's per-setup table weighted by the frames sent with each setup
