@@ -114,14 +114,15 @@ enum rtci_port_verdict rtci_port_parse(const uint8_t *frame, uint32_t len, const
 	memset(out, 0, sizeof(*out));
 	if (len < sizeof(struct rte_ether_hdr))
 		return dropped(out, RTCI_PORT_DROP_RUNT);
-	const struct rte_ether_hdr *eth = (const struct rte_ether_hdr *)frame;
-	if (!rte_is_broadcast_ether_addr(&eth->dst_addr) &&
-	    memcmp(eth->dst_addr.addr_bytes, my_mac, RTE_ETHER_ADDR_LEN) != 0)
+	struct rte_ether_hdr eth; /* copied: a frame may start at any address */
+	memcpy(&eth, frame, sizeof(eth));
+	if (!rte_is_broadcast_ether_addr(&eth.dst_addr) &&
+	    memcmp(eth.dst_addr.addr_bytes, my_mac, RTE_ETHER_ADDR_LEN) != 0)
 		return dropped(out, RTCI_PORT_DROP_DST_MAC);
-	memcpy(out->from.mac, eth->src_addr.addr_bytes, RTE_ETHER_ADDR_LEN);
-	uint16_t type = rte_be_to_cpu_16(eth->ether_type);
-	const uint8_t *l3 = frame + sizeof(*eth);
-	uint32_t l3_len = len - (uint32_t)sizeof(*eth);
+	memcpy(out->from.mac, eth.src_addr.addr_bytes, RTE_ETHER_ADDR_LEN);
+	uint16_t type = rte_be_to_cpu_16(eth.ether_type);
+	const uint8_t *l3 = frame + sizeof(eth);
+	uint32_t l3_len = len - (uint32_t)sizeof(eth);
 
 	if (type == RTE_ETHER_TYPE_ARP) {
 		if (l3_len < sizeof(struct rte_arp_hdr))
@@ -206,7 +207,7 @@ enum rtci_port_verdict rtci_port_parse(const uint8_t *frame, uint32_t len, const
 	}
 	out->from.ip = src;
 	out->from.port = rte_be_to_cpu_16(udp.src_port);
-	out->payload_off = (uint32_t)sizeof(*eth) + ihl + (uint32_t)sizeof(udp);
+	out->payload_off = (uint32_t)sizeof(eth) + ihl + (uint32_t)sizeof(udp);
 	out->payload_len = (uint16_t)(ulen - sizeof(udp));
 	return RTCI_PORT_UDP;
 }
@@ -254,17 +255,17 @@ int rtci_port_build_udp(uint8_t *buf, size_t room, const uint8_t src_mac[6], uin
 
 void rtci_port_arp_reply_inplace(uint8_t *frame, const uint8_t my_mac[6], uint32_t my_ip)
 {
-	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)frame;
 	struct rte_arp_hdr arp;
-	memcpy(&arp, frame + sizeof(*eth), sizeof(arp));
-	memcpy(eth->dst_addr.addr_bytes, arp.arp_data.arp_sha.addr_bytes, RTE_ETHER_ADDR_LEN);
-	memcpy(eth->src_addr.addr_bytes, my_mac, RTE_ETHER_ADDR_LEN);
+	memcpy(&arp, frame + sizeof(struct rte_ether_hdr), sizeof(arp));
+	/* destination, then source MAC: the first 12 bytes of the Ethernet header */
+	memcpy(frame, arp.arp_data.arp_sha.addr_bytes, RTE_ETHER_ADDR_LEN);
+	memcpy(frame + RTE_ETHER_ADDR_LEN, my_mac, RTE_ETHER_ADDR_LEN);
 	arp.arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
 	arp.arp_data.arp_tha = arp.arp_data.arp_sha;
 	arp.arp_data.arp_tip = arp.arp_data.arp_sip;
 	memcpy(arp.arp_data.arp_sha.addr_bytes, my_mac, RTE_ETHER_ADDR_LEN);
 	arp.arp_data.arp_sip = rte_cpu_to_be_32(my_ip);
-	memcpy(frame + sizeof(*eth), &arp, sizeof(arp));
+	memcpy(frame + sizeof(struct rte_ether_hdr), &arp, sizeof(arp));
 }
 
 /* ------------------------------------------------------------------------------------------ */
