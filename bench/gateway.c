@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "gateway/gw.h"
 #include "gateway/control_glue.h"
+#include "control/model_table.h"
 
 #include <errno.h>
 #include <math.h>
@@ -95,7 +96,7 @@ static int setup_gateway(const struct opts *o, struct gw *g, struct rtci_gateway
 	md->pc = md->geo->stem_out;
 	rtci_geometry_partition_size(md->geo, &md->ph, &md->pw);
 	md->floats = (uint32_t)(md->pc * md->ph * md->pw);
-	if (gw_ctl_table_from_model(md->model, &md->table, err, sizeof(err)) < 0) {
+	if (rtci_ctl_table_from_model(md->model, true, &md->table, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return -1;
 	}

@@ -13,14 +13,6 @@
 
 #include "inference/codec.h"
 
-int gw_ctl_table_from_model(const struct rtci_model *m, struct rtci_ctl_table *t, char *err,
-			    size_t errlen)
-{
-	/* measured figures from the file; a synthesized model runs on estimates */
-	int rc = rtci_ctl_table_from_model(m, true, t, err, errlen);
-	return rc == -RTCI_ERR_CTL_TABLE ? -RTCI_ERR_GATEWAY_MODEL : rc;
-}
-
 static enum rtci_ctl_kind kind_of(enum rtci_config_policy p)
 {
 	switch (p) {

@@ -27,8 +27,6 @@ enum gw_clock gw_clock_map(struct gw_device *d, uint64_t capture_us, uint64_t ar
 /* Learns the clock from a hello's send time: only as a first guess or within a deadline. */
 void gw_clock_hello(struct gw_device *d, uint64_t send_us, uint64_t arrival_us, uint32_t deadline_us);
 
-int gw_ctl_table_from_model(const struct rtci_model *m, struct rtci_ctl_table *t, char *err,
-			    size_t errlen);
 int gw_ctl_policies_create(struct gw *gw, struct gw_tenant *tn, char *err, size_t errlen);
 void gw_ctl_policies_destroy(struct gw *gw, struct gw_tenant *tn);
 void gw_ctl_device_init(struct gw_device *d, const struct gw_tenant *tn);

@@ -2,6 +2,7 @@
  * queues numbered, its controller table built (shared by start-up and --check-config). */
 #include "gateway/gw.h"
 #include "gateway/control_glue.h"
+#include "control/model_table.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -35,9 +36,11 @@ int gw_models_load(struct gw *gw, char *err, size_t errlen)
 		m->queue_base = (int)queues;
 		rtci_cost_init(&m->cost, cfg->batching.max_batch);
 		queues += (uint32_t)m->groups + 1;
-		if ((rc = gw_ctl_table_from_model(m->model, &m->table, merr, sizeof(merr))) < 0) {
+		/* measured figures from the file; a synthesized model runs on estimates */
+		rc = rtci_ctl_table_from_model(m->model, true, &m->table, merr, sizeof(merr));
+		if (rc < 0) {
 			rtci_config_model_error(cfg, k, merr, err, errlen);
-			return rc;
+			return rc == -RTCI_ERR_CTL_TABLE ? -RTCI_ERR_GATEWAY_MODEL : rc;
 		}
 		for (int s = 0; s < m->setups; s++) {
 			const struct rtci_setup *st = rtci_model_setup(m->model, s);

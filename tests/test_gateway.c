@@ -3,6 +3,7 @@
  * rate-limited, retransmitted identically). */
 #include "gateway/gw.h"
 #include "gateway/control_glue.h"
+#include "control/model_table.h"
 #include "inference/codec.h"
 #include "dataplane/header.h"
 
@@ -40,7 +41,7 @@ static void setup(void)
 	md.setups = rtci_model_setup_count(md.model);
 	md.pc = md.geo->stem_out;
 	rtci_geometry_partition_size(md.geo, &md.ph, &md.pw);
-	cr_assert(gw_ctl_table_from_model(md.model, &md.table, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(rtci_ctl_table_from_model(md.model, true, &md.table, err, sizeof(err)) == 0, "%s", err);
 	unlink(path);
 	cfg.control.policy = RTCI_POLICY_MPC;
 	cfg.control.horizon = 5;
