@@ -831,16 +831,53 @@ static struct fdev *device_at(struct fleet *f, uint32_t g)
 	return &f->w[g % f->o.threads].devs[g / f->o.threads];
 }
 
-static void report(struct fleet *f)
+/* Fleet-wide sums of the per-device counters, for the summary. */
+struct fleet_totals {
+	uint64_t cap, sent, hits, rt_correct, ok, correct_ok, results;
+	uint64_t skip[RTCI_DEV_SKIP_MAX], rehellos, switches, commands;
+	uint64_t setups[RTCI_PROTO_MAX_SETUPS], bytes, in_session;
+	uint64_t busy, busy_devices, waiting, admitted_after_busy, refused;
+	uint64_t redirects, moves, local, local_hits, local_correct, local_frames, probes;
+	uint32_t hist[HIST_BINS];
+};
+
+static void totals_add(struct fleet_totals *t, const struct fdev *d)
 {
-	uint32_t per = (f->o.devices + f->o.n_tenants - 1) / f->o.n_tenants;
-	uint64_t cap = 0, sent = 0, hits = 0, rt_correct = 0, ok = 0, correct_ok = 0, results = 0;
-	uint64_t skip[RTCI_DEV_SKIP_MAX] = { 0 }, rehellos = 0, switches = 0, commands = 0;
-	uint64_t setups[RTCI_PROTO_MAX_SETUPS] = { 0 }, bytes = 0, in_session = 0;
-	uint64_t busy = 0, busy_devices = 0, waiting = 0, admitted_after_busy = 0, refused = 0;
-	uint64_t redirects = 0, moves = 0, local = 0, local_hits = 0, local_correct = 0;
-	uint64_t local_frames = 0, probes = 0;
-	static uint32_t hist[HIST_BINS];
+	const struct rtci_dev_stats *st = &d->dev.st;
+	t->cap += st->captured;
+	t->sent += st->frames_sent;
+	t->hits += d->hits;
+	t->rt_correct += d->correct_hits + d->local_correct;
+	t->local += d->local;
+	t->local_hits += d->local_hits;
+	t->local_correct += d->local_correct;
+	t->local_frames += st->local_frames;
+	t->probes += st->probes;
+	t->ok += d->ok;
+	t->correct_ok += d->correct_ok;
+	t->results += st->results;
+	t->rehellos += st->rehellos;
+	t->switches += st->switches;
+	t->commands += st->commands;
+	t->bytes += st->bytes_sent;
+	t->in_session += st->hello_acks > 0;
+	t->busy += st->busy;
+	t->redirects += st->redirects;
+	t->moves += st->moves;
+	t->busy_devices += st->busy > 0;
+	t->waiting += d->dev.state == RTCI_DEV_BUSY;
+	t->admitted_after_busy += st->busy > 0 && st->hello_acks > 0;
+	t->refused += st->rejected > 0;
+	for (int k = 0; k < RTCI_DEV_SKIP_MAX; k++)
+		t->skip[k] += st->skipped[k];
+	for (uint32_t s = 0; s < RTCI_PROTO_MAX_SETUPS; s++)
+		t->setups[s] += d->setups[s];
+	for (int b = 0; b < HIST_BINS; b++)
+		t->hist[b] += d->hist[b];
+}
+
+static FILE *open_device_csv(const struct fleet *f)
+{
 	FILE *csv = NULL;
 	if (f->o.csv && !(csv = fopen(f->o.csv, "w")))
 		fprintf(stderr, "rtci-fleet: %s: %s\n", f->o.csv, strerror(errno));
@@ -851,127 +888,124 @@ static void report(struct fleet *f)
 			"top_setup,switches,rehellos,state,setups,busy_answers,first_answer_ms,gateway,"
 			"redirects,moves,session_at_s,answered_local,local_in_time,local_accuracy,"
 			"local_mode_frames,probes\n");
+	return csv;
+}
+
+/* One device's row of the per-device CSV (columns as in open_device_csv). */
+static void write_device_row(FILE *csv, const struct fleet *f, const struct fdev *d)
+{
+	const struct rtci_dev_stats *st = &d->dev.st;
+	uint32_t top = 0;
+	uint64_t frames_with_setup = 0, payload = 0;
+	for (uint32_t s = 0; s < RTCI_PROTO_MAX_SETUPS; s++) {
+		frames_with_setup += d->setups[s];
+		if (d->setups[s] > d->setups[top])
+			top = s;
+		if (s < f->n_setups && d->setups[s])
+			payload += (uint64_t)d->setups[s] * f->payload_len[s]; /* image 0 as size proxy */
+	}
+	fprintf(csv, "%u,%u,%s,%.3f,%.3f,%.1f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.4f,%.4f,"
+		"%.4f,%.2f,%.2f,%.0f,%u,%llu,%llu,%s,",
+		d->dev.cfg.tenant_id, d->dev.cfg.device_id,
+		d->trace == UINT32_MAX ? "" : f->trace_names[d->trace],
+		(double)d->trace_offset_ns / 1e9, (double)d->dev.cfg.fps_milli / 1000.0,
+		(double)d->dev.cfg.deadline_ns / 1e6, (unsigned long long)st->captured,
+		(unsigned long long)st->frames_sent,
+		(unsigned long long)st->skipped[RTCI_DEV_SKIP_LATE],
+		(unsigned long long)st->skipped[RTCI_DEV_SKIP_QUEUE_FULL],
+		(unsigned long long)st->skipped[RTCI_DEV_SKIP_NO_SESSION],
+		(unsigned long long)st->results, (unsigned long long)d->ok,
+		(unsigned long long)d->hits,
+		st->captured ? (double)d->hits / (double)st->captured : 0.0,
+		st->captured ? (double)(d->correct_hits + d->local_correct) /
+			       (double)st->captured : 0.0,
+		d->ok ? (double)d->correct_ok / (double)d->ok : 0.0,
+		hist_quantile(d->hist, 0.5), hist_quantile(d->hist, 0.99),
+		frames_with_setup ? (double)payload / (double)frames_with_setup : 0.0, top,
+		(unsigned long long)st->switches, (unsigned long long)st->rehellos,
+		rtci_dev_state_name(d->dev.state));
+	/* frames sent per setup, "id:frames" separated by ';' */
+	const char *sep = "";
+	for (uint32_t s = 0; s < RTCI_PROTO_MAX_SETUPS; s++)
+		if (d->setups[s]) {
+			fprintf(csv, "%s%u:%u", sep, s, d->setups[s]);
+			sep = ";";
+		}
+	char gw[INET_ADDRSTRLEN] = "";
+	inet_ntop(AF_INET, &d->to.sin_addr, gw, sizeof(gw));
+	fprintf(csv, ",%llu,%.3f,%s:%u,%llu,%llu,%.3f,%llu,%llu,%.4f,%llu,%llu\n",
+		(unsigned long long)st->busy,
+		d->dev.first_answer_ns >= 0 ? (double)d->dev.first_answer_ns / 1e6 : -1.0,
+		gw, ntohs(d->to.sin_port), (unsigned long long)st->redirects,
+		(unsigned long long)st->moves, (double)d->session_at_us / 1e6,
+		(unsigned long long)d->local, (unsigned long long)d->local_hits,
+		d->local_hits ? (double)d->local_correct / (double)d->local_hits : 0.0,
+		(unsigned long long)st->local_frames, (unsigned long long)st->probes);
+}
+
+static void print_frames(const struct fleet *f, const struct fleet_totals *t)
+{
+	printf("rtci-fleet summary: %u devices (%llu in session), %u threads, %.1f s, traces: %s\n",
+	       f->o.devices, (unsigned long long)t->in_session, f->o.threads, f->o.duration_s,
+	       f->o.traces ? f->o.traces : "none (unlimited uplink)");
+	printf("frames: captured %llu, sent %llu, skipped: late %llu, queue full %llu, no session %llu\n",
+	       (unsigned long long)t->cap, (unsigned long long)t->sent,
+	       (unsigned long long)t->skip[RTCI_DEV_SKIP_LATE],
+	       (unsigned long long)t->skip[RTCI_DEV_SKIP_QUEUE_FULL],
+	       (unsigned long long)t->skip[RTCI_DEV_SKIP_NO_SESSION]);
+	printf("results: %llu (ok %llu), delivered by deadline %llu: deadline-hit rate %.4f\n",
+	       (unsigned long long)t->results, (unsigned long long)t->ok, (unsigned long long)t->hits,
+	       t->cap ? (double)t->hits / (double)t->cap : 0.0);
+	if (f->local_cls)
+		printf("answered locally: %llu (in time %llu, correct %llu: accuracy %.4f); local-mode "
+		       "frames %llu, probes %llu\n", (unsigned long long)t->local,
+		       (unsigned long long)t->local_hits, (unsigned long long)t->local_correct,
+		       t->local_hits ? (double)t->local_correct / (double)t->local_hits : 0.0,
+		       (unsigned long long)t->local_frames, (unsigned long long)t->probes);
+	printf("accuracy: real-time %.4f (correct and in time, server or local / captured), delivered "
+	       "%.4f (correct / answered by the server)\n",
+	       t->cap ? (double)t->rt_correct / (double)t->cap : 0.0,
+	       t->ok ? (double)t->correct_ok / (double)t->ok : 0.0);
+	printf("latency ms (capture -> result, answered frames): p50 %.2f  p99 %.2f\n",
+	       hist_quantile(t->hist, 0.5), hist_quantile(t->hist, 0.99));
+}
+
+static void print_sessions(const struct fleet *f, const struct fleet_totals *t)
+{
+	printf("setup distribution (frames sent):");
+	for (uint32_t s = 0; s < RTCI_PROTO_MAX_SETUPS; s++)
+		if (t->setups[s]) {
+			const struct rtci_setup *su = rtci_model_setup(f->m, (int)s);
+			printf(" %u(c%d,L%d)=%.1f%%", s, su ? su->c : 0, su ? su->L : 0,
+			       100.0 * (double)t->setups[s] / (double)(t->sent ? t->sent : 1));
+		}
+	printf("\nsession: re-hellos %llu, commands %llu, setup switches %llu; uplink %.1f MB sent\n",
+	       (unsigned long long)t->rehellos, (unsigned long long)t->commands,
+	       (unsigned long long)t->switches, (double)t->bytes / 1e6);
+	printf("cluster: redirects %llu, moves %llu\n", (unsigned long long)t->redirects,
+	       (unsigned long long)t->moves);
+	printf("admission: busy answers %llu to %llu devices, %llu of them admitted later, %llu still "
+	       "waiting at the end; refused (quota or model) %llu\n", (unsigned long long)t->busy,
+	       (unsigned long long)t->busy_devices, (unsigned long long)t->admitted_after_busy,
+	       (unsigned long long)t->waiting, (unsigned long long)t->refused);
+}
+
+/* The per-device CSV (when asked for) and the fleet summary on stdout. */
+static void report(struct fleet *f)
+{
+	static struct fleet_totals t;
+	memset(&t, 0, sizeof(t));
+	FILE *csv = open_device_csv(f);
 	for (uint32_t g = 0; g < f->o.devices; g++) {
-		struct fdev *d = device_at(f, g);
-		const struct rtci_dev_stats *st = &d->dev.st;
-		cap += st->captured;
-		sent += st->frames_sent;
-		hits += d->hits;
-		rt_correct += d->correct_hits + d->local_correct;
-		local += d->local;
-		local_hits += d->local_hits;
-		local_correct += d->local_correct;
-		local_frames += st->local_frames;
-		probes += st->probes;
-		ok += d->ok;
-		correct_ok += d->correct_ok;
-		results += st->results;
-		rehellos += st->rehellos;
-		switches += st->switches;
-		commands += st->commands;
-		bytes += st->bytes_sent;
-		in_session += st->hello_acks > 0;
-		busy += st->busy;
-		redirects += st->redirects;
-		moves += st->moves;
-		busy_devices += st->busy > 0;
-		waiting += d->dev.state == RTCI_DEV_BUSY;
-		admitted_after_busy += st->busy > 0 && st->hello_acks > 0;
-		refused += st->rejected > 0;
-		for (int k = 0; k < RTCI_DEV_SKIP_MAX; k++)
-			skip[k] += st->skipped[k];
-		uint32_t top = 0;
-		uint64_t frames_with_setup = 0, payload = 0;
-		for (uint32_t s = 0; s < RTCI_PROTO_MAX_SETUPS; s++) {
-			setups[s] += d->setups[s];
-			frames_with_setup += d->setups[s];
-			if (d->setups[s] > d->setups[top])
-				top = s;
-			if (s < f->n_setups && d->setups[s])
-				payload += (uint64_t)d->setups[s] * f->payload_len[s]; /* image 0 as size proxy */
-		}
-		for (int b = 0; b < HIST_BINS; b++)
-			hist[b] += d->hist[b];
-		if (csv) {
-			fprintf(csv, "%u,%u,%s,%.3f,%.3f,%.1f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.4f,%.4f,"
-				"%.4f,%.2f,%.2f,%.0f,%u,%llu,%llu,%s,",
-				d->dev.cfg.tenant_id, d->dev.cfg.device_id,
-				d->trace == UINT32_MAX ? "" : f->trace_names[d->trace],
-				(double)d->trace_offset_ns / 1e9, (double)d->dev.cfg.fps_milli / 1000.0,
-				(double)d->dev.cfg.deadline_ns / 1e6, (unsigned long long)st->captured,
-				(unsigned long long)st->frames_sent,
-				(unsigned long long)st->skipped[RTCI_DEV_SKIP_LATE],
-				(unsigned long long)st->skipped[RTCI_DEV_SKIP_QUEUE_FULL],
-				(unsigned long long)st->skipped[RTCI_DEV_SKIP_NO_SESSION],
-				(unsigned long long)st->results, (unsigned long long)d->ok,
-				(unsigned long long)d->hits,
-				st->captured ? (double)d->hits / (double)st->captured : 0.0,
-				st->captured ? (double)(d->correct_hits + d->local_correct) /
-					       (double)st->captured : 0.0,
-				d->ok ? (double)d->correct_ok / (double)d->ok : 0.0,
-				hist_quantile(d->hist, 0.5), hist_quantile(d->hist, 0.99),
-				frames_with_setup ? (double)payload / (double)frames_with_setup : 0.0, top,
-				(unsigned long long)st->switches, (unsigned long long)st->rehellos,
-				rtci_dev_state_name(d->dev.state));
-			/* frames sent per setup, "id:frames" separated by ';' */
-			const char *sep = "";
-			for (uint32_t s = 0; s < RTCI_PROTO_MAX_SETUPS; s++)
-				if (d->setups[s]) {
-					fprintf(csv, "%s%u:%u", sep, s, d->setups[s]);
-					sep = ";";
-				}
-			char gw[INET_ADDRSTRLEN] = "";
-			inet_ntop(AF_INET, &d->to.sin_addr, gw, sizeof(gw));
-			fprintf(csv, ",%llu,%.3f,%s:%u,%llu,%llu,%.3f,%llu,%llu,%.4f,%llu,%llu\n",
-				(unsigned long long)st->busy,
-				d->dev.first_answer_ns >= 0 ? (double)d->dev.first_answer_ns / 1e6 : -1.0,
-				gw, ntohs(d->to.sin_port), (unsigned long long)st->redirects,
-				(unsigned long long)st->moves, (double)d->session_at_us / 1e6,
-				(unsigned long long)d->local, (unsigned long long)d->local_hits,
-				d->local_hits ? (double)d->local_correct / (double)d->local_hits : 0.0,
-				(unsigned long long)st->local_frames, (unsigned long long)st->probes);
-		}
+		const struct fdev *d = device_at(f, g);
+		totals_add(&t, d);
+		if (csv)
+			write_device_row(csv, f, d);
 	}
 	if (csv && fclose(csv) == 0)
 		fprintf(stderr, "rtci-fleet: per-device statistics in %s\n", f->o.csv);
-	(void)per;
-	printf("rtci-fleet summary: %u devices (%llu in session), %u threads, %.1f s, traces: %s\n",
-	       f->o.devices, (unsigned long long)in_session, f->o.threads, f->o.duration_s,
-	       f->o.traces ? f->o.traces : "none (unlimited uplink)");
-	printf("frames: captured %llu, sent %llu, skipped: late %llu, queue full %llu, no session %llu\n",
-	       (unsigned long long)cap, (unsigned long long)sent, (unsigned long long)skip[RTCI_DEV_SKIP_LATE],
-	       (unsigned long long)skip[RTCI_DEV_SKIP_QUEUE_FULL],
-	       (unsigned long long)skip[RTCI_DEV_SKIP_NO_SESSION]);
-	printf("results: %llu (ok %llu), delivered by deadline %llu: deadline-hit rate %.4f\n",
-	       (unsigned long long)results, (unsigned long long)ok, (unsigned long long)hits,
-	       cap ? (double)hits / (double)cap : 0.0);
-	if (f->local_cls)
-		printf("answered locally: %llu (in time %llu, correct %llu: accuracy %.4f); local-mode "
-		       "frames %llu, probes %llu\n", (unsigned long long)local,
-		       (unsigned long long)local_hits, (unsigned long long)local_correct,
-		       local_hits ? (double)local_correct / (double)local_hits : 0.0,
-		       (unsigned long long)local_frames, (unsigned long long)probes);
-	printf("accuracy: real-time %.4f (correct and in time, server or local / captured), delivered "
-	       "%.4f (correct / answered by the server)\n", cap ? (double)rt_correct / (double)cap : 0.0,
-	       ok ? (double)correct_ok / (double)ok : 0.0);
-	printf("latency ms (capture -> result, answered frames): p50 %.2f  p99 %.2f\n",
-	       hist_quantile(hist, 0.5), hist_quantile(hist, 0.99));
-	printf("setup distribution (frames sent):");
-	for (uint32_t s = 0; s < RTCI_PROTO_MAX_SETUPS; s++)
-		if (setups[s]) {
-			const struct rtci_setup *su = rtci_model_setup(f->m, (int)s);
-			printf(" %u(c%d,L%d)=%.1f%%", s, su ? su->c : 0, su ? su->L : 0,
-			       100.0 * (double)setups[s] / (double)(sent ? sent : 1));
-		}
-	printf("\nsession: re-hellos %llu, commands %llu, setup switches %llu; uplink %.1f MB sent\n",
-	       (unsigned long long)rehellos, (unsigned long long)commands,
-	       (unsigned long long)switches, (double)bytes / 1e6);
-	printf("cluster: redirects %llu, moves %llu\n", (unsigned long long)redirects,
-	       (unsigned long long)moves);
-	printf("admission: busy answers %llu to %llu devices, %llu of them admitted later, %llu still "
-	       "waiting at the end; refused (quota or model) %llu\n", (unsigned long long)busy,
-	       (unsigned long long)busy_devices, (unsigned long long)admitted_after_busy,
-	       (unsigned long long)waiting, (unsigned long long)refused);
+	print_frames(f, &t);
+	print_sessions(f, &t);
 }
 
 static const char *const tl_status[] = { "skipped", "sent", "in_time", "late" };
