@@ -939,6 +939,8 @@ static void choose_folds(struct net *n, long budget)
 	}
 }
 
+static enum rtci_tail_precision plan_precision(const struct rtci_tail *t, enum rtci_tail_precision prec);
+
 static void config_defaults(struct rtci_engine_config *c, const struct rtci_engine_config *in, int n_setups)
 {
 	memset(c, 0, sizeof(*c));
@@ -1012,7 +1014,7 @@ int rtci_tail_create(const struct rtci_model *m, const struct rtci_engine_config
 	int probe = t->cfg.sub_batch;
 	if ((rc = get_plan(t, t->cfg.mode, RTCI_PRECISION_FP32, probe, &p)) ||
 	    (t->cfg.precision != RTCI_PRECISION_FP32 &&
-	     (rc = get_plan(t, t->cfg.mode, t->cfg.precision, probe, &p))))
+	     (rc = get_plan(t, t->cfg.mode, plan_precision(t, t->cfg.precision), probe, &p))))
 		goto fail;
 	thr_leave(tg);
 	*out = t;
@@ -1085,12 +1087,24 @@ static int resolve_precision(const struct rtci_tail *t, enum rtci_tail_precision
 	return 0;
 }
 
+/* The precision whose plans run: AUTO with every layer int8 shares the INT8 plans. */
+static enum rtci_tail_precision plan_precision(const struct rtci_tail *t, enum rtci_tail_precision prec)
+{
+	if (prec != RTCI_PRECISION_AUTO)
+		return prec;
+	for (int i = 0; i < t->net.nl; i++)
+		if (!q_layer_rule(&t->net, prec, i))
+			return prec;
+	return RTCI_PRECISION_INT8;
+}
+
 static int tail_run(struct rtci_tail *t, enum rtci_tail_mode mode, enum rtci_tail_precision prec, int n,
 		    const float *input, const int *setup_ids, float *logits)
 {
 	int rc = resolve_precision(t, &prec);
 	if (rc)
 		return rc;
+	prec = plan_precision(t, prec);
 	if (n < 1 || n > t->cfg.max_batch || n > FRAMES_ON_STACK)
 		return -RTCI_ERR_ENGINE_BATCH;
 	for (int i = 0; i < n; i++)

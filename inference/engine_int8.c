@@ -31,23 +31,22 @@ void q_calibration(struct rtci_tail *t)
 		t->act = NULL;
 }
 
-/* AUTO: bench/tail_int8 (oneDNN 2.6, AVX-512 VNNI, mnv2-224, batch 1, medians of 5; 1 and 2
- * threads) measured every dense and 1x1 convolution 1.8-4.3x faster in int8, the depthwise ones
- * 0.9-1.8x faster on 28x28 and larger planes and 0.76-0.96x (slower) on most of the 14x14 and
- * 7x7 ones with 384-960 channels. So depthwise layers with small planes stay f32. */
-static bool q_dw_int8(const struct layer *l)
-{
-	return (long)l->oh * l->ow >= 28L * 28L;
-}
+/* AUTO. bench/tail_int8 (oneDNN 2.6, AVX-512 VNNI, mnv2-224, batch 1, medians of 5, 1 and 2
+ * threads) timed each convolution alone: every dense and 1x1 one 1.8-4.3x faster in int8, the
+ * depthwise ones 0.9-1.8x on 28x28 and larger planes but 0.76-0.96x on most 14x14 and 7x7 ones.
+ * In the engine, keeping those depthwise layers f32 (40 of 51 layers int8) costs an f32 output of
+ * the expand and a conversion back to u8 before the project, and lost: bench/tail at batch 32
+ * measured auto/fp32 1.94 against int8/fp32 2.02 on 1 thread, 1.86 against 1.94 on 2 (same runs).
+ * So every convolution runs int8: a depthwise layer stays f32 only when its output plane is
+ * smaller than q_auto_dw_f32_below pixels (0: none; tests set it to exercise mixed plans). */
+long q_auto_dw_f32_below = 0;
 
 bool q_layer_rule(const struct net *n, enum rtci_tail_precision prec, int i)
 {
 	const struct layer *l = &n->layers[i];
 	if (prec == RTCI_PRECISION_INT8)
 		return true;
-	if (l->groups > 1)
-		return q_dw_int8(l);
-	return true;
+	return l->groups == 1 || (long)l->oh * l->ow >= q_auto_dw_f32_below;
 }
 
 void q_map_free(struct qmap *m)

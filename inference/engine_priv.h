@@ -186,7 +186,10 @@ int q_plan_conv(struct plan *p, struct rtci_tail *t, int i, int N, dnnl_memory_d
  * layer's conversion scale, and the memory the layer reads it from. */
 int q_plan_convert(struct plan *p, struct rtci_tail *t, int i, const dnnl_memory_desc_t *from,
 		   const dnnl_memory_desc_t *to, dnnl_memory_t *conv_src);
-/* Whether layer i runs int8 in precision INT8 or AUTO: the rule measured with bench/tail_int8. */
+/* Whether layer i runs int8 in precision INT8 or AUTO: the rule measured with bench/tail_int8 and
+ * bench/tail (engine_int8.c); AUTO keeps depthwise layers with fewer output pixels than
+ * q_auto_dw_f32_below in f32 (0 by default; set before a tail's first AUTO plan). */
+extern long q_auto_dw_f32_below;
 bool q_layer_rule(const struct net *n, enum rtci_tail_precision prec, int i);
 /* Binds the per-setup scale memories of plan p to setup s. */
 void q_bind_setup(struct rtci_tail *t, struct plan *p, int s);
