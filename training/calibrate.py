@@ -23,7 +23,7 @@ from .loop import log
 from .modelfile import ModelFileError, load_model, read_raw, setups_from_metadata
 from .rawfile import write_raw
 
-DEFAULT_METHOD = "p99.99"
+DEFAULT_METHOD = "max"
 
 
 def image_batches(doc, source, n, data_dir, batch=256, seed=1):

@@ -71,15 +71,15 @@ def test_calibrate_writes_the_block_and_keeps_the_rest(tmp_path):
     for n, t, s, b in e0:
         assert new.pop(n) == (t, s, b), n
     assert list(new) == ["int8.act_scale"]
-    assert blk == {"points": 3, "images": 6, "data": "synthetic", "method": "percentile 99.99",
+    assert blk == {"points": 3, "images": 6, "data": "synthetic", "method": "max",
                    "weights": int8.WEIGHTS, "activations": int8.ACTIVATIONS}
     doc, tensors = read_tensors(out)
     sc = int8.scales_from(doc, tensors)
     assert tuple(sc.shape) == (4, 3) and bool((sc > 0).all())
     # run again, in place: the block is replaced, not added twice
-    assert run_cli(out, "--data", "synthetic", "--images", 4, "--method", "max") == 0
+    assert run_cli(out, "--data", "synthetic", "--images", 4, "--method", "p99.9") == 0
     d2, e2 = read_raw(out)
-    assert d2["int8"]["method"] == "max" and d2["int8"]["images"] == 4
+    assert d2["int8"]["method"] == "percentile 99.9" and d2["int8"]["images"] == 4
     assert [n for n, *_ in e2].count("int8.act_scale") == 1
 
 
