@@ -162,11 +162,12 @@ static void precision_section(struct rtci_model *m, int threads, int n, int setu
 
 /* Loads a tail in `mode` with every setup ready, runs a batch of 32 mixing setups, prints what it
  * holds. Returns the bytes the engine reports (weights, tables, activations). */
-static double memory_check(struct rtci_model *m, enum rtci_tail_mode mode, const float *x, float *lg)
+static double memory_check(struct rtci_model *m, enum rtci_tail_mode mode, enum rtci_tail_precision prec,
+			   const float *x, float *lg)
 {
 	long rss0 = rss_kb();
 	struct rtci_tail *t;
-	struct rtci_engine_config cfg = { .threads = 1, .max_batch = 32, .mode = mode };
+	struct rtci_engine_config cfg = { .threads = 1, .max_batch = 32, .mode = mode, .precision = prec };
 	if (rtci_tail_create(m, &cfg, &t))
 		return -1;
 	for (int s = 0; s < rtci_model_setup_count(m); s++)
@@ -177,13 +178,16 @@ static double memory_check(struct rtci_model *m, enum rtci_tail_mode mode, const
 	rtci_tail_run(t, 32, x, all, lg);
 	struct rtci_tail_stats st;
 	rtci_tail_stats(t, &st);
-	double engine = (double)(st.folded_bytes + st.shared_bytes + st.bn_table_bytes + st.activation_bytes);
-	printf("memory (%s), %d setups ready: model file %.1f MB (mmap), per-setup weights %.1f MB "
-	       "(%.2f MB each), shared weights %.1f MB, BN table %.2f MB, activations+scratch %.1f MB; "
-	       "engine total %.1f MB, process RSS grew %.1f MB\n",
-	       mode == RTCI_TAIL_AFFINE ? "affine" : "folded", st.ready_setups, st.model_bytes / 1e6,
+	double engine = (double)(st.folded_bytes + st.shared_bytes + st.bn_table_bytes + st.activation_bytes +
+				 st.int8_bytes);
+	printf("memory (%s, %s), %d setups ready: model file %.1f MB (mmap), per-setup weights %.1f MB "
+	       "(%.2f MB each), shared weights %.1f MB, BN table %.2f MB, int8 weights and scale tables "
+	       "%.1f MB, activations+scratch %.1f MB; engine total %.1f MB, process RSS grew %.1f MB\n",
+	       mode == RTCI_TAIL_AFFINE ? "affine" : "folded", rtci_precision_name(st.precision),
+	       st.ready_setups, st.model_bytes / 1e6,
 	       st.folded_bytes / 1e6, st.folded_bytes / 1e6 / rtci_model_setup_count(m), st.shared_bytes / 1e6,
-	       st.bn_table_bytes / 1e6, st.activation_bytes / 1e6, engine / 1e6, (rss_kb() - rss0) / 1e3);
+	       st.bn_table_bytes / 1e6, st.int8_bytes / 1e6, st.activation_bytes / 1e6, engine / 1e6,
+	       (rss_kb() - rss0) / 1e3);
 	rtci_tail_destroy(t);
 	return engine;
 }
@@ -274,13 +278,15 @@ int main(int argc, char **argv)
 
 	/* memory with every setup ready, the default (affine) first: RSS only grows */
 	if (do_memory) {
-		double af = memory_check(m, RTCI_TAIL_AFFINE, x, lg), fo = memory_check(m, RTCI_TAIL_FOLDED, x, lg);
+		double af = memory_check(m, RTCI_TAIL_AFFINE, RTCI_PRECISION_FP32, x, lg);
+		double fo = memory_check(m, RTCI_TAIL_FOLDED, RTCI_PRECISION_FP32, x, lg);
+		double q8 = memory_check(m, RTCI_TAIL_AFFINE, RTCI_PRECISION_INT8, x, lg);
 		if (af < 0 || fo < 0) {
 			fprintf(stderr, "tail create failed\n");
 			return 1;
 		}
-		printf("memory with every setup ready: affine %.1f MB, folded %.1f MB (goal <= 100 MB)\n",
-		       af / 1e6, fo / 1e6);
+		printf("memory with every setup ready: affine %.1f MB, folded %.1f MB, int8 %.1f MB (goal <= 100 MB)\n",
+		       af / 1e6, fo / 1e6, q8 / 1e6);
 		if (out) {
 			fprintf(out, "memory,1,32,affine,%d,%.0f,%.0f\n", rtci_model_setup_count(m), af, 0.0);
 			fprintf(out, "memory,1,32,folded,%d,%.0f,%.0f\n", rtci_model_setup_count(m), fo, 0.0);

@@ -728,6 +728,10 @@ static int get_plan(struct rtci_tail *t, enum rtci_tail_mode mode, enum rtci_tai
 		if (!t->qw && prec != RTCI_PRECISION_INT8 &&
 		    (rc = get_plan(t, mode, RTCI_PRECISION_INT8, N, out)))
 			return rc;
+		/* a plan mixing f32 layers in needs the f32 layouts and shared weights: an fp32 plan first */
+		if (prec == RTCI_PRECISION_AUTO && !t->net.laid_out &&
+		    (rc = get_plan(t, mode, RTCI_PRECISION_FP32, N, out)))
+			return rc;
 		if ((rc = q_map(t, prec, &qm)))
 			return rc;
 	}
@@ -744,14 +748,17 @@ static int get_plan(struct rtci_tail *t, enum rtci_tail_mode mode, enum rtci_tai
 		}
 	}
 	struct plan *p;
-	bool first = !t->net.fc_wmd_set;
 	if ((rc = plan_build(t, mode, qm, N, &p)))
 		return rc;
 	t->plan_builds++;
-	if (first)
+	if (!t->net.laid_out && prec == RTCI_PRECISION_FP32) {
 		layout_blocks(&t->net);
+		t->net.laid_out = true;
+	}
+	/* an int8-only plan needs neither the f32 weights nor their layouts */
+	bool f32 = prec != RTCI_PRECISION_INT8;
 	if ((rc = ensure_buffers(t, p)) || (rc = build_fc(t)) ||
-	    (mode == RTCI_TAIL_AFFINE && (rc = build_shared(t))) || (qm && (rc = q_weights(t)))) {
+	    (f32 && mode == RTCI_TAIL_AFFINE && (rc = build_shared(t))) || (qm && (rc = q_weights(t)))) {
 		plan_free(p);
 		return rc;
 	}
@@ -1012,9 +1019,7 @@ int rtci_tail_create(const struct rtci_model *m, const struct rtci_engine_config
 	/* The first plan fixes every layer's weights layout; build it at a typical batch size. */
 	struct plan *p;
 	int probe = t->cfg.sub_batch;
-	if ((rc = get_plan(t, t->cfg.mode, RTCI_PRECISION_FP32, probe, &p)) ||
-	    (t->cfg.precision != RTCI_PRECISION_FP32 &&
-	     (rc = get_plan(t, t->cfg.mode, plan_precision(t, t->cfg.precision), probe, &p))))
+	if ((rc = get_plan(t, t->cfg.mode, plan_precision(t, t->cfg.precision), probe, &p)))
 		goto fail;
 	thr_leave(tg);
 	*out = t;
@@ -1066,7 +1071,9 @@ int rtci_tail_prepare(struct rtci_tail *t, int setup_id)
 		return -RTCI_ERR_ENGINE_SETUP;
 	void *blk;
 	struct thr_guard tg = thr_enter(t->cfg.threads);
-	int rc = t->cfg.mode == RTCI_TAIL_AFFINE || t->cfg.precision != RTCI_PRECISION_FP32
+	enum rtci_tail_precision prec = plan_precision(t, t->cfg.precision);
+	int rc = prec == RTCI_PRECISION_INT8 ? 0   /* int8 layers read the shared scale tables */
+		: t->cfg.mode == RTCI_TAIL_AFFINE || prec != RTCI_PRECISION_FP32
 		? get_part(t, setup_id, &blk) : get_folded(t, setup_id, &blk);
 	thr_leave(tg);
 	return rc;
@@ -1122,6 +1129,9 @@ static int tail_run(struct rtci_tail *t, enum rtci_tail_mode mode, enum rtci_tai
 	/* Large batches run as sub-batches of at most sub_batch frames: the activations of a few
 	 * frames stay in cache between layers, which is faster on CPUs than one big pass. */
 	int sb = t->cfg.sub_batch;
+	/* the f32 weight blocks are laid out by the first f32 plan (an int8 tail may have none yet) */
+	if (prec != RTCI_PRECISION_INT8 && !t->net.laid_out)
+		rc = get_plan(t, mode, RTCI_PRECISION_FP32, n < sb ? n : sb, &p);
 	/* the frames of each setup (in order of first appearance) in sub-batches */
 	int *order = t->order, *done = t->order + t->cfg.max_batch;
 	memset(done, 0, (size_t)n * sizeof(int));
@@ -1137,7 +1147,8 @@ static int tail_run(struct rtci_tail *t, enum rtci_tail_mode mode, enum rtci_tai
 			}
 		void *blk;
 		bool folded = mode == RTCI_TAIL_FOLDED && prec == RTCI_PRECISION_FP32;
-		if ((rc = folded ? get_folded(t, s, &blk) : get_part(t, s, &blk)))
+		blk = NULL;
+		if (prec != RTCI_PRECISION_INT8 && (rc = folded ? get_folded(t, s, &blk) : get_part(t, s, &blk)))
 			break;
 		for (int j0 = 0; j0 < k && !rc; j0 += sb) {
 			int kk = k - j0 < sb ? k - j0 : sb;
@@ -1214,10 +1225,11 @@ void rtci_tail_stats(const struct rtci_tail *t, struct rtci_tail_stats *st)
 	st->plans = t->nplans;
 	for (int i = 0; i < t->nfolds; i++)
 		st->folded_setups += t->folds[i].setup >= 0;
-	if (t->cfg.mode == RTCI_TAIL_FOLDED)
+	if (t->cfg.mode == RTCI_TAIL_FOLDED && t->cfg.precision == RTCI_PRECISION_FP32)
 		st->ready_setups = st->folded_setups;
 	else
-		st->ready_setups = t->net.part_bytes ? t->nparts : t->n_setups;
+		st->ready_setups = t->net.part_bytes && plan_precision(t, t->cfg.precision) != RTCI_PRECISION_INT8
+			? t->nparts : t->n_setups;
 	st->plan_builds = t->plan_builds;
 	st->fold_builds = t->fold_builds;
 	st->precision = t->cfg.precision;

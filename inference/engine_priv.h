@@ -54,6 +54,7 @@ struct net {
 	bool fc_wmd_set;
 	size_t block_bytes;   /* one weights block (all layers) */
 	size_t part_bytes;    /* one setup's part block (the fold layers of the affine mode) */
+	bool laid_out;        /* the f32 weights layouts are known and the blocks laid out */
 	int points;           /* int8 scale points: the input and one per residual chain */
 	size_t qblock_bytes;  /* the s8 weights of every layer */
 };

@@ -275,3 +275,23 @@ Test(int8, plans_mixing_f32_and_int8_layers)
 	rtci_tail_destroy(t);
 	free(x); free(lq); free(la); free(lf);
 }
+
+Test(int8, int8_tail_holds_one_weight_copy)
+{
+	need_calibration();
+	struct rtci_tail *t;
+	struct rtci_engine_config cfg = { .threads = 1, .max_batch = 4, .precision = RTCI_PRECISION_INT8 };
+	cr_assert_eq(rtci_tail_create(cal, &cfg, &t), 0);
+	int ns = rtci_model_setup_count(cal);
+	for (int s = 0; s < ns; s++)
+		cr_assert_eq(rtci_tail_prepare(t, s), 0);
+	struct rtci_tail_stats st;
+	rtci_tail_stats(t, &st);
+	cr_expect_eq(st.ready_setups, ns);
+	cr_expect_eq(st.folded_bytes, 0, "no per-setup f32 weights");
+	/* only the classifier in f32: no f32 copy of the convolutions */
+	const struct rtci_geometry *g = rtci_model_geometry(cal);
+	cr_expect_leq(st.shared_bytes, (size_t)(g->last_channels + 16) * g->classes * 4 + 4096);
+	cr_expect_gt(st.int8_bytes, 0);
+	rtci_tail_destroy(t);
+}
