@@ -299,7 +299,9 @@ int main(int argc, char **argv)
 		if (out)
 			fprintf(out, "sgemm,%d,0,-,-,0,%.2f\n", threads[ti], peak);
 		struct rtci_tail *t;
-		struct rtci_engine_config cfg = { .threads = threads[ti], .max_batch = maxb };
+		/* fp32 from here on: the rates against sgemm and PyTorch, the BN modes, the sub-batches */
+		struct rtci_engine_config cfg = { .threads = threads[ti], .max_batch = maxb,
+						  .precision = RTCI_PRECISION_FP32 };
 		if (prec_batch)
 			precision_section(m, threads[ti], prec_batch, big, x, ids, lg, runs, out);
 		if (rtci_tail_create(m, &cfg, &t)) {
@@ -347,7 +349,8 @@ int main(int argc, char **argv)
 		rtci_tail_destroy(t);
 		/* how large a sub-batch a batch of mix_batch frames should run in */
 		for (int k = 0; k < nsubs; k++) {
-			struct rtci_engine_config sc = { .threads = threads[ti], .max_batch = maxb, .sub_batch = subs[k] };
+			struct rtci_engine_config sc = { .threads = threads[ti], .max_batch = maxb, .sub_batch = subs[k],
+							 .precision = RTCI_PRECISION_FP32 };
 			if (rtci_tail_create(m, &sc, &t))
 				return 1;
 			for (int i = 0; i < mix_batch; i++)
