@@ -26,7 +26,11 @@
  * Memory: the model file stays mapped; the affine mode holds one copy of the convolution weights
  * (8.95 MB for mnv2-224) plus the scale/shift table (8 bytes per BN channel per setup); the
  * folded mode one copy per setup in its cache. Activations are sized for the largest sub-batch
- * (three ping-pong buffers plus a shared scratchpad). */
+ * (three ping-pong buffers plus a shared scratchpad).
+ *
+ * Precision (enum rtci_tail_precision, docs/engine.md): the tail runs fp32 or, with the model
+ * file's int8 calibration, int8 convolutions (s8 weights held once, per-setup scale and shift
+ * post-ops, u8/s8 activations); auto, the default, takes int8 where it measured faster. */
 #ifndef RTCI_ENGINE_H
 #define RTCI_ENGINE_H
 
