@@ -156,6 +156,8 @@ def fold_bn(bn):
 
 
 def _exact_conv(qx, qw, stride, pad, groups, xmax):
+    """sum q_w * q_x of integer-valued tensors (|q_x| <= xmax), exact, then as float32 (rounded
+    to nearest like an int32 -> float conversion when past 2^24)."""
     fan_in = qw.shape[1] * qw.shape[2] * qw.shape[3]
     if fan_in * 127.0 * xmax < 2.0 ** 24:
         return F.conv2d(qx, qw, None, stride, pad, 1, groups)
@@ -184,7 +186,7 @@ class FakeQuant:
         self.scales = scales
         self.chains = chains(model.geometry)
         self.qw = {name: quantize_weight(p) for name, p in model.named_parameters()
-                   if p.dim() == 4}
+                   if p.dim() == 4 and not name.startswith("stem.")}
 
     @torch.no_grad()
     def tail(self, deq, setup):
