@@ -295,3 +295,27 @@ Test(int8, int8_tail_holds_one_weight_copy)
 	cr_expect_gt(st.int8_bytes, 0);
 	rtci_tail_destroy(t);
 }
+
+/* The `int8` block saying 4 points where act_scale has 5 columns: refused as a calibration. */
+Test(int8, scales_of_the_wrong_shape_are_refused)
+{
+	need_calibration();
+	size_t n;
+	char *b = (char *)read_f32("", cpath, &n);
+	static const char key[] = "int8\\\": {\\\"points\\\": 5";
+	char *at = memmem(b, n * 4, key, strlen(key));
+	cr_assert_not_null(at, "no int8 block with 5 points in the calibrated file");
+	at[strlen(key) - 1] = '4';
+	struct rtci_model *m;
+	char err[256];
+	cr_assert_eq(rtci_model_load_buffer(b, n * 4, "patched", &m, err, sizeof(err)), 0, "%s", err);
+	const float *a;
+	int pts;
+	cr_expect_eq(rtci_model_int8(m, &a, &pts), -RTCI_ERR_MODEL_TENSOR);
+	cr_expect_eq(rtci_model_int8(plain, &a, &pts), -ENOENT);
+	struct rtci_tail *t;
+	struct rtci_engine_config cfg = { .threads = 1, .max_batch = 2, .precision = RTCI_PRECISION_INT8 };
+	cr_expect_eq(rtci_tail_create(m, &cfg, &t), -RTCI_ERR_ENGINE_CALIBRATION);
+	rtci_model_destroy(m);
+	free(b);
+}
