@@ -1,7 +1,7 @@
-/* The tail's int8 plans (docs/engine.md, int8): s8 weights per output channel, u8 ReLU6 outputs at
- * the fixed scale 6/255, s8 linear bottlenecks at one calibrated scale per residual chain, and per
- * setup the output scales s_x * s_w * a / s_y and shifts b / s_y of every int8 convolution (a
- * runtime output scale and one binary add post-op; a residual add is a sum post-op of scale 1,
+/* The tail's int8 plans (docs/engine.md): s8 weights per output channel, u8 ReLU6 outputs at the
+ * fixed scale 6/255, s8 linear bottlenecks at one calibrated scale per residual chain, and per
+ * setup the scales s_x * s_w * a / s_y and shifts b / s_y of every int8 convolution (binary
+ * multiply and add post-ops reading the setup's rows; a residual add is a sum post-op of scale 1,
  * its input and output sharing the chain's scale). */
 #include "inference/engine_priv.h"
 
@@ -219,6 +219,7 @@ int q_weights(struct rtci_tail *t)
 	return 0;
 }
 
+/* A memory of `count` floats whose handle is set per setup (a runtime reorder scale). */
 static int scale_mem(dnnl_engine_t eng, int count, dnnl_memory_t *out)
 {
 	dnnl_memory_desc_t md;
