@@ -4,6 +4,10 @@
  * the memory of a loaded model with every setup ready in each mode.
  *   rtci-bench-tail --model FILE [--batches 1,8,32,64] [--threads 1,2] [--runs 5] [--csv FILE]
  *                   [--mix-batch 32] [--no-mix] [--sub-batches 1,2,4,8,16,32] [--no-sub]
+ *                   [--precision-batch 32] [--no-precision] [--no-memory]
+ * The precision section times fp32, int8 and auto on one tail, one batch each in turn, and prints
+ * the medians and the medians of the per-round ratios int8/fp32 and auto/fp32 (the model file needs
+ * its int8 calibration: python3 -m training calibrate FILE --data synthetic).
  * CSV rows: kind,threads,batch,mode,mix,median_img_s,gflops */
 #include <dnnl.h>
 #include <math.h>
@@ -90,13 +94,80 @@ static void measure_pair(struct rtci_tail *ta, enum rtci_tail_mode ma, struct rt
 	*ratio = bench_median(vr, k);
 }
 
+/* fp32, int8 and auto on one tail, one batch each in turn (so load changes hit all three alike):
+ * medians of each (img/s) into v[0..2] and of the per-round ratios int8/fp32, auto/fp32 into r[0..1]
+ * over 3 x runs rounds (at most 32). Returns 0 or the engine's code. */
+static int measure_precisions(struct rtci_tail *t, int n, const float *x, const int *ids, float *lg, int runs,
+			      double v[3], double r[2])
+{
+	static const enum rtci_tail_precision pr[3] = { RTCI_PRECISION_FP32, RTCI_PRECISION_INT8,
+							RTCI_PRECISION_AUTO };
+	double vv[3][32], rr[2][32];
+	int k = 3 * runs < 32 ? 3 * runs : 32, rc;
+	for (int w = 0; w < 3; w++)
+		for (int j = 0; j < 2; j++)
+			if ((rc = rtci_tail_run_precision(t, pr[w], n, x, ids, lg)))
+				return rc;
+	for (int i = 0; i < k; i++) {
+		for (int w = 0; w < 3; w++) {
+			double t0 = rtci_mono_s();
+			rtci_tail_run_precision(t, pr[w], n, x, ids, lg);
+			vv[w][i] = n / (rtci_mono_s() - t0);
+		}
+		rr[0][i] = vv[1][i] / vv[0][i];
+		rr[1][i] = vv[2][i] / vv[0][i];
+	}
+	for (int w = 0; w < 3; w++)
+		v[w] = bench_median(vv[w], k);
+	r[0] = bench_median(rr[0], k);
+	r[1] = bench_median(rr[1], k);
+	return 0;
+}
+
+/* The precision section for one thread count (see the header). */
+static void precision_section(struct rtci_model *m, int threads, int n, int setup, const float *x, int *ids,
+			      float *lg, int runs, FILE *out)
+{
+	struct rtci_tail *t;
+	struct rtci_engine_config cfg = { .threads = threads, .max_batch = n, .precision = RTCI_PRECISION_INT8 };
+	int rc = rtci_tail_create(m, &cfg, &t);
+	if (rc) {
+		printf("  precision: int8 skipped: %s\n", rtci_strerror(rc));
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		ids[i] = setup;
+	double v[3], r[2];
+	if ((rc = measure_precisions(t, n, x, ids, lg, runs, v, r))) {
+		printf("  precision: %s\n", rtci_strerror(rc));
+		rtci_tail_destroy(t);
+		return;
+	}
+	int nl = rtci_tail_int8_layer(t, RTCI_PRECISION_AUTO, -1), na = 0;
+	for (int i = 0; i < nl; i++)
+		na += rtci_tail_int8_layer(t, RTCI_PRECISION_AUTO, i);
+	printf("  batch %d, %d thread%s: fp32 %8.1f img/s, int8 %8.1f img/s, auto (%d of %d convolutions int8) "
+	       "%8.1f img/s; int8/fp32 %.3f, auto/fp32 %.3f (medians of %d rounds; goal >= 1.4 at 2 threads)\n",
+	       n, threads, threads == 1 ? "" : "s", v[0], v[1], na, nl, v[2], r[0], r[1],
+	       3 * runs < 32 ? 3 * runs : 32);
+	if (out) {
+		static const char *const nm[3] = { "fp32", "int8", "auto" };
+		for (int w = 0; w < 3; w++)
+			fprintf(out, "precision,%d,%d,%s,1,%.2f,0\n", threads, n, nm[w], v[w]);
+		fprintf(out, "precision,%d,%d,int8_over_fp32,1,%.4f,0\n", threads, n, r[0]);
+		fprintf(out, "precision,%d,%d,auto_over_fp32,1,%.4f,0\n", threads, n, r[1]);
+	}
+	rtci_tail_destroy(t);
+}
+
 /* Loads a tail in `mode` with every setup ready, runs a batch of 32 mixing setups, prints what it
  * holds. Returns the bytes the engine reports (weights, tables, activations). */
-static double memory_check(struct rtci_model *m, enum rtci_tail_mode mode, const float *x, float *lg)
+static double memory_check(struct rtci_model *m, enum rtci_tail_mode mode, enum rtci_tail_precision prec,
+			   const float *x, float *lg)
 {
 	long rss0 = rss_kb();
 	struct rtci_tail *t;
-	struct rtci_engine_config cfg = { .threads = 1, .max_batch = 32, .mode = mode };
+	struct rtci_engine_config cfg = { .threads = 1, .max_batch = 32, .mode = mode, .precision = prec };
 	if (rtci_tail_create(m, &cfg, &t))
 		return -1;
 	for (int s = 0; s < rtci_model_setup_count(m); s++)
@@ -107,13 +178,16 @@ static double memory_check(struct rtci_model *m, enum rtci_tail_mode mode, const
 	rtci_tail_run(t, 32, x, all, lg);
 	struct rtci_tail_stats st;
 	rtci_tail_stats(t, &st);
-	double engine = (double)(st.folded_bytes + st.shared_bytes + st.bn_table_bytes + st.activation_bytes);
-	printf("memory (%s), %d setups ready: model file %.1f MB (mmap), per-setup weights %.1f MB "
-	       "(%.2f MB each), shared weights %.1f MB, BN table %.2f MB, activations+scratch %.1f MB; "
-	       "engine total %.1f MB, process RSS grew %.1f MB\n",
-	       mode == RTCI_TAIL_AFFINE ? "affine" : "folded", st.ready_setups, st.model_bytes / 1e6,
+	double engine = (double)(st.folded_bytes + st.shared_bytes + st.bn_table_bytes + st.activation_bytes +
+				 st.int8_bytes);
+	printf("memory (%s, %s), %d setups ready: model file %.1f MB (mmap), per-setup weights %.1f MB "
+	       "(%.2f MB each), shared weights %.1f MB, BN table %.2f MB, int8 weights and scale tables "
+	       "%.1f MB, activations+scratch %.1f MB; engine total %.1f MB, process RSS grew %.1f MB\n",
+	       mode == RTCI_TAIL_AFFINE ? "affine" : "folded", rtci_precision_name(st.precision),
+	       st.ready_setups, st.model_bytes / 1e6,
 	       st.folded_bytes / 1e6, st.folded_bytes / 1e6 / rtci_model_setup_count(m), st.shared_bytes / 1e6,
-	       st.bn_table_bytes / 1e6, st.activation_bytes / 1e6, engine / 1e6, (rss_kb() - rss0) / 1e3);
+	       st.bn_table_bytes / 1e6, st.int8_bytes / 1e6, st.activation_bytes / 1e6, engine / 1e6,
+	       (rss_kb() - rss0) / 1e3);
 	rtci_tail_destroy(t);
 	return engine;
 }
@@ -148,7 +222,7 @@ int main(int argc, char **argv)
 {
 	const char *model = NULL, *csv = NULL;
 	int batches[8] = { 1, 8, 32, 64 }, nb = 4, threads[4] = { 1, 2 }, nt = 2, runs = 5, mix_batch = 32;
-	int do_mix = 1, subs[8] = { 1, 2, 4, 8, 16, 32 }, nsubs = 6;
+	int do_mix = 1, subs[8] = { 1, 2, 4, 8, 16, 32 }, nsubs = 6, prec_batch = 32, do_memory = 1;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
 		else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv = argv[++i];
@@ -159,13 +233,17 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--no-mix")) do_mix = 0;
 		else if (!strcmp(argv[i], "--sub-batches") && i + 1 < argc) nsubs = bench_parse_int_list(argv[++i], subs, 8);
 		else if (!strcmp(argv[i], "--no-sub")) nsubs = 0;
+		else if (!strcmp(argv[i], "--precision-batch") && i + 1 < argc) prec_batch = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--no-precision")) prec_batch = 0;
+		else if (!strcmp(argv[i], "--no-memory")) do_memory = 0;
 		else {
 			fprintf(stderr, "usage: rtci-bench-tail --model FILE [--batches 1,8,32,64] [--threads 1,2] "
-				"[--runs 5] [--csv FILE] [--mix-batch 32] [--no-mix] [--sub-batches 1,2,4,8,16,32] [--no-sub]\n");
+				"[--runs 5] [--csv FILE] [--mix-batch 32] [--no-mix] [--sub-batches 1,2,4,8,16,32] [--no-sub] "
+				"[--precision-batch 32] [--no-precision] [--no-memory]\n");
 			return 2;
 		}
 	}
-	if (!model || runs < 1)
+	if (!model || runs < 1 || prec_batch < 0 || prec_batch > 256)
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	char err[512];
@@ -176,6 +254,8 @@ int main(int argc, char **argv)
 	}
 	const struct rtci_geometry *g = rtci_model_geometry(m);
 	int ph, pw, maxb = mix_batch > 32 ? mix_batch : 32;   /* the memory check runs batch 32 */
+	if (prec_batch > maxb)
+		maxb = prec_batch;
 	rtci_geometry_partition_size(g, &ph, &pw);
 	for (int i = 0; i < nb; i++)
 		if (batches[i] > maxb)
@@ -197,14 +277,16 @@ int main(int argc, char **argv)
 	       gflop_img, runs);
 
 	/* memory with every setup ready, the default (affine) first: RSS only grows */
-	{
-		double af = memory_check(m, RTCI_TAIL_AFFINE, x, lg), fo = memory_check(m, RTCI_TAIL_FOLDED, x, lg);
+	if (do_memory) {
+		double af = memory_check(m, RTCI_TAIL_AFFINE, RTCI_PRECISION_FP32, x, lg);
+		double fo = memory_check(m, RTCI_TAIL_FOLDED, RTCI_PRECISION_FP32, x, lg);
+		double q8 = memory_check(m, RTCI_TAIL_AFFINE, RTCI_PRECISION_INT8, x, lg);
 		if (af < 0 || fo < 0) {
 			fprintf(stderr, "tail create failed\n");
 			return 1;
 		}
-		printf("memory with every setup ready: affine %.1f MB, folded %.1f MB (goal <= 100 MB)\n",
-		       af / 1e6, fo / 1e6);
+		printf("memory with every setup ready: affine %.1f MB, folded %.1f MB, int8 %.1f MB (goal <= 100 MB)\n",
+		       af / 1e6, fo / 1e6, q8 / 1e6);
 		if (out) {
 			fprintf(out, "memory,1,32,affine,%d,%.0f,%.0f\n", rtci_model_setup_count(m), af, 0.0);
 			fprintf(out, "memory,1,32,folded,%d,%.0f,%.0f\n", rtci_model_setup_count(m), fo, 0.0);
@@ -217,7 +299,11 @@ int main(int argc, char **argv)
 		if (out)
 			fprintf(out, "sgemm,%d,0,-,-,0,%.2f\n", threads[ti], peak);
 		struct rtci_tail *t;
-		struct rtci_engine_config cfg = { .threads = threads[ti], .max_batch = maxb };
+		/* fp32 from here on: the rates against sgemm and PyTorch, the BN modes, the sub-batches */
+		struct rtci_engine_config cfg = { .threads = threads[ti], .max_batch = maxb,
+						  .precision = RTCI_PRECISION_FP32 };
+		if (prec_batch)
+			precision_section(m, threads[ti], prec_batch, big, x, ids, lg, runs, out);
 		if (rtci_tail_create(m, &cfg, &t)) {
 			fprintf(stderr, "tail create failed\n");
 			return 1;
@@ -263,7 +349,8 @@ int main(int argc, char **argv)
 		rtci_tail_destroy(t);
 		/* how large a sub-batch a batch of mix_batch frames should run in */
 		for (int k = 0; k < nsubs; k++) {
-			struct rtci_engine_config sc = { .threads = threads[ti], .max_batch = maxb, .sub_batch = subs[k] };
+			struct rtci_engine_config sc = { .threads = threads[ti], .max_batch = maxb, .sub_batch = subs[k],
+							 .precision = RTCI_PRECISION_FP32 };
 			if (rtci_tail_create(m, &sc, &t))
 				return 1;
 			for (int i = 0; i < mix_batch; i++)

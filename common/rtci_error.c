@@ -81,6 +81,10 @@ static const struct {
 	{ RTCI_ERR_ENGINE_DNNL, "inference engine: oneDNN call failed" },
 	{ RTCI_ERR_ENGINE_SETUP, "inference engine: unknown setup" },
 	{ RTCI_ERR_ENGINE_BATCH, "inference engine: batch size out of range" },
+	{ RTCI_ERR_ENGINE_UNCALIBRATED,
+	  "inference engine: model has no int8 calibration: run python3 -m training calibrate" },
+	{ RTCI_ERR_ENGINE_CALIBRATION,
+	  "inference engine: int8 calibration unusable (act_scale shape, or a scale not finite and > 0)" },
 
 	/* control */
 	{ RTCI_ERR_CTL_TRACE_SYNTAX, "malformed bandwidth trace" },

@@ -89,6 +89,8 @@ enum rtci_error_code {
 	RTCI_ERR_ENGINE_DNNL = 1500,     /* a oneDNN call failed */
 	RTCI_ERR_ENGINE_SETUP = 1501,    /* setup id unknown to the model */
 	RTCI_ERR_ENGINE_BATCH = 1502,    /* batch size outside 1..max_batch */
+	RTCI_ERR_ENGINE_UNCALIBRATED = 1503, /* int8 asked of a model without an int8 block */
+	RTCI_ERR_ENGINE_CALIBRATION = 1504,  /* int8 block present but unusable (scales, shape) */
 
 	/* control (control/): 1600-1699 */
 	RTCI_ERR_CONTROL_FIRST = 1600,

@@ -316,6 +316,7 @@ struct y_lcores {
 struct y_model {
 	char *name;
 	char *file;
+	char *precision;
 };
 
 struct y_batching {
@@ -401,6 +402,7 @@ static const cyaml_schema_field_t lcores_fields[] = {
 static const cyaml_schema_field_t model_fields[] = {
 	STR("name", 0, struct y_model, name),
 	STR("file", 0, struct y_model, file),
+	STR("precision", OPT, struct y_model, precision),
 	CYAML_FIELD_END
 };
 static const cyaml_schema_value_t model_entry = {
@@ -914,6 +916,21 @@ static int convert_lcores(struct loader *l, const struct y_gateway *y, struct rt
 	return 0;
 }
 
+/* The tail's precision (inference/engine.h); absent: auto. */
+static int parse_precision(const char *s, enum rtci_tail_precision *p)
+{
+	static const struct { const char *name; enum rtci_tail_precision p; } t[] = {
+		{ "auto", RTCI_PRECISION_AUTO }, { "fp32", RTCI_PRECISION_FP32 }, { "int8", RTCI_PRECISION_INT8 },
+	};
+	*p = RTCI_PRECISION_AUTO;
+	for (size_t i = 0; s && i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcmp(s, t[i].name) == 0) {
+			*p = t[i].p;
+			return 0;
+		}
+	return s ? -EINVAL : 0;
+}
+
 /* models: unique names, files resolved against the gateway file */
 static int convert_models(struct loader *l, const struct y_gateway *y, struct rtci_gateway_config *c)
 {
@@ -936,6 +953,9 @@ static int convert_models(struct loader *l, const struct y_gateway *y, struct rt
 			return fail(l, path, "empty or too long");
 		/* the file is read later (main): its errors still name this line */
 		c->models[i].line = index_line(&l->ix, path);
+		snprintf(path, sizeof(path), "models[%u].precision", i);
+		if (parse_precision(y->models[i].precision, &c->models[i].precision))
+			return fail(l, path, "'%s' is not one of fp32, int8, auto", y->models[i].precision);
 		c->model_count++;
 	}
 	return 0;

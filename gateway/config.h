@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "inference/engine.h"
+
 #define RTCI_CONFIG_MAX_LCORES 64    /* per role */
 #define RTCI_CONFIG_LCORE_LIMIT 128  /* lcore ids are below this (DPDK's RTE_MAX_LCORE) */
 #define RTCI_CONFIG_NAME_MAX 64      /* names, including the terminating NUL */
@@ -31,6 +33,7 @@ struct rtci_config_model {
 	char name[RTCI_CONFIG_NAME_MAX];
 	char path[RTCI_CONFIG_PATH_MAX]; /* resolved against the config file's folder */
 	uint32_t line;                   /* line of models[i].file in the gateway file */
+	enum rtci_tail_precision precision;   /* models[i].precision: fp32, int8 or auto (default) */
 };
 
 struct rtci_gateway_config {

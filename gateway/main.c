@@ -404,9 +404,13 @@ static void launch(struct gw *gw)
 	for (uint32_t k = 0; k < gw->nmodels; k++) {
 		uint32_t best_n;
 		double us = rtci_cost_frame_us(&gw->models[k].cost, &best_n);
-		logf_("model %s: tail %.1f us/frame at batch %u, %.0f frames/s on %u workers",
+		struct rtci_tail_stats ts = { 0 };
+		if (gw->nworkers && gw->workers[0].tails && gw->workers[0].tails[k])
+			rtci_tail_stats(gw->workers[0].tails[k], &ts);
+		logf_("model %s: tail %.1f us/frame at batch %u, %.0f frames/s on %u workers (precision %s: "
+		      "%d of %d convolutions int8)",
 		      gw->models[k].name, us, best_n, us > 0 ? gw->nworkers * 1e6 / us : 0.0,
-		      gw->nworkers);
+		      gw->nworkers, rtci_precision_name(ts.precision), ts.int8_layers, ts.layers);
 	}
 	if (cfg->admission.enabled)
 		logf_("admission: capacity %.0f frames/s (%s, %u%% headroom)",

@@ -146,7 +146,8 @@ int gw_worker_init(struct gw *gw, struct gw_worker *w, char *err, size_t errlen)
 		const struct gw_model *m = &gw->models[k];
 		floats = m->floats > floats ? m->floats : floats;
 		classes = (uint32_t)m->geo->classes > classes ? (uint32_t)m->geo->classes : classes;
-		struct rtci_engine_config ec = { .threads = 1, .max_batch = (int)mb };
+		struct rtci_engine_config ec = { .threads = 1, .max_batch = (int)mb,
+						 .precision = gw->cfg->models[k].precision };
 		int rc = rtci_tail_create(m->model, &ec, &w->tails[k]);
 		/* folded weights of every setup now, not on the first frames */
 		for (int s = 0; rc == 0 && s < m->setups; s++)

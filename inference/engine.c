@@ -1,5 +1,6 @@
 /* SW-CNN head and tail executors on oneDNN (C API). See engine.h for the design. */
 #include "inference/engine.h"
+#include "inference/engine_priv.h"
 #include "common/rtci_error.h"
 
 #include <dnnl.h>
@@ -12,14 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ALIGN 64
-#define DN(call) do { if ((call) != dnnl_success) { rc = -RTCI_ERR_ENGINE_DNNL; goto fail; } } while (0)
 
-static size_t align_up(size_t x) { return (x + ALIGN - 1) & ~(size_t)(ALIGN - 1); }
+size_t eng_align_up(size_t x) { return (x + ALIGN - 1) & ~(size_t)(ALIGN - 1); }
 
-static void *xalloc(size_t bytes)
+void *eng_xalloc(size_t bytes)
 {
-	void *p = aligned_alloc(ALIGN, align_up(bytes ? bytes : 1));
+	void *p = aligned_alloc(ALIGN, eng_align_up(bytes ? bytes : 1));
 	return p;
 }
 
@@ -39,43 +38,6 @@ static void thr_leave(struct thr_guard g)
 }
 
 /* ---------------------------------------------------------------- network description */
-
-struct bn {
-	int c;
-	const float *gamma, *beta, *mean, *var;   /* mean/var: [slots, c] */
-	size_t off;                                /* offset into a setup's scale/pre row */
-};
-
-struct layer {
-	int in_c, out_c, k, stride, pad, groups;
-	int ih, iw, oh, ow;
-	const float *w;       /* model weights, OIHW */
-	int bn;               /* index into bns */
-	bool relu6, residual;
-	int src, dst;         /* buffer ids */
-	dnnl_memory_desc_t wmd;   /* weights layout chosen once, shared by every plan */
-	bool wmd_set;
-	size_t w_off, b_off;  /* bytes into a weights block */
-	bool fold;            /* affine mode: folded per setup (a small layer with a large output) */
-	size_t pw_off, pb_off;    /* bytes into a setup's part block, when fold */
-};
-
-struct net {
-	const struct rtci_model *model;
-	const struct rtci_geometry *g;
-	int nl;
-	struct layer *layers;
-	int nbn;
-	struct bn *bns;
-	size_t bn_total;      /* sum of BN channels */
-	int ph, pw;           /* partition size */
-	int last_h, last_w;
-	const float *fc_w, *fc_b;
-	dnnl_memory_desc_t fc_wmd;
-	bool fc_wmd_set;
-	size_t block_bytes;   /* one weights block (all layers) */
-	size_t part_bytes;    /* one setup's part block (the fold layers of the affine mode) */
-};
 
 static int add_bn(struct net *n, const char *prefix, int c, int cap)
 {
@@ -118,6 +80,9 @@ static int add_conv(struct net *n, int cap, const char *wname, const char *bnnam
 	l->oh = conv_out(ih, k, stride, k / 2);
 	l->ow = conv_out(iw, k, stride, k / 2);
 	l->relu6 = relu6;
+	l->res_src = -1;
+	l->in_pt = n->nl ? n->layers[n->nl - 1].out_pt : 0;
+	l->out_pt = -1;   /* ReLU6 outputs; linear ones get their chain in net_build */
 	return n->nl++;
 }
 
@@ -148,7 +113,8 @@ static int net_build(struct net *n, const struct rtci_model *m)
 	li = add_conv(n, cap, "block1.conv2.weight", "block1.bn2", P, g->block1_out, 1, 1, 1, h, w, false);
 	if (li < 0) return li;
 	n->layers[li].src = 0; n->layers[li].dst = 1;
-	int cur = 1, in = g->block1_out, bi = 0;
+	n->layers[li].out_pt = 1;   /* residual chain 1 */
+	int cur = 1, in = g->block1_out, bi = 0, chain = 1, chain_src = li;
 	for (int r = 0; r < g->n_rows; r++) {
 		for (int j = 0; j < g->rows[r].n; j++, bi++) {
 			int t = g->rows[r].t, c = g->rows[r].c, hid = in * t, s = j == 0 ? g->rows[r].s : 1;
@@ -180,6 +146,10 @@ static int net_build(struct net *n, const struct rtci_model *m)
 			/* the buffer neither the block input nor the project's source */
 			int other = 3 - x - dwdst;
 			pl->dst = res ? x : other;
+			/* a residual add keeps its input's scale (chain); any other project starts one */
+			pl->out_pt = res ? chain : ++chain;
+			pl->res_src = res ? chain_src : -1;
+			chain_src = li;
 			cur = pl->dst;
 			in = c;
 		}
@@ -189,6 +159,7 @@ static int net_build(struct net *n, const struct rtci_model *m)
 	n->layers[li].src = cur;
 	n->layers[li].dst = (cur + 1) % 3;
 	n->last_h = h; n->last_w = w;
+	n->points = chain + 1;
 	n->fc_w = rtci_model_tensor(m, "classifier.weight", NULL, NULL);
 	n->fc_b = rtci_model_tensor(m, "classifier.bias", NULL, NULL);
 	if (!n->fc_w || !n->fc_b)
@@ -202,7 +173,7 @@ static void net_free(struct net *n)
 	free(n->bns);
 }
 
-static void weights_dims(const struct layer *l, int *nd, dnnl_dims_t d)
+void eng_weights_dims(const struct layer *l, int *nd, dnnl_dims_t d)
 {
 	if (l->groups > 1) {
 		*nd = 5;
@@ -215,7 +186,7 @@ static void weights_dims(const struct layer *l, int *nd, dnnl_dims_t d)
 }
 
 /* Copies `src` (plain layout `md_plain`) into `dst` (layout `md`) with a oneDNN reorder. */
-static int reorder_into(dnnl_engine_t eng, dnnl_stream_t strm, const dnnl_memory_desc_t *md_plain,
+int eng_reorder_into(dnnl_engine_t eng, dnnl_stream_t strm, const dnnl_memory_desc_t *md_plain,
 			const void *src, const dnnl_memory_desc_t *md, void *dst)
 {
 	int rc = 0;
@@ -239,80 +210,6 @@ fail:
 
 /* ---------------------------------------------------------------- plans */
 
-#define BUF_SCRATCH 3
-#define NBUF 4
-
-struct step {
-	dnnl_primitive_t prim;
-	int nargs;
-	dnnl_exec_arg_t args[8];
-};
-
-struct bind {             /* a memory object whose handle lives in an executor buffer */
-	dnnl_memory_t mem;
-	int buf;
-};
-
-struct wbind {            /* a weights/bias memory rebound to a weights block */
-	dnnl_memory_t mem;
-	int layer;            /* -1: the classifier */
-	bool bias;
-};
-
-struct plan {
-	enum rtci_tail_mode mode;
-	int n;
-	uint64_t last_used;
-	int nsteps, cap_steps;
-	struct step *steps;
-	int nbinds, cap_binds;
-	struct bind *binds;
-	int nw;
-	struct wbind *wbinds;     /* rebound when the block changes (folded: per setup) */
-	size_t need[NBUF];        /* bytes this plan needs in each executor buffer */
-	unsigned buf_gen;
-	/* per-frame input reorder */
-	dnnl_primitive_t in_reorder;
-	dnnl_memory_t in_src, in_dst;
-	size_t in_frame_bytes;    /* bytes of one frame in the first layer's layout */
-	dnnl_memory_t logits_mem;
-	dnnl_memory_t *st_mems;   /* affine mode, per layer: the BN scale (post-op) and shift / scale (bias) */
-	int nst;
-	int folded_setup;         /* setup the wbinds / st_mems point at, -1 none */
-	void *folded_block;
-};
-
-struct folded {
-	int setup;
-	void *block;
-	uint64_t last_used;
-};
-
-struct rtci_tail {
-	struct net net;
-	struct rtci_engine_config cfg;
-	dnnl_engine_t eng;
-	dnnl_stream_t strm;
-	float *scale, *pre;       /* [setups][bn_total]: BN scale, and BN shift / scale */
-	int n_setups;
-	void *shared;             /* unfolded weights (affine mode) */
-	void *fc;                 /* classifier weights in their layout, then bias */
-	size_t fc_w_bytes;
-	void *buf[NBUF];
-	size_t buf_size[NBUF];
-	unsigned buf_gen;
-	float *logits_stage;
-	int *order;
-	struct plan **plans;
-	int nplans;
-	struct folded *folds;
-	int nfolds;
-	void **parts;             /* affine mode: [setups] part blocks, built on first use */
-	int nparts;
-	uint64_t tick;
-	long plan_builds, fold_builds;
-};
-
 static void plan_free(struct plan *p)
 {
 	if (!p)
@@ -327,6 +224,10 @@ static void plan_free(struct plan *p)
 	dnnl_memory_destroy(p->in_src);
 	dnnl_memory_destroy(p->in_dst);
 	dnnl_memory_destroy(p->logits_mem);
+	dnnl_memory_destroy(p->in_scale);
+	for (int i = 0; p->cv_mems && i < p->nst / 2; i++)
+		dnnl_memory_destroy(p->cv_mems[i]);
+	free(p->cv_mems);
 	for (int i = 0; p->st_mems && i < p->nst; i++)
 		dnnl_memory_destroy(p->st_mems[i]);
 	free(p->st_mems);
@@ -336,7 +237,7 @@ static void plan_free(struct plan *p)
 	free(p);
 }
 
-static int plan_mem(struct plan *p, dnnl_engine_t eng, const dnnl_memory_desc_t *md, int buf,
+int eng_plan_mem(struct plan *p, dnnl_engine_t eng, const dnnl_memory_desc_t *md, int buf,
 		    dnnl_memory_t *out)
 {
 	if (p->nbinds == p->cap_binds) {
@@ -356,7 +257,7 @@ static int plan_mem(struct plan *p, dnnl_engine_t eng, const dnnl_memory_desc_t 
 	return 0;
 }
 
-static int plan_step(struct plan *p, dnnl_engine_t eng, dnnl_primitive_desc_t pd,
+int eng_plan_step(struct plan *p, dnnl_engine_t eng, dnnl_primitive_desc_t pd,
 		     const dnnl_exec_arg_t *args, int nargs)
 {
 	if (p->nsteps == p->cap_steps) {
@@ -376,7 +277,7 @@ static int plan_step(struct plan *p, dnnl_engine_t eng, dnnl_primitive_desc_t pd
 	const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
 	if (smd && dnnl_memory_desc_get_size(smd) > 0) {
 		dnnl_memory_t sm;
-		int rc = plan_mem(p, eng, smd, BUF_SCRATCH, &sm);
+		int rc = eng_plan_mem(p, eng, smd, BUF_SCRATCH, &sm);
 		if (rc) {
 			dnnl_primitive_destroy(s->prim);
 			return rc;
@@ -387,7 +288,7 @@ static int plan_step(struct plan *p, dnnl_engine_t eng, dnnl_primitive_desc_t pd
 	return 0;
 }
 
-static dnnl_primitive_attr_t make_attr(bool sum, bool relu6, const dnnl_memory_desc_t *mul_md,
+dnnl_primitive_attr_t eng_make_attr(bool sum, bool relu6, const dnnl_memory_desc_t *mul_md,
 				       const dnnl_memory_desc_t *add_md)
 {
 	dnnl_primitive_attr_t attr = NULL;
@@ -409,21 +310,36 @@ static dnnl_primitive_attr_t make_attr(bool sum, bool relu6, const dnnl_memory_d
 	return attr;
 }
 
-/* The per-frame reorder from the caller's NCHW into the first layer's layout. */
-static int plan_input(struct plan *p, dnnl_engine_t eng, const struct layer *l,
-		      const dnnl_memory_desc_t *q_src, int N)
+/* The per-frame reorder from the caller's NCHW into the first layer's layout; into u8 with the
+ * setup's 1 / input_scale (a runtime scale) when the first layer is int8. */
+int eng_plan_input(struct plan *p, dnnl_engine_t eng, const struct layer *l,
+		   const dnnl_memory_desc_t *q_src, int N)
 {
 	int rc = 0;
+	dnnl_primitive_attr_t attr = NULL;
 	dnnl_memory_desc_t one_user, one_dst = *q_src;
+	bool q = q_src->data_type != dnnl_f32;
+	size_t esz = q ? 1 : sizeof(float);
 	dnnl_dims_t od = { 1, l->in_c, l->ih, l->iw };
 	DN(dnnl_memory_desc_init_by_tag(&one_user, 4, od, dnnl_f32, dnnl_nchw));
 	if (one_dst.format_kind != dnnl_blocked ||
-	    one_dst.format_desc.blocking.strides[0] * N * 4 != (dnnl_dim_t)dnnl_memory_desc_get_size(q_src))
+	    one_dst.format_desc.blocking.strides[0] * N * (dnnl_dim_t)esz !=
+	    (dnnl_dim_t)dnnl_memory_desc_get_size(q_src))
 		return -RTCI_ERR_ENGINE_DNNL;   /* batch not outermost: unexpected layout */
 	one_dst.dims[0] = one_dst.padded_dims[0] = 1;
 	p->in_frame_bytes = dnnl_memory_desc_get_size(&one_dst);
 	dnnl_primitive_desc_t rpd;
-	DN(dnnl_reorder_primitive_desc_create(&rpd, &one_user, eng, &one_dst, eng, NULL));
+	DN(dnnl_primitive_attr_create(&attr));
+	if (q) {
+		dnnl_memory_desc_t smd;
+		dnnl_dims_t one = { 1 };
+		DN(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &DNNL_RUNTIME_F32_VAL));
+		DN(dnnl_memory_desc_init_by_tag(&smd, 1, one, dnnl_f32, dnnl_a));
+		DN(dnnl_memory_create(&p->in_scale, &smd, eng, DNNL_MEMORY_NONE));
+	}
+	DN(dnnl_reorder_primitive_desc_create(&rpd, &one_user, eng, &one_dst, eng, attr));
+	dnnl_primitive_attr_destroy(attr);
+	attr = NULL;
 	dnnl_status_t s = dnnl_primitive_create(&p->in_reorder, rpd);
 	dnnl_primitive_desc_destroy(rpd);
 	if (s != dnnl_success)
@@ -435,6 +351,7 @@ static int plan_input(struct plan *p, dnnl_engine_t eng, const struct layer *l,
 		p->need[l->src] = need;
 	return 0;
 fail:
+	dnnl_primitive_attr_destroy(attr);
 	return rc;
 }
 
@@ -454,8 +371,10 @@ static int plan_conv(struct plan *p, struct rtci_tail *t, int i, int N, bool aff
 	dnnl_dims_t sd = { N, l->in_c, l->ih, l->iw }, dd = { N, l->out_c, l->oh, l->ow };
 	dnnl_dims_t bd = { l->out_c }, wd;
 	int wnd;
-	weights_dims(l, &wnd, wd);
-	if (i == 0)
+	eng_weights_dims(l, &wnd, wd);
+	/* an int8 tensor (mixed plans) is converted to f32 in the layout this convolution picks */
+	bool cvt = i > 0 && buf_md[l->src].data_type != dnnl_f32;
+	if (i == 0 || cvt)
 		DN(dnnl_memory_desc_init_by_tag(&src_md, 4, sd, dnnl_f32, dnnl_format_tag_any));
 	else
 		src_md = buf_md[l->src];
@@ -477,7 +396,7 @@ static int plan_conv(struct plan *p, struct rtci_tail *t, int i, int N, bool aff
 	dnnl_dims_t chd = { 1, l->out_c, 1, 1 };
 	DN(dnnl_memory_desc_init_by_tag(&ch_md, 4, chd, dnnl_f32, dnnl_nchw));
 	bool post = affine && !l->fold;
-	attr = make_attr(l->residual, l->relu6, post ? &ch_md : NULL, NULL);
+	attr = eng_make_attr(l->residual, l->relu6, post ? &ch_md : NULL, NULL);
 	if (!attr) {
 		rc = -ENOMEM;
 		goto fail;
@@ -492,16 +411,20 @@ static int plan_conv(struct plan *p, struct rtci_tail *t, int i, int N, bool aff
 		l->wmd = *q_w;
 		l->wmd_set = true;
 	}
-	if (i == 0 && (rc = plan_input(p, eng, l, q_src, N)))
+	if (i == 0 && (rc = eng_plan_input(p, eng, l, q_src, N)))
 		goto fail;
 	dnnl_memory_t ms, mw, mb = NULL, mdst;
-	if ((rc = plan_mem(p, eng, q_src, l->src, &ms)) || (rc = plan_mem(p, eng, q_dst, l->dst, &mdst)))
+	if (cvt)
+		rc = q_plan_convert(p, t, i, &buf_md[l->src], q_src, &ms);
+	else
+		rc = eng_plan_mem(p, eng, q_src, l->src, &ms);
+	if (rc || (rc = eng_plan_mem(p, eng, q_dst, l->dst, &mdst)))
 		goto fail;
 	if (dnnl_memory_create(&mw, q_w, eng, DNNL_MEMORY_NONE) != dnnl_success) {
 		rc = -RTCI_ERR_ENGINE_DNNL;
 		goto fail;
 	}
-	p->wbinds[p->nw++] = (struct wbind){ mw, i, false };
+	p->wbinds[p->nw++] = (struct wbind){ mw, i, false, false };
 	dnnl_exec_arg_t args[6] = { { DNNL_ARG_SRC, ms }, { DNNL_ARG_WEIGHTS, mw }, { DNNL_ARG_DST, mdst } };
 	int na = 3;
 	if (post) {
@@ -515,10 +438,10 @@ static int plan_conv(struct plan *p, struct rtci_tail *t, int i, int N, bool aff
 			rc = -RTCI_ERR_ENGINE_DNNL;
 			goto fail;
 		}
-		p->wbinds[p->nw++] = (struct wbind){ mb, i, true };
+		p->wbinds[p->nw++] = (struct wbind){ mb, i, true, false };
 		args[na++] = (dnnl_exec_arg_t){ DNNL_ARG_BIAS, mb };
 	}
-	if ((rc = plan_step(p, eng, pd, args, na)))
+	if ((rc = eng_plan_step(p, eng, pd, args, na)))
 		goto fail;
 	*cur_md = *q_dst;
 	buf_md[l->dst] = *cur_md;
@@ -547,7 +470,7 @@ static int plan_classifier(struct plan *p, struct rtci_tail *t, int N, dnnl_memo
 	dnnl_dims_t ks = { n->last_h, n->last_w }, ps = { 1, 1 }, pz = { 0, 0 };
 	DN(dnnl_pooling_forward_desc_init(&pld, dnnl_forward_inference, dnnl_pooling_avg_exclude_padding,
 					  &cur_md, &pool_dst, ps, ks, pz, pz));
-	attr = make_attr(false, false, NULL, NULL);
+	attr = eng_make_attr(false, false, NULL, NULL);
 	DN(dnnl_primitive_desc_create(&pd, &pld, attr, eng, NULL));
 	dnnl_primitive_attr_destroy(attr);
 	attr = NULL;
@@ -555,10 +478,10 @@ static int plan_classifier(struct plan *p, struct rtci_tail *t, int N, dnnl_memo
 	dnnl_memory_desc_t pooled = *q_pdst;
 	dnnl_memory_t ps_m, pd_m;
 	int pool_buf = (l->dst + 1) % 3;
-	if ((rc = plan_mem(p, eng, &cur_md, l->dst, &ps_m)) || (rc = plan_mem(p, eng, &pooled, pool_buf, &pd_m)))
+	if ((rc = eng_plan_mem(p, eng, &cur_md, l->dst, &ps_m)) || (rc = eng_plan_mem(p, eng, &pooled, pool_buf, &pd_m)))
 		goto fail;
 	dnnl_exec_arg_t pargs[2] = { { DNNL_ARG_SRC, ps_m }, { DNNL_ARG_DST, pd_m } };
-	if ((rc = plan_step(p, eng, pd, pargs, 2)))
+	if ((rc = eng_plan_step(p, eng, pd, pargs, 2)))
 		goto fail;
 	dnnl_primitive_desc_destroy(pd);
 	pd = NULL;
@@ -572,7 +495,7 @@ static int plan_classifier(struct plan *p, struct rtci_tail *t, int N, dnnl_memo
 	DN(dnnl_memory_desc_init_by_tag(&ip_dst, 2, dd, dnnl_f32, dnnl_ab));
 	dnnl_inner_product_desc_t ipd;
 	DN(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &pooled, &ip_w, &ip_b, &ip_dst));
-	attr = make_attr(false, false, NULL, NULL);
+	attr = eng_make_attr(false, false, NULL, NULL);
 	DN(dnnl_primitive_desc_create(&pd, &ipd, attr, eng, NULL));
 	dnnl_primitive_attr_destroy(attr);
 	attr = NULL;
@@ -581,17 +504,17 @@ static int plan_classifier(struct plan *p, struct rtci_tail *t, int N, dnnl_memo
 		n->fc_wmd_set = true;
 	}
 	dnnl_memory_t is_m, iw_m, ib_m;
-	if ((rc = plan_mem(p, eng, &pooled, pool_buf, &is_m)))
+	if ((rc = eng_plan_mem(p, eng, &pooled, pool_buf, &is_m)))
 		goto fail;
 	/* classifier weights live in t->fc, built on first use of the layout */
 	DN(dnnl_memory_create(&iw_m, &n->fc_wmd, eng, DNNL_MEMORY_NONE));
 	DN(dnnl_memory_create(&ib_m, &ip_b, eng, DNNL_MEMORY_NONE));
 	DN(dnnl_memory_create(&p->logits_mem, &ip_dst, eng, DNNL_MEMORY_NONE));
-	p->wbinds[p->nw++] = (struct wbind){ iw_m, -1, false };
-	p->wbinds[p->nw++] = (struct wbind){ ib_m, -1, true };
+	p->wbinds[p->nw++] = (struct wbind){ iw_m, -1, false, false };
+	p->wbinds[p->nw++] = (struct wbind){ ib_m, -1, true, false };
 	dnnl_exec_arg_t iargs[4] = { { DNNL_ARG_SRC, is_m }, { DNNL_ARG_WEIGHTS, iw_m },
 				     { DNNL_ARG_BIAS, ib_m }, { DNNL_ARG_DST, p->logits_mem } };
-	if ((rc = plan_step(p, eng, pd, iargs, 4)))
+	if ((rc = eng_plan_step(p, eng, pd, iargs, 4)))
 		goto fail;
 	dnnl_primitive_desc_destroy(pd);
 	pd = NULL;
@@ -602,7 +525,8 @@ fail:
 	return rc ? rc : -RTCI_ERR_ENGINE_DNNL;
 }
 
-static int plan_build(struct rtci_tail *t, enum rtci_tail_mode mode, int N, struct plan **out)
+static int plan_build(struct rtci_tail *t, enum rtci_tail_mode mode, const struct qmap *qm, int N,
+		      struct plan **out)
 {
 	struct net *n = &t->net;
 	int rc = 0;
@@ -610,12 +534,15 @@ static int plan_build(struct rtci_tail *t, enum rtci_tail_mode mode, int N, stru
 	if (!p)
 		return -ENOMEM;
 	p->mode = mode;
+	p->prec = qm ? qm->prec : RTCI_PRECISION_FP32;
+	p->qm = qm;
 	p->n = N;
 	p->folded_setup = -1;
 	p->wbinds = calloc((size_t)n->nl * 2 + 2, sizeof(*p->wbinds));
 	p->st_mems = calloc((size_t)n->nl * 2, sizeof(*p->st_mems));
 	p->nst = n->nl * 2;
-	if (!p->wbinds || !p->st_mems) {
+	p->cv_mems = calloc((size_t)n->nl, sizeof(*p->cv_mems));
+	if (!p->wbinds || !p->st_mems || !p->cv_mems) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -623,7 +550,8 @@ static int plan_build(struct rtci_tail *t, enum rtci_tail_mode mode, int N, stru
 	memset(buf_md, 0, sizeof(buf_md));
 	memset(&cur_md, 0, sizeof(cur_md));
 	for (int i = 0; i < n->nl && rc == 0; i++)
-		rc = plan_conv(p, t, i, N, mode == RTCI_TAIL_AFFINE, buf_md, &cur_md);
+		rc = qm && qm->q[i] ? q_plan_conv(p, t, i, N, buf_md, &cur_md)
+			: plan_conv(p, t, i, N, mode == RTCI_TAIL_AFFINE, buf_md, &cur_md);
 	if (rc == 0)
 		rc = plan_classifier(p, t, N, cur_md);
 	if (rc == 0) {
@@ -644,9 +572,9 @@ static void layout_blocks(struct net *n)
 	for (int i = 0; i < n->nl; i++) {
 		struct layer *l = &n->layers[i];
 		l->w_off = off;
-		off += align_up(dnnl_memory_desc_get_size(&l->wmd));
+		off += eng_align_up(dnnl_memory_desc_get_size(&l->wmd));
 		l->b_off = off;
-		off += align_up((size_t)l->out_c * sizeof(float));
+		off += eng_align_up((size_t)l->out_c * sizeof(float));
 	}
 	n->block_bytes = off;
 	off = 0;
@@ -655,9 +583,9 @@ static void layout_blocks(struct net *n)
 		if (!l->fold)
 			continue;
 		l->pw_off = off;
-		off += align_up(dnnl_memory_desc_get_size(&l->wmd));
+		off += eng_align_up(dnnl_memory_desc_get_size(&l->wmd));
 		l->pb_off = off;
-		off += align_up((size_t)l->out_c * sizeof(float));
+		off += eng_align_up((size_t)l->out_c * sizeof(float));
 	}
 	n->part_bytes = off;
 }
@@ -667,12 +595,12 @@ static int ensure_buffers(struct rtci_tail *t, const struct plan *p)
 	for (int b = 0; b < NBUF; b++) {
 		if (p->need[b] <= t->buf_size[b])
 			continue;
-		void *nb = xalloc(p->need[b]);
+		void *nb = eng_xalloc(p->need[b]);
 		if (!nb)
 			return -ENOMEM;
 		free(t->buf[b]);
 		t->buf[b] = nb;
-		t->buf_size[b] = align_up(p->need[b]);
+		t->buf_size[b] = eng_align_up(p->need[b]);
 		t->buf_gen++;
 	}
 	return 0;
@@ -698,10 +626,10 @@ static int put_weights(struct rtci_tail *t, const struct layer *l, const float *
 	dnnl_memory_desc_t plain;
 	dnnl_dims_t wd;
 	int nd;
-	weights_dims(l, &nd, wd);
+	eng_weights_dims(l, &nd, wd);
 	if (dnnl_memory_desc_init_by_tag(&plain, nd, wd, dnnl_f32, nd == 5 ? dnnl_goihw : dnnl_oihw) != dnnl_success)
 		return -RTCI_ERR_ENGINE_DNNL;
-	return reorder_into(t->eng, t->strm, &plain, tmp, &l->wmd, dst);
+	return eng_reorder_into(t->eng, t->strm, &plain, tmp, &l->wmd, dst);
 }
 
 static size_t max_layer_weights(const struct net *n)
@@ -746,7 +674,7 @@ static int build_shared(struct rtci_tail *t)
 	if (t->shared)
 		return 0;
 	struct net *n = &t->net;
-	void *blk = xalloc(n->block_bytes);
+	void *blk = eng_xalloc(n->block_bytes);
 	float *tmp = malloc(max_layer_weights(n) * sizeof(float));
 	int rc = blk && tmp ? 0 : -ENOMEM;
 	for (int i = 0; i < n->nl && !rc; i++)
@@ -766,8 +694,8 @@ static int build_fc(struct rtci_tail *t)
 		return 0;
 	struct net *n = &t->net;
 	const struct rtci_geometry *g = n->g;
-	t->fc_w_bytes = align_up(dnnl_memory_desc_get_size(&n->fc_wmd));
-	void *blk = xalloc(t->fc_w_bytes + (size_t)g->classes * sizeof(float));
+	t->fc_w_bytes = eng_align_up(dnnl_memory_desc_get_size(&n->fc_wmd));
+	void *blk = eng_xalloc(t->fc_w_bytes + (size_t)g->classes * sizeof(float));
 	if (!blk)
 		return -ENOMEM;
 	dnnl_memory_desc_t plain;
@@ -775,7 +703,7 @@ static int build_fc(struct rtci_tail *t)
 	int rc = dnnl_memory_desc_init_by_tag(&plain, 4, wd, dnnl_f32, dnnl_oihw) == dnnl_success ? 0
 		: -RTCI_ERR_ENGINE_DNNL;
 	if (!rc)
-		rc = reorder_into(t->eng, t->strm, &plain, n->fc_w, &n->fc_wmd, blk);
+		rc = eng_reorder_into(t->eng, t->strm, &plain, n->fc_w, &n->fc_wmd, blk);
 	if (rc) {
 		free(blk);
 		return rc;
@@ -785,13 +713,31 @@ static int build_fc(struct rtci_tail *t)
 	return 0;
 }
 
-static int get_plan(struct rtci_tail *t, enum rtci_tail_mode mode, int N, struct plan **out)
+/* The plan of (mode, precision, batch); precision INT8 or AUTO (a resolved one: the model is
+ * calibrated) runs its f32 layers in affine mode. The first int8 plan is an INT8 one, so that
+ * every layer's s8 weights layout is fixed before the s8 weights are built. */
+static int get_plan(struct rtci_tail *t, enum rtci_tail_mode mode, enum rtci_tail_precision prec, int N,
+		    struct plan **out)
 {
 	struct plan *lru = NULL;
 	int lru_i = -1;
+	const struct qmap *qm = NULL;
+	int rc;
+	if (prec != RTCI_PRECISION_FP32) {
+		mode = RTCI_TAIL_AFFINE;
+		if (!t->qw && prec != RTCI_PRECISION_INT8 &&
+		    (rc = get_plan(t, mode, RTCI_PRECISION_INT8, N, out)))
+			return rc;
+		/* a plan mixing f32 layers in needs the f32 layouts and shared weights: an fp32 plan first */
+		if (prec == RTCI_PRECISION_AUTO && !t->net.laid_out &&
+		    (rc = get_plan(t, mode, RTCI_PRECISION_FP32, N, out)))
+			return rc;
+		if ((rc = q_map(t, prec, &qm)))
+			return rc;
+	}
 	for (int i = 0; i < t->nplans; i++) {
 		struct plan *p = t->plans[i];
-		if (p->mode == mode && p->n == N) {
+		if (p->mode == mode && p->prec == prec && p->n == N) {
 			p->last_used = ++t->tick;
 			*out = p;
 			return 0;
@@ -802,15 +748,17 @@ static int get_plan(struct rtci_tail *t, enum rtci_tail_mode mode, int N, struct
 		}
 	}
 	struct plan *p;
-	bool first = !t->net.fc_wmd_set;
-	int rc = plan_build(t, mode, N, &p);
-	if (rc)
+	if ((rc = plan_build(t, mode, qm, N, &p)))
 		return rc;
 	t->plan_builds++;
-	if (first)
+	if (!t->net.laid_out && prec == RTCI_PRECISION_FP32) {
 		layout_blocks(&t->net);
+		t->net.laid_out = true;
+	}
+	/* an int8-only plan needs neither the f32 weights nor their layouts */
+	bool f32 = prec != RTCI_PRECISION_INT8;
 	if ((rc = ensure_buffers(t, p)) || (rc = build_fc(t)) ||
-	    (mode == RTCI_TAIL_AFFINE && (rc = build_shared(t)))) {
+	    (f32 && mode == RTCI_TAIL_AFFINE && (rc = build_shared(t))) || (qm && (rc = q_weights(t)))) {
 		plan_free(p);
 		return rc;
 	}
@@ -841,7 +789,7 @@ static int get_folded(struct rtci_tail *t, int setup, void **block)
 	struct folded *f;
 	if (t->nfolds < t->cfg.folded_cache) {
 		f = &t->folds[t->nfolds];
-		f->block = xalloc(t->net.block_bytes);
+		f->block = eng_xalloc(t->net.block_bytes);
 		if (!f->block)
 			return -ENOMEM;
 		t->nfolds++;
@@ -867,7 +815,7 @@ static int get_part(struct rtci_tail *t, int setup, void **block)
 		*block = t->parts[setup];
 		return 0;
 	}
-	void *b = xalloc(t->net.part_bytes);
+	void *b = eng_xalloc(t->net.part_bytes);
 	if (!b)
 		return -ENOMEM;
 	int rc = fold_setup(t, setup, b, true);
@@ -889,13 +837,15 @@ static int plan_exec(struct rtci_tail *t, struct plan *p, const float *const *fr
 {
 	struct net *n = &t->net;
 	plan_bind_buffers(t, p);
-	if (p->folded_setup != setup || p->folded_block != block) {
+	if (p->folded_setup != setup || p->folded_block != block || p->qw != t->qw) {
 		for (int i = 0; i < p->nw; i++) {
 			const struct wbind *wb = &p->wbinds[i];
 			void *h;
 			const struct layer *l = wb->layer < 0 ? NULL : &n->layers[wb->layer];
 			if (!l)
 				h = wb->bias ? (char *)t->fc + t->fc_w_bytes : t->fc;
+			else if (wb->q)
+				h = (char *)t->qw + l->qw_off;
 			else if (p->mode == RTCI_TAIL_FOLDED)
 				h = (char *)block + (wb->bias ? l->b_off : l->w_off);
 			else if (l->fold)
@@ -906,21 +856,25 @@ static int plan_exec(struct rtci_tail *t, struct plan *p, const float *const *fr
 		}
 		if (p->mode == RTCI_TAIL_AFFINE)
 			for (int i = 0; i < n->nl; i++) {
-				if (n->layers[i].fold)
+				if (n->layers[i].fold || (p->qm && p->qm->q[i]))
 					continue;
 				size_t row = (size_t)setup * n->bn_total + n->bns[n->layers[i].bn].off;
 				dnnl_memory_set_data_handle(p->st_mems[2 * i], t->scale + row);
 				dnnl_memory_set_data_handle(p->st_mems[2 * i + 1], t->pre + row);
 			}
+		if (p->qm)
+			q_bind_setup(t, p, setup);
 		p->folded_setup = setup;
 		p->folded_block = block;
+		p->qw = t->qw;
 	}
 	char *in_base = t->buf[n->layers[0].src];
 	for (int j = 0; j < p->n; j++) {
 		dnnl_memory_set_data_handle(p->in_src, (void *)frames[j]);
 		dnnl_memory_set_data_handle(p->in_dst, in_base + (size_t)j * p->in_frame_bytes);
-		dnnl_exec_arg_t a[2] = { { DNNL_ARG_FROM, p->in_src }, { DNNL_ARG_TO, p->in_dst } };
-		if (dnnl_primitive_execute(p->in_reorder, t->strm, 2, a) != dnnl_success)
+		dnnl_exec_arg_t a[3] = { { DNNL_ARG_FROM, p->in_src }, { DNNL_ARG_TO, p->in_dst },
+					 { DNNL_ARG_ATTR_OUTPUT_SCALES, p->in_scale } };
+		if (dnnl_primitive_execute(p->in_reorder, t->strm, p->in_scale ? 3 : 2, a) != dnnl_success)
 			return -RTCI_ERR_ENGINE_DNNL;
 	}
 	dnnl_memory_set_data_handle(p->logits_mem, out);
@@ -992,6 +946,8 @@ static void choose_folds(struct net *n, long budget)
 	}
 }
 
+static enum rtci_tail_precision plan_precision(const struct rtci_tail *t, enum rtci_tail_precision prec);
+
 static void config_defaults(struct rtci_engine_config *c, const struct rtci_engine_config *in, int n_setups)
 {
 	memset(c, 0, sizeof(*c));
@@ -1043,6 +999,18 @@ int rtci_tail_create(const struct rtci_model *m, const struct rtci_engine_config
 	}
 	compute_bn_table(t, m);
 	choose_folds(&t->net, t->cfg.setup_bytes);
+	q_calibration(t);
+	/* an asked-for int8 needs the calibration; auto takes a present one only when it is sound */
+	if (t->cfg.precision == RTCI_PRECISION_INT8 && t->cal_rc) {
+		rc = t->cal_rc;
+		goto fail;
+	}
+	if (t->cfg.precision == RTCI_PRECISION_AUTO && t->cal_rc == -RTCI_ERR_ENGINE_CALIBRATION) {
+		rc = t->cal_rc;
+		goto fail;
+	}
+	if (t->cfg.precision == RTCI_PRECISION_AUTO && t->cal_rc)
+		t->cfg.precision = RTCI_PRECISION_FP32;
 	if (dnnl_engine_create(&t->eng, dnnl_cpu, 0) != dnnl_success ||
 	    dnnl_stream_create(&t->strm, t->eng, dnnl_stream_default_flags) != dnnl_success) {
 		rc = -RTCI_ERR_ENGINE_DNNL;
@@ -1051,7 +1019,7 @@ int rtci_tail_create(const struct rtci_model *m, const struct rtci_engine_config
 	/* The first plan fixes every layer's weights layout; build it at a typical batch size. */
 	struct plan *p;
 	int probe = t->cfg.sub_batch;
-	if ((rc = get_plan(t, t->cfg.mode, probe, &p)))
+	if ((rc = get_plan(t, t->cfg.mode, plan_precision(t, t->cfg.precision), probe, &p)))
 		goto fail;
 	thr_leave(tg);
 	*out = t;
@@ -1079,6 +1047,10 @@ void rtci_tail_destroy(struct rtci_tail *t)
 	free(t->folds);
 	free(t->shared);
 	free(t->fc);
+	free(t->qw);
+	free(t->sw);
+	q_map_free(t->qmaps[0]);
+	q_map_free(t->qmaps[1]);
 	free(t->scale);
 	free(t->pre);
 	free(t->logits_stage);
@@ -1099,16 +1071,47 @@ int rtci_tail_prepare(struct rtci_tail *t, int setup_id)
 		return -RTCI_ERR_ENGINE_SETUP;
 	void *blk;
 	struct thr_guard tg = thr_enter(t->cfg.threads);
-	int rc = t->cfg.mode == RTCI_TAIL_AFFINE ? get_part(t, setup_id, &blk) : get_folded(t, setup_id, &blk);
+	enum rtci_tail_precision prec = plan_precision(t, t->cfg.precision);
+	int rc = prec == RTCI_PRECISION_INT8 ? 0   /* int8 layers read the shared scale tables */
+		: t->cfg.mode == RTCI_TAIL_AFFINE || prec != RTCI_PRECISION_FP32
+		? get_part(t, setup_id, &blk) : get_folded(t, setup_id, &blk);
 	thr_leave(tg);
 	return rc;
 }
 
 #define FRAMES_ON_STACK 256
 
-int rtci_tail_run_mode(struct rtci_tail *t, enum rtci_tail_mode mode, int n, const float *input,
-		       const int *setup_ids, float *logits)
+/* AUTO -> the auto map when calibrated, else FP32; INT8 refused without a calibration. */
+static int resolve_precision(const struct rtci_tail *t, enum rtci_tail_precision *prec)
 {
+	if (*prec == RTCI_PRECISION_FP32)
+		return 0;
+	if (t->cal_rc) {
+		if (*prec == RTCI_PRECISION_INT8)
+			return t->cal_rc;
+		*prec = RTCI_PRECISION_FP32;
+	}
+	return 0;
+}
+
+/* The precision whose plans run: AUTO with every layer int8 shares the INT8 plans. */
+static enum rtci_tail_precision plan_precision(const struct rtci_tail *t, enum rtci_tail_precision prec)
+{
+	if (prec != RTCI_PRECISION_AUTO)
+		return prec;
+	for (int i = 0; i < t->net.nl; i++)
+		if (!q_layer_rule(&t->net, prec, i))
+			return prec;
+	return RTCI_PRECISION_INT8;
+}
+
+static int tail_run(struct rtci_tail *t, enum rtci_tail_mode mode, enum rtci_tail_precision prec, int n,
+		    const float *input, const int *setup_ids, float *logits)
+{
+	int rc = resolve_precision(t, &prec);
+	if (rc)
+		return rc;
+	prec = plan_precision(t, prec);
 	if (n < 1 || n > t->cfg.max_batch || n > FRAMES_ON_STACK)
 		return -RTCI_ERR_ENGINE_BATCH;
 	for (int i = 0; i < n; i++)
@@ -1121,12 +1124,14 @@ int rtci_tail_run_mode(struct rtci_tail *t, enum rtci_tail_mode mode, int n, con
 	int classes = net->g->classes;
 	const float *frames[FRAMES_ON_STACK];
 	struct plan *p;
-	int rc = 0;
 	struct thr_guard tg = thr_enter(t->cfg.threads);
 
 	/* Large batches run as sub-batches of at most sub_batch frames: the activations of a few
 	 * frames stay in cache between layers, which is faster on CPUs than one big pass. */
 	int sb = t->cfg.sub_batch;
+	/* the f32 weight blocks are laid out by the first f32 plan (an int8 tail may have none yet) */
+	if (prec != RTCI_PRECISION_INT8 && !t->net.laid_out)
+		rc = get_plan(t, mode, RTCI_PRECISION_FP32, n < sb ? n : sb, &p);
 	/* the frames of each setup (in order of first appearance) in sub-batches */
 	int *order = t->order, *done = t->order + t->cfg.max_batch;
 	memset(done, 0, (size_t)n * sizeof(int));
@@ -1141,11 +1146,13 @@ int rtci_tail_run_mode(struct rtci_tail *t, enum rtci_tail_mode mode, int n, con
 				frames[k++] = input + (size_t)j * frame;
 			}
 		void *blk;
-		if ((rc = mode == RTCI_TAIL_FOLDED ? get_folded(t, s, &blk) : get_part(t, s, &blk)))
+		bool folded = mode == RTCI_TAIL_FOLDED && prec == RTCI_PRECISION_FP32;
+		blk = NULL;
+		if (prec != RTCI_PRECISION_INT8 && (rc = folded ? get_folded(t, s, &blk) : get_part(t, s, &blk)))
 			break;
 		for (int j0 = 0; j0 < k && !rc; j0 += sb) {
 			int kk = k - j0 < sb ? k - j0 : sb;
-			if ((rc = get_plan(t, mode, kk, &p)))
+			if ((rc = get_plan(t, mode, prec, kk, &p)))
 				break;
 			/* frames in input order and contiguous: write the logits in place */
 			bool direct = order[j0 + kk - 1] - order[j0] == kk - 1;
@@ -1161,9 +1168,48 @@ int rtci_tail_run_mode(struct rtci_tail *t, enum rtci_tail_mode mode, int n, con
 	return rc;
 }
 
+/* An explicit mode measures the BN modes against each other: f32. */
+int rtci_tail_run_mode(struct rtci_tail *t, enum rtci_tail_mode mode, int n, const float *input,
+		       const int *setup_ids, float *logits)
+{
+	enum rtci_tail_precision prec = mode == RTCI_TAIL_AUTO ? t->cfg.precision : RTCI_PRECISION_FP32;
+	return tail_run(t, mode, prec, n, input, setup_ids, logits);
+}
+
+int rtci_tail_run_precision(struct rtci_tail *t, enum rtci_tail_precision prec, int n,
+			    const float *input, const int *setup_ids, float *logits)
+{
+	return tail_run(t, RTCI_TAIL_AUTO, prec, n, input, setup_ids, logits);
+}
+
 int rtci_tail_run(struct rtci_tail *t, int n, const float *input, const int *setup_ids, float *logits)
 {
 	return rtci_tail_run_mode(t, RTCI_TAIL_AUTO, n, input, setup_ids, logits);
+}
+
+int rtci_precision_parse(const char *s, enum rtci_tail_precision *out)
+{
+	static const char *const names[] = { "auto", "fp32", "int8" };
+	for (int i = 0; i < 3; i++)
+		if (s && strcmp(s, names[i]) == 0) {
+			*out = (enum rtci_tail_precision)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *rtci_precision_name(enum rtci_tail_precision p)
+{
+	return p == RTCI_PRECISION_FP32 ? "fp32" : p == RTCI_PRECISION_INT8 ? "int8" : "auto";
+}
+
+int rtci_tail_int8_layer(const struct rtci_tail *t, enum rtci_tail_precision prec, int i)
+{
+	if (i < 0)
+		return t->net.nl;
+	if (i >= t->net.nl || resolve_precision(t, &prec) || prec == RTCI_PRECISION_FP32)
+		return 0;
+	return q_layer_rule(&t->net, prec, i);
 }
 
 void rtci_tail_stats(const struct rtci_tail *t, struct rtci_tail_stats *st)
@@ -1179,12 +1225,20 @@ void rtci_tail_stats(const struct rtci_tail *t, struct rtci_tail_stats *st)
 	st->plans = t->nplans;
 	for (int i = 0; i < t->nfolds; i++)
 		st->folded_setups += t->folds[i].setup >= 0;
-	if (t->cfg.mode == RTCI_TAIL_FOLDED)
+	if (t->cfg.mode == RTCI_TAIL_FOLDED && t->cfg.precision == RTCI_PRECISION_FP32)
 		st->ready_setups = st->folded_setups;
 	else
-		st->ready_setups = t->net.part_bytes ? t->nparts : t->n_setups;
+		st->ready_setups = t->net.part_bytes && plan_precision(t, t->cfg.precision) != RTCI_PRECISION_INT8
+			? t->nparts : t->n_setups;
 	st->plan_builds = t->plan_builds;
 	st->fold_builds = t->fold_builds;
+	st->precision = t->cfg.precision;
+	st->layers = t->net.nl;
+	for (int i = 0; i < t->net.nl; i++)
+		st->int8_layers += rtci_tail_int8_layer(t, t->cfg.precision, i);
+	st->int8_bytes = t->qw ? t->net.qblock_bytes + (size_t)t->net.bn_total * sizeof(float) : 0;
+	for (int k = 0; k < 2; k++)
+		st->int8_bytes += t->qmaps[k] ? t->qmaps[k]->bytes : 0;
 }
 
 int rtci_topk(const float *values, int n, int k, int *idx, float *val)
@@ -1281,7 +1335,7 @@ static int head_plan_build(struct rtci_head *h, int N, int c, struct head_plan *
 	/* (x - mean) / std as x * (1/std) + (-mean/std), per channel */
 	dnnl_binary_desc_t bdsc;
 	DN(dnnl_binary_desc_init(&bdsc, dnnl_binary_mul, &img_md, &ch_md, &img_md));
-	attr = make_attr(false, false, NULL, &ch_md);
+	attr = eng_make_attr(false, false, NULL, &ch_md);
 	DN(dnnl_primitive_desc_create(&pd, &bdsc, attr, h->eng, NULL));
 	dnnl_primitive_attr_destroy(attr);
 	attr = NULL;
@@ -1307,7 +1361,7 @@ static int head_plan_build(struct rtci_head *h, int N, int c, struct head_plan *
 	dnnl_dims_t st = { g->stem_stride, g->stem_stride }, pads = { g->stem_pad, g->stem_pad };
 	DN(dnnl_convolution_forward_desc_init(&cdsc, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
 					      &w_any, &b_md, &dst_any, st, pads, pads));
-	attr = make_attr(false, true, NULL, NULL);
+	attr = eng_make_attr(false, true, NULL, NULL);
 	DN(dnnl_primitive_desc_create(&pd, &cdsc, attr, h->eng, NULL));
 	dnnl_primitive_attr_destroy(attr);
 	attr = NULL;
@@ -1315,7 +1369,7 @@ static int head_plan_build(struct rtci_head *h, int N, int c, struct head_plan *
 	const dnnl_memory_desc_t *qw = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
 	const dnnl_memory_desc_t *qs = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
 	size_t sc = dnnl_memory_desc_get_size(qs);
-	p->wbuf = xalloc(dnnl_memory_desc_get_size(qw));
+	p->wbuf = eng_xalloc(dnnl_memory_desc_get_size(qw));
 	if (!p->wbuf) {
 		rc = -ENOMEM;
 		goto fail;
@@ -1329,7 +1383,7 @@ static int head_plan_build(struct rtci_head *h, int N, int c, struct head_plan *
 	/* the convolution writes the layout it is fastest in; one reorder gives the codec NCHW */
 	const dnnl_memory_desc_t *qd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
 	if (!dnnl_memory_desc_equal(qd, &dst_md)) {
-		p->conv_out = xalloc(dnnl_memory_desc_get_size(qd));
+		p->conv_out = eng_xalloc(dnnl_memory_desc_get_size(qd));
 		if (!p->conv_out) {
 			rc = -ENOMEM;
 			goto fail;
@@ -1385,7 +1439,7 @@ int rtci_head_create(const struct rtci_model *m, const struct rtci_engine_config
 		h->mul[i] = 1.0f / g->input_std[i];
 		h->add[i] = -g->input_mean[i] / g->input_std[i];
 	}
-	h->norm = xalloc((size_t)h->cfg.max_batch * g->in_c * g->in_h * g->in_w * sizeof(float));
+	h->norm = eng_xalloc((size_t)h->cfg.max_batch * g->in_c * g->in_h * g->in_w * sizeof(float));
 	h->wtmp = malloc((size_t)g->stem_out * g->in_c * g->stem_kernel * g->stem_kernel * sizeof(float));
 	h->btmp = malloc((size_t)g->stem_out * sizeof(float));
 	if (!h->norm || !h->wtmp || !h->btmp) {
@@ -1438,7 +1492,7 @@ static int head_get_plan(struct rtci_head *h, int N, int c, struct head_plan **o
 	if (rc)
 		return rc;
 	if (p->scratch_bytes > h->scratch_size) {
-		void *s = xalloc(p->scratch_bytes);
+		void *s = eng_xalloc(p->scratch_bytes);
 		if (!s) {
 			head_plan_free(p);
 			return -ENOMEM;

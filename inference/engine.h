@@ -26,7 +26,11 @@
  * Memory: the model file stays mapped; the affine mode holds one copy of the convolution weights
  * (8.95 MB for mnv2-224) plus the scale/shift table (8 bytes per BN channel per setup); the
  * folded mode one copy per setup in its cache. Activations are sized for the largest sub-batch
- * (three ping-pong buffers plus a shared scratchpad). */
+ * (three ping-pong buffers plus a shared scratchpad).
+ *
+ * Precision (enum rtci_tail_precision, docs/engine.md): the tail runs fp32 or, with the model
+ * file's int8 calibration, int8 convolutions (s8 weights held once, per-setup scale and shift
+ * post-ops, u8/s8 activations); auto, the default, takes int8 where it measured faster. */
 #ifndef RTCI_ENGINE_H
 #define RTCI_ENGINE_H
 
@@ -40,6 +44,23 @@ enum rtci_tail_mode {
 	RTCI_TAIL_AFFINE = 2,
 };
 
+/* Where the tail runs int8 (u8 activations, s8 weights with per-output-channel scales, the
+ * model file's calibrated activation scales; docs/model-format.md, `int8`):
+ *  - FP32: every layer in f32.
+ *  - INT8: every convolution int8 (pooling and classifier f32); refused with
+ *    -RTCI_ERR_ENGINE_UNCALIBRATED when the model file has no int8 block.
+ *  - AUTO: int8 for the layers where int8 measured faster, f32 elsewhere (rtci_tail_int8_layer);
+ *    FP32 when the model has no calibration. */
+enum rtci_tail_precision {
+	RTCI_PRECISION_AUTO = 0,
+	RTCI_PRECISION_FP32 = 1,
+	RTCI_PRECISION_INT8 = 2,
+};
+
+/* "auto", "fp32", "int8" <-> the enum; parse returns 0 or -EINVAL. */
+int rtci_precision_parse(const char *s, enum rtci_tail_precision *out);
+const char *rtci_precision_name(enum rtci_tail_precision p);
+
 struct rtci_engine_config {
 	int threads;        /* OpenMP threads per run; 0 = the caller's current setting */
 	int max_batch;      /* largest batch a run accepts; 0 = 64 */
@@ -50,6 +71,7 @@ struct rtci_engine_config {
 			       0 = RTCI_TAIL_DEFAULT_SUB_BATCH */
 	long setup_bytes;   /* affine mode: bytes of per-setup folded weights, for the layers where
 			       the BN multiply costs most; 0 = RTCI_TAIL_DEFAULT_SETUP_BYTES, < 0 none */
+	enum rtci_tail_precision precision;   /* tail: AUTO (0) by default */
 };
 
 /* 1 MB per setup holds the mnv2-224 layers where the multiply post-op costs most per weight byte
@@ -73,6 +95,10 @@ struct rtci_tail_stats {
 	int folded_setups;         /* setups with folded weights ready */
 	int ready_setups;          /* setups that run without building weights first */
 	long plan_builds, fold_builds;   /* cache misses so far */
+	enum rtci_tail_precision precision;   /* what rtci_tail_run uses (AUTO resolved: FP32 when
+						 uncalibrated, else AUTO) */
+	int int8_layers, layers;   /* convolutions rtci_tail_run runs in int8, of all */
+	size_t int8_bytes;         /* s8 weights and the per-setup int8 scale tables */
 };
 
 struct rtci_head;
@@ -103,6 +129,16 @@ int rtci_tail_run(struct rtci_tail *t, int n, const float *input, const int *set
 /* Same with an explicit mode for this call (FOLDED or AFFINE), for measurement and tests. */
 int rtci_tail_run_mode(struct rtci_tail *t, enum rtci_tail_mode mode, int n, const float *input,
 		       const int *setup_ids, float *logits);
+
+/* Same with an explicit precision for this call (affine mode for the f32 layers), for measurement
+ * and tests. -RTCI_ERR_ENGINE_UNCALIBRATED / -RTCI_ERR_ENGINE_CALIBRATION for int8 on a model
+ * without a usable calibration. */
+int rtci_tail_run_precision(struct rtci_tail *t, enum rtci_tail_precision prec, int n,
+			    const float *input, const int *setup_ids, float *logits);
+
+/* Whether layer i (engine order, 0 = block1.conv1) of a precision runs int8 on this tail; the
+ * count of convolution layers when i < 0. */
+int rtci_tail_int8_layer(const struct rtci_tail *t, enum rtci_tail_precision prec, int i);
 
 /* Folded mode: builds the folded weights of a setup now (otherwise built on first use). Affine
  * mode: nothing to build; checks the setup id. */

@@ -752,6 +752,35 @@ size_t rtci_model_file_size(const struct rtci_model *m) { return m->file_len; }
 const char *rtci_model_provenance(const struct rtci_model *m) { return m->provenance; }
 const char *rtci_model_metadata(const struct rtci_model *m) { return m->metadata; }
 
+/* The `int8.points` count of the metadata block, 0 when the block is absent, -1 when malformed. */
+static int int8_points(const struct rtci_model *m)
+{
+	json_t *doc = m->metadata ? json_loads(m->metadata, 0, NULL) : NULL;
+	json_t *blk = doc ? json_object_get(doc, "int8") : NULL;
+	int pts = 0;
+	if (blk && !json_int_in(json_object_get(blk, "points"), 1, 4096, &pts))
+		pts = -1;
+	json_decref(doc);
+	return pts;
+}
+
+int rtci_model_int8(const struct rtci_model *m, const float **act_scale, int *points)
+{
+	int nd = 0;
+	int64_t sh[4];
+	const float *s = rtci_model_tensor(m, "int8.act_scale", &nd, sh);
+	int pts = int8_points(m);
+	*act_scale = NULL;
+	*points = 0;
+	if (!s && pts == 0)
+		return -ENOENT;
+	if (!s || pts <= 0 || nd != 2 || sh[0] != m->n_setups || sh[1] != pts)
+		return -RTCI_ERR_MODEL_TENSOR;
+	*act_scale = s;
+	*points = pts;
+	return 0;
+}
+
 const struct rtci_setup *rtci_model_setup(const struct rtci_model *m, int id)
 {
 	if (id < 0 || id >= m->n_setups)

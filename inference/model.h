@@ -102,6 +102,12 @@ const char *rtci_model_metadata(const struct rtci_model *m);
 /* Data of a validated tensor (little-endian F32, shape as in the spec), or NULL when absent. */
 const float *rtci_model_tensor(const struct rtci_model *m, const char *name, int *ndim,
 			       int64_t shape[4]);
+/* The int8 calibration (docs/model-format.md: tensor `int8.act_scale`, [setups, points], and the
+ * `int8` metadata block). Returns 0 with the scales (row = setup id) and the point count,
+ * -ENOENT when the file has neither, -RTCI_ERR_MODEL_TENSOR when they disagree or the tensor has
+ * the wrong shape. Values are not checked here (the engine refuses bad ones at create). */
+int rtci_model_int8(const struct rtci_model *m, const float **act_scale, int *points);
+
 /* Bytes of the file mapping. */
 size_t rtci_model_file_size(const struct rtci_model *m);
 

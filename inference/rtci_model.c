@@ -35,7 +35,7 @@ static int usage(void)
 		"usage: rtci-model info FILE\n"
 		"       rtci-model synth --geometry mnv2-224|fmnist --seed N -o FILE\n"
 		"       rtci-model run FILE --setup C,L [--images IDX --labels IDX] [--batch B] [--limit N]\n"
-		"                      [--threads T] [--mode affine|folded]\n"
+		"                      [--threads T] [--mode affine|folded] [--precision fp32|int8|auto]\n"
 		"       rtci-model exit FILE [--images IDX --labels IDX] [--limit N] [--runs N]\n");
 	return 2;
 }
@@ -146,6 +146,7 @@ static int cmd_run(int argc, char **argv)
 	const char *file = argv[0], *images = DEFAULT_IMAGES, *labels = DEFAULT_LABELS, *setup = NULL;
 	int batch = 32, limit = 0, threads = 1;
 	enum rtci_tail_mode mode = RTCI_TAIL_AUTO;
+	enum rtci_tail_precision prec = RTCI_PRECISION_AUTO;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--setup") == 0 && i + 1 < argc)
 			setup = argv[++i];
@@ -164,6 +165,9 @@ static int cmd_run(int argc, char **argv)
 			mode = strcmp(argv[i], "affine") == 0 ? RTCI_TAIL_AFFINE
 				: strcmp(argv[i], "folded") == 0 ? RTCI_TAIL_FOLDED : (enum rtci_tail_mode)-1;
 			if ((int)mode < 0)
+				return usage();
+		} else if (strcmp(argv[i], "--precision") == 0 && i + 1 < argc) {
+			if (rtci_precision_parse(argv[++i], &prec))
 				return usage();
 		} else
 			return usage();
@@ -202,7 +206,8 @@ static int cmd_run(int argc, char **argv)
 	const struct rtci_geometry *g = rtci_model_geometry(m);
 	int ph, pw, P = g->stem_out;
 	rtci_geometry_partition_size(g, &ph, &pw);
-	struct rtci_engine_config cfg = { .threads = threads, .max_batch = batch, .mode = mode };
+	struct rtci_engine_config cfg = { .threads = threads, .max_batch = batch, .mode = mode,
+					  .precision = prec };
 	struct rtci_codec_config ccfg = { .max_elements = (uint32_t)(P * ph * pw) };
 	struct rtci_codec_desc d = { (uint32_t)sc, (uint32_t)sl, (uint32_t)P, (uint32_t)ph, (uint32_t)pw };
 	if ((rc = rtci_head_create(m, &cfg, &head)) || (rc = rtci_tail_create(m, &cfg, &tail)) ||
@@ -275,9 +280,13 @@ static int cmd_run(int argc, char **argv)
 	printf("top-1 accuracy %.4f (%ld/%ld)\n", (double)correct / frames, correct, frames);
 	printf("codec mean bytes per frame %.1f (raw %zd)\n", bytes / frames,
 	       rtci_codec_raw_size(d.c, d.levels, d.height, d.width));
-	printf("time per frame: head %.3f ms, codec %.3f ms, tail %.3f ms (batch %d, %d thread%s, tail mode %s)\n",
+	struct rtci_tail_stats st;
+	rtci_tail_stats(tail, &st);
+	printf("time per frame: head %.3f ms, codec %.3f ms, tail %.3f ms (batch %d, %d thread%s, tail mode %s, "
+	       "precision %s: %d of %d convolutions int8)\n",
 	       1e3 * t_head / frames, 1e3 * t_codec / frames, 1e3 * t_tail / frames, batch, threads,
-	       threads == 1 ? "" : "s", rtci_tail_mode(tail) == RTCI_TAIL_AFFINE ? "affine" : "folded");
+	       threads == 1 ? "" : "s", rtci_tail_mode(tail) == RTCI_TAIL_AFFINE ? "affine" : "folded",
+	       rtci_precision_name(st.precision), st.int8_layers, st.layers);
 	status = 0;
 out:
 	free(in);

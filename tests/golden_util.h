@@ -47,10 +47,10 @@ static inline float *read_f32(const char *dir, const char *name, size_t *n)
 	return p;
 }
 
-/* Runs `python3 -m training.golden MODEL DIR --batches B --setups IDS` with the source root on
- * PYTHONPATH. Returns the exit status, or -1 when it could not start. */
+/* Runs `python3 -m training.golden MODEL DIR --batches B --setups IDS --precision P` with the
+ * source root on PYTHONPATH. Returns the exit status, or -1 when it could not start. */
 static inline int run_golden(const char *python, const char *root, const char *model, const char *dir,
-			     const char *batches, const char *setups)
+			     const char *batches, const char *setups, const char *precision)
 {
 	pid_t pid = fork();
 	if (pid < 0)
@@ -61,7 +61,33 @@ static inline int run_golden(const char *python, const char *root, const char *m
 		if (fd >= 0)
 			dup2(fd, 1);
 		execl(python, python, "-m", "training.golden", model, dir, "--batches", batches, "--setups",
-		      setups, "--threads", "2", (char *)NULL);
+		      setups, "--threads", "2", "--precision", precision, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Runs `python3 -m training calibrate MODEL --data synthetic --images 4` (int8 scales from random
+ * inputs) with the source root on PYTHONPATH. Returns the exit status, or -1 when it could not
+ * start; 77 when PyTorch is missing. */
+static inline int run_calibrate(const char *python, const char *root, const char *model)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		setenv("PYTHONPATH", root, 1);
+		int fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl("/bin/sh", "sh", "-c", "\"$0\" -c 'import torch' || exit 77; "
+		      "exec \"$0\" -m training calibrate \"$1\" --data synthetic --images 4",
+		      python, model, (char *)NULL);
 		_exit(127);
 	}
 	int st;

@@ -19,7 +19,7 @@ DATA = "/usr/share/datasets/fashion-mnist"
 
 def c_accuracy(tool, model, c, L, limit):
     out = subprocess.run([tool, "run", model, "--setup", "%d,%d" % (c, L), "--limit", str(limit),
-                          "--threads", "1"], check=True, capture_output=True, text=True).stdout
+                          "--threads", "1", "--precision", "fp32"], check=True, capture_output=True, text=True).stdout
     m = re.search(r"^top-1 accuracy ([0-9.]+) \((\d+)/(\d+)\)$", out, re.M)
     if not m or int(m.group(3)) != limit:
         raise SystemExit("unexpected rtci-model output:\n" + out)

@@ -234,6 +234,22 @@ Test(config, duplicates)
 			"two roles");
 }
 
+Test(config, model_precision)
+{
+	struct rtci_gateway_config *c = NULL;
+	char err[RTCI_CONFIG_ERR_MAX];
+	cr_assert_eq(rtci_config_load_gateway(data("gw-precision.yaml"), &c, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(c->model_count, 4);
+	cr_expect_eq(c->models[0].precision, RTCI_PRECISION_AUTO, "auto unless given");
+	cr_expect_eq(c->models[1].precision, RTCI_PRECISION_INT8);
+	cr_expect_eq(c->models[2].precision, RTCI_PRECISION_FP32);
+	cr_expect_eq(c->models[3].precision, RTCI_PRECISION_AUTO);
+	rtci_config_free_gateway(c);
+	expect_rejected(1, "gw-badprecision.yaml", RTCI_ERR_CONFIG_INVALID, 6, "models[0].precision",
+			"'int4' is not one of fp32, int8, auto");
+}
+
 /* libcyaml alone takes 47000.9 as 47000 and any unknown word as true. */
 Test(config, wrong_scalar_types)
 {

@@ -6,7 +6,13 @@
  * Needs /usr/bin/python3 with torch and the training/ package (found through RTCI_SOURCE_ROOT);
  * skips when they are absent. fmnist checks every setup at every batch size. mnv2-224 checks all
  * 50 setups at batch 1 and a spread of setups at batches 7 and 32 unless RTCI_GOLDEN_FULL=1: the
- * PyTorch reference needs about half an hour on two shared cores for all 2,000 mnv2 images. */
+ * PyTorch reference needs about half an hour on two shared cores for all 2,000 mnv2 images.
+ *
+ * int8: the same for the int8 tail of a model that `training calibrate --data synthetic` gave its
+ * scales, against the reference's fake-quant logits (training/int8.py, `--precision int8`): a
+ * rounding the two sides take differently moves a value by one quantum and, through the layers
+ * after it, the logits a little, so the check is a relative L2 error within TOL_INT8 and the same
+ * argmax on at least 99% of the frames. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 
@@ -17,11 +23,12 @@
 #include "tests/golden_util.h"
 
 #define TOL 1e-4
+#define TOL_INT8 2e-2
 
 struct golden_case {
 	int setup, c, batch;
 	int L;
-	char input[64], partition[64], dequant[64], tail_logits[64], logits[64];
+	char input[64], partition[64], dequant[64], tail_logits[64], logits[64], tail_logits_int8[64];
 };
 
 static const char *root(void)
@@ -66,6 +73,8 @@ static int load_index(const char *dir, struct golden_case *cases, int cap)
 		snprintf(g->dequant, sizeof(g->dequant), "%s", json_string_value(json_object_get(c, "dequant")));
 		snprintf(g->tail_logits, sizeof(g->tail_logits), "%s",
 			 json_string_value(json_object_get(c, "tail_logits")));
+		const char *q = json_string_value(json_object_get(c, "tail_logits_int8"));
+		snprintf(g->tail_logits_int8, sizeof(g->tail_logits_int8), "%s", q ? q : "");
 	}
 	json_decref(idx);
 	return n;
@@ -235,7 +244,7 @@ static void golden_geometry(const char *geo, int chunk, const int *const subset[
 				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d", s > s0 ? "," : "",
 					 ids[s]);
 			snprintf(bs, sizeof(bs), "%d", batches[bi]);
-			int st = run_golden(python(), root(), model, gdir, bs, list);
+			int st = run_golden(python(), root(), model, gdir, bs, list, "fp32");
 			cr_assert_eq(st, 0, "training.golden failed (status %d) for batch %s setups %s", st, bs, list);
 			check_chunk(&x, gdir);
 			rm_dir(gdir);
@@ -252,6 +261,111 @@ static void golden_geometry(const char *geo, int chunk, const int *const subset[
 	rtci_head_destroy(x.head);
 	rtci_model_destroy(x.m);
 	rm_dir(dir);
+}
+
+struct int8_stats {
+	double worst;
+	long frames, agree;
+};
+
+static int argmax(const float *v, int n)
+{
+	int best = 0;
+	for (int i = 1; i < n; i++)
+		if (v[i] > v[best])
+			best = i;
+	return best;
+}
+
+/* Every case of one chunk generated with --precision int8: the C int8 tail on the reference's
+ * dequantized tensor against its fake-quant logits, frame by frame. */
+static void check_chunk_int8(struct ctx *x, const char *dir, struct int8_stats *st)
+{
+	static struct golden_case cases[64];
+	int n = load_index(dir, cases, 64);
+	cr_assert_gt(n, 0);
+	int B = cases[0].batch, ids[64];
+	float *logits = malloc((size_t)B * x->classes * sizeof(float));
+	for (int i = 0; i < n; i++) {
+		const struct golden_case *g = &cases[i];
+		size_t nd = 0, nl = 0;
+		cr_assert(g->tail_logits_int8[0], "%s: no int8 logits for setup %d", dir, g->setup);
+		float *gd = read_f32(dir, g->dequant, &nd), *gl = read_f32(dir, g->tail_logits_int8, &nl);
+		cr_assert(gd && gl && nl == (size_t)B * x->classes, "%s: files of setup %d", dir, g->setup);
+		widen(x, gd, B, g->c, x->wide_tmp);
+		for (int b = 0; b < B; b++)
+			ids[b] = g->setup;
+		int rc = rtci_tail_run_precision(x->tail, RTCI_PRECISION_INT8, B, x->wide_tmp, ids, logits);
+		cr_assert_eq(rc, 0, "int8 tail: %s", rtci_strerror(rc));
+		for (int b = 0; b < B; b++) {
+			const float *l = logits + (size_t)b * x->classes, *r = gl + (size_t)b * x->classes;
+			double e = rel_l2(l, r, (size_t)x->classes);
+			cr_expect_leq(e, TOL_INT8, "int8 tail: setup %d batch %d frame %d: rel L2 %.3g", g->setup, B,
+				      b, e);
+			st->worst = e > st->worst ? e : st->worst;
+			st->agree += argmax(l, x->classes) == argmax(r, x->classes);
+			st->frames++;
+		}
+		free(gd);
+		free(gl);
+	}
+	free(logits);
+}
+
+/* int8 golden for a synthesized model of `geo` calibrated by training/, setups `list` at each of
+ * the batch sizes. */
+static void golden_int8(const char *geo, const char *list)
+{
+	skip_without_reference();
+	char dir[] = "/tmp/rtci-golden8-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char model[4200], gdir[4200], err[512];
+	snprintf(model, sizeof(model), "%s/model.rtcm", dir);
+	snprintf(gdir, sizeof(gdir), "%s/g", dir);
+	struct rtci_geometry g;
+	cr_assert_eq(rtci_geometry_preset(geo, &g), 0);
+	cr_assert_eq(rtci_model_synth(&g, 7, model, err, sizeof(err)), 0, "%s", err);
+	int st = run_calibrate(python(), root(), model);
+	if (st == 77) {
+		rm_dir(dir);
+		cr_skip_test("no PyTorch: no int8 calibration");
+	}
+	cr_assert_eq(st, 0, "training calibrate failed (status %d)", st);
+	struct ctx x = { 0 };
+	cr_assert_eq(rtci_model_load(model, &x.m, err, sizeof(err)), 0, "%s", err);
+	struct rtci_engine_config cfg = { .threads = 2, .max_batch = 32, .precision = RTCI_PRECISION_INT8 };
+	cr_assert_eq(rtci_tail_create(x.m, &cfg, &x.tail), 0);
+	x.P = g.stem_out;
+	rtci_geometry_partition_size(&g, &x.ph, &x.pw);
+	x.classes = g.classes;
+	x.frame = (size_t)x.P * x.ph * x.pw;
+	x.wide_tmp = malloc(32 * x.frame * sizeof(float));
+	struct int8_stats s8 = { 0 };
+	static const char *const batches[3] = { "1", "7", "32" };
+	for (int bi = 0; bi < 3; bi++) {
+		st = run_golden(python(), root(), model, gdir, batches[bi], list, "int8");
+		cr_assert_eq(st, 0, "training.golden --precision int8 failed (status %d), batch %s", st, batches[bi]);
+		check_chunk_int8(&x, gdir, &s8);
+		rm_dir(gdir);
+	}
+	fprintf(stderr, "golden int8 %s: %ld frames, worst rel L2 %.3g, argmax agrees on %ld (%.2f%%)\n", geo,
+		s8.frames, s8.worst, s8.agree, 100.0 * s8.agree / s8.frames);
+	cr_expect_geq(s8.agree * 100, s8.frames * 99, "argmax agrees on %ld of %ld frames", s8.agree, s8.frames);
+	free(x.wide_tmp);
+	rtci_tail_destroy(x.tail);
+	rtci_model_destroy(x.m);
+	rm_dir(dir);
+}
+
+Test(golden, fmnist_int8, .timeout = 1200)
+{
+	golden_int8("fmnist", "0,4,9,17,23,31,36,42,45,49");
+}
+
+Test(golden, mnv2_224_int8, .timeout = 3600)
+{
+	/* a block with t = 1 (depthwise straight on an s8 chain) and residual chains of every kind */
+	golden_int8("mnv2-224", "0,22,49");
 }
 
 Test(golden, fmnist, .timeout = 1200)

@@ -11,6 +11,7 @@ Commands (each resumable: run the same command again after an interruption):
   ablation          the seven variants against the individual models -> docs/ablation.md
   throughput        training and inference images/s of the geometry
   add-baselines     SPINN, CLIO and the local exit added to a model file (own options, --help)
+  calibrate         the int8 calibration of a model file (own options, --help)
 """
 import argparse
 import sys
@@ -24,6 +25,9 @@ def main(argv=None):
     if argv[:1] == ["add-baselines"]:
         from . import baselines
         return baselines.main(argv[1:])
+    if argv[:1] == ["calibrate"]:
+        from . import calibrate
+        return calibrate.main(argv[1:])
     ap = argparse.ArgumentParser(prog="python3 -m training", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=["train-init", "cluster", "train-swcnn",

@@ -1,7 +1,7 @@
 """Golden inputs and outputs of the PyTorch reference, for checking the C runtime.
 
     /usr/bin/python3 -m training.golden MODEL OUTDIR [--batches 1,7,32] [--setups all|ID,ID,...]
-                                        [--seed N] [--threads N]
+                                        [--seed N] [--threads N] [--precision fp32|int8]
 
 MODEL is a model file (docs/model-format.md), for example one written by `rtci-model synth`.
 For every batch size B and setup id S it writes raw little-endian float32 files (C-order, no
@@ -15,6 +15,9 @@ header) into OUTDIR:
     b{B}_s{S}_tail_logits.f32 [B, classes]   the tail (block1 .. classifier) run on the dequant file
     b{B}_s{S}_logits.f32      [B, classes]   the full pipeline (images -> stem -> codec -> tail),
                                              computed separately from the tail file
+    b{B}_s{S}_tail_logits_int8.f32  [B, classes]  with --precision int8 only: the int8 tail's
+                                             fake-quant reference (training/int8.py, the file's
+                                             int8 scales) run on the dequant file
 
 and OUTDIR/index.json:
 
@@ -24,7 +27,7 @@ and OUTDIR/index.json:
                 "input": "b{B}_input.f32", "input_shape": [B, C, H, W],
                 "partition": "...", "partition_shape": [B, c, H', W'],
                 "dequant": "...", "tail_logits": "...", "logits": "...",
-                "logits_shape": [B, classes]}, ...]}
+                "logits_shape": [B, classes], "tail_logits_int8": "..." (int8 only)}, ...]}
 
 Paths in the index are relative to OUTDIR. Inputs depend only on (seed, B), so the same seed gives
 the same files. The stem convolution is computed once per batch (it is shared by all setups).
@@ -39,7 +42,8 @@ import time
 import numpy as np
 import torch
 
-from .modelfile import load_model, setups_from_metadata
+from . import int8
+from .modelfile import load_model, read_tensors, setups_from_metadata
 
 
 def _write(path, t):
@@ -66,9 +70,17 @@ def parse_list(text, all_values):
     return vals
 
 
-def generate(model_path, outdir, batches=(1, 7, 32), setup_ids="all", seed=1, log=print):
+def generate(model_path, outdir, batches=(1, 7, 32), setup_ids="all", seed=1, log=print,
+             precision="fp32"):
+    """Writes the files and index.json; precision "int8" adds the int8 tail's logits and raises
+    int8.Int8Error when the file has no int8 calibration."""
     model, doc = load_model(model_path)
     model.eval()
+    fq = None
+    if precision == "int8":
+        fq = int8.FakeQuant(model, int8.scales_from(*read_tensors(model_path)))
+    elif precision != "fp32":
+        raise ValueError("precision %r: fp32 or int8" % precision)
     setups = setups_from_metadata(doc)
     by_id = {s.id: s for s in setups}
     ids = parse_list(setup_ids, [s.id for s in setups]) if isinstance(setup_ids, str) \
@@ -102,6 +114,9 @@ def generate(model_path, outdir, batches=(1, 7, 32), setup_ids="all", seed=1, lo
                 _write(os.path.join(outdir, case["dequant"]), deq)
                 _write(os.path.join(outdir, case["tail_logits"]), tail)
                 case["logits_shape"] = _write(os.path.join(outdir, case["logits"]), full)
+                if fq is not None:
+                    case["tail_logits_int8"] = pre + "tail_logits_int8.f32"
+                    _write(os.path.join(outdir, case["tail_logits_int8"]), fq.tail(deq, s))
                 index["cases"].append(case)
             log("golden: batch %d, %d setups done (%.1f s)" % (b, len(ids), time.time() - t0))
     with open(os.path.join(outdir, "index.json"), "w") as f:
@@ -118,12 +133,18 @@ def main(argv=None):
     ap.add_argument("--setups", default="all", help="'all' or comma-separated setup ids")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
+                    help="int8: also the int8 tail's reference (needs the file's int8 block)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     batches = [int(v) for v in a.batches.split(",") if v.strip()]
     if not batches or min(batches) < 1:
         ap.error("--batches needs positive integers")
-    idx = generate(a.model, a.outdir, batches, a.setups, a.seed)
+    try:
+        idx = generate(a.model, a.outdir, batches, a.setups, a.seed, precision=a.precision)
+    except int8.Int8Error as e:
+        print("golden: %s: %s" % (a.model, e), file=sys.stderr)
+        return 2
     print("golden: %d cases in %s" % (len(idx["cases"]), a.outdir))
     return 0
 
