@@ -52,14 +52,7 @@ def main(argv=None):
     ap.add_argument("--report-only", action="store_true",
                     help="ablation: write the report from the runs that exist, train nothing")
     a = ap.parse_args(argv)
-    cfg = C.load(a.config)
-    if a.runs_dir:
-        cfg["common"]["runs_dir"] = a.runs_dir
-    if a.threads:
-        cfg["common"]["threads"] = a.threads
-        for k, v in cfg.items():
-            if isinstance(v, dict) and "threads" in v:
-                v["threads"] = a.threads
+    cfg = C.apply_overrides(C.load(a.config), a.runs_dir, a.threads)
     from . import steps
 
     def run():

@@ -195,11 +195,7 @@ def main(argv):
     ap.add_argument("--runs-dir", default=None)
     ap.add_argument("--threads", type=int, default=None)
     a = ap.parse_args(argv)
-    cfg = C.load(a.config)
-    if a.runs_dir:
-        cfg["common"]["runs_dir"] = a.runs_dir
-    if a.threads:
-        cfg["common"]["threads"] = a.threads
+    cfg = C.apply_overrides(C.load(a.config), a.runs_dir, a.threads)
     return main_guard(lambda: run(cfg, a.model, a.out, a.rtci_model, a.exit_ms, a.runs, a.train))
 
 

@@ -47,6 +47,19 @@ def load(path):
     return cfg
 
 
+def apply_overrides(cfg, runs_dir=None, threads=None):
+    """Command-line overrides: --runs-dir replaces common.runs_dir; --threads replaces the thread
+    count of common and of every section that sets its own."""
+    if runs_dir:
+        cfg["common"]["runs_dir"] = runs_dir
+    if threads:
+        cfg["common"]["threads"] = threads
+        for v in cfg.values():
+            if isinstance(v, dict) and "threads" in v:
+                v["threads"] = threads
+    return cfg
+
+
 def section(cfg, name):
     out = copy.deepcopy(DEFAULTS["common"])
     out.update(cfg.get("common") or {})

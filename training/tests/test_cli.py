@@ -56,3 +56,14 @@ def test_golden_cli_and_evaluate_model_file(tmp_path):
             str(mp))
     assert r.returncode == 0, r.stderr
     assert "over 50 setups" in r.stdout
+
+
+def test_overrides_reach_every_section_that_sets_threads():
+    from training import config as C
+    cfg = {"common": {"threads": 1}, "init": {"threads": 4, "epochs": 2}, "swcnn": {"epochs": 3}}
+    C.apply_overrides(cfg, "/tmp/runs-x", 2)
+    assert cfg["common"] == {"threads": 2, "runs_dir": "/tmp/runs-x"}
+    assert cfg["init"]["threads"] == 2 and "threads" not in cfg["swcnn"]
+    assert C.section(cfg, "swcnn")["threads"] == 2
+    C.apply_overrides(cfg, None, None)
+    assert cfg["common"]["runs_dir"] == "/tmp/runs-x" and cfg["init"]["threads"] == 2
