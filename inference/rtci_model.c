@@ -23,6 +23,7 @@
 #include "inference/model.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,22 @@ static int usage(void)
 		"                      [--threads T] [--mode affine|folded] [--precision fp32|int8|auto]\n"
 		"       rtci-model exit FILE [--images IDX --labels IDX] [--limit N] [--runs N]\n");
 	return 2;
+}
+
+/* The optional metadata blocks a file carries (docs/model-format.md), for scripts to test. */
+static void print_blocks(const struct rtci_model *m)
+{
+	static const char *const names[] = { "spinn", "clio", "local_exit", "int8" };
+	json_t *doc = json_loads(rtci_model_metadata(m), 0, NULL);
+	printf("optional blocks:");
+	int n = 0;
+	for (size_t i = 0; doc && i < sizeof(names) / sizeof(names[0]); i++)
+		if (json_object_get(doc, names[i])) {
+			printf(" %s", names[i]);
+			n++;
+		}
+	printf("%s\n", n ? "" : " none");
+	json_decref(doc);
 }
 
 static int cmd_info(int argc, char **argv)
@@ -89,6 +106,7 @@ static int cmd_info(int argc, char **argv)
 		printf("  %4d %4d %6d %5d %5d %9s %12s %12s\n", s->id, s->c, s->L, s->bn_slot, s->group, acc,
 		       pay, raw);
 	}
+	print_blocks(m);
 	const struct rtci_local_exit *x = rtci_model_local_exit(m);
 	if (x)
 		printf("local exit: width %d, input setup %d, accuracy %.4f, %.3f ms\n", x->width,

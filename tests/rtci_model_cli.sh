@@ -10,6 +10,7 @@ trap 'rm -rf "$dir"' EXIT
 "$tool" info "$dir/fm.rtcm" > "$dir/info.txt"
 grep -q "geometry: fmnist, input 1x28x28, classes 10" "$dir/info.txt"
 grep -q "setups: 50" "$dir/info.txt"
+grep -qx "optional blocks: none" "$dir/info.txt"
 images=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 if [ -r "$images" ]; then
 	"$tool" run "$dir/fm.rtcm" --setup 8,255 --batch 16 --limit 100 > "$dir/run.txt"
