@@ -1091,6 +1091,8 @@ static int resolve_precision(const struct rtci_tail *t, enum rtci_tail_precision
 			return t->cal_rc;
 		*prec = RTCI_PRECISION_FP32;
 	}
+	if (*prec == RTCI_PRECISION_AUTO && q_auto_needs_vnni && !rtci_int8_exact())
+		*prec = RTCI_PRECISION_FP32;
 	return 0;
 }
 
@@ -1201,6 +1203,19 @@ int rtci_precision_parse(const char *s, enum rtci_tail_precision *out)
 const char *rtci_precision_name(enum rtci_tail_precision p)
 {
 	return p == RTCI_PRECISION_FP32 ? "fp32" : p == RTCI_PRECISION_INT8 ? "int8" : "auto";
+}
+
+bool rtci_int8_exact(void)
+{
+	switch (dnnl_get_effective_cpu_isa()) {
+	case dnnl_cpu_isa_avx512_core_vnni:
+	case dnnl_cpu_isa_avx512_core_bf16:
+	case dnnl_cpu_isa_avx512_core_amx:
+	case dnnl_cpu_isa_avx2_vnni:
+		return true;
+	default:
+		return false;
+	}
 }
 
 int rtci_tail_int8_layer(const struct rtci_tail *t, enum rtci_tail_precision prec, int i)

@@ -34,6 +34,7 @@
 #ifndef RTCI_ENGINE_H
 #define RTCI_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "inference/model.h"
@@ -60,6 +61,12 @@ enum rtci_tail_precision {
 /* "auto", "fp32", "int8" <-> the enum; parse returns 0 or -EINVAL. */
 int rtci_precision_parse(const char *s, enum rtci_tail_precision *out);
 const char *rtci_precision_name(enum rtci_tail_precision p);
+
+/* Whether oneDNN's int8 convolutions on this CPU (as far as ONEDNN_MAX_CPU_ISA allows) compute the
+ * exact integer sums docs/model-format.md defines: with VNNI. Without it oneDNN multiplies with
+ * vpmaddubsw, whose 16-bit pair sums can saturate, and halves the s8 weights in its layout: a
+ * 7-bit weight grid, further from fp32 (docs/engine.md). */
+bool rtci_int8_exact(void);
 
 struct rtci_engine_config {
 	int threads;        /* OpenMP threads per run; 0 = the caller's current setting */

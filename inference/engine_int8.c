@@ -41,6 +41,12 @@ void q_calibration(struct rtci_tail *t)
  * smaller than q_auto_dw_f32_below pixels (0: none; tests set it to exercise mixed plans). */
 long q_auto_dw_f32_below = 0;
 
+/* AUTO needs VNNI (rtci_int8_exact): without it oneDNN's 7-bit weight grid cost up to 1.98 points
+ * of Fashion-MNIST top-1 (setup 23, ONEDNN_MAX_CPU_ISA=AVX2, bench/int8_accuracy), past the 0.3
+ * points int8 is held to, so AUTO runs fp32 there. Tests clear it to exercise AUTO's layer rule
+ * on any CPU. */
+bool q_auto_needs_vnni = true;
+
 bool q_layer_rule(const struct net *n, enum rtci_tail_precision prec, int i)
 {
 	const struct layer *l = &n->layers[i];

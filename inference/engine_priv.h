@@ -191,6 +191,8 @@ int q_plan_convert(struct plan *p, struct rtci_tail *t, int i, const dnnl_memory
  * bench/tail (engine_int8.c); AUTO keeps depthwise layers with fewer output pixels than
  * q_auto_dw_f32_below in f32 (0 by default; set before a tail's first AUTO plan). */
 extern long q_auto_dw_f32_below;
+/* AUTO resolves to FP32 on a CPU without VNNI unless this is cleared (tests). */
+extern bool q_auto_needs_vnni;
 bool q_layer_rule(const struct net *n, enum rtci_tail_precision prec, int i);
 /* Binds the per-setup scale memories of plan p to setup s. */
 void q_bind_setup(struct rtci_tail *t, struct plan *p, int s);

@@ -301,10 +301,11 @@ static int cmd_run(int argc, char **argv)
 	struct rtci_tail_stats st;
 	rtci_tail_stats(tail, &st);
 	printf("time per frame: head %.3f ms, codec %.3f ms, tail %.3f ms (batch %d, %d thread%s, tail mode %s, "
-	       "precision %s: %d of %d convolutions int8)\n",
+	       "precision %s: %d of %d convolutions int8%s)\n",
 	       1e3 * t_head / frames, 1e3 * t_codec / frames, 1e3 * t_tail / frames, batch, threads,
 	       threads == 1 ? "" : "s", rtci_tail_mode(tail) == RTCI_TAIL_AFFINE ? "affine" : "folded",
-	       rtci_precision_name(st.precision), st.int8_layers, st.layers);
+	       rtci_precision_name(st.precision), st.int8_layers, st.layers,
+	       rtci_int8_exact() ? "" : "; this CPU has no VNNI");
 	status = 0;
 out:
 	free(in);

@@ -255,6 +255,7 @@ Test(int8, plans_mixing_f32_and_int8_layers)
 	float *x = head_frames(N, ids), *lq = malloc(N * CL * 4), *la = malloc(N * CL * 4), *lf = malloc(N * CL * 4);
 	/* depthwise layers on planes under 8x8 stay f32: conversions both ways around them */
 	q_auto_dw_f32_below = 8 * 8;
+	q_auto_needs_vnni = false;
 	struct rtci_tail *t;
 	struct rtci_engine_config cfg = { .threads = 1, .max_batch = N };
 	cr_assert_eq(rtci_tail_create(cal, &cfg, &t), 0);
@@ -267,6 +268,7 @@ Test(int8, plans_mixing_f32_and_int8_layers)
 	cr_assert_eq(rtci_tail_run_precision(t, RTCI_PRECISION_INT8, N, x, ids, lq), 0);
 	cr_assert_eq(rtci_tail_run_precision(t, RTCI_PRECISION_FP32, N, x, ids, lf), 0);
 	q_auto_dw_f32_below = 0;
+	q_auto_needs_vnni = true;
 	for (int i = 0; i < N; i++) {
 		cr_expect_leq(rel_l2(la + i * CL, lf + i * CL, CL), 0.15, "frame %d against fp32", i);
 		cr_expect_leq(rel_l2(la + i * CL, lq + i * CL, CL), 0.15, "frame %d against int8", i);

@@ -24,6 +24,12 @@
 
 #define TOL 1e-4
 #define TOL_INT8 2e-2
+/* Without VNNI oneDNN multiplies u8 by s8 with vpmaddubsw, whose 16-bit pair sums can saturate,
+ * so it halves the int8 weights in its layout (a 7-bit weight grid): measured with
+ * ONEDNN_MAX_CPU_ISA=AVX2, fmnist worst rel L2 0.0224 and argmax on 97.75% of the frames, mnv2-224
+ * 0.0375 and 96.67%. */
+#define TOL_INT8_NO_VNNI 5e-2
+#define AGREE_PCT_NO_VNNI 95
 
 struct golden_case {
 	int setup, c, batch;
@@ -264,7 +270,7 @@ static void golden_geometry(const char *geo, int chunk, const int *const subset[
 }
 
 struct int8_stats {
-	double worst;
+	double tol, worst;
 	long frames, agree;
 };
 
@@ -300,7 +306,7 @@ static void check_chunk_int8(struct ctx *x, const char *dir, struct int8_stats *
 		for (int b = 0; b < B; b++) {
 			const float *l = logits + (size_t)b * x->classes, *r = gl + (size_t)b * x->classes;
 			double e = rel_l2(l, r, (size_t)x->classes);
-			cr_expect_leq(e, TOL_INT8, "int8 tail: setup %d batch %d frame %d: rel L2 %.3g", g->setup, B,
+			cr_expect_leq(e, st->tol, "int8 tail: setup %d batch %d frame %d: rel L2 %.3g", g->setup, B,
 				      b, e);
 			st->worst = e > st->worst ? e : st->worst;
 			st->agree += argmax(l, x->classes) == argmax(r, x->classes);
@@ -340,7 +346,9 @@ static void golden_int8(const char *geo, const char *list)
 	x.classes = g.classes;
 	x.frame = (size_t)x.P * x.ph * x.pw;
 	x.wide_tmp = malloc(32 * x.frame * sizeof(float));
-	struct int8_stats s8 = { 0 };
+	bool vnni = rtci_int8_exact();
+	struct int8_stats s8 = { .tol = vnni ? TOL_INT8 : TOL_INT8_NO_VNNI };
+	int agree_pct = vnni ? 99 : AGREE_PCT_NO_VNNI;
 	static const char *const batches[3] = { "1", "7", "32" };
 	for (int bi = 0; bi < 3; bi++) {
 		st = run_golden(python(), root(), model, gdir, batches[bi], list, "int8");
@@ -348,9 +356,10 @@ static void golden_int8(const char *geo, const char *list)
 		check_chunk_int8(&x, gdir, &s8);
 		rm_dir(gdir);
 	}
-	fprintf(stderr, "golden int8 %s: %ld frames, worst rel L2 %.3g, argmax agrees on %ld (%.2f%%)\n", geo,
-		s8.frames, s8.worst, s8.agree, 100.0 * s8.agree / s8.frames);
-	cr_expect_geq(s8.agree * 100, s8.frames * 99, "argmax agrees on %ld of %ld frames", s8.agree, s8.frames);
+	fprintf(stderr, "golden int8 %s (%s): %ld frames, worst rel L2 %.3g, argmax agrees on %ld (%.2f%%)\n",
+		geo, vnni ? "VNNI" : "no VNNI", s8.frames, s8.worst, s8.agree, 100.0 * s8.agree / s8.frames);
+	cr_expect_geq(s8.agree * 100, s8.frames * agree_pct, "argmax agrees on %ld of %ld frames", s8.agree,
+		      s8.frames);
 	free(x.wide_tmp);
 	rtci_tail_destroy(x.tail);
 	rtci_model_destroy(x.m);
