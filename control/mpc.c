@@ -34,9 +34,6 @@ struct rtci_ctl_policy {
 	uint8_t clio_setup;
 	bool local;             /* the table's local exit answers in time: LOCAL is an action */
 	double skip_credit;     /* credit of a frame without a server answer in time */
-	/* The share of a frame's accuracy that rides on its upload (see upload_stake): the
-	 * switch penalty and min_gain below are the model's scaled by it. */
-	double stake, lambda, min_gain;
 	uint8_t fallback;       /* sent when no setup is predicted to make its deadline */
 	double lb[RTCI_CTL_MAX_SETUPS]; /* setup id -> link bytes of a frame (model overheads) */
 	uint8_t *fast;          /* [FAST_NBW][FAST_NE][nf + 1][horizon]: plans */
@@ -120,7 +117,7 @@ static void build_frontier(struct rtci_ctl_policy *p)
 	for (unsigned i = 0; i < t->n; i++) {
 		const struct rtci_ctl_setup *s = &t->s[ids[i]];
 		/* not dominated by a smaller one that is at most min_gain less accurate */
-		if (p->nf == 0 || s->accuracy > best + p->min_gain) {
+		if (p->nf == 0 || s->accuracy > best + p->m.min_gain) {
 			p->fidx[ids[i]] = (int8_t)p->nf;
 			p->fid[p->nf++] = ids[i];
 			best = s->accuracy;
@@ -278,7 +275,7 @@ int rtci_ctl_solve_exact(const struct rtci_ctl_policy *p, double bw, double back
 			 uint8_t *plan, double *value)
 {
 	bw = clamp_bw(p, bw);
-	return solve_e(p, bw, excess0(p, bw, backlog > 0 ? backlog : 0), prev, p->lambda,
+	return solve_e(p, bw, excess0(p, bw, backlog > 0 ? backlog : 0), prev, p->m.switch_penalty,
 		       plan, value);
 }
 
@@ -320,7 +317,7 @@ double rtci_ctl_plan_value(const struct rtci_ctl_policy *p, double bw, double ba
 		double credit = p->skip_credit; /* unless a server answer arrives in time */
 		if (s != RTCI_CTL_SKIP && s < p->table.n) {
 			if (prev != RTCI_CTL_SKIP && s != prev)
-				val -= p->lambda;
+				val -= p->m.switch_penalty;
 			prev = s;
 			if (e < p->W) { /* otherwise the device drops it before sending */
 				double tx = p->lb[s] / bw;
@@ -402,29 +399,11 @@ static int build_fast(struct rtci_ctl_policy *p)
 			for (size_t ps = 0; ps < slots; ps++) {
 				unsigned prev = ps < p->nf ? p->fid[ps] : RTCI_CTL_SKIP;
 				size_t cell = ((size_t)ib * FAST_NE + (size_t)ie) * slots + ps;
-				solve_e(p, bw, e, prev, p->lambda, p->fast + cell * H, NULL);
+				solve_e(p, bw, e, prev, p->m.switch_penalty, p->fast + cell * H, NULL);
 			}
 		}
 	}
 	return 0;
-}
-
-/* What an upload can win over not uploading, as a share of the best setup's accuracy. The
- * switch penalty and min_gain are accuracy a change or a larger setup must be worth, for the
- * risk that it turns a frame into a miss (a noisy estimate flips the setup and the larger frames
- * miss; a larger frame misses more often when the link drops). A miss loses the frame's
- * accuracy, but for an MPC that plans with the local exit only what the upload adds over the
- * local answer: both scale by that share. 1 without a local exit; with the Fashion-MNIST model's
- * (0.8923 against 0.9242) 0.035. docs/control.md §3. */
-static double upload_stake(const struct rtci_ctl_policy *p)
-{
-	double top = 0;
-	for (unsigned i = 0; i < p->table.n; i++)
-		if (p->table.s[i].accuracy > top)
-			top = p->table.s[i].accuracy;
-	if (!p->local || !(top > p->skip_credit))
-		return 1;
-	return (top - p->skip_credit) / top;
 }
 
 int rtci_ctl_policy_create(const struct rtci_ctl_table *table, const struct rtci_ctl_model *m,
@@ -464,9 +443,6 @@ int rtci_ctl_policy_create(const struct rtci_ctl_table *table, const struct rtci
 		p->skip_credit = table->local.accuracy;
 		p->local = cfg->kind == RTCI_CTL_MPC || cfg->kind == RTCI_CTL_FASTMPC;
 	}
-	p->stake = upload_stake(p);
-	p->lambda = m->switch_penalty * p->stake;
-	p->min_gain = m->min_gain * p->stake;
 	build_frontier(p);
 	p->fallback = fallback_setup(p);
 	unsigned cmax = 0;
@@ -754,7 +730,7 @@ int rtci_ctl_choose(struct rtci_ctl_device *d, const struct rtci_ctl_policy *p, 
 		 * estimator predicts well, frames may then alternate between neighbouring setups
 		 * and so use capacity that one setup leaves idle; on a noisy one the full penalty
 		 * holds the setup. rtci-sim, docs/control.md §3. */
-		double lambda = p->lambda;
+		double lambda = p->m.switch_penalty;
 		if (!p->m.fixed_switch_penalty)
 			lambda *= 0.5 + 0.5 * rtci_ctl_est_max_error(&d->est) / RTCI_CTL_ROBUST_MAX_ERROR;
 		bw = clamp_bw(p, bw);

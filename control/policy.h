@@ -61,9 +61,7 @@ struct rtci_ctl_model {
 	int64_t tail_ns;       /* tail inference time */
 	double switch_penalty; /* objective cost of one setup change, in accuracy units; the
 				* MPC's decisions use between half and all of it, by the
-				* recent prediction error, unless fixed_switch_penalty is set;
-				* with a local exit the MPCs scale it (and min_gain) by the share
-				* of accuracy an upload adds over the local answer */
+				* recent prediction error, unless fixed_switch_penalty is set */
 	int fixed_switch_penalty;
 	double min_gain;       /* a larger setup is a candidate only if it is at least this much
 				* more accurate than every smaller candidate */

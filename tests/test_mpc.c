@@ -189,46 +189,6 @@ Test(mpc, frontier_leaves_out_setups_that_gain_less_than_min_gain)
 	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), -EINVAL);
 }
 
-/* With a local exit an upload stakes only what it adds over the local answer, so min_gain and
- * the switch penalty shrink by that share for the MPCs; without one, or for the rate rule that
- * does not plan with the exit, nothing changes. */
-Test(mpc, local_exit_scales_min_gain_and_switch_penalty_by_the_upload_stake)
-{
-	/* stake (0.851 - 0.80) / 0.851 = 0.06: min_gain 0.002 -> 0.00012 */
-	double b[] = { 100, 200, 300, 600 }, a[] = { 0.80, 0.801, 0.85, 0.851 };
-	struct rtci_ctl_table t = table_of(4, b, a);
-	struct rtci_ctl_model m;
-	rtci_ctl_model_default(&m);
-	uint8_t ids[8];
-	struct rtci_ctl_policy *p;
-	for (int local = 0; local < 2; local++) {
-		t.local = (struct rtci_ctl_local_exit){ .present = local, .accuracy = 0.80, .ms = 1 };
-		for (int k = 0; k < 3; k++) {
-			enum rtci_ctl_kind kind = k == 0 ? RTCI_CTL_MPC : k == 1 ? RTCI_CTL_FASTMPC
-									 : RTCI_CTL_RATE;
-			struct rtci_ctl_policy_cfg c = { .kind = kind };
-			cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
-			bool scaled = local && kind != RTCI_CTL_RATE;
-			/* setups 1 and 3 gain 0.001: less than min_gain, more than the scaled one */
-			cr_assert_eq(rtci_ctl_policy_frontier(p, ids, 8), scaled ? 4u : 2u,
-				     "local %d kind %d", local, k);
-			rtci_ctl_policy_destroy(p);
-		}
-	}
-	/* the penalty: on setup 2, a link that carries everything. Setup 3 gains 0.001 a frame,
-	 * 0.005 over the horizon: less than the full penalty, more than the scaled one. */
-	struct rtci_ctl_policy_cfg c = { .kind = RTCI_CTL_MPC };
-	m.min_gain = 0;
-	t.local.present = 0;
-	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
-	cr_assert_eq(rtci_ctl_solve_exact(p, 1e8, 0, 2, NULL, NULL), 2);
-	rtci_ctl_policy_destroy(p);
-	t.local.present = 1;
-	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &c, &p), 0);
-	cr_assert_eq(rtci_ctl_solve_exact(p, 1e8, 0, 2, NULL, NULL), 3);
-	rtci_ctl_policy_destroy(p);
-}
-
 Test(mpc, fast_path_agrees_where_the_choice_is_clear)
 {
 	struct rtci_ctl_table t = small_table(6);
