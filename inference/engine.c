@@ -1091,7 +1091,7 @@ static int resolve_precision(const struct rtci_tail *t, enum rtci_tail_precision
 			return t->cal_rc;
 		*prec = RTCI_PRECISION_FP32;
 	}
-	if (*prec == RTCI_PRECISION_AUTO && q_auto_needs_vnni && !rtci_int8_exact())
+	if (*prec == RTCI_PRECISION_AUTO && t->auto_fp32)
 		*prec = RTCI_PRECISION_FP32;
 	return 0;
 }

@@ -18,6 +18,7 @@ void q_calibration(struct rtci_tail *t)
 	int pts;
 	int rc = rtci_model_int8(m, &t->act, &pts);
 	t->cal_rc = 0;
+	t->auto_fp32 = q_auto_needs_vnni && !rtci_int8_exact();
 	if (rc == -ENOENT) {
 		t->cal_rc = -RTCI_ERR_ENGINE_UNCALIBRATED;
 	} else if (rc || pts != t->net.points) {

@@ -147,6 +147,7 @@ struct rtci_tail {
 	void **parts;             /* affine mode: [setups] part blocks, built on first use */
 	const float *act;         /* int8.act_scale [setups][points], NULL when uncalibrated */
 	int cal_rc;               /* 0, or why int8 is refused (-RTCI_ERR_ENGINE_...) */
+	bool auto_fp32;           /* AUTO runs fp32: no VNNI (q_auto_needs_vnni), fixed at create */
 	void *qw;                 /* s8 weights of every layer in their layouts, built on first use */
 	float *sw;                /* per output channel weight scales [bn_total] */
 	struct qmap *qmaps[2];    /* INT8, AUTO; built on first use */
@@ -191,7 +192,7 @@ int q_plan_convert(struct plan *p, struct rtci_tail *t, int i, const dnnl_memory
  * bench/tail (engine_int8.c); AUTO keeps depthwise layers with fewer output pixels than
  * q_auto_dw_f32_below in f32 (0 by default; set before a tail's first AUTO plan). */
 extern long q_auto_dw_f32_below;
-/* AUTO resolves to FP32 on a CPU without VNNI unless this is cleared (tests). */
+/* AUTO resolves to FP32 on a CPU without VNNI unless this is cleared (tests; read at create). */
 extern bool q_auto_needs_vnni;
 bool q_layer_rule(const struct net *n, enum rtci_tail_precision prec, int i);
 /* Binds the per-setup scale memories of plan p to setup s. */
