@@ -47,21 +47,35 @@ static inline float *read_f32(const char *dir, const char *name, size_t *n)
 	return p;
 }
 
-/* Runs `python3 -m training.golden MODEL DIR --batches B --setups IDS --precision P` with the
- * source root on PYTHONPATH. Returns the exit status, or -1 when it could not start. */
-static inline int run_golden(const char *python, const char *root, const char *model, const char *dir,
-			     const char *batches, const char *setups, const char *precision)
+/* The source tree (RTCI_SOURCE_ROOT, set by meson) and the Python that has torch (RTCI_PYTHON). */
+static inline const char *golden_root(void)
+{
+	const char *r = getenv("RTCI_SOURCE_ROOT");
+	return r ? r : ".";
+}
+
+static inline const char *golden_python(void)
+{
+	const char *p = getenv("RTCI_PYTHON");
+	return p ? p : "/usr/bin/python3";
+}
+
+/* Runs argv (argv[0] the program) with the source root on PYTHONPATH and stdout (and stderr when
+ * quiet_stderr) on /dev/null. Returns the exit status, or -1 when it could not start. */
+static inline int run_with_source_root(char *const argv[], int quiet_stderr)
 {
 	pid_t pid = fork();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		setenv("PYTHONPATH", root, 1);
+		setenv("PYTHONPATH", golden_root(), 1);
 		int fd = open("/dev/null", O_WRONLY);
-		if (fd >= 0)
+		if (fd >= 0) {
 			dup2(fd, 1);
-		execl(python, python, "-m", "training.golden", model, dir, "--batches", batches, "--setups",
-		      setups, "--threads", "2", "--precision", precision, (char *)NULL);
+			if (quiet_stderr)
+				dup2(fd, 2);
+		}
+		execv(argv[0], argv);
 		_exit(127);
 	}
 	int st;
@@ -70,30 +84,24 @@ static inline int run_golden(const char *python, const char *root, const char *m
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Runs `python3 -m training calibrate MODEL --data synthetic --images 4` (int8 scales from random
- * inputs) with the source root on PYTHONPATH. Returns the exit status, or -1 when it could not
- * start; 77 when PyTorch is missing. */
-static inline int run_calibrate(const char *python, const char *root, const char *model)
+/* Runs `python3 -m training.golden MODEL DIR --batches B --setups IDS --precision P`. Returns the
+ * exit status, or -1 when it could not start. */
+static inline int run_golden(const char *model, const char *dir, const char *batches, const char *setups,
+			     const char *precision)
 {
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		setenv("PYTHONPATH", root, 1);
-		int fd = open("/dev/null", O_WRONLY);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execl("/bin/sh", "sh", "-c", "\"$0\" -c 'import torch' || exit 77; "
-		      "exec \"$0\" -m training calibrate \"$1\" --data synthetic --images 4",
-		      python, model, (char *)NULL);
-		_exit(127);
-	}
-	int st;
-	if (waitpid(pid, &st, 0) < 0)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	const char *argv[] = { golden_python(), "-m", "training.golden", model, dir, "--batches", batches,
+			       "--setups", setups, "--threads", "2", "--precision", precision, NULL };
+	return run_with_source_root((char *const *)argv, 0);
+}
+
+/* Runs `python3 -m training calibrate MODEL --data synthetic --images 4` (int8 scales from random
+ * inputs). Returns the exit status, or -1 when it could not start; 77 when PyTorch is missing. */
+static inline int run_calibrate(const char *model)
+{
+	const char *argv[] = { "/bin/sh", "-c", "\"$0\" -c 'import torch' || exit 77; "
+			       "exec \"$0\" -m training calibrate \"$1\" --data synthetic --images 4",
+			       golden_python(), model, NULL };
+	return run_with_source_root((char *const *)argv, 1);
 }
 
 #endif

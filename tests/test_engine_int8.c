@@ -20,18 +20,6 @@ static struct rtci_model *plain, *cal;   /* cal: NULL when the calibration could
 static int P, PH, PW, CL;
 static size_t FRAME;
 
-static const char *root(void)
-{
-	const char *r = getenv("RTCI_SOURCE_ROOT");
-	return r ? r : ".";
-}
-
-static const char *python(void)
-{
-	const char *p = getenv("RTCI_PYTHON");
-	return p ? p : "/usr/bin/python3";
-}
-
 static void copy_file(const char *from, const char *to)
 {
 	size_t n;
@@ -56,7 +44,7 @@ static void setup_models(void)
 	cr_assert_eq(rtci_model_synth(&g, 11, path, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(rtci_model_load(path, &plain, err, sizeof(err)), 0, "%s", err);
 	copy_file(path, cpath);
-	int st = run_calibrate(python(), root(), cpath);
+	int st = run_calibrate(cpath);
 	if (st == 0)
 		cr_assert_eq(rtci_model_load(cpath, &cal, err, sizeof(err)), 0, "%s", err);
 	else

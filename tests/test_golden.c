@@ -37,23 +37,11 @@ struct golden_case {
 	char input[64], partition[64], dequant[64], tail_logits[64], logits[64], tail_logits_int8[64];
 };
 
-static const char *root(void)
-{
-	const char *r = getenv("RTCI_SOURCE_ROOT");
-	return r ? r : ".";
-}
-
-static const char *python(void)
-{
-	const char *p = getenv("RTCI_PYTHON");
-	return p ? p : "/usr/bin/python3";
-}
-
 static void skip_without_reference(void)
 {
 	char path[8192];
-	snprintf(path, sizeof(path), "%s/training/golden.py", root());
-	if (access(path, R_OK) != 0 || access(python(), X_OK) != 0)
+	snprintf(path, sizeof(path), "%s/training/golden.py", golden_root());
+	if (access(path, R_OK) != 0 || access(golden_python(), X_OK) != 0)
 		cr_skip_test("no PyTorch reference (%s)", path);
 }
 
@@ -250,7 +238,7 @@ static void golden_geometry(const char *geo, int chunk, const int *const subset[
 				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d", s > s0 ? "," : "",
 					 ids[s]);
 			snprintf(bs, sizeof(bs), "%d", batches[bi]);
-			int st = run_golden(python(), root(), model, gdir, bs, list, "fp32");
+			int st = run_golden(model, gdir, bs, list, "fp32");
 			cr_assert_eq(st, 0, "training.golden failed (status %d) for batch %s setups %s", st, bs, list);
 			check_chunk(&x, gdir);
 			rm_dir(gdir);
@@ -331,7 +319,7 @@ static void golden_int8(const char *geo, const char *list)
 	struct rtci_geometry g;
 	cr_assert_eq(rtci_geometry_preset(geo, &g), 0);
 	cr_assert_eq(rtci_model_synth(&g, 7, model, err, sizeof(err)), 0, "%s", err);
-	int st = run_calibrate(python(), root(), model);
+	int st = run_calibrate(model);
 	if (st == 77) {
 		rm_dir(dir);
 		cr_skip_test("no PyTorch: no int8 calibration");
@@ -351,7 +339,7 @@ static void golden_int8(const char *geo, const char *list)
 	int agree_pct = vnni ? 99 : AGREE_PCT_NO_VNNI;
 	static const char *const batches[3] = { "1", "7", "32" };
 	for (int bi = 0; bi < 3; bi++) {
-		st = run_golden(python(), root(), model, gdir, batches[bi], list, "int8");
+		st = run_golden(model, gdir, batches[bi], list, "int8");
 		cr_assert_eq(st, 0, "training.golden --precision int8 failed (status %d), batch %s", st, batches[bi]);
 		check_chunk_int8(&x, gdir, &s8);
 		rm_dir(gdir);
