@@ -246,17 +246,22 @@ Test(mpc, fast_path_gives_the_exact_plan)
 	}
 }
 
-/* With a local exit the MPCs answer locally where no upload pays (and the plan says so at each
- * such step); without one they send the fallback; the other policies never choose it. */
+/* Where no upload pays, the MPCs answer locally if the local exit is more accurate than their
+ * fallback setup (and the plan says so at each such step), else they send the fallback, which
+ * the device drops unless it makes its deadline; the other policies never choose local. */
 Test(mpc, local_exit_is_an_action_of_the_mpcs)
 {
-	struct rtci_ctl_table t = small_table(6);
+	struct rtci_ctl_table t = small_table(6); /* accuracies 0.5 .. 0.9 */
 	struct rtci_ctl_model m;
 	rtci_ctl_model_default(&m);
 	m.bw_floor = 100; /* a fresh device predicts a dead link */
 	enum rtci_ctl_kind kinds[] = { RTCI_CTL_MPC, RTCI_CTL_FASTMPC, RTCI_CTL_RATE, RTCI_CTL_BBA };
-	for (int local = 0; local < 2; local++) {
-		t.local = (struct rtci_ctl_local_exit){ .present = local, .accuracy = 0.5, .ms = 3 };
+	/* no local exit; one better than every setup; one worse than every setup */
+	const double local_acc[] = { 0, 0.95, 0.45 };
+	int fallback = -1;
+	for (int l = 0; l < 3; l++) {
+		t.local = (struct rtci_ctl_local_exit){ .present = l > 0, .accuracy = local_acc[l],
+							.ms = 3 };
 		for (int k = 0; k < 4; k++) {
 			struct rtci_ctl_policy *p;
 			cr_assert_eq(rtci_ctl_policy_create(&t, &m, &(struct rtci_ctl_policy_cfg){
@@ -267,7 +272,7 @@ Test(mpc, local_exit_is_an_action_of_the_mpcs)
 			unsigned n = 0;
 			int s = rtci_ctl_choose(&d, p, 0, 1000000000, plan, &n);
 			int mpc = kinds[k] == RTCI_CTL_MPC || kinds[k] == RTCI_CTL_FASTMPC;
-			if (local && mpc) {
+			if (l == 1 && mpc) {
 				cr_assert_eq(s, RTCI_CTL_LOCAL, "kind %d", k);
 				for (unsigned i = 0; i < n; i++)
 					cr_assert_eq(plan[i], RTCI_CTL_LOCAL);
@@ -276,11 +281,20 @@ Test(mpc, local_exit_is_an_action_of_the_mpcs)
 				cr_assert_float_eq(rtci_ctl_backlog_estimate(&d, p, 1000000000, 1e3), 0,
 						   1e-9);
 			} else {
-				cr_assert(s >= 0 && s < 6, "kind %d local %d: %d", k, local, s);
+				cr_assert(s >= 0 && s < 6, "kind %d local %d: %d", k, l, s);
+			}
+			if (mpc && l == 0)
+				fallback = s; /* on a dead link: the fallback setup */
+			if (mpc && l == 2) {
+				cr_assert_eq(s, fallback, "kind %d: %d, not the fallback %d", k, s,
+					     fallback);
+				for (unsigned i = 0; i < n; i++)
+					cr_assert_neq(plan[i], RTCI_CTL_LOCAL);
 			}
 			rtci_ctl_policy_destroy(p);
 		}
 	}
+	t.local = (struct rtci_ctl_local_exit){ .present = 1, .accuracy = 0.5, .ms = 3 };
 	/* a plan that skips is worth the local accuracy per skipped frame */
 	struct rtci_ctl_policy *p;
 	cr_assert_eq(rtci_ctl_policy_create(&t, &m, &(struct rtci_ctl_policy_cfg){

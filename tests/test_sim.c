@@ -412,12 +412,15 @@ Test(sim, measured_clio_and_spinn)
 }
 
 /* The local exit (docs/control.md §4): late or missing answers fall back to it, the MPCs choose
- * it on a link that carries nothing, and while on it the device probes every 500 ms with the
- * smallest setup; without the block nothing changes. */
+ * it on a link that carries nothing when it is more accurate than their fallback setup, and
+ * while on it the device probes every 500 ms with the smallest setup; a less accurate one they
+ * never choose (they send the fallback, which the device drops unless it makes it); without
+ * the block nothing changes. */
 Test(sim, local_exit_answers_probes_and_falls_back)
 {
 	struct rtci_ctl_table tab = test_table(); /* smallest: (1 ch, 1 bit) = 1500 bytes, id 1 */
-	tab.local = (struct rtci_ctl_local_exit){ .present = true, .accuracy = 0.6, .ms = 2 };
+	/* above the MPCs' fallback, (2 ch, 1 bit) = 3000 bytes at 0.825 */
+	tab.local = (struct rtci_ctl_local_exit){ .present = true, .accuracy = 0.83, .ms = 2 };
 	struct rtci_ctl_model m;
 	rtci_ctl_model_default(&m); /* 10 fps, D 200 ms */
 	/* 10 s of a link of 1 kB/s (no frame fits), then 10 s of 1 MB/s */
@@ -444,7 +447,7 @@ Test(sim, local_exit_answers_probes_and_falls_back)
 			/* every frame earns its server answer or the local one */
 			cr_assert(out[i].hit || out[i].local, "kind %d frame %d unanswered", k, i);
 			if (out[i].local)
-				cr_assert_float_eq(out[i].credit, 0.6, 1e-12);
+				cr_assert_float_eq(out[i].credit, 0.83, 1e-12);
 			locals += out[i].local;
 			if (out[i].probe) {
 				cr_assert_eq(out[i].setup, 1, "probes use the smallest setup");
@@ -459,13 +462,36 @@ Test(sim, local_exit_answers_probes_and_falls_back)
 		if (kinds[k] == RTCI_CTL_FIXED) {
 			cr_assert_eq(probes, 0, "only the MPCs choose the local exit");
 		} else {
-			/* on the local exit through the outage: about one probe per 500 ms */
-			cr_assert(probes >= 15 && probes <= 21, "kind %d: %u probes", k, probes);
+			/* on the local exit through the outage, one probe per 500 ms, and for a few
+			 * probes after it while they replace the outage's samples in the estimator */
+			cr_assert(probes >= 15 && probes <= 25, "kind %d: %u probes", k, probes);
 			unsigned late_hits = 0;
 			for (int i = 150; i < 200; i++)
 				late_hits += out[i].hit;
 			cr_assert_geq(late_hits, 45, "kind %d: back to uploads on the good link", k);
 		}
+		rtci_ctl_policy_destroy(p);
+	}
+	/* a local exit below the fallback: the MPCs never choose it, late frames still get it */
+	tab.local.accuracy = 0.6;
+	for (int k = 0; k < 2; k++) {
+		struct rtci_ctl_policy_cfg pc = { .kind = kinds[k], .estimator = RTCI_CTL_EST_ROBUST };
+		struct rtci_ctl_policy *p;
+		cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
+		static struct rtci_ctl_frame_out out[200];
+		struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m, .frames = 200,
+					       .report_ns = 1000000000, .report_gap_ns = 100000000,
+					       .admit = RTCI_CTL_ADMIT_FINISH,
+					       .decide = RTCI_CTL_DECIDE_GATEWAY };
+		struct rtci_ctl_sim_result r;
+		cr_assert_eq(rtci_ctl_sim_run(&sc, out, &r), 0);
+		unsigned locals = 0;
+		for (int i = 0; i < 200; i++) {
+			cr_assert(!out[i].probe, "kind %d frame %d: a probe", k, i);
+			cr_assert(out[i].hit || out[i].local, "kind %d frame %d unanswered", k, i);
+			locals += out[i].local;
+		}
+		cr_assert_geq(locals, 95, "kind %d: the outage is answered locally (%u)", k, locals);
 		rtci_ctl_policy_destroy(p);
 	}
 	/* without the block: no frame is answered locally, the outage earns nothing */
