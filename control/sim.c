@@ -482,6 +482,11 @@ static int sim_core(const struct rtci_ctl_sim_cfg *cfg, const uint8_t *plan,
 		struct rtci_ctl_frame_out o;
 		if ((rc = sim_frame(&S, k, &o)) < 0)
 			break;
+		/* a probe only measures the link where the local exit is at least as accurate as
+		 * the probe's setup: the device keeps the local answer (edge/device.h) */
+		if (S.local_on && o.probe && o.hit &&
+		    !(S.tab->s[o.setup].accuracy > S.tab->local.accuracy))
+			o.hit = 0;
 		if (S.local_on && !o.hit && !o.exited) {
 			o.credit = S.tab->local.accuracy;
 			o.local = 1;

@@ -42,6 +42,7 @@ int rtci_dev_init(struct rtci_dev *d, const struct rtci_dev_config *cfg, int64_t
 	d->report_seq = seq_base;
 	d->last_rx_ns = now_ns;
 	d->last_probe_ns = INT64_MIN;
+	d->probe_seq = UINT64_MAX;
 	if (d->cfg.probe_ns <= 0)
 		d->cfg.probe_ns = 500000000LL;
 	rtci_auth_replay_init(&d->cmd_window);
@@ -203,6 +204,7 @@ int rtci_dev_frame_begin(struct rtci_dev *d, int64_t now_ns, uint64_t *seq)
 		}
 		d->last_probe_ns = now_ns;
 		d->st.probes++;
+		d->probe_seq = s;
 		setup = d->cfg.probe_setup;
 	}
 	if (d->q_len == RTCI_DEV_QUEUE) {
@@ -324,7 +326,7 @@ int rtci_dev_frame_queue(struct rtci_dev *d, int64_t now_ns, uint64_t seq, uint1
 	if (f->used && !f->answered && f->sent)
 		d->st.lost++;
 	*f = (struct rtci_dev_inflight){ .seq = seq, .capture_ns = capture_ns, .user = user,
-					 .setup = setup, .used = 1 };
+					 .setup = setup, .used = 1, .probe = seq == d->probe_seq };
 	return 0;
 }
 
@@ -529,6 +531,17 @@ int rtci_dev_handle(struct rtci_dev *d, const uint8_t *buf, size_t len, int64_t 
 		return drop(ev, -ENOENT);
 	}
 	f->answered = 1;
+	if (f->probe && d->cfg.probe_keeps_local && f->has_local) {
+		/* measured; rtci_dev_expire gives the frame its local answer at the deadline */
+		d->st.results++;
+		d->st.probe_results++;
+		ev->kind = RTCI_DEV_EV_PROBE;
+		ev->result = m.u.result;
+		ev->latency_ns = now_ns - f->capture_ns;
+		ev->setup = f->setup;
+		ev->user = f->user;
+		return ev->kind;
+	}
 	/* a frame resolved locally already had its answer: this one can only be late */
 	f->resolved |= (uint8_t)(now_ns - f->capture_ns <= d->cfg.deadline_ns &&
 				 m.u.result.status == RTCI_PROTO_RES_OK);

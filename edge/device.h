@@ -69,6 +69,9 @@ struct rtci_dev_config {
 	uint8_t local_exit;
 	uint16_t probe_setup;    /* local mode's probes go out with this setup (the smallest) */
 	int64_t probe_ns;        /* between probes in local mode; 0: 500 ms */
+	/* A probe's result only measures the link and its frame keeps the local answer: set when
+	 * the local exit is at least as accurate as probe_setup (rtci_local_probe_keeps_local). */
+	uint8_t probe_keeps_local;
 };
 
 enum rtci_dev_state {
@@ -103,6 +106,8 @@ struct rtci_dev_stats {
 	uint64_t commands, commands_replayed, switches;
 	uint64_t rx_invalid, rx_bad_mac, rx_foreign;  /* undecodable, tag failed, other device */
 	uint64_t local_frames, probes;   /* local mode: frames not uploaded; probes uploaded */
+	uint64_t probe_results;    /* results of probes that kept the local answer (not counted
+				      in results_ok / results_late) */
 	uint64_t answered_local;   /* frames answered by the local exit by their deadline */
 	uint64_t local_late;       /* frames whose local answer too came after the deadline */
 };
@@ -116,6 +121,7 @@ struct rtci_dev_inflight {
 	uint8_t used, sent, answered;
 	uint8_t resolved;    /* answered in time by the server, or resolved by rtci_dev_expire */
 	uint8_t has_local;   /* the local exit's answer is attached */
+	uint8_t probe;       /* a local-mode probe (its answer may only measure the link) */
 	uint16_t local_class;
 	int64_t local_ready_ns;
 };
@@ -160,6 +166,7 @@ struct rtci_dev {
 	struct rtci_dev_inflight inflight[RTCI_DEV_INFLIGHT];
 	uint32_t max_frame_len;   /* largest frame the gateway takes (hello-ack); 0: unknown */
 	int64_t last_probe_ns;    /* local mode: the last probe; INT64_MIN: none since entering */
+	uint64_t probe_seq;       /* the frame frame_begin last made a probe; UINT64_MAX: none */
 	struct rtci_dev_stats st;
 };
 
@@ -174,6 +181,8 @@ enum rtci_dev_event_kind {
 	RTCI_DEV_EV_COMMAND,      /* rate switch or plan accepted (frame apply_from uses setup) */
 	RTCI_DEV_EV_LOCAL,        /* a frame's deadline passed without a server answer in time:
 				     hit = the local exit's answer (result.class_id) was ready */
+	RTCI_DEV_EV_PROBE,        /* result of a probe that keeps its local answer
+				     (cfg.probe_keeps_local): the frame resolves as EV_LOCAL */
 };
 
 struct rtci_dev_event {

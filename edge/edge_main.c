@@ -556,6 +556,7 @@ static int setup_device(struct edge *e)
 	}
 	dc.local_exit = e->local != NULL;
 	dc.probe_setup = (uint16_t)rtci_local_probe_setup(e->m);
+	dc.probe_keeps_local = dc.local_exit && rtci_local_probe_keeps_local(e->m);
 	int ns = rtci_model_setup_count(e->m);
 	dc.setups[dc.n_setups++] = (uint16_t)o->setup;
 	for (int s = 0; s < ns && dc.n_setups < RTCI_PROTO_MAX_SETUPS; s++)

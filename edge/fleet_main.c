@@ -1164,6 +1164,7 @@ static int make_devices(struct fleet *f)
 	f->t0 = rtci_edge_now_ns();
 	uint64_t seq_base = rtci_real_us();
 	int probe = rtci_local_probe_setup(f->m);
+	bool keep_local = rtci_local_probe_keeps_local(f->m);
 	for (uint32_t g = 0; g < o->devices; g++) {
 		struct fdev *d = device_at(f, g);
 		const struct tenant *tn = &o->tenants[g / per];
@@ -1180,6 +1181,7 @@ static int make_devices(struct fleet *f)
 		rtci_auth_derive_device_key(tn->key, tn->id, dc.device_id, dc.key);
 		dc.local_exit = f->local_cls != NULL;
 		dc.probe_setup = (uint16_t)probe;
+		dc.probe_keeps_local = dc.local_exit && keep_local;
 		dc.setups[dc.n_setups++] = (uint16_t)o->setup;
 		for (uint32_t s = 0; s < f->n_setups; s++)
 			if ((int)s != o->setup)

@@ -94,3 +94,12 @@ int rtci_local_probe_setup(const struct rtci_model *m)
 	}
 	return best;
 }
+
+bool rtci_local_probe_keeps_local(const struct rtci_model *m)
+{
+	const struct rtci_local_exit *x = rtci_model_local_exit(m);
+	if (!x)
+		return false;
+	double acc = rtci_model_setup(m, rtci_local_probe_setup(m))->accuracy;
+	return !(acc > x->accuracy);
+}

@@ -5,6 +5,7 @@
 #ifndef RTCI_EDGE_LOCAL_H
 #define RTCI_EDGE_LOCAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "inference/model.h"
@@ -21,5 +22,10 @@ int rtci_local_run(struct rtci_local *l, const float *input, uint16_t *class_id,
 
 /* The setup local mode's probes use: the smallest payload (measured bytes, else raw bytes). */
 int rtci_local_probe_setup(const struct rtci_model *m);
+
+/* Whether a probe's frame should keep the local exit's answer rather than the server's (the
+ * exit is at least as accurate as the probe's setup, or that setup's accuracy is unknown): the
+ * device's cfg.probe_keeps_local. False without a local exit. */
+bool rtci_local_probe_keeps_local(const struct rtci_model *m);
 
 #endif

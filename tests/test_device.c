@@ -673,6 +673,44 @@ Test(device, local_mode_uploads_only_a_probe_every_500_ms)
 	cr_assert_eq(rtci_dev_frame_begin(&dev, 3200 * MS, &seq), RTCI_SETUP_LOCAL);
 }
 
+/* A probe's in-time result answers its frame, unless cfg.probe_keeps_local: then it only
+ * measures the link (EV_PROBE) and the frame takes its local answer at the deadline. */
+Test(device, a_probe_keeps_its_local_answer_where_the_exit_is_more_accurate)
+{
+	for (int keep = 0; keep < 2; keep++) {
+		cfg.probe_keeps_local = (uint8_t)keep;
+		enable_local();
+		connect(0, 5, 0);
+		struct rtci_dev_event ev;
+		cr_assert_eq(rtci_dev_handle(&dev, dg, command(1, RTCI_SETUP_LOCAL, 1000), 0, &ev),
+			     RTCI_DEV_EV_COMMAND);
+		static const uint8_t payload[300];
+		int setup;
+		uint64_t p = send_frame(0, payload, sizeof(payload), &setup);
+		cr_assert_eq(setup, 9, "a probe");
+		cr_assert_eq(rtci_dev_local_answer(&dev, p, 4, 3 * MS), 0);
+		int kind = rtci_dev_handle(&dev, dg, result(p, 2, RTCI_PROTO_RES_OK, cfg.key), 40 * MS,
+					   &ev);
+		if (!keep) {
+			cr_assert_eq(kind, RTCI_DEV_EV_RESULT);
+			cr_assert(ev.hit);
+			cr_assert_eq(rtci_dev_expire(&dev, 200 * MS, &ev), RTCI_DEV_EV_NONE);
+			continue;
+		}
+		cr_assert_eq(kind, RTCI_DEV_EV_PROBE);
+		cr_assert_eq(ev.seq, p);
+		cr_assert_eq(ev.latency_ns, 40 * MS);
+		cr_assert_eq(dev.st.results_ok, 0);
+		cr_assert_eq(dev.st.probe_results, 1);
+		cr_assert_eq(rtci_dev_expire(&dev, 99 * MS, &ev), RTCI_DEV_EV_NONE);
+		cr_assert_eq(rtci_dev_expire(&dev, 100 * MS, &ev), RTCI_DEV_EV_LOCAL);
+		cr_assert_eq(ev.seq, p);
+		cr_assert(ev.hit);
+		cr_assert_eq(ev.result.class_id, 4);
+		cr_assert_eq(dev.st.answered_local, 1);
+	}
+}
+
 Test(device, without_a_local_exit_the_local_setup_is_refused)
 {
 	connect(0, 5, 0);

@@ -451,6 +451,8 @@ Test(sim, local_exit_answers_probes_and_falls_back)
 			locals += out[i].local;
 			if (out[i].probe) {
 				cr_assert_eq(out[i].setup, 1, "probes use the smallest setup");
+				/* its setup (0.75) is below the exit: the local answer stands */
+				cr_assert(out[i].local && !out[i].hit, "kind %d frame %d", k, i);
 				if (last_probe >= 0)
 					cr_assert_geq(out[i].capture_ns - last_probe, RTCI_CTL_PROBE_NS);
 				last_probe = out[i].capture_ns;
