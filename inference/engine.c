@@ -644,15 +644,63 @@ static size_t max_layer_weights(const struct net *n)
 	return m;
 }
 
+#define BN_SCALE_MIN 1e-20
+
+static void compute_bn_table(struct rtci_tail *t)
+{
+	struct net *n = &t->net;
+	const struct rtci_model *m = n->model;
+	float eps = n->g->bn_eps;
+	for (int s = 0; s < t->n_setups; s++) {
+		int slot = rtci_model_setup(m, s)->bn_slot;
+		for (int b = 0; b < n->nbn; b++) {
+			const struct bn *bn = &n->bns[b];
+			for (int c = 0; c < bn->c; c++) {
+				size_t k = (size_t)slot * bn->c + c;
+				/* double for the fold, so the tail matches an unfolded reference closely */
+				double sc = (double)bn->gamma[c] / sqrt((double)bn->var[k] + (double)eps);
+				double sh = (double)bn->beta[c] - (double)bn->mean[k] * sc;
+				/* a zero scale (gamma 0) still carries the shift: (conv + sh/sc) * sc ~ sh */
+				if (fabs(sc) < BN_SCALE_MIN)
+					sc = sc < 0 ? -BN_SCALE_MIN : BN_SCALE_MIN;
+				t->scale[(size_t)s * n->bn_total + bn->off + c] = (float)sc;
+				t->pre[(size_t)s * n->bn_total + bn->off + c] = (float)(sh / sc);
+			}
+		}
+	}
+}
+
+/* The per-setup BN rows of the fp32 paths (fold_setup, the affine plans' f32 layers), built on
+ * first need: an int8 tail computes its own rows from the model (q_map_setup) and never reads
+ * these, which are 2 x setups x BN channels floats (6.8 MB for mnv2-224). */
+static int bn_tables(struct rtci_tail *t)
+{
+	if (t->scale)
+		return 0;
+	size_t n = (size_t)t->n_setups * t->net.bn_total;
+	float *sc = malloc(n * sizeof(float)), *pre = malloc(n * sizeof(float));
+	if (!sc || !pre) {
+		free(sc);
+		free(pre);
+		return -ENOMEM;
+	}
+	t->scale = sc;
+	t->pre = pre;
+	compute_bn_table(t);
+	return 0;
+}
+
 /* Folds a setup's BN into every layer (part = false: a full block) or into the fold layers only
  * (part = true: a part block of the affine mode). */
 static int fold_setup(struct rtci_tail *t, int setup, void *block, bool part)
 {
 	struct net *n = &t->net;
+	int rc = bn_tables(t);
+	if (rc)
+		return rc;
 	float *tmp = malloc(max_layer_weights(n) * sizeof(float));
 	if (!tmp)
 		return -ENOMEM;
-	int rc = 0;
 	const float *sc = t->scale + (size_t)setup * n->bn_total;
 	const float *pre = t->pre + (size_t)setup * n->bn_total;
 	for (int i = 0; i < n->nl && !rc; i++) {
@@ -858,6 +906,9 @@ static int plan_exec(struct rtci_tail *t, struct plan *p, const float *const *fr
 			for (int i = 0; i < n->nl; i++) {
 				if (n->layers[i].fold || (p->qm && p->qm->q[i]))
 					continue;
+				int rc = bn_tables(t);
+				if (rc)
+					return rc;
 				size_t row = (size_t)setup * n->bn_total + n->bns[n->layers[i].bn].off;
 				dnnl_memory_set_data_handle(p->st_mems[2 * i], t->scale + row);
 				dnnl_memory_set_data_handle(p->st_mems[2 * i + 1], t->pre + row);
@@ -885,31 +936,6 @@ static int plan_exec(struct rtci_tail *t, struct plan *p, const float *const *fr
 	if (dnnl_stream_wait(t->strm) != dnnl_success)
 		return -RTCI_ERR_ENGINE_DNNL;
 	return 0;
-}
-
-#define BN_SCALE_MIN 1e-20
-
-static void compute_bn_table(struct rtci_tail *t, const struct rtci_model *m)
-{
-	struct net *n = &t->net;
-	float eps = n->g->bn_eps;
-	for (int s = 0; s < t->n_setups; s++) {
-		int slot = rtci_model_setup(m, s)->bn_slot;
-		for (int b = 0; b < n->nbn; b++) {
-			const struct bn *bn = &n->bns[b];
-			for (int c = 0; c < bn->c; c++) {
-				size_t k = (size_t)slot * bn->c + c;
-				/* double for the fold, so the tail matches an unfolded reference closely */
-				double sc = (double)bn->gamma[c] / sqrt((double)bn->var[k] + (double)eps);
-				double sh = (double)bn->beta[c] - (double)bn->mean[k] * sc;
-				/* a zero scale (gamma 0) still carries the shift: (conv + sh/sc) * sc ~ sh */
-				if (fabs(sc) < BN_SCALE_MIN)
-					sc = sc < 0 ? -BN_SCALE_MIN : BN_SCALE_MIN;
-				t->scale[(size_t)s * n->bn_total + bn->off + c] = (float)sc;
-				t->pre[(size_t)s * n->bn_total + bn->off + c] = (float)(sh / sc);
-			}
-		}
-	}
 }
 
 /* Affine mode: which layers get per-setup folded weights. The per-channel multiply costs about
@@ -947,6 +973,7 @@ static void choose_folds(struct net *n, long budget)
 }
 
 static enum rtci_tail_precision plan_precision(const struct rtci_tail *t, enum rtci_tail_precision prec);
+static int resolve_precision(const struct rtci_tail *t, enum rtci_tail_precision *prec);
 
 static void config_defaults(struct rtci_engine_config *c, const struct rtci_engine_config *in, int n_setups)
 {
@@ -986,18 +1013,15 @@ int rtci_tail_create(const struct rtci_model *m, const struct rtci_engine_config
 	config_defaults(&t->cfg, cfg, t->n_setups);
 	struct thr_guard tg = thr_enter(t->cfg.threads);
 	const struct rtci_geometry *g = t->net.g;
-	t->scale = malloc((size_t)t->n_setups * t->net.bn_total * sizeof(float));
-	t->pre = malloc((size_t)t->n_setups * t->net.bn_total * sizeof(float));
 	t->plans = calloc((size_t)t->cfg.plan_cache, sizeof(*t->plans));
 	t->folds = calloc((size_t)t->cfg.folded_cache, sizeof(*t->folds));
 	t->parts = calloc((size_t)t->n_setups, sizeof(*t->parts));
 	t->logits_stage = malloc((size_t)t->cfg.max_batch * g->classes * sizeof(float));
 	t->order = malloc((size_t)t->cfg.max_batch * 2 * sizeof(int));
-	if (!t->scale || !t->pre || !t->plans || !t->folds || !t->parts || !t->logits_stage || !t->order) {
+	if (!t->plans || !t->folds || !t->parts || !t->logits_stage || !t->order) {
 		rc = -ENOMEM;
 		goto fail;
 	}
-	compute_bn_table(t, m);
 	choose_folds(&t->net, t->cfg.setup_bytes);
 	q_calibration(t);
 	/* an asked-for int8 needs the calibration; auto takes a present one only when it is sound */
@@ -1011,6 +1035,11 @@ int rtci_tail_create(const struct rtci_model *m, const struct rtci_engine_config
 	}
 	if (t->cfg.precision == RTCI_PRECISION_AUTO && t->cal_rc)
 		t->cfg.precision = RTCI_PRECISION_FP32;
+	/* a tail that runs f32 layers builds the BN rows now, so that its first frame does not */
+	enum rtci_tail_precision run = t->cfg.precision;
+	if (!resolve_precision(t, &run) && plan_precision(t, run) != RTCI_PRECISION_INT8 &&
+	    (rc = bn_tables(t)))
+		goto fail;
 	if (dnnl_engine_create(&t->eng, dnnl_cpu, 0) != dnnl_success ||
 	    dnnl_stream_create(&t->strm, t->eng, dnnl_stream_default_flags) != dnnl_success) {
 		rc = -RTCI_ERR_ENGINE_DNNL;
@@ -1234,7 +1263,7 @@ void rtci_tail_stats(const struct rtci_tail *t, struct rtci_tail_stats *st)
 	st->folded_bytes = (size_t)t->nfolds * t->net.block_bytes + (size_t)t->nparts * t->net.part_bytes;
 	st->shared_bytes = (t->shared ? t->net.block_bytes : 0) +
 		(t->fc ? t->fc_w_bytes + (size_t)t->net.g->classes * sizeof(float) : 0);
-	st->bn_table_bytes = 2 * (size_t)t->n_setups * t->net.bn_total * sizeof(float);
+	st->bn_table_bytes = t->scale ? 2 * (size_t)t->n_setups * t->net.bn_total * sizeof(float) : 0;
 	for (int b = 0; b < NBUF; b++)
 		st->activation_bytes += t->buf_size[b];
 	st->plans = t->nplans;

@@ -96,7 +96,8 @@ struct rtci_tail_stats {
 	size_t model_bytes;        /* the mapped model file */
 	size_t folded_bytes;       /* folded weights of the setups in the cache */
 	size_t shared_bytes;       /* shared (unfolded) weights of the affine mode, and the classifier */
-	size_t bn_table_bytes;     /* per-setup BN scale/shift table */
+	size_t bn_table_bytes;     /* per-setup BN scale/shift table of the f32 layers; 0 for an int8
+				      tail until an fp32 run (rtci_tail_run_precision) needs it */
 	size_t activation_bytes;   /* activation buffers and scratchpad, sized for the largest plan */
 	int plans;                 /* plans in the cache */
 	int folded_setups;         /* setups with folded weights ready */

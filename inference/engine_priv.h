@@ -130,7 +130,8 @@ struct rtci_tail {
 	struct rtci_engine_config cfg;
 	dnnl_engine_t eng;
 	dnnl_stream_t strm;
-	float *scale, *pre;       /* [setups][bn_total]: BN scale, and BN shift / scale */
+	float *scale, *pre;       /* [setups][bn_total]: BN scale, and BN shift / scale; NULL until an
+				     f32 path needs them (bn_tables in engine.c) */
 	int n_setups;
 	void *shared;             /* unfolded weights (affine mode) */
 	void *fc;                 /* classifier weights in their layout, then bias */
