@@ -1,7 +1,8 @@
 /* The int8 tail (inference/engine_int8.c): refused without a calibration or with a bad one, close
  * to fp32 on a model calibrated by training/ (python3 -m training calibrate --data synthetic),
- * batches mixing setups, plans mixing f32 and int8 layers. Tests that need the calibrated file
- * skip when PyTorch is missing. */
+ * batches mixing setups, plans mixing f32 and int8 layers, the f32 BN table held only where f32
+ * layers run (on the shipped model). Tests that need the calibrated file skip when PyTorch is
+ * missing. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -73,15 +74,15 @@ static void need_calibration(void)
 		cr_skip_test("no PyTorch: no calibrated model");
 }
 
-/* Partition tensors as the head makes them from random images: what the calibration saw. */
-static float *head_frames(int n, const int *setups)
+/* Partition tensors as model m's head makes them from random images: what the calibration saw. */
+static float *head_frames_of(const struct rtci_model *m, int n, const int *setups)
 {
-	const struct rtci_geometry *g = rtci_model_geometry(cal);
+	const struct rtci_geometry *g = rtci_model_geometry(m);
 	size_t isz = (size_t)g->in_c * g->in_h * g->in_w;
 	float *img = malloc(isz * sizeof(float)), *x = calloc((size_t)n * FRAME, sizeof(float));
 	struct rtci_head *h;
 	struct rtci_engine_config cfg = { .threads = 1, .max_batch = 1 };
-	cr_assert_eq(rtci_head_create(cal, &cfg, &h), 0);
+	cr_assert_eq(rtci_head_create(m, &cfg, &h), 0);
 	srand(5);
 	for (int i = 0; i < n; i++) {
 		for (size_t k = 0; k < isz; k++)
@@ -91,6 +92,11 @@ static float *head_frames(int n, const int *setups)
 	rtci_head_destroy(h);
 	free(img);
 	return x;
+}
+
+static float *head_frames(int n, const int *setups)
+{
+	return head_frames_of(cal, n, setups);
 }
 
 static int argmax(const float *v, int n)
@@ -284,6 +290,89 @@ Test(int8, int8_tail_holds_one_weight_copy)
 	cr_expect_leq(st.shared_bytes, (size_t)(g->last_channels + 16) * g->classes * 4 + 4096);
 	cr_expect_gt(st.int8_bytes, 0);
 	rtci_tail_destroy(t);
+}
+
+static struct rtci_model *load_shipped(void)
+{
+	char file[4096], err[256];
+	snprintf(file, sizeof(file), "%s/models/fmnist-swcnn.rtcm", golden_root());
+	struct rtci_model *m;
+	cr_assert_eq(rtci_model_load(file, &m, err, sizeof(err)), 0, "%s", err);
+	const struct rtci_geometry *g = rtci_model_geometry(m);
+	int ph, pw;
+	rtci_geometry_partition_size(g, &ph, &pw);
+	cr_assert_eq((size_t)g->stem_out * ph * pw, FRAME, "the shipped model's partition differs");
+	return m;
+}
+
+static size_t bn_table_bytes(const struct rtci_tail *t)
+{
+	struct rtci_tail_stats st;
+	rtci_tail_stats(t, &st);
+	return st.bn_table_bytes;
+}
+
+/* An int8 tail holds no f32 BN table until an fp32 run reads one: through the per-setup folded
+ * layers, or with none folded (setup_bytes < 0) through the affine rows alone. Its fp32 logits
+ * are then those of a tail created fp32. */
+Test(int8, int8_tail_builds_the_f32_bn_table_on_its_first_fp32_run)
+{
+	struct rtci_model *m = load_shipped();
+	enum { N = 6 };
+	const int ids[N] = { 45, 4, 17, 45, 33, 0 };
+	float *x = head_frames_of(m, N, ids), lf[N * 16], lq[N * 16], lg[N * 16], lq2[N * 16];
+	cr_assert_leq(CL, 16);
+	for (int k = 0; k < 2; k++) {
+		long setup_bytes = k ? -1 : 0;
+		struct rtci_engine_config cfg = { .threads = 1, .max_batch = N, .setup_bytes = setup_bytes,
+						  .precision = RTCI_PRECISION_FP32 };
+		struct rtci_tail *tf, *tq;
+		cr_assert_eq(rtci_tail_create(m, &cfg, &tf), 0);
+		size_t table = bn_table_bytes(tf);
+		cr_expect_gt(table, 0, "an fp32 tail builds its table at create");
+		cr_assert_eq(rtci_tail_run(tf, N, x, ids, lf), 0);
+		cfg.precision = RTCI_PRECISION_INT8;
+		cr_assert_eq(rtci_tail_create(m, &cfg, &tq), 0);
+		cr_expect_eq(bn_table_bytes(tq), 0, "setup_bytes %ld: int8 tail after create", setup_bytes);
+		for (int s = 0; s < rtci_model_setup_count(m); s++)
+			cr_assert_eq(rtci_tail_prepare(tq, s), 0);
+		cr_assert_eq(rtci_tail_run(tq, N, x, ids, lq), 0);
+		cr_assert_eq(rtci_tail_run_precision(tq, RTCI_PRECISION_AUTO, 1, x, ids, lg), 0);
+		/* auto is fp32 without VNNI, and reads the table then */
+		cr_expect_eq(bn_table_bytes(tq), rtci_int8_exact() ? 0 : table, "setup_bytes %ld: after int8 runs",
+			     setup_bytes);
+		cr_assert_eq(rtci_tail_run_precision(tq, RTCI_PRECISION_FP32, N, x, ids, lg), 0);
+		cr_expect_eq(bn_table_bytes(tq), table, "setup_bytes %ld: after an fp32 run", setup_bytes);
+		for (int i = 0; i < N * CL; i++)
+			cr_expect_leq(fabsf(lg[i] - lf[i]), 1e-6f * (1.0f + fabsf(lf[i])),
+				      "setup_bytes %ld: logit %d %.9g against %.9g", setup_bytes, i, lg[i], lf[i]);
+		cr_assert_eq(rtci_tail_run(tq, N, x, ids, lq2), 0);
+		cr_expect_leq(rel_l2(lq2, lq, (size_t)N * CL), 1e-6, "int8 after the fp32 run");
+		rtci_tail_destroy(tq);
+		rtci_tail_destroy(tf);
+	}
+	free(x);
+	rtci_model_destroy(m);
+}
+
+/* AUTO builds the table at create when it runs f32 layers: a map mixing f32 and int8 layers, or
+ * fp32 altogether without VNNI; with every layer int8 it holds none. */
+Test(int8, auto_tail_holds_the_f32_bn_table_only_for_f32_layers)
+{
+	struct rtci_model *m = load_shipped();
+	struct rtci_tail *t;
+	struct rtci_engine_config cfg = { .threads = 1, .max_batch = 2 };
+	cr_assert_eq(rtci_tail_create(m, &cfg, &t), 0);
+	cr_expect_eq(bn_table_bytes(t) > 0, !rtci_int8_exact());
+	rtci_tail_destroy(t);
+	q_auto_dw_f32_below = 8 * 8;
+	q_auto_needs_vnni = false;
+	cr_assert_eq(rtci_tail_create(m, &cfg, &t), 0);
+	q_auto_dw_f32_below = 0;
+	q_auto_needs_vnni = true;
+	cr_expect_gt(bn_table_bytes(t), 0, "a mixed map");
+	rtci_tail_destroy(t);
+	rtci_model_destroy(m);
 }
 
 /* The `int8` block saying 4 points where act_scale has 5 columns: refused as a calibration. */
