@@ -974,6 +974,7 @@ static void choose_folds(struct net *n, long budget)
 
 static enum rtci_tail_precision plan_precision(const struct rtci_tail *t, enum rtci_tail_precision prec);
 static int resolve_precision(const struct rtci_tail *t, enum rtci_tail_precision *prec);
+static enum rtci_tail_precision run_precision(const struct rtci_tail *t);
 
 static void config_defaults(struct rtci_engine_config *c, const struct rtci_engine_config *in, int n_setups)
 {
@@ -1036,9 +1037,7 @@ int rtci_tail_create(const struct rtci_model *m, const struct rtci_engine_config
 	if (t->cfg.precision == RTCI_PRECISION_AUTO && t->cal_rc)
 		t->cfg.precision = RTCI_PRECISION_FP32;
 	/* a tail that runs f32 layers builds the BN rows now, so that its first frame does not */
-	enum rtci_tail_precision run = t->cfg.precision;
-	if (!resolve_precision(t, &run) && plan_precision(t, run) != RTCI_PRECISION_INT8 &&
-	    (rc = bn_tables(t)))
+	if (run_precision(t) != RTCI_PRECISION_INT8 && (rc = bn_tables(t)))
 		goto fail;
 	if (dnnl_engine_create(&t->eng, dnnl_cpu, 0) != dnnl_success ||
 	    dnnl_stream_create(&t->strm, t->eng, dnnl_stream_default_flags) != dnnl_success) {
@@ -1048,7 +1047,7 @@ int rtci_tail_create(const struct rtci_model *m, const struct rtci_engine_config
 	/* The first plan fixes every layer's weights layout; build it at a typical batch size. */
 	struct plan *p;
 	int probe = t->cfg.sub_batch;
-	if ((rc = get_plan(t, t->cfg.mode, plan_precision(t, t->cfg.precision), probe, &p)))
+	if ((rc = get_plan(t, t->cfg.mode, run_precision(t), probe, &p)))
 		goto fail;
 	thr_leave(tg);
 	*out = t;
@@ -1100,7 +1099,7 @@ int rtci_tail_prepare(struct rtci_tail *t, int setup_id)
 		return -RTCI_ERR_ENGINE_SETUP;
 	void *blk;
 	struct thr_guard tg = thr_enter(t->cfg.threads);
-	enum rtci_tail_precision prec = plan_precision(t, t->cfg.precision);
+	enum rtci_tail_precision prec = run_precision(t);
 	int rc = prec == RTCI_PRECISION_INT8 ? 0   /* int8 layers read the shared scale tables */
 		: t->cfg.mode == RTCI_TAIL_AFFINE || prec != RTCI_PRECISION_FP32
 		? get_part(t, setup_id, &blk) : get_folded(t, setup_id, &blk);
@@ -1134,6 +1133,16 @@ static enum rtci_tail_precision plan_precision(const struct rtci_tail *t, enum r
 		if (!q_layer_rule(&t->net, prec, i))
 			return prec;
 	return RTCI_PRECISION_INT8;
+}
+
+/* The plans rtci_tail_run uses: the configured precision resolved (AUTO without VNNI runs fp32)
+ * and then as plan_precision. Create refuses an INT8 it cannot resolve. */
+static enum rtci_tail_precision run_precision(const struct rtci_tail *t)
+{
+	enum rtci_tail_precision prec = t->cfg.precision;
+	if (resolve_precision(t, &prec))
+		return t->cfg.precision;
+	return plan_precision(t, prec);
 }
 
 static int tail_run(struct rtci_tail *t, enum rtci_tail_mode mode, enum rtci_tail_precision prec, int n,
@@ -1269,11 +1278,12 @@ void rtci_tail_stats(const struct rtci_tail *t, struct rtci_tail_stats *st)
 	st->plans = t->nplans;
 	for (int i = 0; i < t->nfolds; i++)
 		st->folded_setups += t->folds[i].setup >= 0;
-	if (t->cfg.mode == RTCI_TAIL_FOLDED && t->cfg.precision == RTCI_PRECISION_FP32)
+	enum rtci_tail_precision run = run_precision(t);
+	if (t->cfg.mode == RTCI_TAIL_FOLDED && run == RTCI_PRECISION_FP32)
 		st->ready_setups = st->folded_setups;
 	else
-		st->ready_setups = t->net.part_bytes && plan_precision(t, t->cfg.precision) != RTCI_PRECISION_INT8
-			? t->nparts : t->n_setups;
+		st->ready_setups = t->net.part_bytes && run != RTCI_PRECISION_INT8 ? t->nparts
+										  : t->n_setups;
 	st->plan_builds = t->plan_builds;
 	st->fold_builds = t->fold_builds;
 	st->precision = t->cfg.precision;

@@ -375,6 +375,44 @@ Test(int8, auto_tail_holds_the_f32_bn_table_only_for_f32_layers)
 	rtci_model_destroy(m);
 }
 
+/* AUTO on a CPU without VNNI runs fp32 (docs/engine.md): it builds no int8 plan and no s8
+ * weights, counts its ready setups as an fp32 tail does, and answers as one. The ISA limit is set
+ * before this test process first uses oneDNN. */
+Test(int8, auto_without_vnni_builds_no_int8_weights)
+{
+	setenv("ONEDNN_MAX_CPU_ISA", "AVX2", 1);
+	struct rtci_model *m = load_shipped();
+	if (rtci_int8_exact()) {
+		rtci_model_destroy(m);
+		cr_skip_test("ONEDNN_MAX_CPU_ISA=AVX2 did not take");
+	}
+	enum { N = 3 };
+	const int ids[N] = { 45, 4, 17 };
+	float *x = head_frames_of(m, N, ids), la[N * 16], lf[N * 16];
+	cr_assert_leq(CL, 16);
+	struct rtci_engine_config cfg = { .threads = 1, .max_batch = N };
+	struct rtci_tail *ta, *tf;
+	cr_assert_eq(rtci_tail_create(m, &cfg, &ta), 0);
+	cfg.precision = RTCI_PRECISION_FP32;
+	cr_assert_eq(rtci_tail_create(m, &cfg, &tf), 0);
+	cr_assert_eq(rtci_tail_prepare(ta, 4), 0);
+	cr_assert_eq(rtci_tail_prepare(tf, 4), 0);
+	struct rtci_tail_stats sa, sf;
+	rtci_tail_stats(ta, &sa);
+	rtci_tail_stats(tf, &sf);
+	cr_expect_eq(sa.int8_bytes, 0, "s8 weights built for an fp32 run");
+	cr_expect_eq(sa.int8_layers, 0);
+	cr_expect_eq(sa.ready_setups, sf.ready_setups);
+	cr_assert_eq(rtci_tail_run(ta, N, x, ids, la), 0);
+	cr_assert_eq(rtci_tail_run(tf, N, x, ids, lf), 0);
+	for (int i = 0; i < N * CL; i++)
+		cr_expect_leq(fabsf(la[i] - lf[i]), 1e-6f * (1.0f + fabsf(lf[i])), "logit %d", i);
+	rtci_tail_destroy(ta);
+	rtci_tail_destroy(tf);
+	free(x);
+	rtci_model_destroy(m);
+}
+
 /* The `int8` block saying 4 points where act_scale has 5 columns: refused as a calibration. */
 Test(int8, scales_of_the_wrong_shape_are_refused)
 {
