@@ -411,6 +411,24 @@ Test(sim, measured_clio_and_spinn)
 	rtci_ctl_trace_destroy(tr);
 }
 
+/* `frames` frames of one policy (fixed: setup 7) on `tr` as the gateway decides them, with the
+ * device's reports and its finish-time admission, as rtci-edge. */
+static void run_gateway_sim(const struct rtci_ctl_table *tab, const struct rtci_ctl_model *m,
+			    const struct rtci_ctl_trace *tr, enum rtci_ctl_kind kind,
+			    struct rtci_ctl_frame_out *out, unsigned frames, struct rtci_ctl_sim_result *r)
+{
+	struct rtci_ctl_policy_cfg pc = { .kind = kind, .fixed_setup = 7,
+					  .estimator = RTCI_CTL_EST_ROBUST };
+	struct rtci_ctl_policy *p;
+	cr_assert_eq(rtci_ctl_policy_create(tab, m, &pc, &p), 0);
+	struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = m, .frames = frames,
+				       .report_ns = 1000000000, .report_gap_ns = 100000000,
+				       .admit = RTCI_CTL_ADMIT_FINISH,
+				       .decide = RTCI_CTL_DECIDE_GATEWAY };
+	cr_assert_eq(rtci_ctl_sim_run(&sc, out, r), 0);
+	rtci_ctl_policy_destroy(p);
+}
+
 /* The local exit (docs/control.md §4): late or missing answers fall back to it, the MPCs choose
  * it on a link that carries nothing when it is more accurate than their fallback setup, and
  * while on it the device probes every 500 ms with the smallest setup; a less accurate one they
@@ -430,17 +448,9 @@ Test(sim, local_exit_answers_probes_and_falls_back)
 	cr_assert_eq(rtci_ctl_trace_steps(dur, bps, 2, &tr), 0);
 	enum rtci_ctl_kind kinds[] = { RTCI_CTL_MPC, RTCI_CTL_FASTMPC, RTCI_CTL_FIXED };
 	for (int k = 0; k < 3; k++) {
-		struct rtci_ctl_policy_cfg pc = { .kind = kinds[k], .fixed_setup = 7,
-						  .estimator = RTCI_CTL_EST_ROBUST };
-		struct rtci_ctl_policy *p;
-		cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
 		static struct rtci_ctl_frame_out out[200];
-		struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m, .frames = 200,
-					       .report_ns = 1000000000, .report_gap_ns = 100000000,
-					       .admit = RTCI_CTL_ADMIT_FINISH,
-					       .decide = RTCI_CTL_DECIDE_GATEWAY };
 		struct rtci_ctl_sim_result r;
-		cr_assert_eq(rtci_ctl_sim_run(&sc, out, &r), 0);
+		run_gateway_sim(&tab, &m, tr, kinds[k], out, 200, &r);
 		unsigned locals = 0, probes = 0;
 		int64_t last_probe = -1;
 		for (int i = 0; i < 200; i++) {
@@ -472,21 +482,13 @@ Test(sim, local_exit_answers_probes_and_falls_back)
 				late_hits += out[i].hit;
 			cr_assert_geq(late_hits, 45, "kind %d: back to uploads on the good link", k);
 		}
-		rtci_ctl_policy_destroy(p);
 	}
 	/* a local exit below the fallback: the MPCs never choose it, late frames still get it */
 	tab.local.accuracy = 0.6;
 	for (int k = 0; k < 2; k++) {
-		struct rtci_ctl_policy_cfg pc = { .kind = kinds[k], .estimator = RTCI_CTL_EST_ROBUST };
-		struct rtci_ctl_policy *p;
-		cr_assert_eq(rtci_ctl_policy_create(&tab, &m, &pc, &p), 0);
 		static struct rtci_ctl_frame_out out[200];
-		struct rtci_ctl_sim_cfg sc = { .trace = tr, .policy = p, .model = &m, .frames = 200,
-					       .report_ns = 1000000000, .report_gap_ns = 100000000,
-					       .admit = RTCI_CTL_ADMIT_FINISH,
-					       .decide = RTCI_CTL_DECIDE_GATEWAY };
 		struct rtci_ctl_sim_result r;
-		cr_assert_eq(rtci_ctl_sim_run(&sc, out, &r), 0);
+		run_gateway_sim(&tab, &m, tr, kinds[k], out, 200, &r);
 		unsigned locals = 0;
 		for (int i = 0; i < 200; i++) {
 			cr_assert(!out[i].probe, "kind %d frame %d: a probe", k, i);
@@ -494,7 +496,6 @@ Test(sim, local_exit_answers_probes_and_falls_back)
 			locals += out[i].local;
 		}
 		cr_assert_geq(locals, 95, "kind %d: the outage is answered locally (%u)", k, locals);
-		rtci_ctl_policy_destroy(p);
 	}
 	/* without the block: no frame is answered locally, the outage earns nothing */
 	tab.local.present = false;
