@@ -131,6 +131,9 @@ int main(int argc, char **argv)
 	}
 	socklen_t al = sizeof(a);
 	getsockname(fd, (struct sockaddr *)&a, &al);
+	/* before the port file: a test may stop the responder as soon as that file appears */
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
 	if (port_file) {
 		char tmp[1024];
 		snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);
@@ -142,8 +145,6 @@ int main(int argc, char **argv)
 		rename(tmp, port_file); /* appears complete or not at all */
 	}
 	FILE *log = log_path ? fopen(log_path, "a") : NULL;
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
 
 	uint64_t n_hello = 0, n_frames = 0, n_bad = 0, n_cmd = 0, n_reports = 0, n_frags = 0;
 	uint8_t buf[2048], out[512];
