@@ -531,26 +531,21 @@ int rtci_dev_handle(struct rtci_dev *d, const uint8_t *buf, size_t len, int64_t 
 		return drop(ev, -ENOENT);
 	}
 	f->answered = 1;
-	if (f->probe && d->cfg.probe_keeps_local && f->has_local) {
-		/* measured; rtci_dev_expire gives the frame its local answer at the deadline */
-		d->st.results++;
-		d->st.probe_results++;
-		ev->kind = RTCI_DEV_EV_PROBE;
-		ev->result = m.u.result;
-		ev->latency_ns = now_ns - f->capture_ns;
-		ev->setup = f->setup;
-		ev->user = f->user;
-		return ev->kind;
-	}
-	/* a frame resolved locally already had its answer: this one can only be late */
-	f->resolved |= (uint8_t)(now_ns - f->capture_ns <= d->cfg.deadline_ns &&
-				 m.u.result.status == RTCI_PROTO_RES_OK);
 	ev->kind = RTCI_DEV_EV_RESULT;
 	ev->result = m.u.result;
 	ev->latency_ns = now_ns - f->capture_ns;
 	ev->setup = f->setup;
 	ev->user = f->user;
 	d->st.results++;
+	if (f->probe && d->cfg.probe_keeps_local && f->has_local) {
+		/* measured; rtci_dev_expire gives the frame its local answer at the deadline */
+		d->st.probe_results++;
+		ev->kind = RTCI_DEV_EV_PROBE;
+		return ev->kind;
+	}
+	/* a frame resolved locally already had its answer: this one can only be late */
+	f->resolved |= (uint8_t)(ev->latency_ns <= d->cfg.deadline_ns &&
+				 m.u.result.status == RTCI_PROTO_RES_OK);
 	if (m.u.result.status != RTCI_PROTO_RES_OK) {
 		d->st.results_gw_dropped++;
 	} else if (ev->latency_ns > d->cfg.deadline_ns) {
