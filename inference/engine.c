@@ -670,8 +670,8 @@ static void compute_bn_table(struct rtci_tail *t)
 	}
 }
 
-/* The per-setup BN rows of the fp32 paths (fold_setup, the affine plans' f32 layers), built on
- * first need: an int8 tail computes its own rows from the model (q_map_setup) and never reads
+/* The per-setup BN rows of the fp32 paths (fold_setup, and get_plan for a plan with f32 layers),
+ * built on first need: an int8 tail computes its own rows from the model (q_map_setup) and never reads
  * these, which are 2 x setups x BN channels floats (6.8 MB for mnv2-224). */
 static int bn_tables(struct rtci_tail *t)
 {
@@ -796,6 +796,10 @@ static int get_plan(struct rtci_tail *t, enum rtci_tail_mode mode, enum rtci_tai
 		}
 	}
 	struct plan *p;
+	/* a plan with f32 layers binds the BN rows when it runs: they exist before it does (so an
+	 * f32 tail's first plan, built at create, builds them) */
+	if (prec != RTCI_PRECISION_INT8 && (rc = bn_tables(t)))
+		return rc;
 	if ((rc = plan_build(t, mode, qm, N, &p)))
 		return rc;
 	t->plan_builds++;
@@ -906,9 +910,6 @@ static int plan_exec(struct rtci_tail *t, struct plan *p, const float *const *fr
 			for (int i = 0; i < n->nl; i++) {
 				if (n->layers[i].fold || (p->qm && p->qm->q[i]))
 					continue;
-				int rc = bn_tables(t);
-				if (rc)
-					return rc;
 				size_t row = (size_t)setup * n->bn_total + n->bns[n->layers[i].bn].off;
 				dnnl_memory_set_data_handle(p->st_mems[2 * i], t->scale + row);
 				dnnl_memory_set_data_handle(p->st_mems[2 * i + 1], t->pre + row);
@@ -1036,9 +1037,6 @@ int rtci_tail_create(const struct rtci_model *m, const struct rtci_engine_config
 	}
 	if (t->cfg.precision == RTCI_PRECISION_AUTO && t->cal_rc)
 		t->cfg.precision = RTCI_PRECISION_FP32;
-	/* a tail that runs f32 layers builds the BN rows now, so that its first frame does not */
-	if (run_precision(t) != RTCI_PRECISION_INT8 && (rc = bn_tables(t)))
-		goto fail;
 	if (dnnl_engine_create(&t->eng, dnnl_cpu, 0) != dnnl_success ||
 	    dnnl_stream_create(&t->strm, t->eng, dnnl_stream_default_flags) != dnnl_success) {
 		rc = -RTCI_ERR_ENGINE_DNNL;
