@@ -308,6 +308,41 @@ Test(mpc, local_exit_is_an_action_of_the_mpcs)
 	rtci_ctl_policy_destroy(p);
 }
 
+/* A switch risks a larger frame that misses; with a local exit a miss still earns the exit's
+ * answer, so the penalty is priced by the share of accuracy above it. */
+Test(mpc, switch_penalty_is_priced_by_what_a_miss_costs)
+{
+	struct rtci_ctl_table t;
+	memset(&t, 0, sizeof(t));
+	t.n = 2;
+	t.s[0] = (struct rtci_ctl_setup){ .c = 1, .L = 255, .bits = 8, .accuracy = 0.90, .bytes = 10000 };
+	t.s[1] = (struct rtci_ctl_setup){ .c = 2, .L = 255, .bits = 8, .accuracy = 0.92, .bytes = 20000 };
+	t.clio.L = 255;
+	struct rtci_ctl_model m;
+	rtci_ctl_model_default(&m);
+	m.switch_penalty = 0.03; /* more than the 0.02 one frame of setup 1 gains */
+	m.horizon = 1;
+	const struct { bool present; double local, lambda; int choice; } cases[] = {
+		{ false, 0, 0.03, 0 },                          /* a miss costs all: hold */
+		{ true, 0.88, 0.03 * (0.92 - 0.88) / 0.92, 1 }, /* a miss costs 0.04: switch */
+		{ true, 0.95, 0, RTCI_CTL_SKIP }, /* a miss costs nothing; no upload is best */
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		t.local = (struct rtci_ctl_local_exit){ .present = cases[i].present,
+							.accuracy = cases[i].local, .ms = 3 };
+		struct rtci_ctl_policy *p;
+		cr_assert_eq(rtci_ctl_policy_create(&t, &m, &(struct rtci_ctl_policy_cfg){
+							   .kind = RTCI_CTL_MPC }, &p), 0);
+		uint8_t up[1] = { 1 }, plan[8];
+		/* 1 MB/s: both setups leave in time; from setup 0, setup 1 is one switch */
+		cr_assert_float_eq(rtci_ctl_plan_value(p, 1e6, 0, 0, up, 1), 0.92 - cases[i].lambda,
+				   1e-12, "case %u", i);
+		double v;
+		cr_assert_eq(rtci_ctl_solve_exact(p, 1e6, 0, 0, plan, &v), cases[i].choice, "case %u", i);
+		rtci_ctl_policy_destroy(p);
+	}
+}
+
 Test(mpc, device_state_fits_and_tracks_a_constant_link)
 {
 	cr_assert_leq(sizeof(struct rtci_ctl_device), 512);
