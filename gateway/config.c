@@ -325,7 +325,7 @@ struct y_batching {
 
 struct y_control {
 	char *policy;
-	unsigned *horizon, *fixed_setup, *head_us, *rtt_us;
+	unsigned *horizon, *fixed_setup, *head_us, *rtt_us, *min_gain_per_10k;
 };
 
 struct y_admission {
@@ -423,6 +423,7 @@ static const cyaml_schema_field_t control_fields[] = {
 	CYAML_FIELD_UINT_PTR("fixed_setup", OPT, struct y_control, fixed_setup),
 	CYAML_FIELD_UINT_PTR("head_us", OPT, struct y_control, head_us),
 	CYAML_FIELD_UINT_PTR("rtt_us", OPT, struct y_control, rtt_us),
+	CYAML_FIELD_UINT_PTR("min_gain_per_10k", OPT, struct y_control, min_gain_per_10k),
 	CYAML_FIELD_END
 };
 
@@ -1003,6 +1004,9 @@ static int convert_control(struct loader *l, const struct y_gateway *y, struct r
 		return rc;
 	if ((rc = range_u32(l, "control.rtt_us", ct ? ct->rtt_us : NULL, 20000, 0, 1000000,
 			    &c->control.rtt_us)) < 0)
+		return rc;
+	if ((rc = range_u32(l, "control.min_gain_per_10k", ct ? ct->min_gain_per_10k : NULL, 20, 0,
+			    1000, &c->control.min_gain_per_10k)) < 0)
 		return rc;
 	return 0;
 }

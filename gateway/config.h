@@ -80,6 +80,8 @@ struct rtci_gateway_config {
 		uint32_t fixed_setup;           /* setup id used by the fixed policy */
 		uint32_t head_us;               /* device: capture until the frame is ready to send */
 		uint32_t rtt_us;                /* device <-> gateway round trip */
+		uint32_t min_gain_per_10k;      /* frontier: a larger setup must answer this many more
+						 * of 10,000 frames correctly (20: 0.002) */
 	} control;
 
 	struct {

@@ -37,6 +37,7 @@ int gw_ctl_policies_create(struct gw *gw, struct gw_tenant *tn, char *err, size_
 		cm.horizon = gw->cfg->control.horizon > 8 ? 8 : gw->cfg->control.horizon;
 		cm.head_ns = (int64_t)gw->cfg->control.head_us * 1000;
 		cm.prop_ns = (int64_t)gw->cfg->control.rtt_us * 1000;
+		cm.min_gain = gw->cfg->control.min_gain_per_10k / 10000.0;
 		cm.frag_bytes = RTCI_PROTO_DEFAULT_FRAG;
 		/* plan and measure in the bytes the uplink carries, as devices pace them */
 		cm.frag_overhead = RTCI_PROTO_FRAG_OVERHEAD;

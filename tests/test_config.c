@@ -50,6 +50,7 @@ Test(config, example_gateway_file)
 	cr_expect_eq(c->control.horizon, 5);
 	cr_expect_eq(c->control.head_us, 5000);
 	cr_expect_eq(c->control.rtt_us, 30000);
+	cr_expect_eq(c->control.min_gain_per_10k, 20);
 	cr_expect_eq(c->batching.deadline_margin_pct, 10);
 	cr_expect(c->admission.enabled);
 	cr_expect_eq(c->admission.headroom_pct, 20);
@@ -130,6 +131,7 @@ Test(config, defaults_for_optional_sections)
 	cr_expect_eq(c->control.policy, RTCI_POLICY_MPC);
 	cr_expect_eq(c->control.head_us, 5000);
 	cr_expect_eq(c->control.rtt_us, 20000);
+	cr_expect_eq(c->control.min_gain_per_10k, 20);
 	cr_expect_eq(c->batching.deadline_margin_pct, 10);
 	cr_expect(c->admission.enabled, "admission is on unless turned off");
 	cr_expect_eq(c->admission.headroom_pct, 20);
@@ -204,6 +206,8 @@ Test(config, out_of_range)
 			"out of range");
 	expect_rejected(1, "gw-rtt-range.yaml", RTCI_ERR_CONFIG_INVALID, 8, "control.rtt_us",
 			"out of range");
+	expect_rejected(1, "gw-min-gain-range.yaml", RTCI_ERR_CONFIG_INVALID, 7,
+			"control.min_gain_per_10k", "out of range");
 	expect_rejected(1, "gw-headroom-range.yaml", RTCI_ERR_CONFIG_INVALID, 8,
 			"admission.headroom_pct", "out of range");
 	expect_rejected(0, "tn-reserved.yaml", RTCI_ERR_CONFIG_INVALID, 7, "tenants[0].reserved_fps",

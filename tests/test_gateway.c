@@ -47,6 +47,7 @@ static void setup(void)
 	cfg.control.horizon = 5;
 	cfg.control.head_us = 5000; /* the config file's defaults */
 	cfg.control.rtt_us = 20000;
+	cfg.control.min_gain_per_10k = 20;
 	g.cfg = &cfg;
 	g.nmodels = 1;
 	g.models = &md;
@@ -204,6 +205,24 @@ static struct gw_device *mpc_device(struct gw_table *t, struct gw_tenant **tn, u
 	*big = rtci_model_find_setup(md.model, 32, 65535);
 	cr_assert_geq(*big, 0);
 	return gw_table_activate(&g, t, *tn, 100, k, 0);
+}
+
+/* control.min_gain_per_10k reaches the tenants' controllers: with no minimum gain every setup
+ * more accurate than the smaller ones is a candidate, with 0.1 only a few. */
+Test(gateway, configured_min_gain_shapes_the_frontier)
+{
+	const uint32_t per_10k[2] = { 0, 1000 };
+	unsigned n[2];
+	for (int i = 0; i < 2; i++) {
+		cfg.control.min_gain_per_10k = per_10k[i];
+		struct gw_table *t = table_from(yaml_a, 1);
+		struct gw_tenant *tn = gw_table_tenant(t, 7);
+		cr_assert_not_null(tn);
+		uint8_t ids[RTCI_CTL_MAX_SETUPS];
+		n[i] = rtci_ctl_policy_frontier(tn->policy[0], ids, RTCI_CTL_MAX_SETUPS);
+		gw_table_free(&g, t);
+	}
+	cr_assert_gt(n[0], n[1], "frontier of %u setups at 0, %u at 0.1", n[0], n[1]);
 }
 
 /* Frames of the largest setup, each arriving 500 ms after capture, 100 ms apart, with a
