@@ -670,9 +670,9 @@ static void compute_bn_table(struct rtci_tail *t)
 	}
 }
 
-/* The per-setup BN rows of the fp32 paths (fold_setup, and get_plan for a plan with f32 layers),
- * built on first need: an int8 tail computes its own rows from the model (q_map_setup) and never reads
- * these, which are 2 x setups x BN channels floats (6.8 MB for mnv2-224). */
+/* The per-setup BN rows of the fp32 paths (fold_setup, and get_plan for a plan with f32
+ * layers), built on first need: an int8 tail computes its own rows from the model (q_map_setup)
+ * and never reads these, which are 2 x setups x BN channels floats (6.8 MB for mnv2-224). */
 static int bn_tables(struct rtci_tail *t)
 {
 	if (t->scale)

@@ -33,6 +33,18 @@ static struct rtci_ctl_table small_table(unsigned n)
 	return t;
 }
 
+/* Two setups of (accuracy, bytes), for hand-worked cases. */
+static struct rtci_ctl_table two_setups(double acc0, double bytes0, double acc1, double bytes1)
+{
+	struct rtci_ctl_table t;
+	memset(&t, 0, sizeof(t));
+	t.n = 2;
+	t.s[0] = (struct rtci_ctl_setup){ .c = 1, .L = 255, .bits = 8, .accuracy = acc0, .bytes = bytes0 };
+	t.s[1] = (struct rtci_ctl_setup){ .c = 2, .L = 255, .bits = 8, .accuracy = acc1, .bytes = bytes1 };
+	t.clio.L = 255;
+	return t;
+}
+
 Test(mpc, latency_model_hand_cases)
 {
 	struct rtci_ctl_model m;
@@ -47,12 +59,7 @@ Test(mpc, latency_model_hand_cases)
 
 Test(mpc, plan_value_hand_case)
 {
-	struct rtci_ctl_table t;
-	memset(&t, 0, sizeof(t));
-	t.n = 2;
-	t.s[0] = (struct rtci_ctl_setup){ .c = 1, .L = 255, .bits = 8, .accuracy = 0.5, .bytes = 50000 };
-	t.s[1] = (struct rtci_ctl_setup){ .c = 2, .L = 255, .bits = 8, .accuracy = 0.8, .bytes = 150000 };
-	t.clio.L = 255;
+	struct rtci_ctl_table t = two_setups(0.5, 50000, 0.8, 150000);
 	struct rtci_ctl_model m;
 	rtci_ctl_model_default(&m); /* T = 100 ms, W = 200-5-30 = 165 ms */
 	m.switch_penalty = 0.01;
@@ -312,12 +319,7 @@ Test(mpc, local_exit_is_an_action_of_the_mpcs)
  * answer, so the penalty is priced by the share of accuracy above it. */
 Test(mpc, switch_penalty_is_priced_by_what_a_miss_costs)
 {
-	struct rtci_ctl_table t;
-	memset(&t, 0, sizeof(t));
-	t.n = 2;
-	t.s[0] = (struct rtci_ctl_setup){ .c = 1, .L = 255, .bits = 8, .accuracy = 0.90, .bytes = 10000 };
-	t.s[1] = (struct rtci_ctl_setup){ .c = 2, .L = 255, .bits = 8, .accuracy = 0.92, .bytes = 20000 };
-	t.clio.L = 255;
+	struct rtci_ctl_table t = two_setups(0.90, 10000, 0.92, 20000);
 	struct rtci_ctl_model m;
 	rtci_ctl_model_default(&m);
 	m.switch_penalty = 0.03; /* more than the 0.02 one frame of setup 1 gains */
